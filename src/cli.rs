@@ -1,0 +1,80 @@
+//! Command-line arguments (SPEC §6), defined once. Parsing only: `run.rs` acts on them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gipgee",
+    version,
+    about = "GitLab Image Pipeline Generator: build, test, release and keep container images up to date"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write the child pipeline for this pipeline run.
+    Generate {
+        #[command(flatten)]
+        target: PlanArgs,
+        /// Where to write the pipeline.
+        #[arg(long, short, default_value = "gipgee-pipeline.yml")]
+        output: PathBuf,
+        /// Directory whose `<kind>.yml.j2` files replace the built-in job templates.
+        #[arg(long, env = "GIPGEE_TEMPLATES_DIR")]
+        templates: Option<PathBuf>,
+    },
+    /// Print, per image, whether this pipeline run builds it and why. Writes nothing.
+    Plan {
+        #[command(flatten)]
+        target: PlanArgs,
+    },
+    /// Check gipgee.yaml and report every problem at once.
+    Validate {
+        #[arg(long, short, default_value = "gipgee.yaml", env = "GIPGEE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Print the JSON Schema of gipgee.yaml (for editors and yaml-language-server).
+    Schema,
+    /// Work with the job templates.
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// Write the built-in templates to DIR as a starting point for your own.
+    Export {
+        dir: PathBuf,
+        /// Overwrite files that already exist.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The configuration file.
+    #[arg(long, short, default_value = "gipgee.yaml", env = "GIPGEE_CONFIG")]
+    pub config: PathBuf,
+    /// Which pipeline to make; `auto` decides from CI_PIPELINE_SOURCE.
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto, env = "GIPGEE_MODE")]
+    pub mode: ModeArg,
+    /// The rebuild selection (JSON, written by the update check); needed for `--mode rebuild`.
+    #[arg(long)]
+    pub selection: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Auto,
+    Build,
+    UpdateCheck,
+    Rebuild,
+}

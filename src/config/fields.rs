@@ -1,0 +1,143 @@
+//! The keys of gipgee.yaml, described once: the validator uses them for "unknown key" and
+//! "did you mean", `gipgee schema` turns them into the JSON Schema.
+
+/// What kind of value a key takes (drives both validation messages and the JSON Schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// An OCI image reference (variables allowed).
+    Reference,
+    /// A list of image references (variables allowed).
+    References,
+    /// A repository without tag (variables allowed).
+    Repository,
+    /// A repo-relative path (variables allowed).
+    Path,
+    /// A list of globset globs.
+    Globs,
+    /// A map of build-arg name to value.
+    BuildArgs,
+    /// A list of tests.
+    Tests,
+    /// `auto`, `none` or `{command: [...]}`.
+    UpdateCheck,
+    Bool,
+    /// One of the built-in builders.
+    Builder,
+    /// A variable name (never its value).
+    VariableName,
+    /// A list of strings (shell lines or argv).
+    Strings,
+    /// Free text.
+    Text,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: FieldKind,
+    pub description: &'static str,
+}
+
+const fn field(name: &'static str, kind: FieldKind, description: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        description,
+    }
+}
+
+pub const TOP_LEVEL_FIELDS: &[&str] = &["version", "registries", "defaults", "images"];
+
+pub const IMAGE_FIELDS: &[Field] = &[
+    field(
+        "baseImage",
+        FieldKind::Reference,
+        "Full reference of the image this one is built FROM; passed as build arg GIPGEE_BASE_IMAGE.",
+    ),
+    field(
+        "containerfile",
+        FieldKind::Path,
+        "Containerfile path, relative to the repository root.",
+    ),
+    field(
+        "context",
+        FieldKind::Path,
+        "Build context directory, relative to the repository root.",
+    ),
+    field(
+        "targetLocations",
+        FieldKind::References,
+        "References the tested image is released to (required).",
+    ),
+    field(
+        "staging",
+        FieldKind::Repository,
+        "Repository the staging image is pushed to; the tag is unique per pipeline.",
+    ),
+    field(
+        "watchedAssets",
+        FieldKind::Globs,
+        "Globs (repo-relative); a changed file that matches selects the image. The containerfile always counts.",
+    ),
+    field(
+        "buildArgs",
+        FieldKind::BuildArgs,
+        "Build args passed to the build.",
+    ),
+    field(
+        "tests",
+        FieldKind::Tests,
+        "Tests run inside the staging image: {name, script: [lines]} or {name, command: [argv]}.",
+    ),
+    field(
+        "updateCheck",
+        FieldKind::UpdateCheck,
+        "`auto` (package manager check), `none`, or {command: [argv]}.",
+    ),
+    field(
+        "layerCheck",
+        FieldKind::Bool,
+        "Whether the scheduled base-image layer check runs (default true).",
+    ),
+    field(
+        "builder",
+        FieldKind::Builder,
+        "Built-in builder template set (default buildah).",
+    ),
+];
+
+pub const REGISTRY_FIELDS: &[Field] = &[
+    field(
+        "usernameVariable",
+        FieldKind::VariableName,
+        "Name of the CI/CD variable holding the user name.",
+    ),
+    field(
+        "passwordVariable",
+        FieldKind::VariableName,
+        "Name of the CI/CD variable holding the password or token.",
+    ),
+    field(
+        "insecure",
+        FieldKind::Bool,
+        "Use plain http (test registries only).",
+    ),
+];
+
+pub const TEST_FIELDS: &[Field] = &[
+    field(
+        "name",
+        FieldKind::Text,
+        "Test name; the job is test:<image-id>:<name>.",
+    ),
+    field(
+        "script",
+        FieldKind::Strings,
+        "Shell lines run inside the staging image.",
+    ),
+    field(
+        "command",
+        FieldKind::Strings,
+        "An argv run inside the staging image.",
+    ),
+];

@@ -1,0 +1,699 @@
+//! Walks the positioned YAML tree of gipgee.yaml into the resolved [`Config`], collecting every
+//! problem as a [`Diagnostic`] instead of stopping at the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use globset::Glob;
+
+use super::fields::{Field, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS};
+use super::{
+    BUILDERS, Config, DEFAULT_STAGING, Image, ImageTest, MissingVariables, RegistryConfig, TestRun,
+    UpdateCheck,
+};
+use crate::error::{Diagnostic, Error, SourceDiagnostics, suggest};
+use crate::reference::{Reference, Repository};
+use crate::vars::{ExpandError, Vars, expand, is_variable_name};
+use crate::yaml::{self, Node, Value};
+
+/// Maximum length of an image id (SPEC §2).
+const MAX_ID_LEN: usize = 128;
+/// Build args gipgee sets itself; a user value would silently lose.
+const RESERVED_BUILD_ARGS: &[&str] = &["GIPGEE_BASE_IMAGE", "GIPGEE_IMAGE_ID"];
+
+pub(super) fn resolve(
+    path: &Path,
+    source: &str,
+    vars: &Vars,
+    missing: MissingVariables,
+) -> Result<Config, Error> {
+    let mut walker = Walker {
+        vars: vars.clone(),
+        missing,
+        diagnostics: Vec::new(),
+    };
+    let config = match yaml::parse(source) {
+        Ok((root, duplicates)) => {
+            walker.diagnostics.extend(duplicates);
+            walker.config(root.as_ref())
+        }
+        Err(diag) => {
+            walker.diagnostics.push(diag);
+            None
+        }
+    };
+    match config {
+        Some(config) if walker.diagnostics.is_empty() => Ok(config),
+        _ => Err(Error::Invalid(SourceDiagnostics {
+            file: path.to_path_buf(),
+            source: source.to_string(),
+            diagnostics: walker.into_sorted_diagnostics(),
+        })),
+    }
+}
+
+struct Walker {
+    vars: Vars,
+    missing: MissingVariables,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// The fields of one image before defaults are merged: raw nodes by key.
+type FieldNodes<'a> = BTreeMap<&'static str, &'a Node>;
+
+impl Walker {
+    fn into_sorted_diagnostics(self) -> Vec<Diagnostic> {
+        let mut seen = BTreeSet::new();
+        let mut diagnostics: Vec<Diagnostic> = self
+            .diagnostics
+            .into_iter()
+            // A bad value in `defaults` is seen once per image; report it once.
+            .filter(|d| seen.insert((d.position, d.message.clone())))
+            .collect();
+        diagnostics.sort_by_key(|d| d.position);
+        diagnostics
+    }
+
+    fn error(&mut self, node: &Node, message: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::at(node.position, message).with_width(node.width()));
+    }
+
+    fn config(&mut self, root: Option<&Node>) -> Option<Config> {
+        let Some(root) = root.filter(|r| !r.is_null()) else {
+            self.diagnostics.push(Diagnostic::unplaced(
+                "the file is empty: expected a mapping with `version: 1` and `images`",
+            ));
+            return None;
+        };
+        let entries = self.mapping(root, "the top level")?;
+        let mut version = None;
+        let mut registries = BTreeMap::new();
+        let mut defaults: FieldNodes = BTreeMap::new();
+        let mut images_node = None;
+        for (key, value) in entries {
+            match self.known_key(key, TOP_LEVEL_FIELDS.iter().copied(), "top-level key") {
+                Some("version") => version = Some(value),
+                Some("registries") => registries = self.registries(value),
+                Some("defaults") => {
+                    defaults = self.image_fields(value, "`defaults`").unwrap_or_default()
+                }
+                Some("images") => images_node = Some(value),
+                _ => {}
+            }
+        }
+        match version {
+            None => self.diagnostics.push(Diagnostic::at(
+                root.position,
+                "missing key `version`: expected `version: 1`",
+            )),
+            Some(v) if v.as_u64() == Some(1) => {}
+            Some(v) => self.error(v, "unsupported version: expected `1`"),
+        }
+        let Some(images_node) = images_node else {
+            self.diagnostics.push(Diagnostic::at(
+                root.position,
+                "missing key `images`: expected a mapping of image id to image",
+            ));
+            return None;
+        };
+        let images = self.images(images_node, &defaults);
+        Some(Config { registries, images })
+    }
+
+    fn mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [(Node, Node)]> {
+        match &node.value {
+            Value::Mapping(entries) => Some(entries),
+            _ => {
+                self.error(
+                    node,
+                    format!("expected a mapping for {what}, found {}", node.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Checks a mapping key against the allowed names; unknown keys are errors with a
+    /// suggestion.
+    fn known_key<'k>(
+        &mut self,
+        key: &Node,
+        allowed: impl Iterator<Item = &'k str> + Clone,
+        what: &str,
+    ) -> Option<&'k str> {
+        let Some(name) = key.as_str() else {
+            self.error(key, format!("expected a {what}, found {}", key.kind()));
+            return None;
+        };
+        if let Some(found) = allowed.clone().find(|a| *a == name) {
+            return Some(found);
+        }
+        let expected: Vec<String> = allowed.clone().map(|a| format!("`{a}`")).collect();
+        let mut diag = Diagnostic::at(key.position, format!("unknown {what} `{name}`"))
+            .with_width(key.width());
+        diag = match suggest(name, allowed) {
+            Some(s) => diag.with_help(format!("did you mean `{s}`?")),
+            None => diag.with_help(format!("expected one of {}", expected.join(", "))),
+        };
+        self.diagnostics.push(diag);
+        None
+    }
+
+    fn registries(&mut self, node: &Node) -> BTreeMap<String, RegistryConfig> {
+        let mut result = BTreeMap::new();
+        let Some(entries) = self.mapping(node, "`registries`") else {
+            return result;
+        };
+        for (key, value) in entries {
+            let Some(host) = self.expanded_string(key, "registry host") else {
+                continue;
+            };
+            if !is_registry_host(&host) {
+                self.error(key, format!("invalid registry host `{host}`: expected host[:port], e.g. `registry.example.com:5000`"));
+                continue;
+            }
+            let mut registry = RegistryConfig::default();
+            let Some(fields) = self.mapping(value, &format!("registry `{host}`")) else {
+                continue;
+            };
+            for (field_key, field_value) in fields {
+                match self.known_key(
+                    field_key,
+                    REGISTRY_FIELDS.iter().map(|f| f.name),
+                    "registry key",
+                ) {
+                    Some("usernameVariable") => {
+                        registry.username_variable = self.variable_name(field_value)
+                    }
+                    Some("passwordVariable") => {
+                        registry.password_variable = self.variable_name(field_value)
+                    }
+                    Some("insecure") => registry.insecure = self.bool(field_value).unwrap_or(false),
+                    _ => {}
+                }
+            }
+            if registry.username_variable.is_some() != registry.password_variable.is_some() {
+                self.error(key, format!("registry `{host}`: expected both `usernameVariable` and `passwordVariable`, or neither"));
+            }
+            result.insert(host, registry);
+        }
+        result
+    }
+
+    fn variable_name(&mut self, node: &Node) -> Option<String> {
+        let name = self.string(node, "a variable name")?;
+        if is_variable_name(&name) {
+            Some(name)
+        } else {
+            let hint = if name.starts_with('$') {
+                " (write the name without `$`: the job reads the value at run time)"
+            } else {
+                ""
+            };
+            self.error(
+                node,
+                format!("invalid variable name `{name}`: expected [A-Za-z_][A-Za-z0-9_]*{hint}"),
+            );
+            None
+        }
+    }
+
+    fn image_fields<'n>(&mut self, node: &'n Node, what: &str) -> Option<FieldNodes<'n>> {
+        let entries = self.mapping(node, what)?;
+        let mut fields = BTreeMap::new();
+        for (key, value) in entries {
+            if let Some(name) = self.known_key(
+                key,
+                IMAGE_FIELDS.iter().map(|f: &Field| f.name),
+                "image key",
+            ) {
+                fields.insert(name, value);
+            }
+        }
+        Some(fields)
+    }
+
+    fn images(&mut self, node: &Node, defaults: &FieldNodes) -> BTreeMap<String, Image> {
+        let mut images = BTreeMap::new();
+        let Some(entries) = self.mapping(node, "`images`") else {
+            return images;
+        };
+        if entries.is_empty() {
+            self.error(node, "`images` is empty: expected at least one image");
+        }
+        for (key, value) in entries {
+            let Some(id) = key.as_str() else {
+                self.error(key, format!("expected an image id, found {}", key.kind()));
+                continue;
+            };
+            if let Err(reason) = check_image_id(id) {
+                self.error(key, format!("invalid image id `{id}`: {reason}"));
+                continue;
+            }
+            let Some(own) = self.image_fields(value, &format!("image `{id}`")) else {
+                continue;
+            };
+            let mut merged = defaults.clone();
+            merged.extend(own);
+            if let Some(image) = self.image(id, key, &merged) {
+                images.insert(id.to_string(), image);
+            }
+        }
+        images
+    }
+
+    fn image(&mut self, id: &str, key: &Node, fields: &FieldNodes) -> Option<Image> {
+        let errors_before = self.diagnostics.len();
+        let base_image = match fields.get("baseImage") {
+            Some(node) => self.reference(node),
+            None => {
+                self.error(
+                    key,
+                    format!(
+                        "image `{id}`: missing `baseImage`: expected the reference it is built FROM"
+                    ),
+                );
+                None
+            }
+        };
+        let target_locations = match fields.get("targetLocations") {
+            Some(node) => self.references(node),
+            None => {
+                self.error(key, format!("image `{id}`: missing `targetLocations`: expected at least one reference to release to"));
+                None
+            }
+        };
+        let staging = match fields.get("staging") {
+            Some(node) => self.repository(node),
+            None => self.default_staging(key, id),
+        };
+        let context = match fields.get("context") {
+            Some(node) => self.path(node),
+            None => Some(".".to_string()),
+        };
+        let containerfile = match fields.get("containerfile") {
+            Some(node) => self.path(node),
+            None => context.as_ref().map(|c| join_path(c, "Containerfile")),
+        };
+        let watched_assets = fields
+            .get("watchedAssets")
+            .map_or(Some(Vec::new()), |n| self.globs(n));
+        let build_args = fields
+            .get("buildArgs")
+            .map_or(Some(BTreeMap::new()), |n| self.build_args(n));
+        let tests = fields
+            .get("tests")
+            .map_or(Some(Vec::new()), |n| self.tests(n));
+        let update_check = fields
+            .get("updateCheck")
+            .map_or(Some(UpdateCheck::Auto), |n| self.update_check(n));
+        let layer_check = fields
+            .get("layerCheck")
+            .map_or(Some(true), |n| self.bool(n));
+        let builder = fields
+            .get("builder")
+            .map_or(Some(BUILDERS[0].to_string()), |n| self.builder(n));
+        if self.diagnostics.len() > errors_before {
+            return None;
+        }
+        Some(Image {
+            id: id.to_string(),
+            base_image: base_image?,
+            containerfile: containerfile?,
+            context: context?,
+            target_locations: target_locations?,
+            staging: staging?,
+            watched_assets: watched_assets?,
+            build_args: build_args?,
+            tests: tests?,
+            update_check: update_check?,
+            layer_check: layer_check?,
+            builder: builder?,
+        })
+    }
+
+    fn default_staging(&mut self, key: &Node, id: &str) -> Option<Repository> {
+        let expanded = match self.expand(DEFAULT_STAGING) {
+            Ok(text) => text,
+            Err(message) => {
+                self.error(key, format!("image `{id}` has no `staging` and the default `{DEFAULT_STAGING}` cannot be used: {message}"));
+                return None;
+            }
+        };
+        match Repository::parse(&expanded) {
+            Ok(repo) => Some(repo),
+            Err(err) => {
+                self.error(
+                    key,
+                    format!("image `{id}`: default staging repository: {err}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Expands variables; in tolerant mode an unset variable becomes a placeholder so that the
+    /// rest of the field can still be checked.
+    fn expand(&mut self, text: &str) -> Result<String, String> {
+        loop {
+            match expand(text, &self.vars) {
+                Ok(expanded) => return Ok(expanded),
+                Err(ExpandError::Missing(name)) if self.missing == MissingVariables::Tolerate => {
+                    let placeholder = format!("unset-{}", name.to_lowercase().replace('_', "-"));
+                    self.vars.set(&name, &placeholder);
+                }
+                Err(ExpandError::Missing(name)) => {
+                    return Err(format!("variable `{name}` is not set"));
+                }
+                Err(ExpandError::Malformed(message)) => return Err(message),
+            }
+        }
+    }
+
+    fn string(&mut self, node: &Node, expected: &str) -> Option<String> {
+        match node.as_str() {
+            Some(text) if !matches!(node.value, Value::Sequence(_) | Value::Mapping(_)) => {
+                Some(text.to_string())
+            }
+            _ => {
+                self.error(node, format!("expected {expected}, found {}", node.kind()));
+                None
+            }
+        }
+    }
+
+    fn expanded_string(&mut self, node: &Node, expected: &str) -> Option<String> {
+        let text = self.string(node, expected)?;
+        match self.expand(&text) {
+            Ok(expanded) => Some(expanded),
+            Err(message) => {
+                self.error(
+                    node,
+                    format!("cannot expand {expected} `{text}`: {message}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, node: &Node, expected: &str) -> Option<Vec<String>> {
+        let Value::Sequence(items) = &node.value else {
+            self.error(
+                node,
+                format!("expected a list of {expected}, found {}", node.kind()),
+            );
+            return None;
+        };
+        let values: Vec<Option<String>> = items
+            .iter()
+            .map(|item| self.string(item, expected))
+            .collect();
+        values.into_iter().collect()
+    }
+
+    fn bool(&mut self, node: &Node) -> Option<bool> {
+        let value = node.as_bool();
+        if value.is_none() {
+            self.error(
+                node,
+                format!("expected `true` or `false`, found {}", describe(node)),
+            );
+        }
+        value
+    }
+
+    fn reference(&mut self, node: &Node) -> Option<Reference> {
+        let text = self.expanded_string(node, "an image reference")?;
+        match Reference::parse(&text) {
+            Ok(reference) => Some(reference),
+            Err(err) => {
+                self.error(node, err.to_string());
+                None
+            }
+        }
+    }
+
+    fn references(&mut self, node: &Node) -> Option<Vec<Reference>> {
+        let Value::Sequence(items) = &node.value else {
+            self.error(
+                node,
+                format!("expected a list of image references, found {}", node.kind()),
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.error(node, "expected at least one image reference");
+            return None;
+        }
+        let references: Vec<Option<Reference>> =
+            items.iter().map(|item| self.reference(item)).collect();
+        references.into_iter().collect()
+    }
+
+    fn repository(&mut self, node: &Node) -> Option<Repository> {
+        let text = self.expanded_string(node, "a repository")?;
+        match Repository::parse(&text) {
+            Ok(repo) => Some(repo),
+            Err(err) => {
+                self.error(node, err.to_string());
+                None
+            }
+        }
+    }
+
+    fn path(&mut self, node: &Node) -> Option<String> {
+        let text = self.expanded_string(node, "a path")?;
+        if text.is_empty() || text.starts_with('/') || text.split('/').any(|part| part == "..") {
+            self.error(node, format!("invalid path `{text}`: expected a path inside the repository, relative to its root"));
+            return None;
+        }
+        Some(text)
+    }
+
+    fn globs(&mut self, node: &Node) -> Option<Vec<String>> {
+        let Value::Sequence(items) = &node.value else {
+            self.error(
+                node,
+                format!("expected a list of globs, found {}", node.kind()),
+            );
+            return None;
+        };
+        let mut globs = Vec::new();
+        let mut ok = true;
+        for item in items {
+            let Some(text) = self.expanded_string(item, "a glob") else {
+                ok = false;
+                continue;
+            };
+            if let Err(err) = Glob::new(&text) {
+                self.error(item, format!("invalid glob `{text}`: {}", err.kind()));
+                ok = false;
+            }
+            globs.push(text);
+        }
+        ok.then_some(globs)
+    }
+
+    fn build_args(&mut self, node: &Node) -> Option<BTreeMap<String, String>> {
+        let entries = self.mapping(node, "`buildArgs`")?;
+        let mut args = BTreeMap::new();
+        let mut ok = true;
+        for (key, value) in entries {
+            let (Some(name), Some(value)) = (
+                self.string(key, "a build arg name"),
+                self.string(value, "a build arg value"),
+            ) else {
+                ok = false;
+                continue;
+            };
+            if !is_variable_name(&name) {
+                self.error(
+                    key,
+                    format!("invalid build arg name `{name}`: expected [A-Za-z_][A-Za-z0-9_]*"),
+                );
+                ok = false;
+            } else if RESERVED_BUILD_ARGS.contains(&name.as_str()) {
+                self.error(key, format!("build arg `{name}` is set by gipgee: remove it (use `baseImage` for the base)"));
+                ok = false;
+            }
+            args.insert(name, value);
+        }
+        ok.then_some(args)
+    }
+
+    fn tests(&mut self, node: &Node) -> Option<Vec<ImageTest>> {
+        let Value::Sequence(items) = &node.value else {
+            self.error(
+                node,
+                format!("expected a list of tests, found {}", node.kind()),
+            );
+            return None;
+        };
+        let mut tests: Vec<ImageTest> = Vec::new();
+        let mut ok = true;
+        for item in items {
+            match self.test(item) {
+                Some(test) if tests.iter().any(|t| t.name == test.name) => {
+                    self.error(item, format!("duplicate test name `{}`", test.name));
+                    ok = false;
+                }
+                Some(test) => tests.push(test),
+                None => ok = false,
+            }
+        }
+        ok.then_some(tests)
+    }
+
+    fn test(&mut self, node: &Node) -> Option<ImageTest> {
+        let entries = self.mapping(node, "a test")?;
+        let (mut name, mut run) = (None, None);
+        let mut ok = true;
+        for (key, value) in entries {
+            match self.known_key(key, TEST_FIELDS.iter().map(|f| f.name), "test key") {
+                Some("name") => name = self.test_name(value),
+                Some(kind @ ("script" | "command")) => {
+                    if run.is_some() {
+                        self.error(key, "a test has either `script` or `command`, not both");
+                        ok = false;
+                    }
+                    let what = if kind == "script" {
+                        "shell lines"
+                    } else {
+                        "command arguments"
+                    };
+                    match self.strings(value, what) {
+                        Some(lines) if lines.is_empty() => {
+                            self.error(value, format!("expected at least one entry in `{kind}`"));
+                            ok = false;
+                        }
+                        Some(lines) if kind == "script" => run = Some(TestRun::Script(lines)),
+                        Some(lines) => run = Some(TestRun::Command(lines)),
+                        None => ok = false,
+                    }
+                }
+                _ => ok = false,
+            }
+        }
+        if name.is_none() && ok {
+            self.error(node, "a test needs a `name`");
+        }
+        if run.is_none() && ok {
+            self.error(
+                node,
+                "a test needs a `script` (shell lines) or a `command` (argv)",
+            );
+        }
+        Some(ImageTest {
+            name: name?,
+            run: run?,
+        })
+        .filter(|_| ok)
+    }
+
+    fn test_name(&mut self, node: &Node) -> Option<String> {
+        let name = self.string(node, "a test name")?;
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            self.error(node, "invalid test name: expected 1 to 100 characters, without control characters or newlines");
+            return None;
+        }
+        Some(name)
+    }
+
+    fn update_check(&mut self, node: &Node) -> Option<UpdateCheck> {
+        match (&node.value, node.as_str()) {
+            (Value::Scalar { .. }, Some("auto")) => Some(UpdateCheck::Auto),
+            (Value::Scalar { .. }, Some("none")) => Some(UpdateCheck::None),
+            (Value::Mapping(entries), _) => {
+                let mut command = None;
+                for (key, value) in entries {
+                    if self
+                        .known_key(key, ["command"].into_iter(), "updateCheck key")
+                        .is_some()
+                    {
+                        command = self.strings(value, "command arguments");
+                    }
+                }
+                match command {
+                    Some(argv) if !argv.is_empty() => Some(UpdateCheck::Command(argv)),
+                    _ => {
+                        self.error(
+                            node,
+                            "expected `command: [argv...]` with at least one argument",
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.error(
+                    node,
+                    format!(
+                        "expected `auto`, `none` or `{{command: [argv...]}}`, found {}",
+                        describe(node)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn builder(&mut self, node: &Node) -> Option<String> {
+        let name = self.string(node, "a builder name")?;
+        if BUILDERS.contains(&name.as_str()) {
+            return Some(name);
+        }
+        let mut diag = Diagnostic::at(node.position, format!("unknown builder `{name}`"))
+            .with_width(node.width());
+        diag = diag.with_help(format!(
+            "the built-in builders are: {}",
+            BUILDERS.join(", ")
+        ));
+        self.diagnostics.push(diag);
+        None
+    }
+}
+
+fn describe(node: &Node) -> String {
+    match node.as_str() {
+        Some(text) => format!("`{text}`"),
+        None => node.kind().to_string(),
+    }
+}
+
+fn join_path(dir: &str, file: &str) -> String {
+    match dir.trim_end_matches('/') {
+        "" | "." => file.to_string(),
+        dir => format!("{dir}/{file}"),
+    }
+}
+
+/// SPEC §2: `[A-Za-z0-9_.-]`, at most 128 characters, not starting with `.` or `-`.
+fn check_image_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("expected at least one character".into());
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(format!(
+            "expected at most {MAX_ID_LEN} characters, found {}",
+            id.len()
+        ));
+    }
+    if id.starts_with(['.', '-']) {
+        return Err("must not start with `.` or `-`".into());
+    }
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(format!(
+            "`{bad}` is not allowed: expected letters, digits, `_`, `.` or `-`"
+        ));
+    }
+    Ok(())
+}
+
+fn is_registry_host(host: &str) -> bool {
+    Reference::parse(&format!("{host}/gipgee-host-check"))
+        .is_ok_and(|r| r.registry() == host || host == "index.docker.io")
+}

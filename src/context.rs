@@ -1,0 +1,192 @@
+//! The pipeline context: which kind of pipeline GitLab is running (SPEC §3), decided once
+//! from GitLab's predefined variables and the requested mode.
+
+use crate::changes::ChangeBase;
+use crate::vars::Vars;
+
+/// Which pipeline gipgee generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Decide from `CI_PIPELINE_SOURCE` (schedule → update check, otherwise build).
+    #[default]
+    Auto,
+    /// A build pipeline for the current context.
+    Build,
+    /// The scheduled update check.
+    UpdateCheck,
+    /// Rebuild exactly the images of a selection file (made by an update check).
+    Rebuild,
+}
+
+/// The kind of pipeline run, with what it needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// Default branch, started by hand or by the API (`web`, `api`, `trigger`, `pipeline`, `chat`).
+    ManualDefault { source: String },
+    /// Default branch, `push`.
+    PushDefault { before_sha: String },
+    /// Another branch, `push` (or another source outside the default branch).
+    PushBranch {
+        branch: String,
+        default_branch: String,
+    },
+    /// A merge request pipeline.
+    MergeRequest { diff_base_sha: String },
+    /// A tag pipeline: images are released from the default branch, not from tags.
+    Tag { tag: String },
+    /// `schedule`: the update check.
+    Schedule,
+    /// A rebuild made by an update check.
+    Rebuild,
+    /// Not running in GitLab CI (a laptop): compare with the default branch, release nothing.
+    Local { default_branch: String },
+}
+
+/// Everything about the run that the plan depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    pub trigger: Trigger,
+    /// The commit being built (`CI_COMMIT_SHA`, or `HEAD` outside CI).
+    pub commit_sha: String,
+    /// `CI_PIPELINE_ID`, or `local` outside CI; part of every staging tag.
+    pub pipeline_id: String,
+    /// `GIPGEE_FORCE_AUTOSTART=true`: no manual first jobs.
+    pub force_autostart: bool,
+}
+
+/// The GitLab sources that mean "someone started this pipeline on purpose".
+const MANUAL_SOURCES: &[&str] = &["web", "api", "trigger", "pipeline", "chat"];
+const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
+
+impl Context {
+    pub fn detect(vars: &Vars, mode: Mode) -> Context {
+        let trigger = match mode {
+            Mode::Rebuild => Trigger::Rebuild,
+            Mode::UpdateCheck => Trigger::Schedule,
+            Mode::Auto | Mode::Build => detect_trigger(vars, mode),
+        };
+        Context {
+            trigger,
+            commit_sha: vars.get("CI_COMMIT_SHA").unwrap_or("HEAD").to_string(),
+            pipeline_id: vars.get("CI_PIPELINE_ID").unwrap_or("local").to_string(),
+            force_autostart: vars.is_true("GIPGEE_FORCE_AUTOSTART"),
+        }
+    }
+
+    /// Whether this run releases what it builds.
+    pub fn releases(&self) -> bool {
+        matches!(
+            self.trigger,
+            Trigger::ManualDefault { .. } | Trigger::PushDefault { .. } | Trigger::Rebuild
+        )
+    }
+
+    /// Whether the first job of each chain waits for a click.
+    pub fn manual_first_jobs(&self) -> bool {
+        matches!(self.trigger, Trigger::ManualDefault { .. }) && !self.force_autostart
+    }
+
+    /// What the changed files are measured against; `None` when the context selects by other
+    /// means (all images, a selection file, nothing).
+    pub fn change_base(&self) -> Option<ChangeBase> {
+        match &self.trigger {
+            Trigger::PushDefault { before_sha } => Some(ChangeBase::BeforeSha(before_sha.clone())),
+            Trigger::PushBranch { default_branch, .. } | Trigger::Local { default_branch } => {
+                Some(ChangeBase::MergeBaseWith(default_branch.clone()))
+            }
+            Trigger::MergeRequest { diff_base_sha } => {
+                Some(ChangeBase::DiffBaseSha(diff_base_sha.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// A short sentence for the job log: what kind of run this is.
+    pub fn describe(&self) -> String {
+        let release = if self.releases() {
+            "images are released"
+        } else {
+            "nothing is released"
+        };
+        let what = match &self.trigger {
+            Trigger::ManualDefault { source } if self.force_autostart => {
+                format!(
+                    "default branch, started by `{source}` with GIPGEE_FORCE_AUTOSTART=true: all images, jobs start automatically"
+                )
+            }
+            Trigger::ManualDefault { source } => {
+                format!(
+                    "default branch, started by `{source}`: all images, the first job of each chain is manual"
+                )
+            }
+            Trigger::PushDefault { before_sha } => format!(
+                "push to the default branch, changes since {}",
+                short(before_sha)
+            ),
+            Trigger::PushBranch {
+                branch,
+                default_branch,
+            } => {
+                format!(
+                    "push to branch `{branch}`, changes since the merge base with `{default_branch}`"
+                )
+            }
+            Trigger::MergeRequest { diff_base_sha } => {
+                format!(
+                    "merge request pipeline, changes since {}",
+                    short(diff_base_sha)
+                )
+            }
+            Trigger::Tag { tag } => format!("tag `{tag}`: gipgee builds from branches, not tags"),
+            Trigger::Schedule => "scheduled update check".to_string(),
+            Trigger::Rebuild => "rebuild of the images an update check found stale".to_string(),
+            Trigger::Local { default_branch } => {
+                format!("outside GitLab CI: changes since the merge base with `{default_branch}`")
+            }
+        };
+        format!("{what}; {release}")
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..8).unwrap_or(sha)
+}
+
+fn detect_trigger(vars: &Vars, mode: Mode) -> Trigger {
+    let default_branch = vars.get("CI_DEFAULT_BRANCH").unwrap_or("main").to_string();
+    let Some(source) = vars.get("CI_PIPELINE_SOURCE") else {
+        return Trigger::Local { default_branch };
+    };
+    if source == "schedule" && mode == Mode::Auto {
+        return Trigger::Schedule;
+    }
+    if source == "merge_request_event" || vars.get("CI_MERGE_REQUEST_IID").is_some() {
+        let diff_base_sha = vars
+            .get("CI_MERGE_REQUEST_DIFF_BASE_SHA")
+            .unwrap_or_default()
+            .to_string();
+        return Trigger::MergeRequest { diff_base_sha };
+    }
+    if let Some(tag) = vars.get("CI_COMMIT_TAG") {
+        return Trigger::Tag {
+            tag: tag.to_string(),
+        };
+    }
+    let branch = vars.get("CI_COMMIT_BRANCH").unwrap_or_default().to_string();
+    if branch != default_branch {
+        return Trigger::PushBranch {
+            branch,
+            default_branch,
+        };
+    }
+    if MANUAL_SOURCES.contains(&source) || source == "schedule" {
+        return Trigger::ManualDefault {
+            source: source.to_string(),
+        };
+    }
+    let before_sha = vars
+        .get("CI_COMMIT_BEFORE_SHA")
+        .unwrap_or(ZERO_SHA)
+        .to_string();
+    Trigger::PushDefault { before_sha }
+}

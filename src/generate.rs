@@ -1,0 +1,129 @@
+//! The `plan` and `generate` commands end to end: configuration and environment → context →
+//! selection → plan → jobs → pipeline YAML. Each step lives in its own module; this one
+//! only wires them in order.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::changes::{self, Changes};
+use crate::config::{self, Config, MissingVariables};
+use crate::context::{Context, Mode, Trigger};
+use crate::error::{Diagnostic, Error, Position, SourceDiagnostics, suggest};
+use crate::graph::Graph;
+use crate::jobs::JobBuilder;
+use crate::plan::Plan;
+use crate::render::Templates;
+use crate::selection::{self, Wanted};
+use crate::vars::Vars;
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub config: PathBuf,
+    pub mode: Mode,
+    pub selection: Option<PathBuf>,
+    /// The git work tree (the directory gipgee runs in).
+    pub repo: PathBuf,
+}
+
+/// Resolves the configuration and decides what this pipeline run builds. `log` receives
+/// progress lines (git fetches) for the job log.
+pub fn make_plan(
+    request: &Request,
+    vars: &Vars,
+    log: &mut dyn FnMut(&str),
+) -> Result<(Config, Plan), Error> {
+    let config = config::load(&request.config, vars, MissingVariables::Error)?;
+    let graph = Graph::new(&config)?;
+    let context = Context::detect(vars, request.mode);
+    let mut warnings = Vec::new();
+    let wanted = match &context.trigger {
+        Trigger::Schedule => {
+            return Err(Error::User(
+                "the scheduled update-check pipeline is not available in this version of gipgee; run `generate --mode build` for a build pipeline".into(),
+            ));
+        }
+        Trigger::Rebuild => {
+            let Some(path) = &request.selection else {
+                return Err(Error::User(
+                    "`--mode rebuild` needs `--selection FILE` (written by the update check)"
+                        .into(),
+                ));
+            };
+            Wanted::Selection(read_selection(path, &config)?)
+        }
+        Trigger::ManualDefault { source } => Wanted::All(format!(
+            "the default branch was started by `{source}`: all images"
+        )),
+        Trigger::Tag { tag } => Wanted::Nothing(format!(
+            "tag pipeline (`{tag}`): images are built from branches"
+        )),
+        _ => {
+            let base = context
+                .change_base()
+                .ok_or_else(|| Error::User("no change base for this context".into()))?;
+            let changes = changes::changed_files(&request.repo, &context.commit_sha, &base, log);
+            if let Changes::All {
+                reason,
+                warning: true,
+            } = &changes
+            {
+                warnings.push(format!("{reason}: building all images to be safe"));
+            }
+            Wanted::Changes(changes)
+        }
+    };
+    let decisions = selection::select(&config, &graph, &wanted);
+    let plan = Plan::new(&config, &graph, context, &decisions, warnings)?;
+    Ok((config, plan))
+}
+
+/// The pipeline YAML for a plan.
+pub fn render_pipeline(
+    config: &Config,
+    plan: &Plan,
+    templates: &Templates,
+    vars: &Vars,
+) -> Result<String, Error> {
+    let builder = JobBuilder::new(config, plan, templates, vars);
+    crate::pipeline::assemble(builder.hidden_jobs()?, builder.jobs()?)
+}
+
+/// The rebuild selection: `{"images": {"<id>": "<why>"}}`. Unknown ids are errors (with a
+/// suggestion), so a stale selection never silently rebuilds nothing.
+fn read_selection(path: &Path, config: &Config) -> Result<BTreeMap<String, String>, Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SelectionFile {
+        images: BTreeMap<String, String>,
+    }
+    let source =
+        std::fs::read_to_string(path).map_err(|err| Error::io("read selection", path, err))?;
+    let invalid = |diagnostics: Vec<Diagnostic>| {
+        Error::Invalid(SourceDiagnostics {
+            file: path.to_path_buf(),
+            source: source.clone(),
+            diagnostics,
+        })
+    };
+    let file: SelectionFile = serde_json::from_str(&source).map_err(|err| {
+        let position = Position { line: err.line(), col: err.column() };
+        invalid(vec![Diagnostic::at(position, format!("invalid selection file: {err}; expected {{\"images\": {{\"<image id>\": \"<reason>\"}}}}"))])
+    })?;
+    let unknown: Vec<Diagnostic> = file
+        .images
+        .keys()
+        .filter(|id| !config.images.contains_key(*id))
+        .map(|id| {
+            let diag = Diagnostic::unplaced(format!("unknown image id `{id}` in the selection"));
+            match suggest(id, config.images.keys().map(String::as_str)) {
+                Some(s) => diag.with_help(format!("did you mean `{s}`?")),
+                None => diag,
+            }
+        })
+        .collect();
+    match unknown.is_empty() {
+        true => Ok(file.images),
+        false => Err(invalid(unknown)),
+    }
+}

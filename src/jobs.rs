@@ -1,0 +1,407 @@
+//! From the plan to jobs: the context every template receives (documented in the README,
+//! checked by a test), the job names and their `needs`. No YAML is written here.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::{Config, TestRun};
+use crate::error::Error;
+use crate::plan::{Plan, PlannedImage};
+use crate::reference::Reference;
+use crate::render::Templates;
+use crate::vars::Vars;
+
+pub const PLAN_JOB: &str = "gipgee:plan";
+
+/// Images for the jobs gipgee generates, from `GIPGEE_*_IMAGE` variables at generation time.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Settings {
+    pub buildah_image: String,
+    pub skopeo_image: String,
+    pub plan_image: String,
+}
+
+impl Settings {
+    pub fn from_vars(vars: &Vars) -> Settings {
+        let pick = |name: &str, default: &str| vars.get(name).unwrap_or(default).to_string();
+        Settings {
+            buildah_image: pick("GIPGEE_BUILDAH_IMAGE", "quay.io/buildah/stable:v1.38"),
+            skopeo_image: pick("GIPGEE_SKOPEO_IMAGE", "quay.io/skopeo/stable:v1.17"),
+            plan_image: pick("GIPGEE_PLAN_IMAGE", "busybox:1.37"),
+        }
+    }
+}
+
+/// A pipeline stage, in run order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Plan,
+    Build,
+    Test,
+    Release,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [Stage::Plan, Stage::Build, Stage::Test, Stage::Release];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Plan => "gipgee-plan",
+            Stage::Build => "gipgee-build",
+            Stage::Test => "gipgee-test",
+            Stage::Release => "gipgee-release",
+        }
+    }
+}
+
+/// One rendered job, before it is placed in the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub name: String,
+    pub stage: Stage,
+    pub needs: Vec<String>,
+    pub manual: bool,
+    pub body: serde_yaml::Mapping,
+}
+
+// ---- the template context -------------------------------------------------------------
+
+#[derive(Serialize)]
+struct TemplateContext<'a> {
+    gipgee: GipgeeInfo,
+    pipeline: PipelineInfo,
+    settings: &'a Settings,
+    job: JobInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<ImageInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test: Option<TestInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logins: Option<Vec<Login>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<PlanInfo>,
+}
+
+#[derive(Serialize, Clone)]
+struct GipgeeInfo {
+    version: &'static str,
+}
+
+#[derive(Serialize, Clone)]
+struct PipelineInfo {
+    commit_sha: String,
+    pipeline_id: String,
+    context: String,
+    releases: bool,
+}
+
+#[derive(Serialize)]
+struct JobInfo {
+    name: String,
+    stage: &'static str,
+}
+
+#[derive(Serialize)]
+struct ReferenceInfo {
+    full: String,
+    registry: String,
+    repository: String,
+    tag: Option<String>,
+    digest: Option<String>,
+    insecure: bool,
+}
+
+#[derive(Serialize)]
+struct ImageInfo {
+    id: String,
+    base_image: ReferenceInfo,
+    build_base: ReferenceInfo,
+    staging_image: ReferenceInfo,
+    target_locations: Vec<ReferenceInfo>,
+    containerfile: String,
+    context: String,
+    build_args: BTreeMap<String, String>,
+    builder: String,
+    parent: Option<String>,
+    parent_built: bool,
+    release: bool,
+    test_names: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct TestInfo {
+    name: String,
+    script: Option<Vec<String>>,
+    command: Option<Vec<String>>,
+}
+
+#[derive(Serialize, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Login {
+    host: String,
+    username_variable: String,
+    password_variable: String,
+    insecure: bool,
+}
+
+#[derive(Serialize)]
+struct PlanInfo {
+    lines: Vec<String>,
+    built: usize,
+}
+
+/// Renders every job of a build pipeline, plus the hidden jobs they extend.
+pub struct JobBuilder<'a> {
+    config: &'a Config,
+    plan: &'a Plan,
+    templates: &'a Templates,
+    settings: Settings,
+    ci_registry: Option<String>,
+}
+
+impl<'a> JobBuilder<'a> {
+    pub fn new(config: &'a Config, plan: &'a Plan, templates: &'a Templates, vars: &Vars) -> Self {
+        JobBuilder {
+            config,
+            plan,
+            templates,
+            settings: Settings::from_vars(vars),
+            ci_registry: vars.get("CI_REGISTRY").map(str::to_string),
+        }
+    }
+
+    /// The hidden jobs (`.gipgee-*`) the other jobs extend.
+    pub fn hidden_jobs(&self) -> Result<serde_yaml::Mapping, Error> {
+        self.templates.render(
+            "common",
+            &self.context(JobInfo {
+                name: String::new(),
+                stage: "",
+            }),
+        )
+    }
+
+    pub fn jobs(&self) -> Result<Vec<Job>, Error> {
+        let mut jobs = vec![self.plan_job()?];
+        for planned in self.plan.built() {
+            jobs.push(self.build_job(planned)?);
+            for test in &planned.image.tests {
+                jobs.push(self.test_job(planned, test)?);
+            }
+            if planned.release {
+                jobs.push(self.release_job(planned)?);
+            }
+        }
+        Ok(jobs)
+    }
+
+    fn context(&self, job: JobInfo) -> TemplateContext<'_> {
+        TemplateContext {
+            gipgee: GipgeeInfo {
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            pipeline: PipelineInfo {
+                commit_sha: self.plan.context.commit_sha.clone(),
+                pipeline_id: self.plan.context.pipeline_id.clone(),
+                context: self.plan.context.describe(),
+                releases: self.plan.context.releases(),
+            },
+            settings: &self.settings,
+            job,
+            image: None,
+            test: None,
+            logins: None,
+            plan: None,
+        }
+    }
+
+    fn plan_job(&self) -> Result<Job, Error> {
+        let lines = self.plan.to_text().lines().map(str::to_string).collect();
+        let mut context = self.context(JobInfo {
+            name: PLAN_JOB.to_string(),
+            stage: Stage::Plan.name(),
+        });
+        context.plan = Some(PlanInfo {
+            lines,
+            built: self.plan.built().count(),
+        });
+        Ok(Job {
+            name: PLAN_JOB.to_string(),
+            stage: Stage::Plan,
+            needs: Vec::new(),
+            manual: false,
+            body: self.templates.render("plan", &context)?,
+        })
+    }
+
+    fn build_job(&self, planned: &PlannedImage) -> Result<Job, Error> {
+        let name = build_job_name(&planned.image.id);
+        let mut context = self.context(JobInfo {
+            name: name.clone(),
+            stage: Stage::Build.name(),
+        });
+        context.image = Some(self.image_info(planned));
+        context.logins = Some(self.logins([&planned.build_base, &planned.staging_image]));
+        let needs = match (&planned.parent, planned.parent_built) {
+            (Some(parent), true) => vec![build_job_name(parent)],
+            _ => vec![PLAN_JOB.to_string()],
+        };
+        Ok(Job {
+            body: self.templates.render("build", &context)?,
+            name,
+            stage: Stage::Build,
+            needs,
+            manual: planned.manual,
+        })
+    }
+
+    fn test_job(
+        &self,
+        planned: &PlannedImage,
+        test: &crate::config::ImageTest,
+    ) -> Result<Job, Error> {
+        let name = test_job_name(&planned.image.id, &test.name);
+        let mut context = self.context(JobInfo {
+            name: name.clone(),
+            stage: Stage::Test.name(),
+        });
+        context.image = Some(self.image_info(planned));
+        context.test = Some(match &test.run {
+            TestRun::Script(lines) => TestInfo {
+                name: test.name.clone(),
+                script: Some(lines.clone()),
+                command: None,
+            },
+            TestRun::Command(argv) => TestInfo {
+                name: test.name.clone(),
+                script: None,
+                command: Some(argv.clone()),
+            },
+        });
+        Ok(Job {
+            body: self.templates.render("test", &context)?,
+            name,
+            stage: Stage::Test,
+            needs: vec![build_job_name(&planned.image.id)],
+            manual: false,
+        })
+    }
+
+    fn release_job(&self, planned: &PlannedImage) -> Result<Job, Error> {
+        let id = &planned.image.id;
+        let name = release_job_name(id);
+        let mut context = self.context(JobInfo {
+            name: name.clone(),
+            stage: Stage::Release.name(),
+        });
+        context.image = Some(self.image_info(planned));
+        let references =
+            std::iter::once(&planned.staging_image).chain(&planned.image.target_locations);
+        context.logins = Some(self.logins(references));
+        let mut needs: Vec<String> = match planned.image.tests.is_empty() {
+            true => vec![build_job_name(id)],
+            false => planned
+                .image
+                .tests
+                .iter()
+                .map(|t| test_job_name(id, &t.name))
+                .collect(),
+        };
+        if let Some(parent) = planned
+            .parent
+            .as_ref()
+            .filter(|p| self.plan.get(p).is_some_and(|p| p.release))
+        {
+            needs.push(release_job_name(parent));
+        }
+        Ok(Job {
+            body: self.templates.render("release", &context)?,
+            name,
+            stage: Stage::Release,
+            needs,
+            manual: false,
+        })
+    }
+
+    fn image_info(&self, planned: &PlannedImage) -> ImageInfo {
+        let image = &planned.image;
+        ImageInfo {
+            id: image.id.clone(),
+            base_image: self.reference_info(&image.base_image),
+            build_base: self.reference_info(&planned.build_base),
+            staging_image: self.reference_info(&planned.staging_image),
+            target_locations: image
+                .target_locations
+                .iter()
+                .map(|r| self.reference_info(r))
+                .collect(),
+            containerfile: image.containerfile.clone(),
+            context: image.context.clone(),
+            build_args: image.build_args.clone(),
+            builder: image.builder.clone(),
+            parent: planned.parent.clone(),
+            parent_built: planned.parent_built,
+            release: planned.release,
+            test_names: image.tests.iter().map(|t| t.name.clone()).collect(),
+        }
+    }
+
+    fn reference_info(&self, reference: &Reference) -> ReferenceInfo {
+        ReferenceInfo {
+            full: reference.to_string(),
+            registry: reference.registry().to_string(),
+            repository: reference.repository().to_string(),
+            tag: reference.tag().map(str::to_string),
+            digest: reference.digest().map(str::to_string),
+            insecure: self.insecure(reference.registry()),
+        }
+    }
+
+    fn insecure(&self, host: &str) -> bool {
+        self.config.registries.get(host).is_some_and(|r| r.insecure)
+    }
+
+    /// The registry logins a job needs for these references: configured credential variables,
+    /// or the job token for `$CI_REGISTRY`. Only variable names, never values.
+    fn logins<'r>(&self, references: impl IntoIterator<Item = &'r Reference>) -> Vec<Login> {
+        let mut logins: Vec<Login> = references
+            .into_iter()
+            .filter_map(|reference| self.login(reference.registry()))
+            .collect();
+        logins.sort();
+        logins.dedup();
+        logins
+    }
+
+    fn login(&self, host: &str) -> Option<Login> {
+        let configured = self.config.registries.get(host);
+        let variables = configured
+            .and_then(|r| Some((r.username_variable.clone()?, r.password_variable.clone()?)))
+            .or_else(|| {
+                (self.ci_registry.as_deref() == Some(host)).then(|| {
+                    (
+                        "CI_REGISTRY_USER".to_string(),
+                        "CI_REGISTRY_PASSWORD".to_string(),
+                    )
+                })
+            })?;
+        Some(Login {
+            host: host.to_string(),
+            username_variable: variables.0,
+            password_variable: variables.1,
+            insecure: self.insecure(host),
+        })
+    }
+}
+
+pub fn build_job_name(id: &str) -> String {
+    format!("build:{id}")
+}
+
+pub fn test_job_name(id: &str, test: &str) -> String {
+    format!("test:{id}:{test}")
+}
+
+pub fn release_job_name(id: &str) -> String {
+    format!("release:{id}")
+}

@@ -1,0 +1,23 @@
+//! gipgee — the GitLab Image Pipeline Generator.
+//!
+//! Data flows one way:
+//! `config` (gipgee.yaml → resolved model) + `context` (GitLab variables, git changes)
+//! → `selection` → `plan` → `render` (minijinja job templates) → `pipeline` (GitLab YAML).
+
+pub mod changes;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod generate;
+pub mod graph;
+pub mod jobs;
+pub mod pipeline;
+pub mod plan;
+pub mod reference;
+pub mod render;
+pub mod run;
+pub mod schema;
+pub mod selection;
+pub mod vars;
+pub mod yaml;

@@ -1,0 +1,199 @@
+//! The plan: for every image, whether it is built and why, what it is built FROM, where its
+//! staging image goes, whether it is released and whether its chain starts by hand. Everything
+//! the job templates need is decided here; rendering only formats it.
+
+use std::fmt::Write as _;
+
+use crate::config::{Config, Image};
+use crate::context::Context;
+use crate::graph::Graph;
+use crate::reference::Reference;
+use crate::selection::{Decision, Reason};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub context: Context,
+    /// Loud warnings for the job log (e.g. git history could not be read).
+    pub warnings: Vec<String>,
+    /// Every image of the config, parents before children.
+    pub images: Vec<PlannedImage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedImage {
+    pub image: Image,
+    pub decision: Decision,
+    /// The image this one is built on, when that is another gipgee image.
+    pub parent: Option<String>,
+    /// Where this pipeline pushes the image before testing it (unique per pipeline).
+    pub staging_image: Reference,
+    /// What the build uses as `GIPGEE_BASE_IMAGE`: the parent's staging image when the parent
+    /// is built in this pipeline, else the configured `baseImage`.
+    pub build_base: Reference,
+    /// The parent is built in this pipeline: this build waits for it.
+    pub parent_built: bool,
+    pub release: bool,
+    /// First job of a chain in a manual run: `when: manual`.
+    pub manual: bool,
+}
+
+impl Plan {
+    pub fn new(
+        config: &Config,
+        graph: &Graph,
+        context: Context,
+        decisions: &std::collections::BTreeMap<String, Decision>,
+        warnings: Vec<String>,
+    ) -> Result<Plan, crate::error::Error> {
+        let mut images: Vec<PlannedImage> = Vec::new();
+        for id in graph.order() {
+            let Some(image) = config.images.get(id) else {
+                continue;
+            };
+            let decision = decisions
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| Decision::Skip("not selected".to_string()));
+            let parent = graph.parent(id).map(str::to_string);
+            let parent_planned = parent
+                .as_ref()
+                .and_then(|p| images.iter().find(|i| &i.image.id == p));
+            let parent_built =
+                parent_planned.is_some_and(|p| p.decision.is_build()) && decision.is_build();
+            let staging_image = staging_reference(image, &context)?;
+            let build_base = match parent_planned {
+                Some(p) if parent_built => p.staging_image.clone(),
+                _ => image.base_image.clone(),
+            };
+            let is_build = decision.is_build();
+            images.push(PlannedImage {
+                image: image.clone(),
+                decision,
+                parent,
+                staging_image,
+                build_base,
+                parent_built,
+                release: is_build && context.releases(),
+                manual: is_build && !parent_built && context.manual_first_jobs(),
+            });
+        }
+        Ok(Plan {
+            context,
+            warnings,
+            images,
+        })
+    }
+
+    pub fn built(&self) -> impl Iterator<Item = &PlannedImage> {
+        self.images.iter().filter(|i| i.decision.is_build())
+    }
+
+    pub fn get(&self, id: &str) -> Option<&PlannedImage> {
+        self.images.iter().find(|i| i.image.id == id)
+    }
+
+    /// The plan for humans: one line per image, what was decided and why.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "gipgee plan: {}", self.context.describe());
+        for warning in &self.warnings {
+            let _ = writeln!(out, "WARNING: {warning}");
+        }
+        let width = self
+            .images
+            .iter()
+            .map(|i| i.image.id.len())
+            .max()
+            .unwrap_or(0);
+        for planned in &self.images {
+            let id = &planned.image.id;
+            let line = match &planned.decision {
+                Decision::Build(reason) => format!(
+                    "build  {id:width$}  {}{}",
+                    describe_reason(reason),
+                    planned.suffix()
+                ),
+                Decision::Skip(why) => format!("skip   {id:width$}  {why}"),
+            };
+            let _ = writeln!(out, "  {}", line.trim_end());
+        }
+        let built = self.built().count();
+        let total = self.images.len();
+        let _ = match built {
+            0 => writeln!(
+                out,
+                "Nothing to build: no image is selected in this context."
+            ),
+            _ => writeln!(out, "{built} of {total} images are built."),
+        };
+        out
+    }
+}
+
+impl PlannedImage {
+    fn suffix(&self) -> String {
+        let mut notes = Vec::new();
+        if self.parent_built {
+            notes.push("FROM the parent's staging image".to_string());
+        } else if let Some(parent) = &self.parent {
+            notes.push(format!("FROM `{parent}`'s released image"));
+        }
+        if self.release {
+            notes.push("released".to_string());
+        }
+        if self.manual {
+            notes.push("starts manually".to_string());
+        }
+        match notes.is_empty() {
+            true => String::new(),
+            false => format!(" [{}]", notes.join(", ")),
+        }
+    }
+}
+
+fn describe_reason(reason: &Reason) -> String {
+    match reason {
+        Reason::AllImages(why) => why.clone(),
+        Reason::Changed {
+            file,
+            glob,
+            more: 0,
+        } => format!("`{file}` changed (matches `{glob}`)"),
+        Reason::Changed { file, glob, more } => {
+            format!("`{file}` changed (matches `{glob}`), and {more} more matching file(s)")
+        }
+        Reason::Parent(parent) => format!("its parent `{parent}` is built"),
+        Reason::Selected(why) => format!("selected for rebuild: {why}"),
+    }
+}
+
+/// `<staging>:<id>-<short sha>-<pipeline id>`: unique per pipeline, so a runner's pull policy
+/// can never serve a stale staging image. Long ids are shortened with a hash to fit the
+/// 128-character tag limit.
+fn staging_reference(image: &Image, context: &Context) -> Result<Reference, crate::error::Error> {
+    let short_sha = context.commit_sha.get(..8).unwrap_or(&context.commit_sha);
+    let suffix = format!("-{short_sha}-{}", context.pipeline_id);
+    let room = 128usize.saturating_sub(suffix.len());
+    let id = if image.id.len() <= room {
+        image.id.clone()
+    } else {
+        let hash = format!("{:08x}", fnv1a(image.id.as_bytes()) as u32);
+        let keep = room.saturating_sub(hash.len() + 1);
+        format!("{}-{hash}", &image.id[..keep])
+    };
+    image
+        .staging
+        .with_tag(&format!("{id}{suffix}"))
+        .map_err(|err| {
+            crate::error::Error::User(format!(
+                "image `{}`: cannot make a staging reference: {err}",
+                image.id
+            ))
+        })
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

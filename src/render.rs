@@ -1,0 +1,240 @@
+//! Job templates: the built-in minijinja templates (compiled in from `components/`), user
+//! overrides from a templates directory, the escaping filters, and turning a rendered
+//! template into a GitLab job mapping — or into an error naming the template and line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+
+use crate::error::Error;
+
+/// A built-in template: its kind (the file stem) and source.
+pub struct BuiltIn {
+    pub kind: &'static str,
+    pub source: &'static str,
+}
+
+/// The job kinds and their built-in templates, in the order `templates export` writes them.
+pub const BUILT_INS: &[BuiltIn] = &[
+    BuiltIn {
+        kind: "common",
+        source: include_str!("../components/common.yml.j2"),
+    },
+    BuiltIn {
+        kind: "plan",
+        source: include_str!("../components/plan.yml.j2"),
+    },
+    BuiltIn {
+        kind: "build",
+        source: include_str!("../components/build.yml.j2"),
+    },
+    BuiltIn {
+        kind: "test",
+        source: include_str!("../components/test.yml.j2"),
+    },
+    BuiltIn {
+        kind: "release",
+        source: include_str!("../components/release.yml.j2"),
+    },
+    BuiltIn {
+        kind: "trigger",
+        source: include_str!("../components/trigger.yml.j2"),
+    },
+];
+
+/// The file name a template of `kind` has, built in or in a templates directory.
+pub fn file_name(kind: &str) -> String {
+    format!("{kind}.yml.j2")
+}
+
+/// The rendering environment: built-ins, overridden by the files of a templates directory.
+pub struct Templates {
+    env: Environment<'static>,
+    /// Where each template came from, for error messages.
+    origins: BTreeMap<String, String>,
+}
+
+impl Templates {
+    pub fn new(override_dir: Option<&Path>) -> Result<Templates, Error> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Escaping is explicit (`yaml`, `sh`), so a value is never escaped twice.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.add_filter("yaml", yaml_filter);
+        env.add_filter("sh", sh_filter);
+        let mut origins = BTreeMap::new();
+        for built_in in BUILT_INS {
+            let name = file_name(built_in.kind);
+            let (source, origin) = match override_dir
+                .map(|dir| dir.join(&name))
+                .filter(|p| p.is_file())
+            {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|err| Error::io("read template", &path, err))?;
+                    (text, path.display().to_string())
+                }
+                None => (built_in.source.to_string(), format!("built-in {name}")),
+            };
+            env.add_template_owned(name.clone(), source)
+                .map_err(|err| template_error(&origin, &err))?;
+            origins.insert(name, origin);
+        }
+        if let Some(dir) = override_dir {
+            reject_unknown_files(dir)?;
+        }
+        Ok(Templates { env, origins })
+    }
+
+    /// Renders the template of `kind` and parses it as a YAML mapping.
+    pub fn render<C: Serialize>(
+        &self,
+        kind: &str,
+        context: &C,
+    ) -> Result<serde_yaml::Mapping, Error> {
+        let name = file_name(kind);
+        let origin = self
+            .origins
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| name.clone());
+        let template = self
+            .env
+            .get_template(&name)
+            .map_err(|err| template_error(&origin, &err))?;
+        let text = template
+            .render(Value::from(minijinja::value::Serde(context)))
+            .map_err(|err| template_error(&origin, &err))?;
+        parse_job(&origin, &text)
+    }
+}
+
+fn reject_unknown_files(dir: &Path) -> Result<(), Error> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|err| Error::io("read templates directory", dir, err))?;
+    let known: Vec<String> = BUILT_INS.iter().map(|b| file_name(b.kind)).collect();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.ends_with(".j2") && !known.contains(&name) {
+            let hint = crate::error::suggest(&name, known.iter().map(String::as_str))
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return Err(Error::User(format!(
+                "unknown template `{}`{hint}: templates are named {}",
+                PathBuf::from(dir).join(&name).display(),
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn template_error(origin: &str, err: &minijinja::Error) -> Error {
+    let mut message = err.kind().to_string();
+    if let Some(detail) = err.detail() {
+        message = format!("{message}: {detail}");
+    }
+    Error::Template {
+        template: origin.to_string(),
+        line: err.line(),
+        message,
+        excerpt: None,
+    }
+}
+
+/// A rendered template must be one YAML mapping (a GitLab job, or hidden jobs).
+fn parse_job(origin: &str, text: &str) -> Result<serde_yaml::Mapping, Error> {
+    let excerpt = |line: usize| {
+        text.lines()
+            .nth(line.saturating_sub(1))
+            .map(|l| format!("{line}: {l}"))
+    };
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(serde_yaml::Value::Mapping(mapping)) => Ok(mapping),
+        Ok(other) => Err(Error::Template {
+            template: origin.to_string(),
+            line: None,
+            message: format!(
+                "rendered {}, expected a mapping of job keywords",
+                yaml_kind(&other)
+            ),
+            excerpt: None,
+        }),
+        Err(err) => {
+            let line = err.location().map(|l| l.line());
+            Err(Error::Template {
+                template: origin.to_string(),
+                line,
+                message: format!("rendered invalid YAML: {err}"),
+                excerpt: line.and_then(excerpt),
+            })
+        }
+    }
+}
+
+fn yaml_kind(value: &serde_yaml::Value) -> &'static str {
+    match value {
+        serde_yaml::Value::Null => "nothing",
+        serde_yaml::Value::Sequence(_) => "a list",
+        serde_yaml::Value::Mapping(_) => "a mapping",
+        _ => "a scalar",
+    }
+}
+
+/// `{{ value | yaml }}`: the value as a YAML flow node (JSON is valid YAML), so no string can
+/// add keys, list items or comments.
+fn yaml_filter(value: Value) -> Result<String, minijinja::Error> {
+    serde_json::to_string(&value).map_err(|err| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("cannot write value as YAML: {err}"),
+        )
+    })
+}
+
+/// `{{ value | sh }}`: one shell word, single-quoted, so no string can add words or commands.
+fn sh_filter(value: Value) -> String {
+    let text = match value.as_str() {
+        Some(text) => text.to_string(),
+        None => value.to_string(),
+    };
+    shell_quote(&text)
+}
+
+pub fn shell_quote(text: &str) -> String {
+    if !text.is_empty()
+        && text.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | '@' | ',' | '+')
+        })
+    {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quote_keeps_plain_words_and_quotes_the_rest() {
+        assert_eq!(
+            shell_quote("registry.example.com/a:1"),
+            "registry.example.com/a:1"
+        );
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's $(rm -rf /)"), r"'it'\''s $(rm -rf /)'");
+    }
+
+    #[test]
+    fn yaml_filter_keeps_structure() {
+        let hostile = "x\nevil: true # comment";
+        let out = yaml_filter(Value::from(hostile)).unwrap();
+        let parsed: serde_yaml::Value = serde_yaml::from_str(&format!("key: {out}")).unwrap();
+        assert_eq!(parsed["key"].as_str(), Some(hostile));
+    }
+}

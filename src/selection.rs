@@ -1,0 +1,122 @@
+//! Which images a pipeline builds, and why: changed files against watched assets, the
+//! "all images" contexts, a rebuild selection file, and the pull-in of every image built on a
+//! selected one.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use globset::GlobMatcher;
+
+use crate::changes::Changes;
+use crate::config::Config;
+use crate::graph::Graph;
+
+/// Why an image is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The context builds every image (manual run, first push, force push, fallback).
+    AllImages(String),
+    /// A changed file matched a watched glob (`more` other matching files).
+    Changed {
+        file: String,
+        glob: String,
+        more: usize,
+    },
+    /// Its parent is built in this pipeline.
+    Parent(String),
+    /// Named in the rebuild selection, with the reason the update check gave.
+    Selected(String),
+}
+
+/// Whether one image is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Build(Reason),
+    Skip(String),
+}
+
+impl Decision {
+    pub fn is_build(&self) -> bool {
+        matches!(self, Decision::Build(_))
+    }
+}
+
+/// What the context asks for, before parents pull in their children.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    All(String),
+    Changes(Changes),
+    Selection(BTreeMap<String, String>),
+    Nothing(String),
+}
+
+/// Decides every image of the config.
+pub fn select(config: &Config, graph: &Graph, wanted: &Wanted) -> BTreeMap<String, Decision> {
+    let mut decisions: BTreeMap<String, Decision> = config
+        .images
+        .values()
+        .map(|image| {
+            let decision = match wanted {
+                Wanted::All(why) => Decision::Build(Reason::AllImages(why.clone())),
+                Wanted::Changes(Changes::All { reason, .. }) => {
+                    Decision::Build(Reason::AllImages(reason.clone()))
+                }
+                Wanted::Changes(Changes::Files { files, .. }) => match_changes(image, files),
+                Wanted::Selection(selected) => match selected.get(&image.id) {
+                    Some(why) => Decision::Build(Reason::Selected(why.clone())),
+                    None => Decision::Skip("not in the rebuild selection".to_string()),
+                },
+                Wanted::Nothing(why) => Decision::Skip(why.clone()),
+            };
+            (image.id.clone(), decision)
+        })
+        .collect();
+    // Parents come first in graph order, so one pass pulls in whole chains.
+    for id in graph.order() {
+        if let Some(parent) = graph.parent(id) {
+            let parent_built = decisions.get(parent).is_some_and(Decision::is_build);
+            let skipped = decisions.get(id).is_some_and(|d| !d.is_build());
+            if parent_built && skipped {
+                decisions.insert(
+                    id.clone(),
+                    Decision::Build(Reason::Parent(parent.to_string())),
+                );
+            }
+        }
+    }
+    decisions
+}
+
+fn match_changes(image: &crate::config::Image, files: &BTreeSet<String>) -> Decision {
+    let containerfile = globset::escape(&image.containerfile);
+    let globs: Vec<(&str, GlobMatcher)> = std::iter::once(containerfile.as_str())
+        .chain(image.watched_assets.iter().map(String::as_str))
+        .filter_map(|glob| Some((glob, compile(glob)?)))
+        .collect();
+    let mut matches = files.iter().filter_map(|file| {
+        globs
+            .iter()
+            .find(|(_, m)| m.is_match(file))
+            .map(|(glob, _)| (file, *glob))
+    });
+    match matches.next() {
+        Some((file, glob)) => Decision::Build(Reason::Changed {
+            file: file.clone(),
+            glob: glob.to_string(),
+            more: matches.count(),
+        }),
+        None => Decision::Skip(
+            "no changed file matches its containerfile or watched assets".to_string(),
+        ),
+    }
+}
+
+/// Globs were validated with the config; `*` does not cross `/`, `**` does (as in .gitignore).
+fn compile(glob: &str) -> Option<GlobMatcher> {
+    Some(
+        globset::GlobBuilder::new(glob)
+            .literal_separator(true)
+            .build()
+            .ok()?
+            .compile_matcher(),
+    )
+}

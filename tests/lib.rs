@@ -1,0 +1,8 @@
+//! gipgee's integration tests: one binary, one module per area.
+
+mod cli;
+mod config_errors;
+mod hostile;
+mod scenarios;
+mod support;
+mod template_context;

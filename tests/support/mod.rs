@@ -1,0 +1,194 @@
+//! Test support: a builder that runs the real `gipgee` binary in a temporary git repository
+//! and compares its whole output, and the external checks every generated pipeline passes.
+
+#![allow(dead_code)]
+
+pub mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const GIPGEE: &str = env!("CARGO_BIN_EXE_gipgee");
+
+/// Environment every git command of the tests gets: fixed identities and dates make commit
+/// shas, and with them the snapshots, identical on every machine.
+pub fn git_env(cmd: &mut Command, tick: u64) {
+    let date = format!("{} +0000", 1_767_225_600 + tick);
+    cmd.env("GIT_AUTHOR_NAME", "gipgee test")
+        .env("GIT_AUTHOR_EMAIL", "test@gipgee.invalid")
+        .env("GIT_COMMITTER_NAME", "gipgee test")
+        .env("GIT_COMMITTER_EMAIL", "test@gipgee.invalid")
+        .env("GIT_AUTHOR_DATE", &date)
+        .env("GIT_COMMITTER_DATE", &date)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir).args(args);
+    git_env(&mut cmd, 0);
+    let out = cmd.output().expect("git runs");
+    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The result of one run of the binary.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub dir: PathBuf,
+}
+
+impl Output {
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.dir.join(path)).unwrap_or_else(|e| panic!("read {path}: {e}"))
+    }
+}
+
+/// Runs `gipgee` in a fresh git repository holding the given files, with only the given
+/// environment variables (plus PATH and HOME), and checks the whole output.
+pub struct Test {
+    files: Vec<(String, String)>,
+    env: Vec<(String, String)>,
+    args: Vec<String>,
+    commit: bool,
+    expected_stdout: Option<String>,
+    expected_stderr: Option<String>,
+    expected_code: i32,
+    tempdir: tempfile::TempDir,
+}
+
+impl Test {
+    pub fn new() -> Test {
+        Test {
+            files: Vec::new(),
+            env: Vec::new(),
+            args: Vec::new(),
+            commit: true,
+            expected_stdout: Some(String::new()),
+            expected_stderr: Some(String::new()),
+            expected_code: 0,
+            tempdir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn file(mut self, path: &str, content: &str) -> Test {
+        self.files.push((path.to_string(), unindent(content)));
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Test {
+        self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// The variables of a GitLab job on the default branch, started from the web UI.
+    pub fn gitlab_manual_run(self) -> Test {
+        self.env("CI_PIPELINE_SOURCE", "web")
+            .env("CI_DEFAULT_BRANCH", "main")
+            .env("CI_COMMIT_BRANCH", "main")
+            .env("CI_PIPELINE_ID", "4242")
+            .env("CI_REGISTRY", "registry.gitlab.example.com")
+            .env("CI_REGISTRY_IMAGE", "registry.gitlab.example.com/group/project")
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Test {
+        self.args = args.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    pub fn stdout(mut self, expected: &str) -> Test {
+        self.expected_stdout = Some(unindent(expected));
+        self
+    }
+
+    pub fn any_stdout(mut self) -> Test {
+        self.expected_stdout = None;
+        self
+    }
+
+    pub fn stderr(mut self, expected: &str) -> Test {
+        self.expected_stderr = Some(unindent(expected));
+        self
+    }
+
+    pub fn any_stderr(mut self) -> Test {
+        self.expected_stderr = None;
+        self
+    }
+
+    pub fn status(mut self, code: i32) -> Test {
+        self.expected_code = code;
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.tempdir.path()
+    }
+
+    pub fn run(self) -> Output {
+        let dir = self.tempdir.path().to_path_buf();
+        for (path, content) in &self.files {
+            let full = dir.join(path);
+            std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&full, content).expect("write file");
+        }
+        if self.commit {
+            git(&dir, &["init", "-q", "-b", "main"]);
+            git(&dir, &["add", "-A"]);
+            git(&dir, &["commit", "-q", "--allow-empty", "-m", "test"]);
+        }
+        let mut cmd = Command::new(GIPGEE);
+        cmd.current_dir(&dir).args(&self.args).env_clear();
+        for name in ["PATH", "HOME"] {
+            if let Ok(value) = std::env::var(name) {
+                cmd.env(name, value);
+            }
+        }
+        git_env(&mut cmd, 0);
+        let mut env = self.env.clone();
+        if env.iter().any(|(k, _)| k == "CI_PIPELINE_SOURCE") && !env.iter().any(|(k, _)| k == "CI_COMMIT_SHA") {
+            env.push(("CI_COMMIT_SHA".into(), git(&dir, &["rev-parse", "HEAD"])));
+        }
+        cmd.envs(env);
+        let out = cmd.output().expect("gipgee runs");
+        let output = Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+            dir: dir.clone(),
+        };
+        let context = format!("args {:?}\nstdout:\n{}\nstderr:\n{}", self.args, output.stdout, output.stderr);
+        if let Some(expected) = &self.expected_stdout {
+            assert_eq!(&output.stdout, expected, "stdout differs; {context}");
+        }
+        if let Some(expected) = &self.expected_stderr {
+            assert_eq!(&output.stderr, expected, "stderr differs; {context}");
+        }
+        assert_eq!(output.code, self.expected_code, "exit code differs; {context}");
+        // Keep the directory alive for the caller's checks.
+        std::mem::forget(self.tempdir);
+        output
+    }
+}
+
+/// Removes the common leading indentation and the first newline, so expected text can be
+/// written indented in the test; a last line of only indentation closes the literal.
+pub fn unindent(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let lines: Vec<&str> = text.split('\n').collect();
+    let indent = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    lines
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

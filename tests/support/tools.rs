@@ -1,0 +1,89 @@
+//! The external checks of a generated pipeline: GitLab's CI schema (check-jsonschema,
+//! `vendor.gitlab-ci`) and gitlab-ci-local's `--list`, which also checks `needs`.
+//!
+//! `scripts/test.sh` installs both and sets GIPGEE_REQUIRE_TOOLS=1, which turns a missing tool
+//! into a failure; a plain `cargo test` on a machine without them says what it skipped.
+
+use std::path::Path;
+use std::process::Command;
+
+fn tool_available(name: &str) -> bool {
+    let found = Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("GIPGEE_REQUIRE_TOOLS").is_err(),
+            "{name} is required (GIPGEE_REQUIRE_TOOLS is set) but not on PATH; run scripts/install-test-deps.sh"
+        );
+        eprintln!("SKIPPED: {name} is not installed; run scripts/test.sh for the full checks");
+    }
+    found
+}
+
+/// Validates a pipeline file against GitLab's CI schema.
+pub fn check_schema(pipeline: &Path) {
+    if !tool_available("check-jsonschema") {
+        return;
+    }
+    let out = Command::new("check-jsonschema")
+        .args(["--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci", "--regex-variant", "nonunicode"])
+        .arg(pipeline)
+        .output()
+        .expect("check-jsonschema runs");
+    assert!(
+        out.status.success(),
+        "{} fails GitLab's CI schema:\n{}{}",
+        pipeline.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Lists the pipeline with gitlab-ci-local (in `repo`, a git repository with an origin) and
+/// returns the job names it lists.
+pub fn gitlab_ci_local_list(repo: &Path, pipeline: &Path) -> Option<Vec<String>> {
+    if !tool_available("gitlab-ci-local") {
+        return None;
+    }
+    let out = Command::new("gitlab-ci-local")
+        .current_dir(repo)
+        .arg("--file")
+        .arg(pipeline)
+        .args(["--list-csv"])
+        .output()
+        .expect("gitlab-ci-local runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "gitlab-ci-local --list rejects {}:\n{stdout}{}",
+        pipeline.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        stdout
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split(';').next())
+            .map(|name| name.trim_matches('"').to_string())
+            .collect(),
+    )
+}
+
+/// Both checks, and that gitlab-ci-local sees exactly the jobs of the file.
+pub fn check_pipeline(repo: &Path, pipeline: &Path) {
+    check_schema(pipeline);
+    let text = std::fs::read_to_string(pipeline).expect("pipeline readable");
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("pipeline is YAML");
+    let mut expected: Vec<String> = yaml
+        .as_mapping()
+        .expect("pipeline is a mapping")
+        .keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| !k.starts_with('.') && *k != "stages")
+        .map(str::to_string)
+        .collect();
+    if let Some(mut listed) = gitlab_ci_local_list(repo, pipeline) {
+        listed.sort();
+        expected.sort();
+        assert_eq!(listed, expected, "gitlab-ci-local lists other jobs than the file has");
+    }
+}
