@@ -69,14 +69,14 @@ fn compute(git: &Git, head: &str, base: &ChangeBase, log: &mut dyn FnMut(&str)) 
     match base {
         ChangeBase::BeforeSha(sha) if is_null_sha(sha) => {
             return Err(all(
-                "first push of the branch (CI_COMMIT_BEFORE_SHA is all zeros): all images".into(),
+                "first push of the branch (CI_COMMIT_BEFORE_SHA is all zeros)".into(),
                 false,
             ));
         }
         ChangeBase::DiffBaseSha(sha) if is_null_sha(sha) => {
             return Err(all(
                 "CI_MERGE_REQUEST_DIFF_BASE_SHA is empty or all zeros, so the merge request's \
-                 changes cannot be computed: all images"
+                 changes cannot be computed"
                     .into(),
                 true,
             ));
@@ -117,7 +117,7 @@ fn is_null_sha(sha: &str) -> bool {
 fn check_rev_arg(rev: &str, what: &str) -> Step<()> {
     if rev.starts_with('-') || rev.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(all(
-            format!("{what} `{rev}` is not a valid git revision: all images"),
+            format!("{what} `{rev}` is not a valid git revision"),
             true,
         ));
     }
@@ -133,7 +133,7 @@ fn check_repository(git: &Git) -> Step<()> {
     } else {
         Err(all(
             format!(
-                "{} is not a usable git repository ({}): all images",
+                "{} is not a usable git repository ({})",
                 git.repo.display(),
                 out.error_summary()
             ),
@@ -152,7 +152,7 @@ fn resolve_head(git: &Git, head: &str) -> Step<String> {
     match resolve_commit(git, head)? {
         Some(sha) => Ok(sha),
         None => Err(all(
-            format!("the commit being built (`{head}`) is not present in the clone: all images"),
+            format!("the commit being built (`{head}`) is not present in the clone"),
             true,
         )),
     }
@@ -190,7 +190,7 @@ fn before_sha_base(
                 return Err(all(
                     format!(
                         "could not check whether {what} {base} is an ancestor of {head_sha} \
-                         ({err}): all images"
+                         ({err})"
                     ),
                     true,
                 ));
@@ -198,10 +198,7 @@ fn before_sha_base(
             Ancestry::No => {
                 if !is_shallow(git) {
                     return Err(all(
-                        format!(
-                            "force push: {what} {base} is not an ancestor of {head_sha}: \
-                             all images"
-                        ),
+                        format!("force push: {what} {base} is not an ancestor of {head_sha}"),
                         false,
                     ));
                 }
@@ -219,8 +216,7 @@ fn before_sha_base(
                     return Err(all(
                         format!(
                             "could not tell whether {what} {base} is an ancestor of {head_sha}: \
-                             the clone is shallow and fetching more history failed ({}): \
-                             all images",
+                             the clone is shallow and fetching more history failed ({})",
                             deepener.last_error()
                         ),
                         true,
@@ -270,8 +266,7 @@ fn ensure_commit(
         if !deepener.step(git, log) {
             return Err(all(
                 format!(
-                    "{what} {sha} is not in the clone and could not be fetched from origin ({}): \
-                     all images",
+                    "{what} {sha} is not in the clone and could not be fetched from origin ({})",
                     deepener.last_error()
                 ),
                 true,
@@ -292,7 +287,7 @@ fn merge_base(git: &Git, branch: &str, head_sha: &str, log: &mut dyn FnMut(&str)
             .success();
     if !valid {
         return Err(all(
-            format!("the default branch name `{branch}` is not a valid branch name: all images"),
+            format!("the default branch name `{branch}` is not a valid branch name"),
             true,
         ));
     }
@@ -318,7 +313,7 @@ fn merge_base(git: &Git, branch: &str, head_sha: &str, log: &mut dyn FnMut(&str)
             return Err(all(
                 format!(
                     "could not find the merge base with origin/{branch}: fetching the default \
-                     branch from origin failed ({err}): all images"
+                     branch from origin failed ({err})"
                 ),
                 true,
             ));
@@ -341,7 +336,7 @@ fn merge_base(git: &Git, branch: &str, head_sha: &str, log: &mut dyn FnMut(&str)
                     return Err(all(
                         format!(
                             "could not find the merge base with origin/{branch}: {} has no \
-                             common ancestor with it: all images",
+                             common ancestor with it",
                             short(head_sha)
                         ),
                         true,
@@ -358,7 +353,7 @@ fn merge_base(git: &Git, branch: &str, head_sha: &str, log: &mut dyn FnMut(&str)
                     return Err(all(
                         format!(
                             "could not find the merge base with origin/{branch}: the clone is \
-                             shallow and fetching more history failed ({}): all images",
+                             shallow and fetching more history failed ({})",
                             deepener.last_error()
                         ),
                         true,
@@ -368,7 +363,7 @@ fn merge_base(git: &Git, branch: &str, head_sha: &str, log: &mut dyn FnMut(&str)
             _ => {
                 return Err(all(
                     format!(
-                        "could not find the merge base with origin/{branch}: {}: all images",
+                        "could not find the merge base with origin/{branch}: {}",
                         out.error_summary()
                     ),
                     true,
@@ -397,7 +392,7 @@ fn diff(git: &Git, base: &str, head: &str, log: &mut dyn FnMut(&str)) -> Step<Ch
     if !out.success() {
         return Err(all(
             format!(
-                "could not list the files changed between {base} and {head} ({}): all images",
+                "could not list the files changed between {base} and {head} ({})",
                 out.error_summary()
             ),
             true,
@@ -510,7 +505,14 @@ impl Deepener {
             full.extend(["origin".to_owned(), self.refspec.clone()]);
             log(&format!("{what}: git {}", full.join(" ")));
             let refs: Vec<&str> = full.iter().map(String::as_str).collect();
-            match git.run(&refs) {
+            let mut result = git.run(&refs);
+            if self.refspec == "HEAD" && result.as_ref().is_ok_and(|out| !out.success()) {
+                // The remote has no usable HEAD: fall back to the clone's configured refspecs
+                // (in a GitLab job, just the pipeline's branch).
+                log("fetching along origin's HEAD failed: trying the configured refspecs instead");
+                result = git.run(&refs[..refs.len() - 1]);
+            }
+            match result {
                 Ok(out) if out.success() => return true,
                 Ok(out) => {
                     let err = out.error_summary();
@@ -535,7 +537,7 @@ fn short(sha: &str) -> &str {
 }
 
 fn spawn_failure(err: String) -> Changes {
-    all(format!("{err}: all images"), true)
+    all(err, true)
 }
 
 /// Runs git in one repository, isolated from the settings that would change

@@ -67,7 +67,7 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = ModeArg::Auto, env = "GIPGEE_MODE")]
     pub mode: ModeArg,
     /// The rebuild selection (JSON, written by the update check); needed for `--mode rebuild`.
-    #[arg(long)]
+    #[arg(long, env = "GIPGEE_SELECTION")]
     pub selection: Option<PathBuf>,
 }
 

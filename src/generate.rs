@@ -52,9 +52,9 @@ pub fn make_plan(
             };
             Wanted::Selection(read_selection(path, &config)?)
         }
-        Trigger::ManualDefault { source } => Wanted::All(format!(
-            "the default branch was started by `{source}`: all images"
-        )),
+        Trigger::ManualDefault { source } => {
+            Wanted::All(format!("the default branch was started by `{source}`"))
+        }
         Trigger::Tag { tag } => Wanted::Nothing(format!(
             "tag pipeline (`{tag}`): images are built from branches"
         )),
@@ -68,7 +68,7 @@ pub fn make_plan(
                 warning: true,
             } = &changes
             {
-                warnings.push(format!("{reason}: building all images to be safe"));
+                warnings.push(format!("{reason}; building all images to be safe"));
             }
             Wanted::Changes(changes)
         }

@@ -20,13 +20,13 @@ impl Graph {
         let mut problems = Vec::new();
         for image in config.images.values() {
             for target in &image.target_locations {
-                if let Some(other) = owner_of_target.insert(target.clone(), image.id.clone()) {
-                    if other != image.id {
-                        problems.push(format!(
-                            "target location `{target}` is released by both `{other}` and `{}`: each location must belong to one image",
-                            image.id
-                        ));
-                    }
+                if let Some(other) = owner_of_target.insert(target.clone(), image.id.clone())
+                    && other != image.id
+                {
+                    problems.push(format!(
+                        "target location `{target}` is released by both `{other}` and `{}`: each location must belong to one image",
+                        image.id
+                    ));
                 }
             }
         }

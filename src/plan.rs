@@ -99,6 +99,13 @@ impl Plan {
         for warning in &self.warnings {
             let _ = writeln!(out, "WARNING: {warning}");
         }
+        let all_images_reason = self.images.iter().find_map(|i| match &i.decision {
+            Decision::Build(Reason::AllImages(why)) => Some(why),
+            _ => None,
+        });
+        if let Some(why) = all_images_reason {
+            let _ = writeln!(out, "All images are selected: {why}.");
+        }
         let width = self
             .images
             .iter()
@@ -153,7 +160,7 @@ impl PlannedImage {
 
 fn describe_reason(reason: &Reason) -> String {
     match reason {
-        Reason::AllImages(why) => why.clone(),
+        Reason::AllImages(_) => "all images are selected".to_string(),
         Reason::Changed {
             file,
             glob,

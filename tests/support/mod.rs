@@ -29,7 +29,11 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     cmd.current_dir(dir).args(args);
     git_env(&mut cmd, 0);
     let out = cmd.output().expect("git runs");
-    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -92,7 +96,10 @@ impl Test {
             .env("CI_COMMIT_BRANCH", "main")
             .env("CI_PIPELINE_ID", "4242")
             .env("CI_REGISTRY", "registry.gitlab.example.com")
-            .env("CI_REGISTRY_IMAGE", "registry.gitlab.example.com/group/project")
+            .env(
+                "CI_REGISTRY_IMAGE",
+                "registry.gitlab.example.com/group/project",
+            )
     }
 
     pub fn args(mut self, args: &[&str]) -> Test {
@@ -150,7 +157,9 @@ impl Test {
         }
         git_env(&mut cmd, 0);
         let mut env = self.env.clone();
-        if env.iter().any(|(k, _)| k == "CI_PIPELINE_SOURCE") && !env.iter().any(|(k, _)| k == "CI_COMMIT_SHA") {
+        if env.iter().any(|(k, _)| k == "CI_PIPELINE_SOURCE")
+            && !env.iter().any(|(k, _)| k == "CI_COMMIT_SHA")
+        {
             env.push(("CI_COMMIT_SHA".into(), git(&dir, &["rev-parse", "HEAD"])));
         }
         cmd.envs(env);
@@ -161,14 +170,20 @@ impl Test {
             stderr: String::from_utf8_lossy(&out.stderr).to_string(),
             dir: dir.clone(),
         };
-        let context = format!("args {:?}\nstdout:\n{}\nstderr:\n{}", self.args, output.stdout, output.stderr);
+        let context = format!(
+            "args {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.args, output.stdout, output.stderr
+        );
         if let Some(expected) = &self.expected_stdout {
             assert_eq!(&output.stdout, expected, "stdout differs; {context}");
         }
         if let Some(expected) = &self.expected_stderr {
             assert_eq!(&output.stderr, expected, "stderr differs; {context}");
         }
-        assert_eq!(output.code, self.expected_code, "exit code differs; {context}");
+        assert_eq!(
+            output.code, self.expected_code,
+            "exit code differs; {context}"
+        );
         // Keep the directory alive for the caller's checks.
         std::mem::forget(self.tempdir);
         output

@@ -8,7 +8,10 @@ use std::path::Path;
 use std::process::Command;
 
 fn tool_available(name: &str) -> bool {
-    let found = Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success());
+    let found = Command::new(name)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
         assert!(
             std::env::var("GIPGEE_REQUIRE_TOOLS").is_err(),
@@ -25,7 +28,14 @@ pub fn check_schema(pipeline: &Path) {
         return;
     }
     let out = Command::new("check-jsonschema")
-        .args(["--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci", "--regex-variant", "nonunicode"])
+        .args([
+            "--builtin-schema",
+            "vendor.gitlab-ci",
+            "--data-transform",
+            "gitlab-ci",
+            "--regex-variant",
+            "nonunicode",
+        ])
         .arg(pipeline)
         .output()
         .expect("check-jsonschema runs");
@@ -44,10 +54,14 @@ pub fn gitlab_ci_local_list(repo: &Path, pipeline: &Path) -> Option<Vec<String>>
     if !tool_available("gitlab-ci-local") {
         return None;
     }
+    // gitlab-ci-local takes the file relative to the repository.
+    let relative = pipeline
+        .strip_prefix(repo)
+        .expect("the pipeline lies in the repository");
     let out = Command::new("gitlab-ci-local")
         .current_dir(repo)
         .arg("--file")
-        .arg(pipeline)
+        .arg(relative)
         .args(["--list-csv"])
         .output()
         .expect("gitlab-ci-local runs");
@@ -84,6 +98,9 @@ pub fn check_pipeline(repo: &Path, pipeline: &Path) {
     if let Some(mut listed) = gitlab_ci_local_list(repo, pipeline) {
         listed.sort();
         expected.sort();
-        assert_eq!(listed, expected, "gitlab-ci-local lists other jobs than the file has");
+        assert_eq!(
+            listed, expected,
+            "gitlab-ci-local lists other jobs than the file has"
+        );
     }
 }
