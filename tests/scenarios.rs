@@ -94,7 +94,7 @@ fn run_scenario(name: &str) -> ScenarioRun {
         out.status.code().unwrap_or(-1),
         scrub(&out.stdout),
         scrub(&out.stderr),
-        pipeline_text
+        pipeline_text.replace(&root.display().to_string(), "[TEMP]")
     );
     ScenarioRun {
         snapshot,
