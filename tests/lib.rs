@@ -2,6 +2,7 @@
 
 mod cli;
 mod config_errors;
+mod e2e;
 mod hostile;
 mod scenarios;
 mod support;
