@@ -141,12 +141,12 @@ fn write_diagnostics(f: &mut fmt::Formatter<'_>, diags: &SourceDiagnostics) -> f
     let lines: Vec<&str> = diags.source.lines().collect();
     for diag in &diags.diagnostics {
         writeln!(f, "error: {}", diag.message)?;
+        let gutter = diag.position.map(|pos| pos.line.to_string()).unwrap_or_default();
+        let pad = " ".repeat(gutter.len().max(1));
         match diag.position {
             Some(pos) => {
-                writeln!(f, "  --> {file}:{}:{}", pos.line, pos.col)?;
+                writeln!(f, "{pad}--> {file}:{}:{}", pos.line, pos.col)?;
                 if let Some(text) = lines.get(pos.line.saturating_sub(1)) {
-                    let gutter = pos.line.to_string();
-                    let pad = " ".repeat(gutter.len());
                     let indent: String = text
                         .chars()
                         .take(pos.col.saturating_sub(1))
@@ -157,10 +157,10 @@ fn write_diagnostics(f: &mut fmt::Formatter<'_>, diags: &SourceDiagnostics) -> f
                     writeln!(f, "{pad} | {indent}{}", "^".repeat(diag.width))?;
                 }
             }
-            None => writeln!(f, "  --> {file}")?,
+            None => writeln!(f, "{pad}--> {file}")?,
         }
         if let Some(help) = &diag.help {
-            writeln!(f, "  = help: {help}")?;
+            writeln!(f, "{pad} = help: {help}")?;
         }
     }
     let count = diags.diagnostics.len();
@@ -226,7 +226,7 @@ mod tests {
         });
         assert_eq!(
             err.to_string(),
-            "error: unknown key `containerfle`\n  --> gipgee.yaml:4:5\n  |\n4 |     containerfle: x\n  |     ^^^^^^^^^^^^\n  = help: did you mean `containerfile`?\n"
+            "error: unknown key `containerfle`\n --> gipgee.yaml:4:5\n  |\n4 |     containerfle: x\n  |     ^^^^^^^^^^^^\n  = help: did you mean `containerfile`?\n"
         );
     }
 }

@@ -41,11 +41,14 @@ impl Graph {
                     .insert(image.id.clone());
             }
         }
-        if let Some(cycle) = find_cycle(&parents) {
-            problems.push(format!(
-                "images are built on each other in a cycle: {} (`a → b`: a's baseImage is a target location of b)",
-                cycle.join(" → ")
-            ));
+        // A location claimed twice makes the parent links meaningless: report that alone.
+        if problems.is_empty() {
+            for cycle in find_cycles(&parents) {
+                problems.push(format!(
+                    "images are built on each other in a cycle: {} (`a → b`: a's baseImage is a target location of b)",
+                    cycle.join(" → ")
+                ));
+            }
         }
         if !problems.is_empty() {
             return Err(Error::User(problems.join("\nerror: ")));
@@ -77,29 +80,27 @@ impl Graph {
 }
 
 /// Follows parent links from every image; a walk that returns to an image on its own path
-/// is a cycle. Returns it in parent direction, starting and ending at its smallest id.
-fn find_cycle(parents: &BTreeMap<String, String>) -> Option<Vec<String>> {
+/// is a cycle. Returns every cycle once, in parent direction, starting and ending at its
+/// smallest id.
+fn find_cycles(parents: &BTreeMap<String, String>) -> BTreeSet<Vec<String>> {
+    let mut cycles = BTreeSet::new();
     for start in parents.keys() {
         let mut path = vec![start.clone()];
         let mut current = start;
         while let Some(parent) = parents.get(current) {
             if let Some(at) = path.iter().position(|p| p == parent) {
                 let mut cycle: Vec<String> = path[at..].to_vec();
-                let min = cycle
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, id)| *id)
-                    .map_or(0, |(i, _)| i);
+                let min = cycle.iter().enumerate().min_by_key(|(_, id)| *id).map_or(0, |(i, _)| i);
                 cycle.rotate_left(min);
-                let first = cycle[0].clone();
-                cycle.push(first);
-                return Some(cycle);
+                cycle.push(cycle[0].clone());
+                cycles.insert(cycle);
+                break;
             }
             path.push(parent.clone());
             current = parent;
         }
     }
-    None
+    cycles
 }
 
 fn dependency_order<'a>(

@@ -1,1 +1,289 @@
-//! placeholder
+//! Configuration errors, end to end through the binary: every problem at once, each with
+//! file:line:col, the source line, a caret, what was expected and "did you mean" — exit 1,
+//! no backtrace. The full text is compared, so any change to a message shows here.
+
+use crate::support::Test;
+
+#[test]
+fn every_problem_is_reported_at_once_with_positions() {
+    Test::new()
+        .file(
+            "gipgee.yaml",
+            r#"
+            version: 1
+            registries:
+              docker.io:
+                usernameVariable: $DOCKER_USER
+            defaults:
+              containerfle: Containerfile
+            images:
+              alpine:
+                baseImage: Alpine:3.20
+                targetLocations: ["registry.example.com/a:1"]
+                buildArgs: {GIPGEE_BASE_IMAGE: x, "bad-name": y}
+                updateCheck: sometimes
+                tests:
+                  - name: smoke
+                    script: ["true"]
+                    command: ["true"]
+              .hidden:
+                baseImage: alpine
+              python:
+                baseImage: ${CI_REGISTRY_IMAGE}/alpine:3.20
+                targetLocation: []
+                layerCheck: yes
+            "#,
+        )
+        .args(&["validate"])
+        .status(1)
+        .stderr(
+            "
+            error: invalid variable name `$DOCKER_USER`: expected [A-Za-z_][A-Za-z0-9_]* (write the name without `$`: the job reads the value at run time)
+             --> gipgee.yaml:4:23
+              |
+            4 |     usernameVariable: $DOCKER_USER
+              |                       ^^^^^^^^^^^^
+            error: unknown image key `containerfle`
+             --> gipgee.yaml:6:3
+              |
+            6 |   containerfle: Containerfile
+              |   ^^^^^^^^^^^^
+              = help: did you mean `containerfile`?
+            error: invalid image reference \"Alpine:3.20\": repository name must be lowercase
+             --> gipgee.yaml:9:16
+              |
+            9 |     baseImage: Alpine:3.20
+              |                ^^^^^^^^^^^
+            error: build arg `GIPGEE_BASE_IMAGE` is set by gipgee: remove it (use `baseImage` for the base)
+              --> gipgee.yaml:11:17
+               |
+            11 |     buildArgs: {GIPGEE_BASE_IMAGE: x, \"bad-name\": y}
+               |                 ^^^^^^^^^^^^^^^^^
+            error: invalid build arg name `bad-name`: expected [A-Za-z_][A-Za-z0-9_]*
+              --> gipgee.yaml:11:39
+               |
+            11 |     buildArgs: {GIPGEE_BASE_IMAGE: x, \"bad-name\": y}
+               |                                       ^^^^^^^^
+            error: expected `auto`, `none` or `{command: [argv...]}`, found `sometimes`
+              --> gipgee.yaml:12:18
+               |
+            12 |     updateCheck: sometimes
+               |                  ^^^^^^^^^
+            error: a test has either `script` or `command`, not both
+              --> gipgee.yaml:16:9
+               |
+            16 |         command: [\"true\"]
+               |         ^^^^^^^
+            error: invalid image id `.hidden`: must not start with `.` or `-`
+              --> gipgee.yaml:17:3
+               |
+            17 |   .hidden:
+               |   ^^^^^^^
+            error: image `python`: missing `targetLocations`: expected at least one reference to release to
+              --> gipgee.yaml:19:3
+               |
+            19 |   python:
+               |   ^^^^^^
+            error: unknown image key `targetLocation`
+              --> gipgee.yaml:21:5
+               |
+            21 |     targetLocation: []
+               |     ^^^^^^^^^^^^^^
+               = help: did you mean `targetLocations`?
+            error: expected `true` or `false`, found `yes`
+              --> gipgee.yaml:22:17
+               |
+            22 |     layerCheck: yes
+               |                 ^^^
+            11 errors in gipgee.yaml
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn a_missing_variable_names_the_variable_and_the_field() {
+    Test::new()
+        .file(
+            "gipgee.yaml",
+            r#"
+            version: 1
+            images:
+              a:
+                baseImage: registry.example.com/x:1
+                targetLocations: ["${CI_REGISTRY_IMAGE}/a:1"]
+                staging: registry.example.com/staging
+            "#,
+        )
+        .args(&["plan"])
+        .status(1)
+        .stderr(
+            r#"
+            error: `targetLocations`: cannot expand `${CI_REGISTRY_IMAGE}/a:1`: variable `CI_REGISTRY_IMAGE` is not set
+             --> gipgee.yaml:5:23
+              |
+            5 |     targetLocations: ["${CI_REGISTRY_IMAGE}/a:1"]
+              |                       ^^^^^^^^^^^^^^^^^^^^^^^^
+            "#,
+        )
+        .run();
+}
+
+#[test]
+fn validate_tolerates_variables_gitlab_sets_later() {
+    Test::new()
+        .file(
+            "gipgee.yaml",
+            r#"
+            version: 1
+            images:
+              a:
+                baseImage: ${CI_REGISTRY_IMAGE}/base:1
+                targetLocations: ["${CI_REGISTRY_IMAGE}/a:1"]
+            "#,
+        )
+        .args(&["validate"])
+        .stdout("gipgee.yaml: ok (1 images)\n")
+        .run();
+}
+
+#[test]
+fn yaml_syntax_errors_point_at_the_problem() {
+    Test::new()
+        .file("gipgee.yaml", "version: 1\nimages:\n  a: {baseImage: [1, 2\n")
+        .args(&["validate"])
+        .status(1)
+        .stderr(
+            "
+            error: invalid YAML: while parsing a flow sequence, expected ',' or ']'
+             --> gipgee.yaml:4:1
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn an_empty_file_says_what_is_expected() {
+    Test::new()
+        .file("gipgee.yaml", "")
+        .args(&["validate"])
+        .status(1)
+        .stderr(
+            "
+            error: the file is empty: expected a mapping with `version: 1` and `images`
+             --> gipgee.yaml
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn duplicate_keys_and_wrong_version_are_errors() {
+    Test::new()
+        .file(
+            "gipgee.yaml",
+            "
+            version: 2
+            images:
+              a:
+                baseImage: alpine
+                baseImage: debian
+                targetLocations: [registry.example.com/a:1]
+            ",
+        )
+        .args(&["validate"])
+        .status(1)
+        .stderr(
+            "
+            error: unsupported version: expected `1`
+             --> gipgee.yaml:1:10
+              |
+            1 | version: 2
+              |          ^
+            error: duplicate key `baseImage`
+             --> gipgee.yaml:5:5
+              |
+            5 |     baseImage: debian
+              |     ^^^^^^^^^
+            2 errors in gipgee.yaml
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn every_cycle_is_named() {
+    Test::new()
+        .file(
+            "gipgee.yaml",
+            "
+            version: 1
+            images:
+              a: {baseImage: registry.example.com/c:1, targetLocations: [registry.example.com/a:1]}
+              b: {baseImage: registry.example.com/a:1, targetLocations: [registry.example.com/b:1]}
+              c: {baseImage: registry.example.com/b:1, targetLocations: [registry.example.com/c:1]}
+              d: {baseImage: registry.example.com/d:1, targetLocations: [registry.example.com/d:1]}
+            ",
+        )
+        .args(&["validate"])
+        .status(1)
+        .stderr(
+            "
+            error: images are built on each other in a cycle: a → c → b → a (`a → b`: a's baseImage is a target location of b)
+            error: images are built on each other in a cycle: d → d (`a → b`: a's baseImage is a target location of b)
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn a_target_location_belongs_to_one_image() {
+    Test::new()
+        .file(
+            "gipgee.yaml",
+            "
+            version: 1
+            images:
+              a: {baseImage: alpine, targetLocations: [registry.example.com/x:1]}
+              b: {baseImage: alpine, targetLocations: ['registry.example.com/x:1']}
+            ",
+        )
+        .args(&["validate"])
+        .status(1)
+        .stderr("error: target location `registry.example.com/x:1` is released by both `a` and `b`: each location must belong to one image\n")
+        .run();
+}
+
+#[test]
+fn an_unknown_image_in_the_rebuild_selection_gets_a_suggestion() {
+    Test::new()
+        .gitlab_manual_run()
+        .file(
+            "gipgee.yaml",
+            "
+            version: 1
+            images:
+              base-tools: {baseImage: alpine, targetLocations: [registry.example.com/x:1]}
+            ",
+        )
+        .file("selection.json", r#"{"images": {"base-tool": "base moved"}}"#)
+        .args(&["plan", "--mode", "rebuild", "--selection", "selection.json"])
+        .status(1)
+        .stderr(
+            "
+            error: unknown image id `base-tool` in the selection
+             --> selection.json
+              = help: did you mean `base-tools`?
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn a_missing_config_file_is_a_clear_error() {
+    Test::new()
+        .args(&["validate", "--config", "nope.yaml"])
+        .status(1)
+        .stderr("error: cannot read nope.yaml: No such file or directory (os error 2)\n")
+        .run();
+}

@@ -166,7 +166,7 @@ impl Walker {
             return result;
         };
         for (key, value) in entries {
-            let Some(host) = self.expanded_string(key, "registry host") else {
+            let Some(host) = self.expanded_string(key, "registry host", "registries") else {
                 continue;
             };
             if !is_registry_host(&host) {
@@ -266,7 +266,7 @@ impl Walker {
     fn image(&mut self, id: &str, key: &Node, fields: &FieldNodes) -> Option<Image> {
         let errors_before = self.diagnostics.len();
         let base_image = match fields.get("baseImage") {
-            Some(node) => self.reference(node),
+            Some(node) => self.reference(node, "baseImage"),
             None => {
                 self.error(
                     key,
@@ -278,22 +278,22 @@ impl Walker {
             }
         };
         let target_locations = match fields.get("targetLocations") {
-            Some(node) => self.references(node),
+            Some(node) => self.references(node, "targetLocations"),
             None => {
                 self.error(key, format!("image `{id}`: missing `targetLocations`: expected at least one reference to release to"));
                 None
             }
         };
         let staging = match fields.get("staging") {
-            Some(node) => self.repository(node),
+            Some(node) => self.repository(node, "staging"),
             None => self.default_staging(key, id),
         };
         let context = match fields.get("context") {
-            Some(node) => self.path(node),
+            Some(node) => self.path(node, "context"),
             None => Some(".".to_string()),
         };
         let containerfile = match fields.get("containerfile") {
-            Some(node) => self.path(node),
+            Some(node) => self.path(node, "containerfile"),
             None => context.as_ref().map(|c| join_path(c, "Containerfile")),
         };
         let watched_assets = fields
@@ -383,15 +383,12 @@ impl Walker {
         }
     }
 
-    fn expanded_string(&mut self, node: &Node, expected: &str) -> Option<String> {
+    fn expanded_string(&mut self, node: &Node, expected: &str, field: &str) -> Option<String> {
         let text = self.string(node, expected)?;
         match self.expand(&text) {
             Ok(expanded) => Some(expanded),
             Err(message) => {
-                self.error(
-                    node,
-                    format!("cannot expand {expected} `{text}`: {message}"),
-                );
+                self.error(node, format!("`{field}`: cannot expand `{text}`: {message}"));
                 None
             }
         }
@@ -423,8 +420,8 @@ impl Walker {
         value
     }
 
-    fn reference(&mut self, node: &Node) -> Option<Reference> {
-        let text = self.expanded_string(node, "an image reference")?;
+    fn reference(&mut self, node: &Node, field: &str) -> Option<Reference> {
+        let text = self.expanded_string(node, "an image reference", field)?;
         match Reference::parse(&text) {
             Ok(reference) => Some(reference),
             Err(err) => {
@@ -434,7 +431,7 @@ impl Walker {
         }
     }
 
-    fn references(&mut self, node: &Node) -> Option<Vec<Reference>> {
+    fn references(&mut self, node: &Node, field: &str) -> Option<Vec<Reference>> {
         let Value::Sequence(items) = &node.value else {
             self.error(
                 node,
@@ -447,12 +444,12 @@ impl Walker {
             return None;
         }
         let references: Vec<Option<Reference>> =
-            items.iter().map(|item| self.reference(item)).collect();
+            items.iter().map(|item| self.reference(item, field)).collect();
         references.into_iter().collect()
     }
 
-    fn repository(&mut self, node: &Node) -> Option<Repository> {
-        let text = self.expanded_string(node, "a repository")?;
+    fn repository(&mut self, node: &Node, field: &str) -> Option<Repository> {
+        let text = self.expanded_string(node, "a repository", field)?;
         match Repository::parse(&text) {
             Ok(repo) => Some(repo),
             Err(err) => {
@@ -462,8 +459,8 @@ impl Walker {
         }
     }
 
-    fn path(&mut self, node: &Node) -> Option<String> {
-        let text = self.expanded_string(node, "a path")?;
+    fn path(&mut self, node: &Node, field: &str) -> Option<String> {
+        let text = self.expanded_string(node, "a path", field)?;
         if text.is_empty() || text.starts_with('/') || text.split('/').any(|part| part == "..") {
             self.error(node, format!("invalid path `{text}`: expected a path inside the repository, relative to its root"));
             return None;
@@ -482,7 +479,7 @@ impl Walker {
         let mut globs = Vec::new();
         let mut ok = true;
         for item in items {
-            let Some(text) = self.expanded_string(item, "a glob") else {
+            let Some(text) = self.expanded_string(item, "a glob", "watchedAssets") else {
                 ok = false;
                 continue;
             };
