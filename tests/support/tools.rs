@@ -54,6 +54,7 @@ pub fn gitlab_ci_local_list(repo: &Path, pipeline: &Path) -> Option<Vec<String>>
     if !tool_available("gitlab-ci-local") {
         return None;
     }
+    ensure_origin(repo);
     // gitlab-ci-local takes the file relative to the repository.
     let relative = pipeline
         .strip_prefix(repo)
@@ -102,5 +103,18 @@ pub fn check_pipeline(repo: &Path, pipeline: &Path) {
             listed, expected,
             "gitlab-ci-local lists other jobs than the file has"
         );
+    }
+}
+
+/// gitlab-ci-local needs an `origin` remote and its default branch ref.
+fn ensure_origin(repo: &Path) {
+    let has_origin = Command::new("git")
+        .current_dir(repo)
+        .args(["remote", "get-url", "origin"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_origin {
+        crate::support::git(repo, &["remote", "add", "origin", "https://gitlab.example.com/group/project.git"]);
+        crate::support::git(repo, &["update-ref", "refs/remotes/origin/main", "HEAD"]);
     }
 }
