@@ -141,7 +141,10 @@ fn write_diagnostics(f: &mut fmt::Formatter<'_>, diags: &SourceDiagnostics) -> f
     let lines: Vec<&str> = diags.source.lines().collect();
     for diag in &diags.diagnostics {
         writeln!(f, "error: {}", diag.message)?;
-        let gutter = diag.position.map(|pos| pos.line.to_string()).unwrap_or_default();
+        let gutter = diag
+            .position
+            .map(|pos| pos.line.to_string())
+            .unwrap_or_default();
         let pad = " ".repeat(gutter.len().max(1));
         match diag.position {
             Some(pos) => {

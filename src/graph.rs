@@ -90,7 +90,11 @@ fn find_cycles(parents: &BTreeMap<String, String>) -> BTreeSet<Vec<String>> {
         while let Some(parent) = parents.get(current) {
             if let Some(at) = path.iter().position(|p| p == parent) {
                 let mut cycle: Vec<String> = path[at..].to_vec();
-                let min = cycle.iter().enumerate().min_by_key(|(_, id)| *id).map_or(0, |(i, _)| i);
+                let min = cycle
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, id)| *id)
+                    .map_or(0, |(i, _)| i);
                 cycle.rotate_left(min);
                 cycle.push(cycle[0].clone());
                 cycles.insert(cycle);

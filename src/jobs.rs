@@ -150,6 +150,16 @@ struct PlanInfo {
     built: usize,
 }
 
+/// A job before rendering: which template, with which context.
+struct JobSpec<'a> {
+    kind: &'static str,
+    name: String,
+    stage: Stage,
+    needs: Vec<String>,
+    manual: bool,
+    context: TemplateContext<'a>,
+}
+
 /// Renders every job of a build pipeline, plus the hidden jobs they extend.
 pub struct JobBuilder<'a> {
     config: &'a Config,
@@ -172,27 +182,63 @@ impl<'a> JobBuilder<'a> {
 
     /// The hidden jobs (`.gipgee-*`) the other jobs extend.
     pub fn hidden_jobs(&self) -> Result<serde_yaml::Mapping, Error> {
-        self.templates.render(
-            "common",
-            &self.context(JobInfo {
-                name: String::new(),
-                stage: "",
-            }),
-        )
+        self.templates.render("common", &self.common_context())
     }
 
+    /// Every job of the pipeline, rendered, in pipeline order.
     pub fn jobs(&self) -> Result<Vec<Job>, Error> {
-        let mut jobs = vec![self.plan_job()?];
+        self.specs()
+            .into_iter()
+            .map(|spec| {
+                Ok(Job {
+                    body: self.templates.render(spec.kind, &spec.context)?,
+                    name: spec.name,
+                    stage: spec.stage,
+                    needs: spec.needs,
+                    manual: spec.manual,
+                })
+            })
+            .collect()
+    }
+
+    /// What each template receives, as JSON, by template kind and job name: the documented
+    /// template context (README), checked by a test.
+    pub fn template_contexts(&self) -> Vec<(&'static str, String, serde_json::Value)> {
+        let common = (
+            "common",
+            String::new(),
+            serde_json::to_value(self.common_context()).unwrap_or_default(),
+        );
+        std::iter::once(common)
+            .chain(self.specs().into_iter().map(|spec| {
+                (
+                    spec.kind,
+                    spec.name,
+                    serde_json::to_value(&spec.context).unwrap_or_default(),
+                )
+            }))
+            .collect()
+    }
+
+    fn specs(&self) -> Vec<JobSpec<'_>> {
+        let mut specs = vec![self.plan_spec()];
         for planned in self.plan.built() {
-            jobs.push(self.build_job(planned)?);
+            specs.push(self.build_spec(planned));
             for test in &planned.image.tests {
-                jobs.push(self.test_job(planned, test)?);
+                specs.push(self.test_spec(planned, test));
             }
             if planned.release {
-                jobs.push(self.release_job(planned)?);
+                specs.push(self.release_spec(planned));
             }
         }
-        Ok(jobs)
+        specs
+    }
+
+    fn common_context(&self) -> TemplateContext<'_> {
+        self.context(JobInfo {
+            name: String::new(),
+            stage: "",
+        })
     }
 
     fn context(&self, job: JobInfo) -> TemplateContext<'_> {
@@ -215,89 +261,74 @@ impl<'a> JobBuilder<'a> {
         }
     }
 
-    fn plan_job(&self) -> Result<Job, Error> {
-        let lines = self.plan.to_text().lines().map(str::to_string).collect();
-        let mut context = self.context(JobInfo {
-            name: PLAN_JOB.to_string(),
-            stage: Stage::Plan.name(),
+    fn spec(
+        &self,
+        kind: &'static str,
+        name: String,
+        stage: Stage,
+        needs: Vec<String>,
+        manual: bool,
+    ) -> JobSpec<'_> {
+        let context = self.context(JobInfo {
+            name: name.clone(),
+            stage: stage.name(),
         });
-        context.plan = Some(PlanInfo {
+        JobSpec {
+            kind,
+            name,
+            stage,
+            needs,
+            manual,
+            context,
+        }
+    }
+
+    fn plan_spec(&self) -> JobSpec<'_> {
+        let mut spec = self.spec("plan", PLAN_JOB.to_string(), Stage::Plan, Vec::new(), false);
+        let lines = self.plan.to_text().lines().map(str::to_string).collect();
+        spec.context.plan = Some(PlanInfo {
             lines,
             built: self.plan.built().count(),
         });
-        Ok(Job {
-            name: PLAN_JOB.to_string(),
-            stage: Stage::Plan,
-            needs: Vec::new(),
-            manual: false,
-            body: self.templates.render("plan", &context)?,
-        })
+        spec
     }
 
-    fn build_job(&self, planned: &PlannedImage) -> Result<Job, Error> {
-        let name = build_job_name(&planned.image.id);
-        let mut context = self.context(JobInfo {
-            name: name.clone(),
-            stage: Stage::Build.name(),
-        });
-        context.image = Some(self.image_info(planned));
-        context.logins = Some(self.logins([&planned.build_base, &planned.staging_image]));
+    fn build_spec(&self, planned: &PlannedImage) -> JobSpec<'_> {
         let needs = match (&planned.parent, planned.parent_built) {
             (Some(parent), true) => vec![build_job_name(parent)],
             _ => vec![PLAN_JOB.to_string()],
         };
-        Ok(Job {
-            body: self.templates.render("build", &context)?,
-            name,
-            stage: Stage::Build,
-            needs,
-            manual: planned.manual,
-        })
+        let name = build_job_name(&planned.image.id);
+        let mut spec = self.spec("build", name, Stage::Build, needs, planned.manual);
+        spec.context.image = Some(self.image_info(planned));
+        spec.context.logins = Some(self.logins([&planned.build_base, &planned.staging_image]));
+        spec
     }
 
-    fn test_job(
-        &self,
-        planned: &PlannedImage,
-        test: &crate::config::ImageTest,
-    ) -> Result<Job, Error> {
-        let name = test_job_name(&planned.image.id, &test.name);
-        let mut context = self.context(JobInfo {
-            name: name.clone(),
-            stage: Stage::Test.name(),
-        });
-        context.image = Some(self.image_info(planned));
-        context.test = Some(match &test.run {
-            TestRun::Script(lines) => TestInfo {
-                name: test.name.clone(),
-                script: Some(lines.clone()),
-                command: None,
-            },
-            TestRun::Command(argv) => TestInfo {
-                name: test.name.clone(),
-                script: None,
-                command: Some(argv.clone()),
-            },
-        });
-        Ok(Job {
-            body: self.templates.render("test", &context)?,
-            name,
-            stage: Stage::Test,
-            needs: vec![build_job_name(&planned.image.id)],
-            manual: false,
-        })
-    }
-
-    fn release_job(&self, planned: &PlannedImage) -> Result<Job, Error> {
+    fn test_spec(&self, planned: &PlannedImage, test: &crate::config::ImageTest) -> JobSpec<'_> {
         let id = &planned.image.id;
-        let name = release_job_name(id);
-        let mut context = self.context(JobInfo {
-            name: name.clone(),
-            stage: Stage::Release.name(),
+        let mut spec = self.spec(
+            "test",
+            test_job_name(id, &test.name),
+            Stage::Test,
+            vec![build_job_name(id)],
+            false,
+        );
+        spec.context.image = Some(self.image_info(planned));
+        let (script, command) = match &test.run {
+            TestRun::Script(lines) => (Some(lines.clone()), None),
+            TestRun::Command(argv) => (None, Some(argv.clone())),
+        };
+        spec.context.test = Some(TestInfo {
+            name: test.name.clone(),
+            script,
+            command,
         });
-        context.image = Some(self.image_info(planned));
-        let references =
-            std::iter::once(&planned.staging_image).chain(&planned.image.target_locations);
-        context.logins = Some(self.logins(references));
+        spec
+    }
+
+    fn release_spec(&self, planned: &PlannedImage) -> JobSpec<'_> {
+        let id = &planned.image.id;
         let mut needs: Vec<String> = match planned.image.tests.is_empty() {
             true => vec![build_job_name(id)],
             false => planned
@@ -314,13 +345,18 @@ impl<'a> JobBuilder<'a> {
         {
             needs.push(release_job_name(parent));
         }
-        Ok(Job {
-            body: self.templates.render("release", &context)?,
-            name,
-            stage: Stage::Release,
+        let mut spec = self.spec(
+            "release",
+            release_job_name(id),
+            Stage::Release,
             needs,
-            manual: false,
-        })
+            false,
+        );
+        spec.context.image = Some(self.image_info(planned));
+        let references =
+            std::iter::once(&planned.staging_image).chain(&planned.image.target_locations);
+        spec.context.logins = Some(self.logins(references));
+        spec
     }
 
     fn image_info(&self, planned: &PlannedImage) -> ImageInfo {

@@ -150,7 +150,10 @@ fn validate_tolerates_variables_gitlab_sets_later() {
 #[test]
 fn yaml_syntax_errors_point_at_the_problem() {
     Test::new()
-        .file("gipgee.yaml", "version: 1\nimages:\n  a: {baseImage: [1, 2\n")
+        .file(
+            "gipgee.yaml",
+            "version: 1\nimages:\n  a: {baseImage: [1, 2\n",
+        )
         .args(&["validate"])
         .status(1)
         .stderr(
@@ -266,7 +269,10 @@ fn an_unknown_image_in_the_rebuild_selection_gets_a_suggestion() {
               base-tools: {baseImage: alpine, targetLocations: [registry.example.com/x:1]}
             ",
         )
-        .file("selection.json", r#"{"images": {"base-tool": "base moved"}}"#)
+        .file(
+            "selection.json",
+            r#"{"images": {"base-tool": "base moved"}}"#,
+        )
         .args(&["plan", "--mode", "rebuild", "--selection", "selection.json"])
         .status(1)
         .stderr(

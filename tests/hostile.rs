@@ -37,9 +37,21 @@ fn run_with_stub(line: &str) -> Vec<String> {
     let script = format!(
         "buildah() {{ for a in \"$@\"; do printf '%s\\0' \"$a\"; done; }}\nskopeo() {{ buildah \"$@\"; }}\n{line}\n"
     );
-    let out = Command::new("sh").arg("-c").arg(script).output().expect("sh runs");
-    assert!(out.status.success(), "script line failed: {line}\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).split('\0').filter(|s| !s.is_empty()).map(str::to_string).collect()
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "script line failed: {line}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split('\0')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -53,7 +65,12 @@ fn hostile_values_keep_yaml_structure_and_shell_words() {
         .run();
     let text = out.read("gipgee-pipeline.yml");
     let pipeline: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
-    let jobs: Vec<&str> = pipeline.as_mapping().unwrap().keys().filter_map(|k| k.as_str()).collect();
+    let jobs: Vec<&str> = pipeline
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str())
+        .collect();
     let test_job = "test:weird.id_1-x:it's a \"test\" $HOME #1: ünïcode";
     assert_eq!(
         jobs,
@@ -70,29 +87,51 @@ fn hostile_values_keep_yaml_structure_and_shell_words() {
     );
 
     // The build arg reaches buildah as exactly one argument, unchanged.
-    let build_script = pipeline["build:weird.id_1-x"]["script"].as_sequence().unwrap();
+    let build_script = pipeline["build:weird.id_1-x"]["script"]
+        .as_sequence()
+        .unwrap();
     assert_eq!(build_script.len(), 2, "no login lines, one build, one push");
     let argv = run_with_stub(build_script[0].as_str().unwrap());
     let hostile_arg = format!("HOSTILE={HOSTILE_VALUE}");
-    assert_eq!(argv.iter().filter(|a| **a == hostile_arg).count(), 1, "build arg split or changed: {argv:?}");
-    assert_eq!(argv.last().map(String::as_str), Some("."), "the context stays the last word: {argv:?}");
-    assert!(!std::path::Path::new("/tmp/gipgee-pwned").exists(), "a command was injected");
+    assert_eq!(
+        argv.iter().filter(|a| **a == hostile_arg).count(),
+        1,
+        "build arg split or changed: {argv:?}"
+    );
+    assert_eq!(
+        argv.last().map(String::as_str),
+        Some("."),
+        "the context stays the last word: {argv:?}"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/gipgee-pwned").exists(),
+        "a command was injected"
+    );
 
     // The test command is one argv, unchanged; script lines are kept as written.
     let command_line = pipeline[test_job]["script"][0].as_str().unwrap();
     let words = run_with_stub(&format!("buildah {command_line}"));
     assert_eq!(words, ["sh", "-c", HOSTILE_VALUE]);
-    let script = pipeline["test:weird.id_1-x:script"]["script"].as_sequence().unwrap();
+    let script = pipeline["test:weird.id_1-x:script"]["script"]
+        .as_sequence()
+        .unwrap();
     assert_eq!(script[0].as_str(), Some(HOSTILE_VALUE));
     assert_eq!(script[1].as_str(), Some("echo 'second line'"));
-    assert_eq!(pipeline[test_job]["variables"]["GIPGEE_TEST_NAME"].as_str(), Some("it's a \"test\" $$HOME #1: ünïcode"));
+    assert_eq!(
+        pipeline[test_job]["variables"]["GIPGEE_TEST_NAME"].as_str(),
+        Some("it's a \"test\" $$HOME #1: ünïcode")
+    );
 
     support::tools::check_pipeline(&out.dir, &out.dir.join("gipgee-pipeline.yml"));
 }
 
 #[test]
 fn secrets_never_reach_the_pipeline_or_the_output() {
-    let secrets = ["hunter2-registry-password", "s3cr3t-token", "job-token-value"];
+    let secrets = [
+        "hunter2-registry-password",
+        "s3cr3t-token",
+        "job-token-value",
+    ];
     let out = Test::new()
         .gitlab_manual_run()
         .env("RELEASE_USER", "releaser")
@@ -120,14 +159,33 @@ fn secrets_never_reach_the_pipeline_or_the_output() {
         .run();
     let pipeline = out.read("gipgee-pipeline.yml");
     for secret in secrets {
-        for (what, text) in [("pipeline", &pipeline), ("stdout", &out.stdout), ("stderr", &out.stderr)] {
-            assert!(!text.contains(secret), "secret {secret:?} leaked into the {what}");
+        for (what, text) in [
+            ("pipeline", &pipeline),
+            ("stdout", &out.stdout),
+            ("stderr", &out.stderr),
+        ] {
+            assert!(
+                !text.contains(secret),
+                "secret {secret:?} leaked into the {what}"
+            );
         }
     }
     // The jobs log in by variable name at run time.
-    assert!(pipeline.contains(r#"printf '%s' "$RELEASE_PASSWORD" | skopeo login"#), "{pipeline}");
-    assert!(pipeline.contains(r#"printf '%s' "$DOCKERHUB_TOKEN" | buildah login"#), "{pipeline}");
-    assert!(pipeline.contains(r#"printf '%s' "$CI_REGISTRY_PASSWORD" | buildah login"#), "{pipeline}");
+    assert!(
+        pipeline.contains(r#"printf '%s' "$RELEASE_PASSWORD" | skopeo login"#),
+        "{pipeline}"
+    );
+    assert!(
+        pipeline.contains(r#"printf '%s' "$DOCKERHUB_TOKEN" | buildah login"#),
+        "{pipeline}"
+    );
+    assert!(
+        pipeline.contains(r#"printf '%s' "$CI_REGISTRY_PASSWORD" | buildah login"#),
+        "{pipeline}"
+    );
     // Build args are not expanded by gipgee: the literal text goes to the build.
-    assert!(pipeline.contains("--build-arg 'TOKEN=${DOCKERHUB_TOKEN}'"), "{pipeline}");
+    assert!(
+        pipeline.contains("--build-arg 'TOKEN=${DOCKERHUB_TOKEN}'"),
+        "{pipeline}"
+    );
 }

@@ -1,1 +1,110 @@
-//! placeholder
+//! The template context is a contract with custom templates: every variable a template
+//! receives is documented in README.md (between the `template-context` markers), for the
+//! template kinds that receive it, and nothing undocumented is passed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use gipgee::context::Mode;
+use gipgee::generate::{self, Request};
+use gipgee::jobs::JobBuilder;
+use gipgee::render::Templates;
+use gipgee::vars::Vars;
+
+/// Values documented as one variable of a documented type: maps whose keys are data (build
+/// arg names) and lists of logins.
+const DATA_VALUES: &[&str] = &["image.build_args", "logins"];
+/// The fields of a reference object, documented once as the `reference` type.
+const REFERENCE_FIELDS: &[&str] = &["digest", "full", "insecure", "registry", "repository", "tag"];
+
+fn is_reference(value: &serde_json::Value) -> bool {
+    value
+        .as_object()
+        .is_some_and(|map| map.keys().map(String::as_str).eq(REFERENCE_FIELDS.iter().copied()))
+}
+
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) if !DATA_VALUES.contains(&prefix) && !is_reference(value) => {
+            for (key, child) in map {
+                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                flatten(&path, child, out);
+            }
+        }
+        serde_json::Value::Array(items) if !DATA_VALUES.contains(&prefix) && items.iter().any(|i| i.is_object() && !is_reference(i)) => {
+            for item in items {
+                flatten(&format!("{prefix}[]"), item, out);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_string());
+        }
+    }
+}
+
+/// Paths each template kind receives, from a pipeline that has every kind of job.
+fn actual_paths() -> BTreeMap<String, BTreeSet<String>> {
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/_project");
+    let vars = Vars::from_pairs([
+        ("CI_PIPELINE_SOURCE", "web"),
+        ("CI_COMMIT_BRANCH", "main"),
+        ("CI_DEFAULT_BRANCH", "main"),
+        ("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567"),
+        ("CI_PIPELINE_ID", "1"),
+        ("CI_REGISTRY", "registry.gitlab.example.com"),
+        ("CI_REGISTRY_IMAGE", "registry.gitlab.example.com/group/project"),
+    ]);
+    let request = Request {
+        config: project.join("gipgee.yaml"),
+        mode: Mode::Auto,
+        selection: None,
+        repo: project.clone(),
+    };
+    let (config, plan) = generate::make_plan(&request, &vars, &mut |_| {}).expect("plan");
+    let templates = Templates::new(None).expect("templates");
+    let builder = JobBuilder::new(&config, &plan, &templates, &vars);
+    let mut paths: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (kind, _job, context) in builder.template_contexts() {
+        let mut found = BTreeSet::new();
+        flatten("", &context, &mut found);
+        paths.entry(kind.to_string()).or_default().extend(found);
+    }
+    paths
+}
+
+/// Rows of the README table: `| `path` | type | kinds | meaning |`.
+fn documented_paths() -> BTreeMap<String, BTreeSet<String>> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let section = readme
+        .split("<!-- template-context:start -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- template-context:end -->").next())
+        .expect("README.md has the template-context markers");
+    let mut paths: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let path = cells[1].trim_matches('`').to_string();
+        for kind in cells[3].split(',').map(str::trim) {
+            let kind = if kind == "all" { "*" } else { kind };
+            paths.entry(kind.to_string()).or_default().insert(path.clone());
+        }
+    }
+    paths
+}
+
+#[test]
+fn every_template_variable_is_documented_for_its_kinds() {
+    let actual = actual_paths();
+    let documented = documented_paths();
+    let for_all = documented.get("*").cloned().unwrap_or_default();
+    for (kind, paths) in &actual {
+        let mut expected: BTreeSet<String> = documented.get(kind).cloned().unwrap_or_default();
+        expected.extend(for_all.iter().cloned());
+        let undocumented: Vec<&String> = paths.difference(&expected).collect();
+        let stale: Vec<&String> = expected.difference(paths).collect();
+        assert!(undocumented.is_empty(), "template `{kind}` receives undocumented variables: {undocumented:?}");
+        assert!(stale.is_empty(), "README documents variables template `{kind}` does not receive: {stale:?}");
+    }
+    let unknown_kinds: Vec<&String> = documented.keys().filter(|k| *k != "*" && !actual.contains_key(*k)).collect();
+    assert!(unknown_kinds.is_empty(), "README names template kinds that do not exist: {unknown_kinds:?}");
+}

@@ -388,7 +388,10 @@ impl Walker {
         match self.expand(&text) {
             Ok(expanded) => Some(expanded),
             Err(message) => {
-                self.error(node, format!("`{field}`: cannot expand `{text}`: {message}"));
+                self.error(
+                    node,
+                    format!("`{field}`: cannot expand `{text}`: {message}"),
+                );
                 None
             }
         }
@@ -443,8 +446,10 @@ impl Walker {
             self.error(node, "expected at least one image reference");
             return None;
         }
-        let references: Vec<Option<Reference>> =
-            items.iter().map(|item| self.reference(item, field)).collect();
+        let references: Vec<Option<Reference>> = items
+            .iter()
+            .map(|item| self.reference(item, field))
+            .collect();
         references.into_iter().collect()
     }
 

@@ -114,7 +114,15 @@ fn ensure_origin(repo: &Path) {
         .output()
         .is_ok_and(|o| o.status.success());
     if !has_origin {
-        crate::support::git(repo, &["remote", "add", "origin", "https://gitlab.example.com/group/project.git"]);
+        crate::support::git(
+            repo,
+            &[
+                "remote",
+                "add",
+                "origin",
+                "https://gitlab.example.com/group/project.git",
+            ],
+        );
         crate::support::git(repo, &["update-ref", "refs/remotes/origin/main", "HEAD"]);
     }
 }
