@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::config::{Config, TestRun};
 use crate::error::Error;
+use crate::pipeline;
 use crate::plan::{Plan, PlannedImage};
 use crate::reference::Reference;
 use crate::render::Templates;
@@ -182,7 +183,11 @@ impl<'a> JobBuilder<'a> {
 
     /// The hidden jobs (`.gipgee-*`) the other jobs extend.
     pub fn hidden_jobs(&self) -> Result<serde_yaml::Mapping, Error> {
-        self.templates.render("common", &self.common_context())
+        self.templates.render(
+            "common",
+            &self.common_context(),
+            pipeline::check_hidden_jobs,
+        )
     }
 
     /// Every job of the pipeline, rendered, in pipeline order.
@@ -191,7 +196,9 @@ impl<'a> JobBuilder<'a> {
             .into_iter()
             .map(|spec| {
                 Ok(Job {
-                    body: self.templates.render(spec.kind, &spec.context)?,
+                    body: self
+                        .templates
+                        .render(spec.kind, &spec.context, pipeline::check_job)?,
                     name: spec.name,
                     stage: spec.stage,
                     needs: spec.needs,

@@ -48,28 +48,70 @@ const JOB_KEYWORDS: &[&str] = &[
 /// Keys gipgee sets itself: a template that sets them would fight the job graph.
 const MANAGED_KEYWORDS: &[&str] = &["stage", "needs"];
 
+/// A problem with a rendered job, found before it is placed in the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobProblem {
+    /// The offending key, so the caller can point at its line.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// Checks a rendered job body: only GitLab job keywords, none of those gipgee manages.
+pub fn check_job(body: &Mapping) -> Result<(), JobProblem> {
+    for key in body.keys() {
+        let key = key_text(key);
+        if MANAGED_KEYWORDS.contains(&key.as_str()) {
+            return Err(JobProblem {
+                message: format!("sets `{key}`, which gipgee manages (the job graph)"),
+                key: Some(key),
+            });
+        }
+        if !JOB_KEYWORDS.contains(&key.as_str()) {
+            let hint = crate::error::suggest(&key, JOB_KEYWORDS.iter().copied())
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return Err(JobProblem {
+                message: format!("`{key}` is not a GitLab job keyword{hint}"),
+                key: Some(key),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the rendered hidden jobs: a mapping of `.name` → job body.
+pub fn check_hidden_jobs(hidden: &Mapping) -> Result<(), JobProblem> {
+    for (name, body) in hidden {
+        let name_text = key_text(name);
+        if !name_text.starts_with('.') {
+            return Err(JobProblem {
+                message: format!("`{name_text}` is not a hidden job name (start it with `.`)"),
+                key: Some(name_text),
+            });
+        }
+        match body {
+            Value::Mapping(body) => check_job(body)?,
+            _ => {
+                return Err(JobProblem {
+                    message: format!("hidden job `{name_text}` is not a mapping of job keywords"),
+                    key: Some(name_text),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes the pipeline: the hidden jobs, then every job in the order given, each with its
-/// stage, `needs` and manual start.
+/// stage, `needs` and manual start. Jobs were checked when they were rendered.
 pub fn assemble(hidden: Mapping, jobs: Vec<Job>) -> Result<String, Error> {
     let mut root = Mapping::new();
     let stages = Stage::ALL.iter().map(|s| Value::from(s.name())).collect();
     root.insert("stages".into(), Value::Sequence(stages));
-    for (name, body) in hidden {
-        let Some(hidden_name) = name.as_str().filter(|n| n.starts_with('.')) else {
-            return Err(template_error(
-                "common",
-                format!(
-                    "`{}` is not a hidden job name (start it with `.`)",
-                    key_text(&name)
-                ),
-            ));
-        };
-        check_keys("common", hidden_name, &body)?;
-        root.insert(name, body);
-    }
+    root.extend(hidden);
     for job in jobs {
         let name = job.name.clone();
-        root.insert(name.into(), job_value(job)?);
+        root.insert(name.into(), job_value(job));
     }
     let text = serde_yaml::to_string(&Value::Mapping(root))
         .map_err(|err| Error::User(format!("cannot write the pipeline as YAML: {err}")))?;
@@ -79,8 +121,7 @@ pub fn assemble(hidden: Mapping, jobs: Vec<Job>) -> Result<String, Error> {
     ))
 }
 
-fn job_value(job: Job) -> Result<Value, Error> {
-    check_keys(&job.name, &job.name, &Value::Mapping(job.body.clone()))?;
+fn job_value(job: Job) -> Value {
     let mut body = Mapping::new();
     body.insert("stage".into(), job.stage.name().into());
     // Beyond GitLab's limit, fall back to stage order (the job waits for every earlier stage)
@@ -93,35 +134,7 @@ fn job_value(job: Job) -> Result<Value, Error> {
     if job.manual {
         body.insert("when".into(), "manual".into());
     }
-    Ok(Value::Mapping(body))
-}
-
-fn check_keys(template: &str, job: &str, body: &Value) -> Result<(), Error> {
-    let Value::Mapping(body) = body else {
-        return Err(template_error(
-            template,
-            format!("job `{job}` is not a mapping of job keywords"),
-        ));
-    };
-    for key in body.keys() {
-        let key = key_text(key);
-        if MANAGED_KEYWORDS.contains(&key.as_str()) {
-            return Err(template_error(
-                template,
-                format!("job `{job}` sets `{key}`, which gipgee manages (the job graph)"),
-            ));
-        }
-        if !JOB_KEYWORDS.contains(&key.as_str()) {
-            let hint = crate::error::suggest(&key, JOB_KEYWORDS.iter().copied())
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
-            return Err(template_error(
-                template,
-                format!("job `{job}` has `{key}`, which is not a GitLab job keyword{hint}"),
-            ));
-        }
-    }
-    Ok(())
+    Value::Mapping(body)
 }
 
 fn key_text(key: &Value) -> String {
@@ -131,14 +144,5 @@ fn key_text(key: &Value) -> String {
             .unwrap_or_default()
             .trim()
             .to_string(),
-    }
-}
-
-fn template_error(template: &str, message: String) -> Error {
-    Error::Template {
-        template: template.to_string(),
-        line: None,
-        message,
-        excerpt: None,
     }
 }

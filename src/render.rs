@@ -9,6 +9,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::pipeline::JobProblem;
 
 /// A built-in template: its kind (the file stem) and source.
 pub struct BuiltIn {
@@ -88,11 +89,13 @@ impl Templates {
         Ok(Templates { env, origins })
     }
 
-    /// Renders the template of `kind` and parses it as a YAML mapping.
+    /// Renders the template of `kind`, parses it as a YAML mapping and applies `check`
+    /// (GitLab's rules for what a job may contain); any problem names the template and line.
     pub fn render<C: Serialize>(
         &self,
         kind: &str,
         context: &C,
+        check: fn(&serde_yaml::Mapping) -> Result<(), JobProblem>,
     ) -> Result<serde_yaml::Mapping, Error> {
         let name = file_name(kind);
         let origin = self
@@ -107,8 +110,40 @@ impl Templates {
         let text = template
             .render(Value::from(minijinja::value::Serde(context)))
             .map_err(|err| template_error(&origin, &err))?;
-        parse_job(&origin, &text)
+        let mapping = parse_job(&origin, &text)?;
+        check(&mapping).map_err(|problem| {
+            let line = problem
+                .key
+                .as_deref()
+                .and_then(|key| line_of_key(&text, key));
+            Error::Template {
+                template: origin.clone(),
+                line,
+                message: problem.message,
+                excerpt: line.and_then(|l| excerpt(&text, l)),
+            }
+        })?;
+        Ok(mapping)
     }
+}
+
+/// The first rendered line that starts the given key (the template line, unless loops or
+/// includes moved it).
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start();
+            line.strip_prefix(key)
+                .or_else(|| line.strip_prefix(&format!("\"{key}\"")))
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .map(|index| index + 1)
+}
+
+fn excerpt(text: &str, line: usize) -> Option<String> {
+    text.lines()
+        .nth(line.saturating_sub(1))
+        .map(|l| format!("{line}: {l}"))
 }
 
 fn reject_unknown_files(dir: &Path) -> Result<(), Error> {
@@ -146,11 +181,6 @@ fn template_error(origin: &str, err: &minijinja::Error) -> Error {
 
 /// A rendered template must be one YAML mapping (a GitLab job, or hidden jobs).
 fn parse_job(origin: &str, text: &str) -> Result<serde_yaml::Mapping, Error> {
-    let excerpt = |line: usize| {
-        text.lines()
-            .nth(line.saturating_sub(1))
-            .map(|l| format!("{line}: {l}"))
-    };
     match serde_yaml::from_str::<serde_yaml::Value>(text) {
         Ok(serde_yaml::Value::Mapping(mapping)) => Ok(mapping),
         Ok(other) => Err(Error::Template {
@@ -168,7 +198,7 @@ fn parse_job(origin: &str, text: &str) -> Result<serde_yaml::Mapping, Error> {
                 template: origin.to_string(),
                 line,
                 message: format!("rendered invalid YAML: {err}"),
-                excerpt: line.and_then(excerpt),
+                excerpt: line.and_then(|l| excerpt(text, l)),
             })
         }
     }

@@ -1,1 +1,282 @@
-//! placeholder
+//! The command line, through the real binary: whole stdout, stderr and exit code.
+
+use crate::support::{self, Test};
+
+const CONFIG: &str = "
+version: 1
+images:
+  base:
+    baseImage: alpine:3.20
+    targetLocations: [registry.example.com/base:1]
+    staging: registry.example.com/staging
+    tests: [{name: smoke, script: [\"true\"]}]
+  child:
+    baseImage: registry.example.com/base:1
+    targetLocations: [registry.example.com/child:1]
+    staging: registry.example.com/staging
+";
+
+#[test]
+fn plan_prints_the_decision_per_image() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .args(&["plan"])
+        .stdout(
+            "
+            gipgee plan: default branch, started by `web`: all images, the first job of each chain is manual; images are released
+            All images are selected: the default branch was started by `web`.
+              build  base   all images are selected [released, starts manually]
+              build  child  all images are selected [FROM the parent's staging image, released]
+            2 of 2 images are built.
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn generate_writes_the_pipeline_and_prints_the_plan() {
+    let out = Test::new()
+        .gitlab_manual_run()
+        .env("GIPGEE_FORCE_AUTOSTART", "true")
+        .file("gipgee.yaml", CONFIG)
+        .args(&["generate", "--output", "child.yml"])
+        .stdout(
+            "
+            gipgee plan: default branch, started by `web` with GIPGEE_FORCE_AUTOSTART=true: all images, jobs start automatically; images are released
+            All images are selected: the default branch was started by `web`.
+              build  base   all images are selected [released]
+              build  child  all images are selected [FROM the parent's staging image, released]
+            2 of 2 images are built.
+            Wrote child.yml.
+            ",
+        )
+        .run();
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&out.read("child.yml")).unwrap();
+    assert_eq!(
+        pipeline["build:child"]["needs"][0].as_str(),
+        Some("build:base")
+    );
+    assert_eq!(
+        pipeline["release:child"]["needs"][1].as_str(),
+        Some("release:base")
+    );
+    assert!(
+        pipeline["build:base"]["when"].is_null(),
+        "autostart: nothing manual"
+    );
+    support::tools::check_pipeline(&out.dir, &out.dir.join("child.yml"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    Test::new()
+        .args(&["generate", "--bogus"])
+        .status(2)
+        .stderr(
+            "
+            error: unexpected argument '--bogus' found
+
+            Usage: gipgee generate [OPTIONS]
+
+            For more information, try '--help'.
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn the_update_check_is_not_generated_yet() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .args(&["generate", "--mode", "update-check"])
+        .status(1)
+        .stderr("error: the scheduled update-check pipeline is not available in this version of gipgee; run `generate --mode build` for a build pipeline\n")
+        .run();
+}
+
+#[test]
+fn rebuild_needs_a_selection() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .args(&["generate", "--mode", "rebuild"])
+        .status(1)
+        .stderr("error: `--mode rebuild` needs `--selection FILE` (written by the update check)\n")
+        .run();
+}
+
+#[test]
+fn a_broken_custom_template_names_the_file_and_line() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .file("tpl/build.yml.j2", "image: x\nscript:\n  - {{ image.idd }}\n")
+        .args(&["generate", "--templates", "tpl"])
+        .status(1)
+        .stderr("error: template `tpl/build.yml.j2`, line 3: undefined value: `image.idd` is undefined\n")
+        .run();
+}
+
+#[test]
+fn a_custom_template_rendering_invalid_yaml_names_the_line() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .file("tpl/test.yml.j2", "image: x\nscript: [{{ test.name }}\n")
+        .args(&["generate", "--templates", "tpl"])
+        .status(1)
+        .stderr(
+            "
+            error: template `tpl/test.yml.j2`, line 3: rendered invalid YAML: did not find expected ',' or ']' at line 3 column 1, while parsing a flow sequence at line 2 column 9
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn a_custom_template_may_not_take_over_the_job_graph() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .file("tpl/release.yml.j2", "# my release\nneeds: []\nscript: [\"true\"]\n")
+        .args(&["generate", "--templates", "tpl"])
+        .status(1)
+        .stderr(
+            "
+            error: template `tpl/release.yml.j2`, line 2: sets `needs`, which gipgee manages (the job graph)
+              | 2: needs: []
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn a_custom_template_with_a_misspelled_keyword_gets_a_suggestion() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .file("tpl/build.yml.j2", "imag: x\nscript: [\"true\"]\n")
+        .args(&["generate", "--templates", "tpl"])
+        .status(1)
+        .stderr(
+            "
+            error: template `tpl/build.yml.j2`, line 1: `imag` is not a GitLab job keyword (did you mean `image`?)
+              | 1: imag: x
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn custom_templates_replace_built_ins_by_file_name() {
+    let out = Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .file(
+            "tpl/test.yml.j2",
+            "image: my-test-runner\nscript:\n  - {{ (\"run-test \" ~ test.name | sh) | yaml }}\n",
+        )
+        .args(&["generate", "--templates", "tpl"])
+        .any_stdout()
+        .run();
+    let pipeline: serde_yaml::Value =
+        serde_yaml::from_str(&out.read("gipgee-pipeline.yml")).unwrap();
+    assert_eq!(
+        pipeline["test:base:smoke"]["script"][0].as_str(),
+        Some("run-test smoke")
+    );
+    assert_eq!(
+        pipeline["test:base:smoke"]["image"].as_str(),
+        Some("my-test-runner")
+    );
+    // The other templates stay built in.
+    assert_eq!(
+        pipeline["build:base"]["extends"].as_str(),
+        Some(".gipgee-buildah")
+    );
+}
+
+#[test]
+fn a_misnamed_template_file_is_an_error() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .file("tpl/biuld.yml.j2", "")
+        .args(&["generate", "--templates", "tpl"])
+        .status(1)
+        .stderr("error: unknown template `tpl/biuld.yml.j2` (did you mean `build.yml.j2`?): templates are named common.yml.j2, plan.yml.j2, build.yml.j2, test.yml.j2, release.yml.j2, trigger.yml.j2\n")
+        .run();
+}
+
+#[test]
+fn templates_export_writes_every_built_in_and_keeps_existing_files() {
+    let out = Test::new()
+        .args(&["templates", "export", "out"])
+        .stdout(
+            "
+            wrote out/common.yml.j2
+            wrote out/plan.yml.j2
+            wrote out/build.yml.j2
+            wrote out/test.yml.j2
+            wrote out/release.yml.j2
+            wrote out/trigger.yml.j2
+            ",
+        )
+        .run();
+    let built_in = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/components/build.yml.j2"
+    ))
+    .unwrap();
+    assert_eq!(out.read("out/build.yml.j2"), built_in);
+    let again = std::process::Command::new(support::GIPGEE)
+        .current_dir(&out.dir)
+        .args(["templates", "export", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr),
+        "error: out/common.yml.j2 exists; pass --force to overwrite it\n"
+    );
+}
+
+#[test]
+fn the_schema_accepts_the_bundled_example_and_rejects_unknown_keys() {
+    let out = Test::new().args(&["schema"]).any_stdout().run();
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("the schema is JSON");
+    assert_eq!(schema["required"], serde_json::json!(["version", "images"]));
+    let image_keys: Vec<&str> = schema["definitions"]["image"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(
+        image_keys.contains(&"targetLocations") && image_keys.contains(&"watchedAssets"),
+        "{image_keys:?}"
+    );
+    std::fs::write(out.dir.join("schema.json"), &out.stdout).unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/basic/gipgee.yaml");
+    assert!(
+        support::tools::check_against_schema(
+            &out.dir.join("schema.json"),
+            std::path::Path::new(example)
+        )
+        .unwrap_or(true)
+    );
+    std::fs::write(
+        out.dir.join("bad.yaml"),
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], containerfle: z}\n",
+    )
+    .unwrap();
+    assert!(
+        !support::tools::check_against_schema(
+            &out.dir.join("schema.json"),
+            &out.dir.join("bad.yaml")
+        )
+        .unwrap_or(false)
+    );
+}

@@ -126,3 +126,17 @@ fn ensure_origin(repo: &Path) {
         crate::support::git(repo, &["update-ref", "refs/remotes/origin/main", "HEAD"]);
     }
 }
+
+/// Validates a YAML file against a JSON Schema file; `None` when check-jsonschema is missing.
+pub fn check_against_schema(schema: &Path, file: &Path) -> Option<bool> {
+    if !tool_available("check-jsonschema") {
+        return None;
+    }
+    let out = Command::new("check-jsonschema")
+        .arg("--schemafile")
+        .arg(schema)
+        .arg(file)
+        .output()
+        .expect("check-jsonschema runs");
+    Some(out.status.success())
+}
