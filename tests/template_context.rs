@@ -15,23 +15,41 @@ use gipgee::vars::Vars;
 /// arg names) and lists of logins.
 const DATA_VALUES: &[&str] = &["image.build_args", "logins"];
 /// The fields of a reference object, documented once as the `reference` type.
-const REFERENCE_FIELDS: &[&str] = &["digest", "full", "insecure", "registry", "repository", "tag"];
+const REFERENCE_FIELDS: &[&str] = &[
+    "digest",
+    "full",
+    "insecure",
+    "registry",
+    "repository",
+    "tag",
+];
 
 fn is_reference(value: &serde_json::Value) -> bool {
-    value
-        .as_object()
-        .is_some_and(|map| map.keys().map(String::as_str).eq(REFERENCE_FIELDS.iter().copied()))
+    value.as_object().is_some_and(|map| {
+        map.keys()
+            .map(String::as_str)
+            .eq(REFERENCE_FIELDS.iter().copied())
+    })
 }
 
 fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
     match value {
-        serde_json::Value::Object(map) if !DATA_VALUES.contains(&prefix) && !is_reference(value) => {
+        serde_json::Value::Object(map)
+            if !DATA_VALUES.contains(&prefix) && !is_reference(value) =>
+        {
             for (key, child) in map {
-                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 flatten(&path, child, out);
             }
         }
-        serde_json::Value::Array(items) if !DATA_VALUES.contains(&prefix) && items.iter().any(|i| i.is_object() && !is_reference(i)) => {
+        serde_json::Value::Array(items)
+            if !DATA_VALUES.contains(&prefix)
+                && items.iter().any(|i| i.is_object() && !is_reference(i)) =>
+        {
             for item in items {
                 flatten(&format!("{prefix}[]"), item, out);
             }
@@ -52,7 +70,10 @@ fn actual_paths() -> BTreeMap<String, BTreeSet<String>> {
         ("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567"),
         ("CI_PIPELINE_ID", "1"),
         ("CI_REGISTRY", "registry.gitlab.example.com"),
-        ("CI_REGISTRY_IMAGE", "registry.gitlab.example.com/group/project"),
+        (
+            "CI_REGISTRY_IMAGE",
+            "registry.gitlab.example.com/group/project",
+        ),
     ]);
     let request = Request {
         config: project.join("gipgee.yaml"),
@@ -74,7 +95,8 @@ fn actual_paths() -> BTreeMap<String, BTreeSet<String>> {
 
 /// Rows of the README table: `| `path` | type | kinds | meaning |`.
 fn documented_paths() -> BTreeMap<String, BTreeSet<String>> {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
     let section = readme
         .split("<!-- template-context:start -->")
         .nth(1)
@@ -86,7 +108,10 @@ fn documented_paths() -> BTreeMap<String, BTreeSet<String>> {
         let path = cells[1].trim_matches('`').to_string();
         for kind in cells[3].split(',').map(str::trim) {
             let kind = if kind == "all" { "*" } else { kind };
-            paths.entry(kind.to_string()).or_default().insert(path.clone());
+            paths
+                .entry(kind.to_string())
+                .or_default()
+                .insert(path.clone());
         }
     }
     paths
@@ -102,9 +127,21 @@ fn every_template_variable_is_documented_for_its_kinds() {
         expected.extend(for_all.iter().cloned());
         let undocumented: Vec<&String> = paths.difference(&expected).collect();
         let stale: Vec<&String> = expected.difference(paths).collect();
-        assert!(undocumented.is_empty(), "template `{kind}` receives undocumented variables: {undocumented:?}");
-        assert!(stale.is_empty(), "README documents variables template `{kind}` does not receive: {stale:?}");
+        assert!(
+            undocumented.is_empty(),
+            "template `{kind}` receives undocumented variables: {undocumented:?}"
+        );
+        assert!(
+            stale.is_empty(),
+            "README documents variables template `{kind}` does not receive: {stale:?}"
+        );
     }
-    let unknown_kinds: Vec<&String> = documented.keys().filter(|k| *k != "*" && !actual.contains_key(*k)).collect();
-    assert!(unknown_kinds.is_empty(), "README names template kinds that do not exist: {unknown_kinds:?}");
+    let unknown_kinds: Vec<&String> = documented
+        .keys()
+        .filter(|k| *k != "*" && !actual.contains_key(*k))
+        .collect();
+    assert!(
+        unknown_kinds.is_empty(),
+        "README names template kinds that do not exist: {unknown_kinds:?}"
+    );
 }
