@@ -105,3 +105,6 @@ pub fn from_str(
 ) -> Result<Config, Error> {
     parse::resolve(path, source, vars, missing)
 }
+
+#[cfg(test)]
+mod tests;

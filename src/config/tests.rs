@@ -1,0 +1,96 @@
+//! Unit tests of defaults merging, expansion and normalisation.
+
+use std::path::Path;
+
+use super::*;
+
+fn vars() -> Vars {
+    Vars::from_pairs([("CI_REGISTRY_IMAGE", "registry.example.com/group/project"), ("TAG", "3.20")])
+}
+
+fn resolve(source: &str) -> Config {
+    from_str(Path::new("gipgee.yaml"), source, &vars(), MissingVariables::Error).unwrap_or_else(|err| panic!("{err}"))
+}
+
+const MERGED: &str = r#"
+version: 1
+defaults:
+  staging: ${CI_REGISTRY_IMAGE}/staging
+  watchedAssets: ["common/**"]
+  tests:
+    - name: smoke
+      script: ["./smoke.sh"]
+  updateCheck: none
+images:
+  plain:
+    baseImage: alpine
+    targetLocations: ["$CI_REGISTRY_IMAGE/plain:$TAG"]
+  own:
+    baseImage: docker.io/alpine:${TAG}
+    context: images/own
+    targetLocations: [registry.example.com/own:1]
+    watchedAssets: ["images/own/**"]
+    tests: []
+    updateCheck: {command: [./check.sh, --quick]}
+    layerCheck: false
+    buildArgs: {A: 1, B: "two words"}
+"#;
+
+#[test]
+fn defaults_fill_every_field_an_image_does_not_set() {
+    let config = resolve(MERGED);
+    let plain = &config.images["plain"];
+    assert_eq!(plain.base_image.to_string(), "docker.io/library/alpine:latest");
+    assert_eq!(plain.target_locations[0].to_string(), "registry.example.com/group/project/plain:3.20");
+    assert_eq!(plain.staging.to_string(), "registry.example.com/group/project/staging");
+    assert_eq!(plain.watched_assets, ["common/**"]);
+    assert_eq!(plain.tests, [ImageTest { name: "smoke".into(), run: TestRun::Script(vec!["./smoke.sh".into()]) }]);
+    assert_eq!(plain.update_check, UpdateCheck::None);
+    assert_eq!((plain.context.as_str(), plain.containerfile.as_str()), (".", "Containerfile"));
+    assert!(plain.layer_check);
+    assert_eq!(plain.builder, "buildah");
+}
+
+#[test]
+fn an_images_own_value_wins_and_lists_are_replaced() {
+    let config = resolve(MERGED);
+    let own = &config.images["own"];
+    assert_eq!(own.base_image.to_string(), "docker.io/library/alpine:3.20");
+    assert_eq!(own.watched_assets, ["images/own/**"]);
+    assert!(own.tests.is_empty());
+    assert_eq!(own.update_check, UpdateCheck::Command(vec!["./check.sh".into(), "--quick".into()]));
+    assert!(!own.layer_check);
+    assert_eq!(own.containerfile, "images/own/Containerfile", "defaults to <context>/Containerfile");
+    assert_eq!(own.build_args.get("A").map(String::as_str), Some("1"));
+    assert_eq!(own.build_args.get("B").map(String::as_str), Some("two words"));
+}
+
+#[test]
+fn registries_keep_variable_names_only() {
+    let config = resolve(
+        "
+version: 1
+registries:
+  docker.io: {usernameVariable: HUB_USER, passwordVariable: HUB_TOKEN}
+  127.0.0.1:5000: {insecure: true}
+images:
+  a: {baseImage: alpine, targetLocations: [registry.example.com/a:1], staging: registry.example.com/s}
+",
+    );
+    let hub = &config.registries["docker.io"];
+    assert_eq!(hub.username_variable.as_deref(), Some("HUB_USER"));
+    assert_eq!(hub.password_variable.as_deref(), Some("HUB_TOKEN"));
+    assert!(config.registries["127.0.0.1:5000"].insecure);
+}
+
+#[test]
+fn validate_mode_uses_placeholders_for_unset_variables() {
+    let source = "
+version: 1
+images:
+  a: {baseImage: '${UNSET_REGISTRY}/base:1', targetLocations: ['${UNSET_REGISTRY}/a:1'], staging: '${UNSET_REGISTRY}/s'}
+";
+    let config = from_str(Path::new("gipgee.yaml"), source, &Vars::default(), MissingVariables::Tolerate).unwrap();
+    assert_eq!(config.images["a"].base_image.to_string(), "docker.io/unset-unset-registry/base:1");
+    assert!(from_str(Path::new("gipgee.yaml"), source, &Vars::default(), MissingVariables::Error).is_err());
+}
