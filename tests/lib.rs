@@ -4,6 +4,7 @@ mod cli;
 mod config_errors;
 mod e2e;
 mod hostile;
+mod project_files;
 mod scenarios;
 mod support;
 mod template_context;
