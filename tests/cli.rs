@@ -283,7 +283,9 @@ fn the_schema_accepts_the_bundled_example_and_rejects_unknown_keys() {
 
 #[test]
 fn no_job_has_more_than_50_needs() {
-    let tests: Vec<String> = (0..60).map(|i| format!("{{name: t{i:02}, script: [\"true\"]}}")).collect();
+    let tests: Vec<String> = (0..60)
+        .map(|i| format!("{{name: t{i:02}, script: [\"true\"]}}"))
+        .collect();
     let config = format!(
         "version: 1\nimages:\n  many:\n    baseImage: alpine\n    targetLocations: [registry.example.com/many:1]\n    staging: registry.example.com/staging\n    tests: [{}]\n",
         tests.join(", ")
@@ -298,11 +300,17 @@ fn no_job_has_more_than_50_needs() {
     let text = out.read("gipgee-pipeline.yml");
     let pipeline: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     for (name, job) in pipeline.as_mapping().unwrap() {
-        let needs = job.get("needs").and_then(|n| n.as_sequence()).map_or(0, Vec::len);
+        let needs = job
+            .get("needs")
+            .and_then(|n| n.as_sequence())
+            .map_or(0, Vec::len);
         assert!(needs <= 50, "{name:?} has {needs} needs");
     }
     // The release waits for all 60 tests through stage order instead.
     assert!(pipeline["release:many"].get("needs").is_none());
-    assert_eq!(pipeline["release:many"]["stage"].as_str(), Some("gipgee-release"));
+    assert_eq!(
+        pipeline["release:many"]["stage"].as_str(),
+        Some("gipgee-release")
+    );
     support::tools::check_pipeline(&out.dir, &out.dir.join("gipgee-pipeline.yml"));
 }

@@ -5,11 +5,20 @@ use std::path::Path;
 use super::*;
 
 fn vars() -> Vars {
-    Vars::from_pairs([("CI_REGISTRY_IMAGE", "registry.example.com/group/project"), ("TAG", "3.20")])
+    Vars::from_pairs([
+        ("CI_REGISTRY_IMAGE", "registry.example.com/group/project"),
+        ("TAG", "3.20"),
+    ])
 }
 
 fn resolve(source: &str) -> Config {
-    from_str(Path::new("gipgee.yaml"), source, &vars(), MissingVariables::Error).unwrap_or_else(|err| panic!("{err}"))
+    from_str(
+        Path::new("gipgee.yaml"),
+        source,
+        &vars(),
+        MissingVariables::Error,
+    )
+    .unwrap_or_else(|err| panic!("{err}"))
 }
 
 const MERGED: &str = r#"
@@ -40,13 +49,31 @@ images:
 fn defaults_fill_every_field_an_image_does_not_set() {
     let config = resolve(MERGED);
     let plain = &config.images["plain"];
-    assert_eq!(plain.base_image.to_string(), "docker.io/library/alpine:latest");
-    assert_eq!(plain.target_locations[0].to_string(), "registry.example.com/group/project/plain:3.20");
-    assert_eq!(plain.staging.to_string(), "registry.example.com/group/project/staging");
+    assert_eq!(
+        plain.base_image.to_string(),
+        "docker.io/library/alpine:latest"
+    );
+    assert_eq!(
+        plain.target_locations[0].to_string(),
+        "registry.example.com/group/project/plain:3.20"
+    );
+    assert_eq!(
+        plain.staging.to_string(),
+        "registry.example.com/group/project/staging"
+    );
     assert_eq!(plain.watched_assets, ["common/**"]);
-    assert_eq!(plain.tests, [ImageTest { name: "smoke".into(), run: TestRun::Script(vec!["./smoke.sh".into()]) }]);
+    assert_eq!(
+        plain.tests,
+        [ImageTest {
+            name: "smoke".into(),
+            run: TestRun::Script(vec!["./smoke.sh".into()])
+        }]
+    );
     assert_eq!(plain.update_check, UpdateCheck::None);
-    assert_eq!((plain.context.as_str(), plain.containerfile.as_str()), (".", "Containerfile"));
+    assert_eq!(
+        (plain.context.as_str(), plain.containerfile.as_str()),
+        (".", "Containerfile")
+    );
     assert!(plain.layer_check);
     assert_eq!(plain.builder, "buildah");
 }
@@ -58,11 +85,20 @@ fn an_images_own_value_wins_and_lists_are_replaced() {
     assert_eq!(own.base_image.to_string(), "docker.io/library/alpine:3.20");
     assert_eq!(own.watched_assets, ["images/own/**"]);
     assert!(own.tests.is_empty());
-    assert_eq!(own.update_check, UpdateCheck::Command(vec!["./check.sh".into(), "--quick".into()]));
+    assert_eq!(
+        own.update_check,
+        UpdateCheck::Command(vec!["./check.sh".into(), "--quick".into()])
+    );
     assert!(!own.layer_check);
-    assert_eq!(own.containerfile, "images/own/Containerfile", "defaults to <context>/Containerfile");
+    assert_eq!(
+        own.containerfile, "images/own/Containerfile",
+        "defaults to <context>/Containerfile"
+    );
     assert_eq!(own.build_args.get("A").map(String::as_str), Some("1"));
-    assert_eq!(own.build_args.get("B").map(String::as_str), Some("two words"));
+    assert_eq!(
+        own.build_args.get("B").map(String::as_str),
+        Some("two words")
+    );
 }
 
 #[test]
@@ -90,7 +126,24 @@ version: 1
 images:
   a: {baseImage: '${UNSET_REGISTRY}/base:1', targetLocations: ['${UNSET_REGISTRY}/a:1'], staging: '${UNSET_REGISTRY}/s'}
 ";
-    let config = from_str(Path::new("gipgee.yaml"), source, &Vars::default(), MissingVariables::Tolerate).unwrap();
-    assert_eq!(config.images["a"].base_image.to_string(), "docker.io/unset-unset-registry/base:1");
-    assert!(from_str(Path::new("gipgee.yaml"), source, &Vars::default(), MissingVariables::Error).is_err());
+    let config = from_str(
+        Path::new("gipgee.yaml"),
+        source,
+        &Vars::default(),
+        MissingVariables::Tolerate,
+    )
+    .unwrap();
+    assert_eq!(
+        config.images["a"].base_image.to_string(),
+        "docker.io/unset-unset-registry/base:1"
+    );
+    assert!(
+        from_str(
+            Path::new("gipgee.yaml"),
+            source,
+            &Vars::default(),
+            MissingVariables::Error
+        )
+        .is_err()
+    );
 }
