@@ -25,7 +25,8 @@ pub enum Command {
         #[arg(long, short, default_value = "gipgee-pipeline.yml")]
         output: PathBuf,
         /// Directory whose `<kind>.yml.j2` files replace the built-in job templates.
-        #[arg(long, env = "GIPGEE_TEMPLATES_DIR")]
+        /// Empty means none: the component always sets GIPGEE_TEMPLATES_DIR, by default to "".
+        #[arg(long, env = "GIPGEE_TEMPLATES_DIR", value_parser = path_or_empty)]
         templates: Option<PathBuf>,
     },
     /// Print, per image, whether this pipeline run builds it and why. Writes nothing.
@@ -77,4 +78,10 @@ pub enum ModeArg {
     Build,
     UpdateCheck,
     Rebuild,
+}
+
+/// A path that may be empty (clap's own path parser rejects an empty value, also from the
+/// environment).
+fn path_or_empty(value: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(value))
 }
