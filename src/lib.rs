@@ -21,3 +21,4 @@ pub mod schema;
 pub mod selection;
 pub mod vars;
 pub mod yaml;
+pub mod registry;
