@@ -41,6 +41,28 @@ pub enum Command {
     },
     /// Print the JSON Schema of gipgee.yaml (for editors and yaml-language-server).
     Schema,
+    /// Run the update check inside a released image (an update-check job).
+    UpdateCheck {
+        #[command(subcommand)]
+        command: UpdateCheckCommand,
+    },
+    /// Read the update-check results, report, and write the rebuild pipeline (the evaluate job).
+    Evaluate {
+        #[arg(long, short, default_value = "gipgee.yaml", env = "GIPGEE_CONFIG")]
+        config: PathBuf,
+        /// The results directory of the update-check jobs.
+        #[arg(long)]
+        results: PathBuf,
+        /// Where to write the rebuild pipeline.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Where to write the JUnit report.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Directory whose `<kind>.yml.j2` files replace the built-in job templates.
+        #[arg(long, env = "GIPGEE_TEMPLATES_DIR")]
+        templates: Option<PathBuf>,
+    },
     /// Work with the job templates.
     Templates {
         #[command(subcommand)]
@@ -57,6 +79,34 @@ pub enum TemplatesCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpdateCheckCommand {
+    /// The built-in check: ask the image's package manager whether upgrades exist.
+    Auto {
+        #[command(flatten)]
+        files: CheckFiles,
+    },
+    /// Run your own check: ARGV gets `<image-id> <result-file>` appended.
+    Run {
+        #[command(flatten)]
+        files: CheckFiles,
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CheckFiles {
+    #[arg(long)]
+    pub image_id: String,
+    /// Where the verdict goes (`UPGRADE_NEEDED` / `NO_UPGRADE_NEEDED`, then details).
+    #[arg(long)]
+    pub result_file: PathBuf,
+    /// Where the reason goes when the check itself fails.
+    #[arg(long)]
+    pub error_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -38,11 +38,7 @@ pub fn make_plan(
     let context = Context::detect(vars, request.mode);
     let mut warnings = Vec::new();
     let wanted = match &context.trigger {
-        Trigger::Schedule => {
-            return Err(Error::User(
-                "the scheduled update-check pipeline is not available in this version of gipgee; run `generate --mode build` for a build pipeline".into(),
-            ));
-        }
+        Trigger::Schedule => Wanted::Nothing("checked by the scheduled update check".into()),
         Trigger::Rebuild => {
             let Some(path) = &request.selection else {
                 return Err(Error::User(
@@ -81,12 +77,13 @@ pub fn make_plan(
 /// The pipeline YAML for a plan.
 pub fn render_pipeline(
     config: &Config,
+    config_path: &Path,
     plan: &Plan,
     templates: &Templates,
     vars: &Vars,
 ) -> Result<String, Error> {
-    let builder = JobBuilder::new(config, plan, templates, vars);
-    crate::pipeline::assemble(builder.hidden_jobs()?, builder.jobs()?)
+    let builder = JobBuilder::new(config, config_path, plan, templates, vars);
+    crate::pipeline::assemble(builder.stages(), builder.hidden_jobs()?, builder.jobs()?)
 }
 
 /// The rebuild selection: `{"images": {"<id>": "<why>"}}`. Unknown ids are errors (with a
@@ -126,4 +123,67 @@ fn read_selection(path: &Path, config: &Config) -> Result<BTreeMap<String, Strin
         true => Ok(file.images),
         false => Err(invalid(unknown)),
     }
+}
+
+/// What `gipgee evaluate` produces.
+pub struct Evaluation {
+    pub report: String,
+    pub junit: String,
+    pub rebuild_pipeline: String,
+}
+
+/// Reads the update-check results, decides, and makes the rebuild pipeline: the stale images
+/// plus every image built on them, released, starting automatically. Nothing stale gives a
+/// rebuild pipeline with only its plan job, which says so. Also leaves the error list and a
+/// summary in the results directory for the verdict job.
+pub fn evaluate(
+    config_path: &Path,
+    results: &Path,
+    vars: &Vars,
+    templates: &Templates,
+) -> Result<Evaluation, Error> {
+    let config = config::load(config_path, vars, MissingVariables::Error)?;
+    let graph = Graph::new(&config)?;
+    let verdicts = crate::evaluate::read_results(&config, results)?;
+    let stale: BTreeMap<String, String> = verdicts
+        .iter()
+        .filter(|(_, v)| v.is_stale())
+        .map(|(id, v)| (id.clone(), v.stale_reason()))
+        .collect();
+    let errors: Vec<String> = verdicts
+        .iter()
+        .flat_map(|(id, v)| v.errors().into_iter().map(move |e| format!("{id}: {e}")))
+        .collect();
+    let wanted = match stale.is_empty() {
+        true => Wanted::Nothing("no image is stale".into()),
+        false => Wanted::Selection(stale.clone()),
+    };
+    let context = Context::detect(vars, Mode::Rebuild);
+    let decisions = selection::select(&config, &graph, &wanted);
+    let plan = Plan::new(&config, &graph, context, &decisions, Vec::new())?;
+    let rebuild_pipeline = render_pipeline(&config, config_path, &plan, templates, vars)?;
+    let summary = serde_json::json!({
+        "stale": stale,
+        "rebuilt": plan.built().map(|p| p.image.id.clone()).collect::<Vec<_>>(),
+        "errors": errors,
+    });
+    write_file(
+        &results.join(crate::evaluate::SUMMARY_FILE),
+        &summary.to_string(),
+    )?;
+    let errors_text: String = errors.iter().map(|e| format!("{e}\n")).collect();
+    write_file(&results.join(crate::evaluate::ERRORS_FILE), &errors_text)?;
+    Ok(Evaluation {
+        report: crate::evaluate::report(&verdicts),
+        junit: crate::evaluate::junit(&verdicts),
+        rebuild_pipeline,
+    })
+}
+
+/// Writes a file, creating its directory.
+pub fn write_file(path: &Path, text: &str) -> Result<(), Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|err| Error::io("create", dir, err))?;
+    }
+    std::fs::write(path, text).map_err(|err| Error::io("write", path, err))
 }

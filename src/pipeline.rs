@@ -104,9 +104,9 @@ pub fn check_hidden_jobs(hidden: &Mapping) -> Result<(), JobProblem> {
 
 /// Writes the pipeline: the hidden jobs, then every job in the order given, each with its
 /// stage, `needs` and manual start. Jobs were checked when they were rendered.
-pub fn assemble(hidden: Mapping, jobs: Vec<Job>) -> Result<String, Error> {
+pub fn assemble(stages: &[Stage], hidden: Mapping, jobs: Vec<Job>) -> Result<String, Error> {
     let mut root = Mapping::new();
-    let stages = Stage::ALL.iter().map(|s| Value::from(s.name())).collect();
+    let stages = stages.iter().map(|s| Value::from(s.name())).collect();
     root.insert("stages".into(), Value::Sequence(stages));
     root.extend(hidden);
     for job in jobs {
@@ -126,8 +126,8 @@ fn job_value(job: Job) -> Value {
     body.insert("stage".into(), job.stage.name().into());
     // Beyond GitLab's limit, fall back to stage order (the job waits for every earlier stage)
     // rather than a pipeline GitLab rejects.
-    if job.stage != Stage::Plan && job.needs.len() <= MAX_NEEDS {
-        let needs = job.needs.into_iter().map(Value::from).collect();
+    if let Some(needs) = job.needs.filter(|needs| needs.len() <= MAX_NEEDS) {
+        let needs = needs.into_iter().map(Value::from).collect();
         body.insert("needs".into(), Value::Sequence(needs));
     }
     body.extend(job.body);

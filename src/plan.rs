@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use crate::config::{Config, Image};
-use crate::context::Context;
+use crate::config::{Config, Image, UpdateCheck};
+use crate::context::{Context, Trigger};
 use crate::graph::Graph;
 use crate::reference::Reference;
 use crate::selection::{Decision, Reason};
@@ -94,6 +94,9 @@ impl Plan {
 
     /// The plan for humans: one line per image, what was decided and why.
     pub fn to_text(&self) -> String {
+        if self.context.trigger == Trigger::Schedule {
+            return self.update_check_text();
+        }
         let mut out = String::new();
         let _ = writeln!(out, "gipgee plan: {}", self.context.describe());
         for warning in &self.warnings {
@@ -133,6 +136,44 @@ impl Plan {
             ),
             _ => writeln!(out, "{built} of {total} images are built."),
         };
+        out
+    }
+}
+
+impl Plan {
+    /// The plan of a scheduled update check: which checks run for which image.
+    fn update_check_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "gipgee plan: {}", self.context.describe());
+        let width = self
+            .images
+            .iter()
+            .map(|i| i.image.id.len())
+            .max()
+            .unwrap_or(0);
+        for planned in &self.images {
+            let image = &planned.image;
+            let layer = match image.layer_check {
+                true => format!("layer check against {}", image.base_image),
+                false => "no layer check".to_string(),
+            };
+            let released = image
+                .target_locations
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let update = match &image.update_check {
+                UpdateCheck::Auto => format!("package check in {released}"),
+                UpdateCheck::Command(argv) => format!("`{}` in {released}", argv.join(" ")),
+                UpdateCheck::None => "no update check".to_string(),
+            };
+            let _ = writeln!(out, "  check  {:width$}  {layer}; {update}", image.id);
+        }
+        let _ = writeln!(
+            out,
+            "{} images are checked; stale images and the images built on them are rebuilt by a rebuild pipeline.",
+            self.images.len()
+        );
         out
     }
 }

@@ -40,6 +40,22 @@ pub const BUILT_INS: &[BuiltIn] = &[
         source: include_str!("../components/release.yml.j2"),
     },
     BuiltIn {
+        kind: "layer-check",
+        source: include_str!("../components/layer-check.yml.j2"),
+    },
+    BuiltIn {
+        kind: "update-check",
+        source: include_str!("../components/update-check.yml.j2"),
+    },
+    BuiltIn {
+        kind: "evaluate",
+        source: include_str!("../components/evaluate.yml.j2"),
+    },
+    BuiltIn {
+        kind: "verdict",
+        source: include_str!("../components/verdict.yml.j2"),
+    },
+    BuiltIn {
         kind: "trigger",
         source: include_str!("../components/trigger.yml.j2"),
     },

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ModeArg, PlanArgs, TemplatesCommand};
+use crate::cli::{Cli, Command, ModeArg, PlanArgs, TemplatesCommand, UpdateCheckCommand};
 use crate::config::{self, MissingVariables};
 use crate::context::Mode;
 use crate::error::Error;
@@ -42,9 +42,11 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
         } => {
             let templates_dir = templates.filter(|t| !t.as_os_str().is_empty());
             let templates = Templates::new(templates_dir.as_deref())?;
-            let (config, plan) = generate::make_plan(&request(&target)?, vars, &mut log)?;
-            let yaml = generate::render_pipeline(&config, &plan, &templates, vars)?;
-            std::fs::write(&output, yaml).map_err(|err| Error::io("write", &output, err))?;
+            let request = request(&target)?;
+            let (config, plan) = generate::make_plan(&request, vars, &mut log)?;
+            let yaml =
+                generate::render_pipeline(&config, &request.config, &plan, &templates, vars)?;
+            generate::write_file(&output, &yaml)?;
             print!("{}", plan.to_text());
             println!("Wrote {}.", output.display());
             Ok(())
@@ -57,6 +59,25 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
         Command::Validate { config } => validate(&config, vars),
         Command::Schema => {
             println!("{}", crate::schema::json_schema());
+            Ok(())
+        }
+        Command::UpdateCheck { command } => update_check(command),
+        Command::Evaluate {
+            config,
+            results,
+            output,
+            junit,
+            templates,
+        } => {
+            let templates =
+                Templates::new(templates.filter(|t| !t.as_os_str().is_empty()).as_deref())?;
+            let evaluation = generate::evaluate(&config, &results, vars, &templates)?;
+            print!("{}", evaluation.report);
+            generate::write_file(&output, &evaluation.rebuild_pipeline)?;
+            if let Some(junit) = junit {
+                generate::write_file(&junit, &evaluation.junit)?;
+            }
+            println!("Wrote the rebuild pipeline to {}.", output.display());
             Ok(())
         }
         Command::Templates {
@@ -108,4 +129,50 @@ fn export_templates(dir: &Path, force: bool) -> Result<(), Error> {
         let _ = writeln!(stdout, "wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Runs a check and leaves its verdict in the result file, or its failure in the error file
+/// (so `evaluate` can report it even when the job fails).
+fn update_check(command: UpdateCheckCommand) -> Result<(), Error> {
+    let (files, outcome) = match command {
+        UpdateCheckCommand::Auto { files } => {
+            let outcome = crate::update_check::check_auto(&mut log).and_then(|verdict| {
+                generate::write_file(&files.result_file, &verdict.to_file_text())?;
+                Ok(verdict)
+            });
+            (files, outcome)
+        }
+        UpdateCheckCommand::Run { files, argv } => {
+            if let Some(dir) = files
+                .result_file
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir).map_err(|err| Error::io("create", dir, err))?;
+            }
+            let outcome =
+                crate::update_check::check_command(&argv, &files.image_id, &files.result_file);
+            (files, outcome)
+        }
+    };
+    match outcome {
+        Ok(verdict) => {
+            let state = if verdict.upgrade_needed {
+                "upgrade needed"
+            } else {
+                "no upgrade needed"
+            };
+            println!("{}: {state}", files.image_id);
+            for line in &verdict.details {
+                println!("  {line}");
+            }
+            Ok(())
+        }
+        Err(err) => {
+            if let Some(error_file) = &files.error_file {
+                generate::write_file(error_file, err.to_string().trim_start_matches("error: "))?;
+            }
+            Err(err)
+        }
+    }
 }

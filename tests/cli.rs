@@ -86,17 +86,6 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn the_update_check_is_not_generated_yet() {
-    Test::new()
-        .gitlab_manual_run()
-        .file("gipgee.yaml", CONFIG)
-        .args(&["generate", "--mode", "update-check"])
-        .status(1)
-        .stderr("error: the scheduled update-check pipeline is not available in this version of gipgee; run `generate --mode build` for a build pipeline\n")
-        .run();
-}
-
-#[test]
 fn rebuild_needs_a_selection() {
     Test::new()
         .gitlab_manual_run()
@@ -206,7 +195,7 @@ fn a_misnamed_template_file_is_an_error() {
         .file("tpl/biuld.yml.j2", "")
         .args(&["generate", "--templates", "tpl"])
         .status(1)
-        .stderr("error: unknown template `tpl/biuld.yml.j2` (did you mean `build.yml.j2`?): templates are named common.yml.j2, plan.yml.j2, build.yml.j2, test.yml.j2, release.yml.j2, trigger.yml.j2\n")
+        .stderr("error: unknown template `tpl/biuld.yml.j2` (did you mean `build.yml.j2`?): templates are named common.yml.j2, plan.yml.j2, build.yml.j2, test.yml.j2, release.yml.j2, layer-check.yml.j2, update-check.yml.j2, evaluate.yml.j2, verdict.yml.j2, trigger.yml.j2\n")
         .run();
 }
 
@@ -221,6 +210,10 @@ fn templates_export_writes_every_built_in_and_keeps_existing_files() {
             wrote out/build.yml.j2
             wrote out/test.yml.j2
             wrote out/release.yml.j2
+            wrote out/layer-check.yml.j2
+            wrote out/update-check.yml.j2
+            wrote out/evaluate.yml.j2
+            wrote out/verdict.yml.j2
             wrote out/trigger.yml.j2
             ",
         )

@@ -154,6 +154,7 @@ scenarios! {
     shallow_clone => "shallow-clone",
     shallow_clone_no_origin => "shallow-clone-no-origin",
     tag_pipeline => "tag-pipeline",
+    scheduled_update_check => "scheduled-update-check",
 }
 
 /// The same inputs give byte-identical pipelines.

@@ -60,11 +60,24 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) 
     }
 }
 
-/// Paths each template kind receives, from a pipeline that has every kind of job.
+/// Paths each template kind receives, from a build pipeline (a manual run: every build-side
+/// kind) and a scheduled update-check pipeline (every check-side kind).
 fn actual_paths() -> BTreeMap<String, BTreeSet<String>> {
+    let mut paths: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for source in ["web", "schedule"] {
+        for (kind, context) in contexts(source) {
+            let mut found = BTreeSet::new();
+            flatten("", &context, &mut found);
+            paths.entry(kind.to_string()).or_default().extend(found);
+        }
+    }
+    paths
+}
+
+fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
     let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/_project");
     let vars = Vars::from_pairs([
-        ("CI_PIPELINE_SOURCE", "web"),
+        ("CI_PIPELINE_SOURCE", pipeline_source),
         ("CI_COMMIT_BRANCH", "main"),
         ("CI_DEFAULT_BRANCH", "main"),
         ("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567"),
@@ -83,14 +96,12 @@ fn actual_paths() -> BTreeMap<String, BTreeSet<String>> {
     };
     let (config, plan) = generate::make_plan(&request, &vars, &mut |_| {}).expect("plan");
     let templates = Templates::new(None).expect("templates");
-    let builder = JobBuilder::new(&config, &plan, &templates, &vars);
-    let mut paths: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (kind, _job, context) in builder.template_contexts() {
-        let mut found = BTreeSet::new();
-        flatten("", &context, &mut found);
-        paths.entry(kind.to_string()).or_default().extend(found);
-    }
-    paths
+    let builder = JobBuilder::new(&config, Path::new("gipgee.yaml"), &plan, &templates, &vars);
+    builder
+        .template_contexts()
+        .into_iter()
+        .map(|(kind, _job, context)| (kind, context))
+        .collect()
 }
 
 /// Rows of the README table: `| `path` | type | kinds | meaning |`.

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+mod update_check;
+
 use crate::config::{Config, TestRun};
+use crate::context::Trigger;
 use crate::error::Error;
 use crate::pipeline;
 use crate::plan::{Plan, PlannedImage};
@@ -21,6 +24,10 @@ pub struct Settings {
     pub buildah_image: String,
     pub skopeo_image: String,
     pub plan_image: String,
+    /// The gipgee image (layer check, evaluate); the component passes its own.
+    pub gipgee_image: String,
+    /// `--templates DIR`, passed on to the rebuild pipeline's generation; empty when none.
+    pub templates_dir: String,
 }
 
 impl Settings {
@@ -30,6 +37,14 @@ impl Settings {
             buildah_image: pick("GIPGEE_BUILDAH_IMAGE", "quay.io/buildah/stable:v1.38"),
             skopeo_image: pick("GIPGEE_SKOPEO_IMAGE", "quay.io/skopeo/stable:v1.17"),
             plan_image: pick("GIPGEE_PLAN_IMAGE", "busybox:1.37"),
+            gipgee_image: pick(
+                "GIPGEE_TOOL_IMAGE",
+                concat!(
+                    "registry.gitlab.com/gipgee/gipgee:",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ),
+            templates_dir: pick("GIPGEE_TEMPLATES_DIR", ""),
         }
     }
 }
@@ -41,10 +56,23 @@ pub enum Stage {
     Build,
     Test,
     Release,
+    Check,
+    Evaluate,
+    Rebuild,
+    Verdict,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 4] = [Stage::Plan, Stage::Build, Stage::Test, Stage::Release];
+    /// The stages of a build pipeline.
+    pub const BUILD: &[Stage] = &[Stage::Plan, Stage::Build, Stage::Test, Stage::Release];
+    /// The stages of a scheduled update-check pipeline.
+    pub const UPDATE_CHECK: &[Stage] = &[
+        Stage::Plan,
+        Stage::Check,
+        Stage::Evaluate,
+        Stage::Rebuild,
+        Stage::Verdict,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -52,6 +80,10 @@ impl Stage {
             Stage::Build => "gipgee-build",
             Stage::Test => "gipgee-test",
             Stage::Release => "gipgee-release",
+            Stage::Check => "gipgee-check",
+            Stage::Evaluate => "gipgee-evaluate",
+            Stage::Rebuild => "gipgee-rebuild",
+            Stage::Verdict => "gipgee-verdict",
         }
     }
 }
@@ -61,7 +93,8 @@ impl Stage {
 pub struct Job {
     pub name: String,
     pub stage: Stage,
-    pub needs: Vec<String>,
+    /// `None`: no `needs`, the job waits for every earlier stage (fan-in through stages).
+    pub needs: Option<Vec<String>>,
     pub manual: bool,
     pub body: serde_yaml::Mapping,
 }
@@ -82,6 +115,12 @@ struct TemplateContext<'a> {
     logins: Option<Vec<Login>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan: Option<PlanInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<update_check::Files>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<update_check::CheckInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trigger: Option<update_check::TriggerInfo>,
 }
 
 #[derive(Serialize, Clone)]
@@ -91,6 +130,7 @@ struct GipgeeInfo {
 
 #[derive(Serialize, Clone)]
 struct PipelineInfo {
+    config: String,
     commit_sha: String,
     pipeline_id: String,
     context: String,
@@ -156,7 +196,7 @@ struct JobSpec<'a> {
     kind: &'static str,
     name: String,
     stage: Stage,
-    needs: Vec<String>,
+    needs: Option<Vec<String>>,
     manual: bool,
     context: TemplateContext<'a>,
 }
@@ -164,6 +204,7 @@ struct JobSpec<'a> {
 /// Renders every job of a build pipeline, plus the hidden jobs they extend.
 pub struct JobBuilder<'a> {
     config: &'a Config,
+    config_path: String,
     plan: &'a Plan,
     templates: &'a Templates,
     settings: Settings,
@@ -171,9 +212,16 @@ pub struct JobBuilder<'a> {
 }
 
 impl<'a> JobBuilder<'a> {
-    pub fn new(config: &'a Config, plan: &'a Plan, templates: &'a Templates, vars: &Vars) -> Self {
+    pub fn new(
+        config: &'a Config,
+        config_path: &std::path::Path,
+        plan: &'a Plan,
+        templates: &'a Templates,
+        vars: &Vars,
+    ) -> Self {
         JobBuilder {
             config,
+            config_path: config_path.display().to_string(),
             plan,
             templates,
             settings: Settings::from_vars(vars),
@@ -227,7 +275,18 @@ impl<'a> JobBuilder<'a> {
             .collect()
     }
 
+    /// The stages of this pipeline.
+    pub fn stages(&self) -> &'static [Stage] {
+        match self.plan.context.trigger {
+            Trigger::Schedule => Stage::UPDATE_CHECK,
+            _ => Stage::BUILD,
+        }
+    }
+
     fn specs(&self) -> Vec<JobSpec<'_>> {
+        if self.plan.context.trigger == Trigger::Schedule {
+            return self.update_check_specs();
+        }
         let mut specs = vec![self.plan_spec()];
         for planned in self.plan.built() {
             specs.push(self.build_spec(planned));
@@ -254,6 +313,7 @@ impl<'a> JobBuilder<'a> {
                 version: env!("CARGO_PKG_VERSION"),
             },
             pipeline: PipelineInfo {
+                config: self.config_path.clone(),
                 commit_sha: self.plan.context.commit_sha.clone(),
                 pipeline_id: self.plan.context.pipeline_id.clone(),
                 context: self.plan.context.describe(),
@@ -265,6 +325,9 @@ impl<'a> JobBuilder<'a> {
             test: None,
             logins: None,
             plan: None,
+            files: None,
+            check: None,
+            trigger: None,
         }
     }
 
@@ -273,7 +336,7 @@ impl<'a> JobBuilder<'a> {
         kind: &'static str,
         name: String,
         stage: Stage,
-        needs: Vec<String>,
+        needs: Option<Vec<String>>,
         manual: bool,
     ) -> JobSpec<'_> {
         let context = self.context(JobInfo {
@@ -291,7 +354,7 @@ impl<'a> JobBuilder<'a> {
     }
 
     fn plan_spec(&self) -> JobSpec<'_> {
-        let mut spec = self.spec("plan", PLAN_JOB.to_string(), Stage::Plan, Vec::new(), false);
+        let mut spec = self.spec("plan", PLAN_JOB.to_string(), Stage::Plan, None, false);
         let lines = self.plan.to_text().lines().map(str::to_string).collect();
         spec.context.plan = Some(PlanInfo {
             lines,
@@ -306,7 +369,7 @@ impl<'a> JobBuilder<'a> {
             _ => vec![PLAN_JOB.to_string()],
         };
         let name = build_job_name(&planned.image.id);
-        let mut spec = self.spec("build", name, Stage::Build, needs, planned.manual);
+        let mut spec = self.spec("build", name, Stage::Build, Some(needs), planned.manual);
         spec.context.image = Some(self.image_info(planned));
         spec.context.logins = Some(self.logins([&planned.build_base, &planned.staging_image]));
         spec
@@ -318,7 +381,7 @@ impl<'a> JobBuilder<'a> {
             "test",
             test_job_name(id, &test.name),
             Stage::Test,
-            vec![build_job_name(id)],
+            Some(vec![build_job_name(id)]),
             false,
         );
         spec.context.image = Some(self.image_info(planned));
@@ -356,7 +419,7 @@ impl<'a> JobBuilder<'a> {
             "release",
             release_job_name(id),
             Stage::Release,
-            needs,
+            Some(needs),
             false,
         );
         spec.context.image = Some(self.image_info(planned));

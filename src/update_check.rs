@@ -1,0 +1,334 @@
+//! The update check that runs *inside* a released image (`gipgee update-check`): the built-in
+//! package-manager check (`auto`) and the user's command (`run`), and the result file contract
+//! both share.
+//!
+//! Result file: first line `UPGRADE_NEEDED` or `NO_UPGRADE_NEEDED`, then free detail lines
+//! (e.g. the packages). Anything else is an error that quotes the content.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::error::Error;
+
+pub const UPGRADE_NEEDED: &str = "UPGRADE_NEEDED";
+pub const NO_UPGRADE_NEEDED: &str = "NO_UPGRADE_NEEDED";
+/// Set for a user command, as SPEC §4 promises.
+pub const RESULT_FILE_VARIABLE: &str = "GIPGEE_UPDATE_CHECK_RESULT_FILE";
+
+/// What an update check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub upgrade_needed: bool,
+    /// Detail lines: the packages with upgrades, or what was checked.
+    pub details: Vec<String>,
+}
+
+impl Verdict {
+    pub fn to_file_text(&self) -> String {
+        let first = if self.upgrade_needed {
+            UPGRADE_NEEDED
+        } else {
+            NO_UPGRADE_NEEDED
+        };
+        let mut text = format!("{first}\n");
+        for line in &self.details {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// Reads a result file. Anything but the contract is an error quoting what was found.
+pub fn parse_result(text: &str) -> Result<Verdict, String> {
+    let mut lines = text.lines();
+    let first = lines.next().map(str::trim_end);
+    let upgrade_needed = match first {
+        Some(UPGRADE_NEEDED) => true,
+        Some(NO_UPGRADE_NEEDED) => false,
+        _ => {
+            let quoted: String = text.chars().take(500).collect();
+            return Err(format!(
+                "the result file must start with a line `{UPGRADE_NEEDED}` or `{NO_UPGRADE_NEEDED}`, found: {quoted:?}"
+            ));
+        }
+    };
+    Ok(Verdict {
+        upgrade_needed,
+        details: lines
+            .map(str::to_string)
+            .filter(|l| !l.trim().is_empty())
+            .collect(),
+    })
+}
+
+/// The package managers `auto` knows, in the order they are looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageManager {
+    Apk,
+    AptGet,
+    Dnf,
+    Microdnf,
+    Yum,
+    Zypper,
+}
+
+impl PackageManager {
+    const ALL: [PackageManager; 6] = [
+        PackageManager::Apk,
+        PackageManager::AptGet,
+        PackageManager::Dnf,
+        PackageManager::Microdnf,
+        PackageManager::Yum,
+        PackageManager::Zypper,
+    ];
+
+    pub fn program(self) -> &'static str {
+        match self {
+            PackageManager::Apk => "apk",
+            PackageManager::AptGet => "apt-get",
+            PackageManager::Dnf => "dnf",
+            PackageManager::Microdnf => "microdnf",
+            PackageManager::Yum => "yum",
+            PackageManager::Zypper => "zypper",
+        }
+    }
+
+    /// The commands that refresh the package indexes (no package downloads) and then list
+    /// what could be upgraded, as argv.
+    fn commands(self) -> Vec<Vec<&'static str>> {
+        match self {
+            PackageManager::Apk => vec![
+                vec!["apk", "update", "--quiet"],
+                vec!["apk", "list", "--upgradable"],
+            ],
+            PackageManager::AptGet => vec![
+                vec!["apt-get", "update", "-qq"],
+                vec![
+                    "apt-get",
+                    "--simulate",
+                    "-qq",
+                    "-o",
+                    "Debug::NoLocking=1",
+                    "upgrade",
+                ],
+            ],
+            // `check-update` exits 100 when updates exist (handled in `list_upgrades`).
+            PackageManager::Dnf => vec![vec!["dnf", "--quiet", "--refresh", "check-update"]],
+            PackageManager::Yum => vec![vec!["yum", "--quiet", "check-update"]],
+            PackageManager::Microdnf => {
+                vec![vec!["microdnf", "--refresh", "upgrade", "--assumeno"]]
+            }
+            PackageManager::Zypper => vec![
+                vec!["zypper", "--non-interactive", "--quiet", "refresh"],
+                vec!["zypper", "--non-interactive", "--quiet", "list-updates"],
+            ],
+        }
+    }
+
+    /// The upgradable packages in the listing command's output.
+    pub fn parse_upgrades(self, output: &str) -> Vec<String> {
+        let lines = output.lines().map(str::trim).filter(|l| !l.is_empty());
+        match self {
+            // `apk list --upgradable`: "name-1.2-r3 x86_64 {origin} (MIT) [upgradable from: name-1.2-r2]"
+            PackageManager::Apk => lines
+                .filter(|l| l.contains("[upgradable from:"))
+                .map(first_word)
+                .collect(),
+            // `apt-get --simulate upgrade`: "Inst libc6 [2.36-9] (2.36-9+deb12u4 Debian-Security:12/stable-security [amd64])"
+            PackageManager::AptGet => lines
+                .filter_map(|l| l.strip_prefix("Inst "))
+                .map(|rest| {
+                    let mut words = rest.split_whitespace();
+                    let name = words.next().unwrap_or_default();
+                    let old = words.next().unwrap_or_default().trim_matches(['[', ']']);
+                    let new = words.next().unwrap_or_default().trim_start_matches('(');
+                    format!("{name} {old} -> {new}")
+                })
+                .collect(),
+            // check-update: "name.arch  version  repo"; stop at "Obsoleting Packages".
+            PackageManager::Dnf | PackageManager::Yum => lines
+                .take_while(|l| !l.starts_with("Obsoleting"))
+                .filter(|l| l.split_whitespace().count() == 3 && l.contains('.'))
+                .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+                .collect(),
+            // microdnf upgrade --assumeno lists " Upgrading: name;version;arch;repo".
+            PackageManager::Microdnf => lines
+                .filter(|l| l.contains(';'))
+                .map(|l| l.trim_start_matches("Upgrading:").trim().replace(';', " "))
+                .collect(),
+            // zypper list-updates: "v | repo | name | current | available | arch"
+            PackageManager::Zypper => lines
+                .filter(|l| l.starts_with("v "))
+                .filter_map(|l| {
+                    let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                    Some(format!(
+                        "{} {} -> {}",
+                        cells.get(2)?,
+                        cells.get(3)?,
+                        cells.get(4)?
+                    ))
+                })
+                .collect(),
+        }
+    }
+
+    /// Exit codes that mean "the listing worked" for the last command.
+    fn ok_status(self, code: Option<i32>) -> bool {
+        match self {
+            PackageManager::Dnf | PackageManager::Yum => matches!(code, Some(0 | 100)),
+            // `--assumeno` answers "no" to the transaction: exit 1 with a listing is normal.
+            PackageManager::Microdnf => matches!(code, Some(0 | 1)),
+            _ => code == Some(0),
+        }
+    }
+}
+
+fn first_word(line: &str) -> String {
+    line.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Finds the first package manager on PATH.
+pub fn detect(on_path: impl Fn(&str) -> bool) -> Option<PackageManager> {
+    PackageManager::ALL
+        .into_iter()
+        .find(|pm| on_path(pm.program()))
+}
+
+/// Whether a program is on PATH (no `which` needed: minimal images have none).
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// The built-in check: refresh indexes, list upgrades, decide.
+pub fn check_auto(log: &mut dyn FnMut(&str)) -> Result<Verdict, Error> {
+    let pm = detect(on_path).ok_or_else(|| {
+        Error::User(
+            "no supported package manager found (apk, apt-get, dnf, microdnf, yum, zypper): set `updateCheck: none` or a `command` for this image".into(),
+        )
+    })?;
+    log(&format!("package manager: {}", pm.program()));
+    let commands = pm.commands();
+    let mut listing = String::new();
+    for (index, argv) in commands.iter().enumerate() {
+        log(&format!("running: {}", argv.join(" ")));
+        let out = Command::new(argv[0])
+            .args(&argv[1..])
+            .output()
+            .map_err(|err| Error::User(format!("cannot run {}: {err}", argv[0])))?;
+        let last = index + 1 == commands.len();
+        let ok = if last {
+            pm.ok_status(out.status.code())
+        } else {
+            out.status.success()
+        };
+        if !ok {
+            return Err(Error::User(format!(
+                "`{}` failed ({}): {}",
+                argv.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        if last {
+            listing = String::from_utf8_lossy(&out.stdout).to_string();
+        }
+    }
+    let upgrades = pm.parse_upgrades(&listing);
+    Ok(Verdict {
+        upgrade_needed: !upgrades.is_empty(),
+        details: upgrades,
+    })
+}
+
+/// Runs the user's check: `argv <image-id> <result-file>`, with the result file also in
+/// GIPGEE_UPDATE_CHECK_RESULT_FILE; then reads the verdict it wrote.
+pub fn check_command(
+    argv: &[String],
+    image_id: &str,
+    result_file: &Path,
+) -> Result<Verdict, Error> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| Error::User("the update check command is empty".into()))?;
+    let status = Command::new(program)
+        .args(args)
+        .arg(image_id)
+        .arg(result_file)
+        .env(RESULT_FILE_VARIABLE, result_file)
+        .status()
+        .map_err(|err| Error::User(format!("cannot run update check `{program}`: {err}")))?;
+    if !status.success() {
+        return Err(Error::User(format!(
+            "update check `{program}` failed ({status})"
+        )));
+    }
+    let text = std::fs::read_to_string(result_file)
+        .map_err(|err| Error::io("read the result file", result_file, err))?;
+    parse_result(&text)
+        .map_err(|message| Error::User(format!("update check `{program}`: {message}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_files_follow_the_contract() {
+        let verdict = parse_result("UPGRADE_NEEDED\nopenssl 3.0.1 -> 3.0.2\n\n").unwrap();
+        assert!(verdict.upgrade_needed);
+        assert_eq!(verdict.details, ["openssl 3.0.1 -> 3.0.2"]);
+        assert!(!parse_result("NO_UPGRADE_NEEDED\n").unwrap().upgrade_needed);
+        let err = parse_result("maybe\n").unwrap_err();
+        assert!(err.contains("found: \"maybe\\n\""), "{err}");
+        assert!(parse_result("").is_err());
+        assert_eq!(parse_result(&verdict.to_file_text()).unwrap(), verdict);
+    }
+
+    #[test]
+    fn detects_the_first_known_package_manager() {
+        assert_eq!(
+            detect(|p| p == "apt-get" || p == "dnf"),
+            Some(PackageManager::AptGet)
+        );
+        assert_eq!(detect(|p| p == "microdnf"), Some(PackageManager::Microdnf));
+        assert_eq!(detect(|_| false), None);
+    }
+
+    #[test]
+    fn parses_apt_simulation() {
+        let out = "Inst libc6 [2.36-9] (2.36-9+deb12u4 Debian-Security:12/stable-security [amd64])\nConf libc6 (2.36-9+deb12u4 Debian-Security:12/stable-security [amd64])\n";
+        assert_eq!(
+            PackageManager::AptGet.parse_upgrades(out),
+            ["libc6 2.36-9 -> 2.36-9+deb12u4"]
+        );
+        assert!(PackageManager::AptGet.parse_upgrades("").is_empty());
+    }
+
+    #[test]
+    fn parses_apk_list() {
+        let out = "busybox-1.36.1-r29 x86_64 {busybox} (GPL-2.0-only) [upgradable from: busybox-1.36.1-r28]\n";
+        assert_eq!(
+            PackageManager::Apk.parse_upgrades(out),
+            ["busybox-1.36.1-r29"]
+        );
+    }
+
+    #[test]
+    fn parses_dnf_and_zypper() {
+        let dnf = "\nopenssl-libs.x86_64    1:3.0.7-27.el9    baseos\nObsoleting Packages\ngrub2.noarch 1 x\n";
+        assert_eq!(
+            PackageManager::Dnf.parse_upgrades(dnf),
+            ["openssl-libs.x86_64 1:3.0.7-27.el9"]
+        );
+        let zypper = "S | Repository | Name | Current Version | Available Version | Arch\n--+---\nv | Main | curl | 8.0.1-1 | 8.0.1-2 | x86_64\n";
+        assert_eq!(
+            PackageManager::Zypper.parse_upgrades(zypper),
+            ["curl 8.0.1-1 -> 8.0.1-2"]
+        );
+    }
+}
