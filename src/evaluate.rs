@@ -165,7 +165,6 @@ fn summarise(details: &[String], what: &str) -> String {
 /// The report for the job log: per image, the verdict and the evidence.
 pub fn report(verdicts: &BTreeMap<String, ImageVerdict>) -> String {
     let mut out = String::new();
-    let width = verdicts.keys().map(String::len).max().unwrap_or(0);
     for (id, verdict) in verdicts {
         let status = if !verdict.errors().is_empty() {
             "ERROR"
@@ -174,7 +173,7 @@ pub fn report(verdicts: &BTreeMap<String, ImageVerdict>) -> String {
         } else {
             "ok"
         };
-        let _ = writeln!(out, "{status:5}  {id:width$}");
+        let _ = writeln!(out, "{status:5}  {id}");
         for (what, outcome) in [
             ("layer check ", &verdict.layer),
             ("update check", &verdict.update),

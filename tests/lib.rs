@@ -8,3 +8,4 @@ mod project_files;
 mod scenarios;
 mod support;
 mod template_context;
+mod update_check;

@@ -1,0 +1,205 @@
+//! The update-check side through the real binary: `update-check run|auto` inside an image
+//! and `evaluate` turning results into a report, a JUnit file and the rebuild pipeline.
+
+use crate::support::{self, Test};
+
+const CONFIG: &str = "
+version: 1
+images:
+  base:
+    baseImage: alpine:3.20
+    targetLocations: [registry.example.com/base:1]
+    staging: registry.example.com/staging
+  child:
+    baseImage: registry.example.com/base:1
+    targetLocations: [registry.example.com/child:1]
+    staging: registry.example.com/staging
+    updateCheck: {command: [./check.sh]}
+  other:
+    baseImage: debian:bookworm
+    targetLocations: [registry.example.com/other:1]
+    staging: registry.example.com/staging
+    layerCheck: false
+    updateCheck: none
+";
+
+#[test]
+fn a_user_check_gets_the_image_id_and_result_file() {
+    let out = Test::new()
+        .file(
+            "check.sh",
+            "#!/bin/sh\nprintf 'UPGRADE_NEEDED\\nid=%s file=%s env=%s\\n' \"$1\" \"$2\" \"$GIPGEE_UPDATE_CHECK_RESULT_FILE\" > \"$2\"\n",
+        )
+        .args(&["update-check", "run", "--image-id", "child", "--result-file", "r/child.result", "--", "sh", "./check.sh"])
+        .stdout("child: upgrade needed\n  id=child file=r/child.result env=r/child.result\n")
+        .run();
+    assert_eq!(
+        out.read("r/child.result"),
+        "UPGRADE_NEEDED\nid=child file=r/child.result env=r/child.result\n"
+    );
+}
+
+#[test]
+fn a_result_file_off_contract_is_an_error_quoting_it() {
+    let out = Test::new()
+        .file("check.sh", "#!/bin/sh\necho 'all good' > \"$2\"\n")
+        .args(&[
+            "update-check", "run", "--image-id", "child", "--result-file", "r/child.result", "--error-file", "r/child.error", "--", "sh", "./check.sh",
+        ])
+        .status(1)
+        .stderr("error: update check `sh`: the result file must start with a line `UPGRADE_NEEDED` or `NO_UPGRADE_NEEDED`, found: \"all good\\n\"\n")
+        .run();
+    assert_eq!(
+        out.read("r/child.error"),
+        "update check `sh`: the result file must start with a line `UPGRADE_NEEDED` or `NO_UPGRADE_NEEDED`, found: \"all good\\n\"\n"
+    );
+}
+
+#[test]
+fn auto_without_a_package_manager_says_what_to_do() {
+    Test::new()
+        .env("PATH", "/nonexistent")
+        .args(&["update-check", "auto", "--image-id", "x", "--result-file", "x.result"])
+        .status(1)
+        .stderr("error: no supported package manager found (apk, apt-get, dnf, microdnf, yum, zypper): set `updateCheck: none` or a `command` for this image\n")
+        .run();
+}
+
+fn evaluate(results: &[(&str, &str)]) -> Test {
+    let mut test = Test::new().gitlab_manual_run().file("gipgee.yaml", CONFIG);
+    for (path, content) in results {
+        test = test.file(&format!("gipgee-results/{path}"), content);
+    }
+    test.args(&[
+        "evaluate",
+        "--results",
+        "gipgee-results",
+        "--output",
+        "rebuild.yml",
+        "--junit",
+        "report.xml",
+    ])
+}
+
+#[test]
+fn a_stale_base_rebuilds_it_and_its_child_and_errors_are_reported() {
+    let out = evaluate(&[
+        (
+            "layer-check.json",
+            r#"{"images": {"base": {"status": "stale", "evidence": "base alpine:3.20 is sha256:bbb, released image is on sha256:aaa"}, "child": {"status": "up-to-date", "evidence": "on sha256:ccc"}}}"#,
+        ),
+        ("update-check/base.result", "NO_UPGRADE_NEEDED\n"),
+        ("update-check/child.error", "cannot pull registry.example.com/child:1"),
+    ])
+    .stdout(
+        "
+        stale  base
+               layer check   STALE: base alpine:3.20 is sha256:bbb, released image is on sha256:aaa
+               update check  up to date (no package updates)
+        ERROR  child
+               layer check   up to date (on sha256:ccc)
+               update check  ERROR: update check: cannot pull registry.example.com/child:1
+        ok     other
+               layer check   not checked
+               update check  not checked
+        Stale: base. The rebuild pipeline rebuilds them and every image built on them.
+        1 image(s) could not be checked: the pipeline fails after the rebuild.
+        Wrote the rebuild pipeline to rebuild.yml.
+        ",
+    )
+    .run();
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&out.read("rebuild.yml")).unwrap();
+    let jobs: Vec<&str> = pipeline
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| k.contains(':'))
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            "gipgee:plan",
+            "build:base",
+            "release:base",
+            "build:child",
+            "release:child"
+        ]
+    );
+    assert!(
+        pipeline["build:base"]["when"].is_null(),
+        "a rebuild starts by itself"
+    );
+    assert_eq!(
+        out.read("gipgee-results/errors.txt"),
+        "child: update check: cannot pull registry.example.com/child:1\n"
+    );
+    let junit = out.read("report.xml");
+    assert!(
+        junit.contains("tests=\"4\" failures=\"1\" errors=\"1\""),
+        "{junit}"
+    );
+    support::tools::check_pipeline(&out.dir, &out.dir.join("rebuild.yml"));
+}
+
+#[test]
+fn package_updates_rebuild_only_that_image() {
+    let out = evaluate(&[
+        ("layer-check.json", r#"{"images": {"base": {"status": "up-to-date", "evidence": "on sha256:a"}, "child": {"status": "up-to-date", "evidence": "on sha256:b"}}}"#),
+        ("update-check/base.result", "NO_UPGRADE_NEEDED\n"),
+        ("update-check/child.result", "UPGRADE_NEEDED\ncurl 8.0.1-1 -> 8.0.1-2\n"),
+    ])
+    .any_stdout()
+    .run();
+    assert!(
+        out.stdout
+            .contains("update check  STALE: package updates: curl 8.0.1-1 -> 8.0.1-2"),
+        "{}",
+        out.stdout
+    );
+    let pipeline = out.read("rebuild.yml");
+    assert!(
+        pipeline.contains("build:child:") && !pipeline.contains("build:base:"),
+        "{pipeline}"
+    );
+    assert_eq!(out.read("gipgee-results/errors.txt"), "");
+}
+
+#[test]
+fn nothing_stale_gives_a_rebuild_pipeline_that_builds_nothing() {
+    let out = evaluate(&[
+        ("layer-check.json", r#"{"images": {"base": {"status": "up-to-date", "evidence": "on sha256:a"}, "child": {"status": "up-to-date", "evidence": "on sha256:b"}}}"#),
+        ("update-check/base.result", "NO_UPGRADE_NEEDED\n"),
+        ("update-check/child.result", "NO_UPGRADE_NEEDED\n"),
+    ])
+    .any_stdout()
+    .run();
+    assert!(
+        out.stdout
+            .contains("Nothing is stale: no rebuild pipeline."),
+        "{}",
+        out.stdout
+    );
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&out.read("rebuild.yml")).unwrap();
+    let jobs: Vec<&str> = pipeline
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| k.contains(':'))
+        .collect();
+    assert_eq!(jobs, ["gipgee:plan"]);
+    support::tools::check_pipeline(&out.dir, &out.dir.join("rebuild.yml"));
+}
+
+#[test]
+fn missing_results_are_errors_never_up_to_date() {
+    let out = evaluate(&[]).any_stdout().run();
+    assert_eq!(
+        out.read("gipgee-results/errors.txt"),
+        "base: no layer-check result (the layer-check job did not finish)\n\
+         base: no update-check result (the update-check job did not run or failed before writing one)\n\
+         child: no layer-check result (the layer-check job did not finish)\n\
+         child: no update-check result (the update-check job did not run or failed before writing one)\n"
+    );
+}
