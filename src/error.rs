@@ -84,6 +84,15 @@ pub enum Error {
     /// A user mistake that is not tied to a file position (bad flag combination, missing
     /// variable on the command line, ...).
     User(String),
+    /// A registry operation failed; the error names the registry host, the reference and,
+    /// for authentication failures, the credential source (never a credential).
+    Registry(crate::registry::RegistryError),
+}
+
+impl From<crate::registry::RegistryError> for Error {
+    fn from(err: crate::registry::RegistryError) -> Self {
+        Error::Registry(err)
+    }
 }
 
 impl Error {
@@ -130,6 +139,7 @@ impl fmt::Display for Error {
                 source,
             } => writeln!(f, "error: cannot {action} {}: {source}", path.display()),
             Error::User(message) => writeln!(f, "error: {message}"),
+            Error::Registry(err) => writeln!(f, "error: {err}"),
         }
     }
 }

@@ -208,6 +208,10 @@ impl fmt::Display for Source {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -316,26 +320,26 @@ impl CredentialStore {
                 },
             }));
         }
-        if let Some(auths) = self.auth_config.clone()? {
-            if let Some((key, username, password)) = auths.entries.get(&host) {
-                return Ok(Some(Credential {
-                    username: username.clone(),
-                    password: password.clone(),
-                    source: Source::DockerAuthConfig { key: key.clone() },
-                }));
-            }
+        if let Some(auths) = self.auth_config.clone()?
+            && let Some((key, username, password)) = auths.entries.get(&host)
+        {
+            return Ok(Some(Credential {
+                username: username.clone(),
+                password: password.clone(),
+                source: Source::DockerAuthConfig { key: key.clone() },
+            }));
         }
-        if let Some((path, auths)) = self.config_file.clone()? {
-            if let Some((key, username, password)) = auths.entries.get(&host) {
-                return Ok(Some(Credential {
-                    username: username.clone(),
-                    password: password.clone(),
-                    source: Source::DockerConfigFile {
-                        path,
-                        key: key.clone(),
-                    },
-                }));
-            }
+        if let Some((path, auths)) = self.config_file.clone()?
+            && let Some((key, username, password)) = auths.entries.get(&host)
+        {
+            return Ok(Some(Credential {
+                username: username.clone(),
+                password: password.clone(),
+                source: Source::DockerConfigFile {
+                    path,
+                    key: key.clone(),
+                },
+            }));
         }
         if self
             .vars
@@ -400,8 +404,11 @@ impl DockerAuths {
         })?;
         let mut entries = BTreeMap::new();
         for (key, entry) in file.auths {
-            let pair = match (entry.auth.filter(|a| !a.is_empty()), entry.username, entry.password)
-            {
+            let pair = match (
+                entry.auth.filter(|a| !a.is_empty()),
+                entry.username,
+                entry.password,
+            ) {
                 (Some(auth), _, _) => {
                     let decoded = BASE64
                         .decode(auth.trim())
@@ -426,9 +433,7 @@ impl DockerAuths {
             let host = normalize_host(&key);
             // Two keys for one host (`docker.io` and `https://index.docker.io/v1/`): the
             // first in key order wins, so the choice does not depend on JSON field order.
-            entries
-                .entry(host)
-                .or_insert((key, pair.0, Secret(pair.1)));
+            entries.entry(host).or_insert((key, pair.0, Secret(pair.1)));
         }
         Ok(DockerAuths { entries })
     }
@@ -556,7 +561,14 @@ mod tests {
 
     #[test]
     fn malformed_challenges_do_not_panic() {
-        for input in ["", ",,,", "Bearer realm=\"unterminated", "=", "Bearer ,realm", "\"x\""] {
+        for input in [
+            "",
+            ",,,",
+            "Bearer realm=\"unterminated",
+            "=",
+            "Bearer ,realm",
+            "\"x\"",
+        ] {
             let _ = parse_challenges(input);
         }
         assert_eq!(
@@ -586,7 +598,10 @@ mod tests {
     fn hosts_normalise_docker_hub_aliases() {
         assert_eq!(normalize_host("https://index.docker.io/v1/"), "docker.io");
         assert_eq!(normalize_host("registry-1.docker.io"), "docker.io");
-        assert_eq!(normalize_host("Registry.Example.com:5000/v2/"), "registry.example.com:5000");
+        assert_eq!(
+            normalize_host("Registry.Example.com:5000/v2/"),
+            "registry.example.com:5000"
+        );
         assert_eq!(normalize_host("http://127.0.0.1:5000"), "127.0.0.1:5000");
     }
 
@@ -639,14 +654,20 @@ mod tests {
         )]);
         let store = CredentialStore::new(&BTreeMap::new(), &vars);
         let hub = store.lookup("docker.io").unwrap().unwrap();
-        assert_eq!((hub.username.as_str(), hub.password.expose()), ("hubuser", "hubpass"));
+        assert_eq!(
+            (hub.username.as_str(), hub.password.expose()),
+            ("hubuser", "hubpass")
+        );
         assert_eq!(
             hub.source,
             Source::DockerAuthConfig {
                 key: "https://index.docker.io/v1/".into()
             }
         );
-        assert_eq!(store.lookup("other.example.com").unwrap().unwrap().username, "u");
+        assert_eq!(
+            store.lookup("other.example.com").unwrap().unwrap().username,
+            "u"
+        );
         assert_eq!(store.lookup("token-only.example.com").unwrap(), None);
         assert_eq!(store.lookup("unknown.example.com").unwrap(), None);
     }
@@ -684,12 +705,18 @@ mod tests {
             ("CI_JOB_TOKEN", "job-token"),
         ]);
         let store = CredentialStore::new(&BTreeMap::new(), &vars);
-        let cred = store.lookup("registry.gitlab.example.com").unwrap().unwrap();
+        let cred = store
+            .lookup("registry.gitlab.example.com")
+            .unwrap()
+            .unwrap();
         assert_eq!(cred.password.expose(), "job-pass");
         assert_eq!(store.lookup("elsewhere.example.com").unwrap(), None);
         vars.set("CI_REGISTRY_PASSWORD", "");
         let store = CredentialStore::new(&BTreeMap::new(), &vars);
-        let cred = store.lookup("registry.gitlab.example.com").unwrap().unwrap();
+        let cred = store
+            .lookup("registry.gitlab.example.com")
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (cred.username.as_str(), cred.password.expose()),
             ("gitlab-ci-token", "job-token")

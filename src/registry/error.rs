@@ -65,15 +65,22 @@ impl fmt::Display for RegistryError {
             write!(f, "cannot read `{reference}`: ")?;
         }
         match &self.kind {
-            ErrorKind::Unauthorized { source: Some(source) } => {
-                write!(f, "authentication failed with the credentials from {source}")
+            ErrorKind::Unauthorized {
+                source: Some(source),
+            } => {
+                write!(
+                    f,
+                    "authentication failed with the credentials from {source}"
+                )
             }
             ErrorKind::Unauthorized { source: None } => write!(
                 f,
                 "authentication required, and no credentials are configured for `{}` (name the variables under `registries:` in gipgee.yaml, or set DOCKER_AUTH_CONFIG)",
                 self.registry
             ),
-            ErrorKind::Denied { source: Some(source) } => write!(
+            ErrorKind::Denied {
+                source: Some(source),
+            } => write!(
                 f,
                 "access denied: the credentials from {source} are valid but may not read this repository"
             ),

@@ -257,7 +257,9 @@ impl ImageManifest {
 
     /// `org.opencontainers.image.base.name`, informative only (it may name a staging image).
     pub fn base_name(&self) -> Option<&str> {
-        self.annotations.get(ANNOTATION_BASE_NAME).map(String::as_str)
+        self.annotations
+            .get(ANNOTATION_BASE_NAME)
+            .map(String::as_str)
     }
 }
 
@@ -403,10 +405,7 @@ mod tests {
             "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
         assert_eq!(digest.verify(b"hello"), Ok(()));
-        assert_eq!(
-            digest.verify(b"hellO"),
-            Err(Some(Digest::sha256(b"hellO")))
-        );
+        assert_eq!(digest.verify(b"hellO"), Err(Some(Digest::sha256(b"hellO"))));
     }
 
     #[test]
@@ -446,7 +445,10 @@ mod tests {
         let Manifest::Index(index) = Manifest::parse(index_json().as_bytes(), None).unwrap() else {
             panic!("an index");
         };
-        assert_eq!(index.select(&Platform::default()).unwrap().digest.as_str(), D3);
+        assert_eq!(
+            index.select(&Platform::default()).unwrap().digest.as_str(),
+            D3
+        );
         assert_eq!(
             index
                 .select(&Platform::parse("linux/arm64").unwrap())
@@ -455,8 +457,16 @@ mod tests {
                 .as_str(),
             D2
         );
-        assert!(index.select(&Platform::parse("unknown/unknown").unwrap()).is_none());
-        assert!(index.select(&Platform::parse("linux/s390x").unwrap()).is_none());
+        assert!(
+            index
+                .select(&Platform::parse("unknown/unknown").unwrap())
+                .is_none()
+        );
+        assert!(
+            index
+                .select(&Platform::parse("linux/s390x").unwrap())
+                .is_none()
+        );
         assert_eq!(index.platforms(), vec!["linux/arm64/v8", "linux/amd64"]);
     }
 
@@ -473,8 +483,13 @@ mod tests {
         assert_eq!(image.base_digest().unwrap().as_str(), D3);
         assert_eq!(image.base_name(), Some("r/b:staging"));
         // No mediaType anywhere: the shape decides.
-        let bare_index = format!(r#"{{"schemaVersion": 2, "manifests": []}}"#);
-        assert!(Manifest::parse(bare_index.as_bytes(), None).unwrap().as_index().is_some());
+        let bare_index = r#"{"schemaVersion": 2, "manifests": []}"#;
+        assert!(
+            Manifest::parse(bare_index.as_bytes(), None)
+                .unwrap()
+                .as_index()
+                .is_some()
+        );
     }
 
     #[test]
@@ -485,12 +500,18 @@ mod tests {
             "Docker schema 1 manifests are not supported"
         );
         let artifact = r#"{"schemaVersion": 2, "mediaType": "application/vnd.cncf.helm.chart"}"#;
-        assert!(Manifest::parse(artifact.as_bytes(), None)
-            .unwrap_err()
-            .contains("unsupported manifest media type"));
+        assert!(
+            Manifest::parse(artifact.as_bytes(), None)
+                .unwrap_err()
+                .contains("unsupported manifest media type")
+        );
         let wrong_type = r#"{"schemaVersion": 2, "manifests": "secret-ish-text"}"#;
         let err = Manifest::parse(wrong_type.as_bytes(), None).unwrap_err();
         assert!(!err.contains("secret-ish-text"), "{err}");
-        assert!(Manifest::parse(b"<html>", None).unwrap_err().contains("not valid JSON"));
+        assert!(
+            Manifest::parse(b"<html>", None)
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
     }
 }

@@ -1,1 +1,803 @@
-//! Registry client (being written).
+//! gipgee's own registry client: reads manifests (never blobs) over the distribution HTTP
+//! API, for the scheduled layer check.
+//!
+//! The [`Client`] owns the per-run state: which auth scheme each registry asked for, bearer
+//! tokens per registry and scope, and once-per-run caches (a reference is resolved once, a
+//! manifest digest fetched once per repository). It is `Sync`: share one client across the
+//! threads of [`parallel_map`].
+//!
+//! Requests: `HEAD` a tag for its digest first (a `HEAD` does not count against Docker Hub's
+//! pull limit), then `GET` by digest only when the content is needed, verifying the body's
+//! sha256. Every manifest request carries one `Accept` header listing all supported kinds.
+//!
+//! # Credential policy
+//! A registry's credentials (see [`auth`] for their sources) go to exactly two places:
+//! - the registry's own API origin (scheme, host, port), as Basic auth when it asks for Basic;
+//! - the token realm named in a `Bearer` challenge that this registry origin itself sent
+//!   (not one reached through a redirect), when the realm is https — or plain http and the
+//!   registry is marked `insecure`. Docker Hub (auth.docker.io) and GitLab (`/jwt/auth` on the
+//!   GitLab host) keep their token servers on other hosts; the challenge asking for them is
+//!   what makes sending credentials there right. A plain-http realm of an https registry
+//!   gets an anonymous token request.
+//!
+//! A redirect to another origin (blob storage, a CDN) gets no `Authorization` header at all,
+//! neither credentials nor token; a redirect from https to http is refused; a 401 from
+//! another origin is an error, never a challenge. Token requests never follow redirects.
+//!
+//! Layers: [`manifest`] (content types), [`auth`] (challenges, credentials, tokens),
+//! [`transport`] (HTTP, TLS, retries), [`error`] (errors callers can match).
+
+pub mod auth;
+mod cache;
+pub mod error;
+pub mod manifest;
+pub mod transport;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use crate::config::RegistryConfig;
+use crate::reference::Reference;
+use crate::vars::Vars;
+
+pub use error::{ErrorKind, RegistryError};
+pub use manifest::{Descriptor, Digest, ImageManifest, Index, Manifest, Platform};
+pub use transport::{RetryPolicy, TransportOptions};
+
+use auth::{CredentialStore, Scheme, Schemes, Source, Token, TokenCache, TokenKey};
+use cache::OnceMap;
+use transport::{Method, Response, Transport, TransportError};
+
+/// Settings of a [`Client`]. `Default` is what the CLI uses; tests shorten the delays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The platform picked from an index (default `linux/amd64`).
+    pub platform: Platform,
+    pub transport: TransportOptions,
+    /// Largest manifest body read (default 4 MiB).
+    pub max_manifest_bytes: u64,
+    /// Redirect hops followed per request.
+    pub max_redirects: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            platform: Platform::default(),
+            transport: TransportOptions::default(),
+            max_manifest_bytes: manifest::MAX_MANIFEST_BYTES,
+            max_redirects: 5,
+        }
+    }
+}
+
+/// A manifest as fetched: its digest (verified), media type and parsed content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub manifest: Manifest,
+}
+
+/// One platform's image manifest, resolved from a reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformImage {
+    /// The reference as asked.
+    pub reference: Reference,
+    /// The digest of the image manifest itself.
+    pub digest: Digest,
+    /// The digest of the index it was picked from, when the reference names an index. An
+    /// index digest and the image digest inside it name the same image.
+    pub index_digest: Option<Digest>,
+    /// The platform from the index entry (`None` for a single-platform reference: reading
+    /// it would need the config blob).
+    pub platform: Option<Platform>,
+    pub manifest: ImageManifest,
+}
+
+/// Counters, for tests and the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// HTTP requests sent, retries and token requests included.
+    pub requests: u64,
+    /// Token requests among them.
+    pub token_requests: u64,
+}
+
+/// The registry client. See the module docs for the request and credential policy.
+#[derive(Debug)]
+pub struct Client {
+    options: Options,
+    transport: Transport,
+    credentials: CredentialStore,
+    schemes: Schemes,
+    tokens: TokenCache,
+    token_requests: AtomicU64,
+    /// Normalised reference → digest (from `HEAD`, or the reference's own digest).
+    digests: OnceMap<String, Result<Option<Digest>, RegistryError>>,
+    /// (registry/repository, digest) → manifest.
+    by_digest: OnceMap<(String, Digest), Result<Arc<FetchedManifest>, RegistryError>>,
+    /// Normalised reference → manifest, for registries that send no digest on `HEAD`.
+    by_tag: OnceMap<String, Result<Arc<FetchedManifest>, RegistryError>>,
+}
+
+impl Client {
+    /// A client for the registries of gipgee.yaml (credential variable names, `insecure`),
+    /// reading credentials and CA files from `vars`. Fails only on an unreadable CA file.
+    pub fn new(
+        options: Options,
+        registries: &BTreeMap<String, RegistryConfig>,
+        vars: &Vars,
+    ) -> Result<Client, crate::error::Error> {
+        let roots = transport::root_certificates(vars).map_err(crate::error::Error::User)?;
+        Ok(Client {
+            transport: Transport::new(&options.transport, roots),
+            options,
+            credentials: CredentialStore::new(registries, vars),
+            schemes: Schemes::default(),
+            tokens: TokenCache::default(),
+            token_requests: AtomicU64::new(0),
+            digests: OnceMap::default(),
+            by_digest: OnceMap::default(),
+            by_tag: OnceMap::default(),
+        })
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            requests: self.transport.requests(),
+            token_requests: self.token_requests.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The current digest of `reference`: its own digest if it has one (no request), else
+    /// from a `HEAD` (cached per run). A registry that sends no `Docker-Content-Digest` on
+    /// `HEAD` costs a `GET` instead.
+    pub fn digest(&self, reference: &Reference) -> Result<Digest, RegistryError> {
+        match self.head_digest(reference)? {
+            Some(digest) => Ok(digest),
+            None => Ok(self.manifest(reference)?.digest.clone()),
+        }
+    }
+
+    /// The manifest `reference` names (an index or an image), verified against its digest.
+    pub fn manifest(&self, reference: &Reference) -> Result<Arc<FetchedManifest>, RegistryError> {
+        match self.head_digest(reference)? {
+            Some(digest) => self.manifest_by_digest(reference, &digest),
+            None => self
+                .by_tag
+                .get_or_compute(reference.to_string(), || self.get_by_tag(reference)),
+        }
+    }
+
+    /// The manifest with `digest` in `reference`'s repository (its tag is ignored).
+    pub fn manifest_by_digest(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+    ) -> Result<Arc<FetchedManifest>, RegistryError> {
+        self.by_digest
+            .get_or_compute((reference.name(), digest.clone()), || {
+                self.get_manifest(reference, digest.as_str(), Some(digest))
+                    .map(Arc::new)
+            })
+    }
+
+    /// The image for the configured platform (see [`Client::image_for`]).
+    pub fn image(&self, reference: &Reference) -> Result<PlatformImage, RegistryError> {
+        self.image_for(reference, &self.options.platform)
+    }
+
+    /// The image manifest for `platform`: the reference's manifest itself when it is a
+    /// single image (whatever its platform: that needs the config blob, and a single-platform
+    /// image is what it is), else the index entry for the platform, attestations skipped.
+    pub fn image_for(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+    ) -> Result<PlatformImage, RegistryError> {
+        let top = self.manifest(reference)?;
+        match &top.manifest {
+            Manifest::Image(image) => Ok(PlatformImage {
+                reference: reference.clone(),
+                digest: top.digest.clone(),
+                index_digest: None,
+                platform: None,
+                manifest: image.clone(),
+            }),
+            Manifest::Index(index) => {
+                let entry = index.select(platform).ok_or_else(|| {
+                    self.error(
+                        reference,
+                        ErrorKind::NoMatchingPlatform {
+                            wanted: platform.to_string(),
+                            available: index.platforms(),
+                        },
+                    )
+                })?;
+                self.index_entry(reference, &top.digest, entry)
+            }
+        }
+    }
+
+    /// Every runnable image of `reference`: one for a single image, one per index entry
+    /// (attestations skipped) for an index, in index order.
+    pub fn images(&self, reference: &Reference) -> Result<Vec<PlatformImage>, RegistryError> {
+        let top = self.manifest(reference)?;
+        match &top.manifest {
+            Manifest::Image(_) => Ok(vec![self.image(reference)?]),
+            Manifest::Index(index) => index
+                .images()
+                .map(|entry| self.index_entry(reference, &top.digest, entry))
+                .collect(),
+        }
+    }
+
+    fn index_entry(
+        &self,
+        reference: &Reference,
+        index_digest: &Digest,
+        entry: &Descriptor,
+    ) -> Result<PlatformImage, RegistryError> {
+        let fetched = self.manifest_by_digest(reference, &entry.digest)?;
+        let Manifest::Image(image) = &fetched.manifest else {
+            return Err(self.error(
+                reference,
+                ErrorKind::InvalidManifest(format!(
+                    "index entry {} is itself an index",
+                    entry.digest
+                )),
+            ));
+        };
+        Ok(PlatformImage {
+            reference: reference.clone(),
+            digest: fetched.digest.clone(),
+            index_digest: Some(index_digest.clone()),
+            platform: entry.platform.clone(),
+            manifest: image.clone(),
+        })
+    }
+
+    fn head_digest(&self, reference: &Reference) -> Result<Option<Digest>, RegistryError> {
+        if let Some(digest) = reference.digest() {
+            return Digest::parse(digest)
+                .map(Some)
+                .map_err(|e| self.error(reference, ErrorKind::InvalidManifest(e)));
+        }
+        self.digests.get_or_compute(reference.to_string(), || {
+            let tag = reference.tag().unwrap_or(crate::reference::DEFAULT_TAG);
+            let response = self.request(reference, Method::Head, tag)?;
+            match response.header("docker-content-digest") {
+                Some(value) => Digest::parse(value.trim()).map(Some).map_err(|e| {
+                    self.error(
+                        reference,
+                        ErrorKind::InvalidManifest(format!("Docker-Content-Digest: {e}")),
+                    )
+                }),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn get_by_tag(&self, reference: &Reference) -> Result<Arc<FetchedManifest>, RegistryError> {
+        let tag = reference.tag().unwrap_or(crate::reference::DEFAULT_TAG);
+        let fetched = self.get_manifest(reference, tag, None)?;
+        Ok(Arc::new(fetched))
+    }
+
+    /// `GET` a manifest by tag or digest and check it: the body must hash to the digest asked
+    /// for, and to the `Docker-Content-Digest` the registry announces.
+    fn get_manifest(
+        &self,
+        reference: &Reference,
+        tag_or_digest: &str,
+        expected: Option<&Digest>,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let response = self.request(reference, Method::Get, tag_or_digest)?;
+        let announced = match response.header("docker-content-digest") {
+            Some(value) => Some(Digest::parse(value.trim()).map_err(|e| {
+                self.error(
+                    reference,
+                    ErrorKind::InvalidManifest(format!("Docker-Content-Digest: {e}")),
+                )
+            })?),
+            None => None,
+        };
+        let actual = Digest::sha256(&response.body);
+        for wanted in [expected, announced.as_ref()].into_iter().flatten() {
+            match wanted.verify(&response.body) {
+                Ok(()) => {}
+                Err(_) => {
+                    return Err(self.error(
+                        reference,
+                        ErrorKind::DigestMismatch {
+                            expected: wanted.to_string(),
+                            actual: actual.to_string(),
+                        },
+                    ));
+                }
+            }
+        }
+        let manifest = Manifest::parse(&response.body, response.header("content-type"))
+            .map_err(|e| self.error(reference, ErrorKind::InvalidManifest(e)))?;
+        let media_type = match &manifest {
+            Manifest::Image(m) => m.media_type.clone(),
+            Manifest::Index(i) => i.media_type.clone(),
+        }
+        .or_else(|| response.header("content-type").map(str::to_string))
+        .unwrap_or_default();
+        Ok(FetchedManifest {
+            digest: expected.cloned().or(announced).unwrap_or(actual),
+            media_type,
+            size: response.body.len() as u64,
+            manifest,
+        })
+    }
+
+    /// One authenticated manifest request: sends what the registry is known to want, learns
+    /// the scheme from a 401 and tries again, and maps failure statuses to errors.
+    fn request(
+        &self,
+        reference: &Reference,
+        method: Method,
+        tag_or_digest: &str,
+    ) -> Result<Response, RegistryError> {
+        let host = reference.registry();
+        let scheme = if self.credentials.insecure(host) {
+            "http"
+        } else {
+            "https"
+        };
+        let url = format!(
+            "{scheme}://{}/v2/{}/manifests/{tag_or_digest}",
+            reference.api_host(),
+            reference.repository()
+        );
+        let mut scope = format!("repository:{}:pull", reference.repository());
+        // At most: anonymous → learn the scheme → authenticate → replace a stale token.
+        for _ in 0..3 {
+            let auth = self.authorization(reference, &scope)?;
+            let (response, from_registry) =
+                self.send_following_redirects(reference, method, &url, auth.header.as_deref())?;
+            if response.status != 401 || !from_registry {
+                return self.check_status(reference, response, &auth);
+            }
+            let challenges: Vec<auth::Challenge> = response
+                .all_headers("www-authenticate")
+                .flat_map(auth::parse_challenges)
+                .collect();
+            let Some(wanted) = Scheme::from_challenges(&challenges) else {
+                return Err(self.unauthorized(reference, &auth));
+            };
+            if let Some(challenge_scope) = challenges
+                .iter()
+                .find(|c| c.scheme == "bearer")
+                .and_then(|c| c.param("scope"))
+                .filter(|s| !s.is_empty())
+            {
+                scope = challenge_scope.to_string();
+            }
+            let known = self.schemes.get(host);
+            self.schemes.set(host, wanted.clone());
+            if known.as_ref() == Some(&wanted) {
+                if auth.fresh {
+                    // Just-obtained credentials or token, still refused.
+                    let insufficient = challenges
+                        .iter()
+                        .any(|c| c.param("error") == Some("insufficient_scope"));
+                    return Err(match (&auth.source, insufficient) {
+                        (Some(source), true) => self.error(
+                            reference,
+                            ErrorKind::Denied {
+                                source: Some(source.to_string()),
+                            },
+                        ),
+                        _ => self.unauthorized(reference, &auth),
+                    });
+                }
+                // A cached token the registry no longer accepts: drop it and fetch anew.
+                if let (Scheme::Bearer { realm, service }, Some(key_scope)) =
+                    (&wanted, &auth.token_scope)
+                {
+                    let key = token_key(host, realm, service, key_scope);
+                    *self
+                        .tokens
+                        .slot(&key)
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = None;
+                }
+            }
+        }
+        Err(self.error(reference, ErrorKind::Unauthorized { source: None }))
+    }
+
+    fn check_status(
+        &self,
+        reference: &Reference,
+        response: Response,
+        auth: &Authorization,
+    ) -> Result<Response, RegistryError> {
+        let kind = match response.status {
+            200..=299 => return Ok(response),
+            401 => return Err(self.unauthorized(reference, auth)),
+            403 => ErrorKind::Denied {
+                source: auth.source.as_ref().map(Source::to_string),
+            },
+            404 => ErrorKind::NotFound,
+            status => ErrorKind::Status {
+                status,
+                attempts: response.attempts,
+                detail: error_detail(&response),
+            },
+        };
+        Err(self.error(reference, kind))
+    }
+
+    fn unauthorized(&self, reference: &Reference, auth: &Authorization) -> RegistryError {
+        self.error(
+            reference,
+            ErrorKind::Unauthorized {
+                source: auth.source.as_ref().map(Source::to_string),
+            },
+        )
+    }
+
+    /// What to send to the registry now, given the scheme it asked for before.
+    fn authorization(
+        &self,
+        reference: &Reference,
+        scope: &str,
+    ) -> Result<Authorization, RegistryError> {
+        let host = reference.registry();
+        match self.schemes.get(host) {
+            None => Ok(Authorization::default()),
+            Some(Scheme::Basic) => match self.credential(reference)? {
+                Some(credential) => Ok(Authorization {
+                    header: Some(credential.basic_header()),
+                    source: Some(credential.source),
+                    fresh: true,
+                    token_scope: None,
+                }),
+                None => Err(self.error(reference, ErrorKind::Unauthorized { source: None })),
+            },
+            Some(Scheme::Bearer { realm, service }) => {
+                self.bearer(reference, &realm, &service, scope)
+            }
+        }
+    }
+
+    fn credential(&self, reference: &Reference) -> Result<Option<auth::Credential>, RegistryError> {
+        self.credentials
+            .lookup(reference.registry())
+            .map_err(|problem| self.error(reference, ErrorKind::Credentials(problem.0)))
+    }
+
+    /// A bearer token for `scope`, cached per (registry, realm, service, scope). The slot's
+    /// lock is held while fetching, so parallel reads of one repository share one token.
+    fn bearer(
+        &self,
+        reference: &Reference,
+        realm: &str,
+        service: &Option<String>,
+        scope: &str,
+    ) -> Result<Authorization, RegistryError> {
+        let host = reference.registry();
+        let credential = self.credential(reference)?;
+        // See the module docs: credentials go to the realm the registry named, but not in
+        // clear text to an http realm of an https registry.
+        let credential = credential.filter(|_| {
+            realm.starts_with("https://")
+                || (realm.starts_with("http://") && self.credentials.insecure(host))
+        });
+        let source = credential.as_ref().map(|c| c.source.clone());
+        let slot = self.tokens.slot(&token_key(host, realm, service, scope));
+        let mut cached = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(token) = cached.as_ref().filter(|t| t.expires > Instant::now()) {
+            return Ok(Authorization {
+                header: Some(format!("Bearer {}", token.value.expose())),
+                source,
+                fresh: false,
+                token_scope: Some(scope.to_string()),
+            });
+        }
+        let mut url = realm.to_string();
+        url.push(if realm.contains('?') { '&' } else { '?' });
+        if let Some(service) = service {
+            url.push_str("service=");
+            url.push_str(&percent_encode(service));
+            url.push('&');
+        }
+        url.push_str("scope=");
+        url.push_str(&percent_encode(scope));
+        let headers: Vec<(&str, String)> = credential
+            .as_ref()
+            .map(|c| ("Authorization", c.basic_header()))
+            .into_iter()
+            .collect();
+        self.token_requests.fetch_add(1, Ordering::Relaxed);
+        let response = self
+            .transport
+            .send(Method::Get, &url, &headers, 1024 * 1024)
+            .map_err(|e| self.transport_error(reference, e, &format!("token server {realm}")))?;
+        match response.status {
+            200 => {}
+            401 | 403 => {
+                return Err(self.error(
+                    reference,
+                    ErrorKind::Unauthorized {
+                        source: source.as_ref().map(Source::to_string),
+                    },
+                ));
+            }
+            status => {
+                return Err(self.error(
+                    reference,
+                    ErrorKind::Status {
+                        status,
+                        attempts: response.attempts,
+                        detail: Some(format!("from the token server {realm}")),
+                    },
+                ));
+            }
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            #[serde(default)]
+            token: Option<String>,
+            #[serde(default)]
+            access_token: Option<String>,
+            #[serde(default)]
+            expires_in: Option<u64>,
+        }
+        let parsed: TokenResponse = serde_json::from_slice(&response.body).map_err(|e| {
+            self.error(
+                reference,
+                ErrorKind::Transport(format!(
+                    "the token server {realm} sent no valid JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )),
+            )
+        })?;
+        let value = parsed
+            .token
+            .or(parsed.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                self.error(
+                    reference,
+                    ErrorKind::Transport(format!("the token server {realm} sent no token")),
+                )
+            })?;
+        let header = format!("Bearer {value}");
+        *cached = Some(Token {
+            value: auth::Secret::new(value),
+            expires: Instant::now() + auth::token_lifetime(parsed.expires_in),
+        });
+        Ok(Authorization {
+            header: Some(header),
+            source,
+            fresh: true,
+            token_scope: Some(scope.to_string()),
+        })
+    }
+
+    /// Sends to the registry and follows redirects hop by hop; `Authorization` goes only to
+    /// the registry's own origin. Returns the final response and whether it came from the
+    /// registry's origin.
+    fn send_following_redirects(
+        &self,
+        reference: &Reference,
+        method: Method,
+        url: &str,
+        authorization: Option<&str>,
+    ) -> Result<(Response, bool), RegistryError> {
+        let registry_origin = origin(url);
+        let mut url = url.to_string();
+        let mut hops = 0;
+        loop {
+            let from_registry = origin(&url) == registry_origin;
+            let mut headers: Vec<(&str, String)> = vec![("Accept", manifest::ACCEPT.to_string())];
+            if let (true, Some(value)) = (from_registry, authorization) {
+                headers.push(("Authorization", value.to_string()));
+            }
+            let response = self
+                .transport
+                .send(method, &url, &headers, self.options.max_manifest_bytes)
+                .map_err(|e| self.transport_error(reference, e, &url))?;
+            if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
+                return Ok((response, from_registry));
+            }
+            let location = response.header("location").ok_or_else(|| {
+                self.error(
+                    reference,
+                    ErrorKind::Redirect(format!("HTTP {} without Location", response.status)),
+                )
+            })?;
+            let next = resolve_location(&url, location);
+            if url.starts_with("https://") && !next.starts_with("https://") {
+                return Err(self.error(
+                    reference,
+                    ErrorKind::Redirect(format!("from https to {next}")),
+                ));
+            }
+            hops += 1;
+            if hops > self.options.max_redirects {
+                return Err(self.error(
+                    reference,
+                    ErrorKind::Redirect(format!("more than {} hops", self.options.max_redirects)),
+                ));
+            }
+            url = next;
+        }
+    }
+
+    fn transport_error(
+        &self,
+        reference: &Reference,
+        err: TransportError,
+        url: &str,
+    ) -> RegistryError {
+        let kind = match err {
+            TransportError::TooLarge { limit } => ErrorKind::TooLarge { limit },
+            other => ErrorKind::Transport(format!("{url}: {other}")),
+        };
+        self.error(reference, kind)
+    }
+
+    fn error(&self, reference: &Reference, kind: ErrorKind) -> RegistryError {
+        RegistryError::new(reference.registry(), Some(reference.to_string()), kind)
+    }
+}
+
+/// What one request carries, and what that means for a 401.
+#[derive(Debug, Default)]
+struct Authorization {
+    header: Option<String>,
+    /// Where the credentials behind it came from (for errors).
+    source: Option<Source>,
+    /// Credentials or a token obtained for this very request: a 401 will not pass by
+    /// asking again.
+    fresh: bool,
+    /// The scope of the bearer token sent, to drop it when refused.
+    token_scope: Option<String>,
+}
+
+fn token_key(host: &str, realm: &str, service: &Option<String>, scope: &str) -> TokenKey {
+    TokenKey {
+        registry: host.to_string(),
+        realm: realm.to_string(),
+        service: service.clone(),
+        scope: scope.to_string(),
+    }
+}
+
+/// The registry's error message from a distribution error body
+/// (`{"errors": [{"code": ..., "message": ...}]}`), printable characters only and short.
+fn error_detail(response: &Response) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let body: Body = serde_json::from_slice(&response.body).ok()?;
+    let text = body
+        .errors
+        .iter()
+        .map(|e| format!("{}: {}", e.code, e.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let clean: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    (!clean.is_empty()).then_some(clean)
+}
+
+/// `scheme://host:port` of a URL, with the default port made explicit, so
+/// `https://h` and `https://h:443` are one origin.
+fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or(rest)
+        .to_ascii_lowercase();
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+        && !authority.ends_with(']');
+    if has_port {
+        format!("{scheme}://{authority}")
+    } else {
+        let port = if scheme == "http" { 80 } else { 443 };
+        format!("{scheme}://{authority}:{port}")
+    }
+}
+
+/// The absolute URL a `Location` header points to, relative to `base`.
+fn resolve_location(base: &str, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
+    if let Some(authority_path) = location.strip_prefix("//") {
+        return format!("{scheme}://{authority_path}");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    if location.starts_with('/') {
+        return format!("{scheme}://{authority}{location}");
+    }
+    let path = rest[authority.len()..]
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+    format!("{scheme}://{authority}{dir}/{location}")
+}
+
+/// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Runs `f` over `items` on at most `workers` threads and returns the results in the order of
+/// `items`. With one [`Client`] shared by all workers, identical references are still
+/// fetched once (its caches make concurrent callers of one key wait for the first).
+pub fn parallel_map<T, R, F>(items: &[T], workers: usize, f: F) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&T) -> R + Sync,
+{
+    let workers = workers.clamp(1, items.len().max(1));
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, f(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(done) => done,
+                // Re-raise a worker's panic in the caller, as a sequential loop would.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testserver;

@@ -128,7 +128,10 @@ pub enum TransportError {
 
 impl TransportError {
     fn retryable(&self) -> bool {
-        matches!(self, TransportError::Connect(_) | TransportError::Timeout(_))
+        matches!(
+            self,
+            TransportError::Connect(_) | TransportError::Timeout(_)
+        )
     }
 }
 
@@ -377,8 +380,8 @@ pub fn root_certificates(vars: &Vars) -> Result<Vec<Certificate<'static>>, Strin
         let Some(path) = vars.get(variable) else {
             continue;
         };
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("cannot read `{variable}` ({path}): {e}"))?;
+        let pem =
+            std::fs::read(path).map_err(|e| format!("cannot read `{variable}` ({path}): {e}"))?;
         let before = roots.len();
         for item in ureq::tls::parse_pem(&pem) {
             if let Ok(ureq::tls::PemItem::Certificate(cert)) = item {
@@ -386,9 +389,7 @@ pub fn root_certificates(vars: &Vars) -> Result<Vec<Certificate<'static>>, Strin
             }
         }
         if roots.len() == before {
-            return Err(format!(
-                "`{variable}` ({path}) holds no PEM certificate"
-            ));
+            return Err(format!("`{variable}` ({path}) holds no PEM certificate"));
         }
     }
     Ok(roots)
@@ -402,9 +403,15 @@ mod tests {
     fn retry_after_seconds_and_dates() {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT"), Some(951_825_600));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT"),
+            Some(951_825_600)
+        );
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
             Some(Duration::ZERO)

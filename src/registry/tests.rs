@@ -1,0 +1,813 @@
+//! The client against canned HTTP responses: auth flows, caching, retries, limits, digest
+//! checks, index selection and the credential policy on redirects.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::testserver::{Recorded, Reply, Server};
+use super::*;
+use crate::config::RegistryConfig;
+use crate::vars::Vars;
+
+const LAYER_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const LAYER_B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const CONFIG: &str = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+
+fn image_manifest(layers: &[&str]) -> String {
+    let layers: Vec<String> = layers
+        .iter()
+        .map(|d| {
+            format!(
+                r#"{{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "{d}", "size": 10}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"schemaVersion": 2, "mediaType": "{}", "config": {{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "{CONFIG}", "size": 5}}, "layers": [{}]}}"#,
+        manifest::OCI_MANIFEST,
+        layers.join(", ")
+    )
+}
+
+fn index_manifest(entries: &[(&str, &str, bool)]) -> String {
+    let entries: Vec<String> = entries
+        .iter()
+        .map(|(digest, platform, attestation)| {
+            let (os, arch) = platform.split_once('/').unwrap();
+            let annotations = if *attestation {
+                r#", "annotations": {"vnd.docker.reference.type": "attestation-manifest"}"#
+            } else {
+                ""
+            };
+            format!(
+                r#"{{"mediaType": "{}", "digest": "{digest}", "size": 100, "platform": {{"os": "{os}", "architecture": "{arch}"}}{annotations}}}"#,
+                manifest::OCI_MANIFEST
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"schemaVersion": 2, "mediaType": "{}", "manifests": [{}]}}"#,
+        manifest::OCI_INDEX,
+        entries.join(", ")
+    )
+}
+
+/// A repository's content: tag → manifest body, and every body by its digest.
+#[derive(Default, Clone)]
+struct Content {
+    tags: BTreeMap<String, String>,
+    blobs: BTreeMap<String, String>,
+}
+
+impl Content {
+    fn tag(mut self, path: &str, body: &str) -> Content {
+        let digest = Digest::sha256(body.as_bytes()).to_string();
+        self.tags.insert(path.to_string(), body.to_string());
+        self.blobs.insert(digest, body.to_string());
+        self
+    }
+
+    fn blob(mut self, body: &str) -> (Content, String) {
+        let digest = Digest::sha256(body.as_bytes()).to_string();
+        self.blobs.insert(digest.clone(), body.to_string());
+        (self, digest)
+    }
+
+    /// Answers `/v2/<repo>/manifests/<tag|digest>` like a registry: HEAD and GET, with
+    /// Docker-Content-Digest and the body's media type.
+    fn reply(&self, request: &Recorded) -> Reply {
+        let Some((repo, reference)) = request
+            .target
+            .strip_prefix("/v2/")
+            .and_then(|rest| rest.split_once("/manifests/"))
+        else {
+            return Reply::new(404);
+        };
+        let key = format!("{repo}:{reference}");
+        let body = self.tags.get(&key).or_else(|| self.blobs.get(reference));
+        match body {
+            Some(body) => {
+                let media_type =
+                    serde_json::from_str::<serde_json::Value>(body).unwrap()["mediaType"]
+                        .as_str()
+                        .unwrap()
+                        .to_string();
+                Reply::new(200)
+                    .header("Content-Type", &media_type)
+                    .header(
+                        "Docker-Content-Digest",
+                        Digest::sha256(body.as_bytes()).as_str(),
+                    )
+                    .body(body.as_bytes())
+            }
+            None => Reply::new(404).body(
+                r#"{"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}"#,
+            ),
+        }
+    }
+}
+
+fn fast_options() -> Options {
+    let mut options = Options::default();
+    options.transport.retry = RetryPolicy {
+        attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(20),
+    };
+    options.transport.request_timeout = Duration::from_secs(10);
+    options
+}
+
+fn insecure(hosts: &[&str]) -> BTreeMap<String, RegistryConfig> {
+    hosts
+        .iter()
+        .map(|h| {
+            (
+                h.to_string(),
+                RegistryConfig {
+                    insecure: true,
+                    ..RegistryConfig::default()
+                },
+            )
+        })
+        .collect()
+}
+
+fn with_credentials(host: &str) -> BTreeMap<String, RegistryConfig> {
+    BTreeMap::from([(
+        host.to_string(),
+        RegistryConfig {
+            username_variable: Some("REG_USER".into()),
+            password_variable: Some("REG_PASSWORD".into()),
+            insecure: true,
+        },
+    )])
+}
+
+fn credential_vars(password: &str) -> Vars {
+    Vars::from_pairs([("REG_USER", "alice"), ("REG_PASSWORD", password)])
+}
+
+fn client(options: Options, registries: BTreeMap<String, RegistryConfig>, vars: Vars) -> Client {
+    Client::new(options, &registries, &vars).unwrap()
+}
+
+fn reference(host: &str, rest: &str) -> Reference {
+    Reference::parse(&format!("{host}/{rest}")).unwrap()
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+fn methods_and_targets(requests: &[Recorded]) -> Vec<String> {
+    requests
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.target))
+        .collect()
+}
+
+#[test]
+fn anonymous_head_then_get_by_digest_once_per_run() {
+    let body = image_manifest(&[LAYER_A, LAYER_B]);
+    let content = Content::default().tag("app:1", &body);
+    let server = Server::start(move |r| content.reply(r));
+    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let app = reference(&server.host(), "app:1");
+
+    let image = client.image(&app).unwrap();
+    assert_eq!(
+        image.manifest.layer_digests(),
+        vec![
+            &Digest::parse(LAYER_A).unwrap(),
+            &Digest::parse(LAYER_B).unwrap()
+        ]
+    );
+    assert_eq!(image.digest, Digest::sha256(body.as_bytes()));
+    assert_eq!(image.index_digest, None);
+    // Everything again: served from the run's caches.
+    assert_eq!(client.digest(&app).unwrap(), image.digest);
+    client.image(&app).unwrap();
+    client.images(&app).unwrap();
+
+    let requests = server.requests();
+    let digest = Digest::sha256(body.as_bytes());
+    assert_eq!(
+        methods_and_targets(&requests),
+        vec![
+            "HEAD /v2/app/manifests/1".to_string(),
+            format!("GET /v2/app/manifests/{digest}"),
+        ]
+    );
+    for request in &requests {
+        assert_eq!(request.header("accept"), Some(manifest::ACCEPT));
+        assert_eq!(request.header("authorization"), None);
+    }
+    assert_eq!(client.stats().requests, 2);
+}
+
+#[test]
+fn digest_only_needs_a_head() {
+    let body = image_manifest(&[LAYER_A]);
+    let content = Content::default().tag("app:1", &body);
+    let server = Server::start(move |r| content.reply(r));
+    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let digest = client.digest(&reference(&server.host(), "app:1")).unwrap();
+    assert_eq!(digest, Digest::sha256(body.as_bytes()));
+    assert_eq!(
+        methods_and_targets(&server.requests()),
+        vec!["HEAD /v2/app/manifests/1"]
+    );
+    // A reference by digest needs no request at all for its digest.
+    let pinned = reference(&server.host(), &format!("app@{digest}"));
+    assert_eq!(client.digest(&pinned).unwrap(), digest);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn basic_auth_after_challenge_then_up_front() {
+    let content = Content::default()
+        .tag("app:1", &image_manifest(&[LAYER_A]))
+        .tag("other:1", &image_manifest(&[LAYER_B]));
+    let expected = basic("alice", "s3cret");
+    let server = Server::start(move |r| {
+        if r.header("authorization") == Some(expected.as_str()) {
+            content.reply(r)
+        } else {
+            Reply::new(401).header("WWW-Authenticate", r#"Basic realm="test""#)
+        }
+    });
+    let host = server.host();
+    let client = client(
+        fast_options(),
+        with_credentials(&host),
+        credential_vars("s3cret"),
+    );
+    client.image(&reference(&host, "app:1")).unwrap();
+    client.image(&reference(&host, "other:1")).unwrap();
+    let requests = server.requests();
+    // One anonymous try to learn the scheme; afterwards credentials go with every request.
+    assert_eq!(requests[0].header("authorization"), None);
+    assert_eq!(requests.len(), 5, "{:?}", methods_and_targets(&requests));
+    assert!(
+        requests[1..]
+            .iter()
+            .all(|r| r.header("authorization").is_some())
+    );
+}
+
+#[test]
+fn wrong_password_names_registry_and_variable_never_the_value() {
+    let server =
+        Server::start(|_| Reply::new(401).header("WWW-Authenticate", r#"Basic realm="test""#));
+    let host = server.host();
+    let client = client(
+        fast_options(),
+        with_credentials(&host),
+        credential_vars("wrong-pw"),
+    );
+    let err = client.image(&reference(&host, "app:1")).unwrap_err();
+    assert!(matches!(
+        err.kind,
+        ErrorKind::Unauthorized { source: Some(_) }
+    ));
+    let message = err.to_string();
+    assert_eq!(
+        message,
+        format!(
+            "registry `{host}`: cannot read `{host}/app:1`: authentication failed with the credentials from the variables `REG_USER` / `REG_PASSWORD` (named in `registries:` of gipgee.yaml); check the value of `REG_PASSWORD`"
+        )
+    );
+    assert!(!message.contains("wrong-pw"));
+    assert!(!format!("{err:?}").contains("wrong-pw"));
+    // Anonymous, then once with the credentials; no retry loop against a refusal.
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn auth_required_without_credentials_and_unset_variable() {
+    let server =
+        Server::start(|_| Reply::new(401).header("WWW-Authenticate", r#"Basic realm="test""#));
+    let host = server.host();
+    let anonymous = client(fast_options(), insecure(&[&host]), Vars::default());
+    let err = anonymous.image(&reference(&host, "app:1")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("authentication required, and no credentials are configured"),
+        "{err}"
+    );
+    let unset = client(
+        fast_options(),
+        with_credentials(&host),
+        Vars::from_pairs([("REG_USER", "alice")]),
+    );
+    let err = unset.image(&reference(&host, "app:1")).unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::Credentials(_)));
+    assert!(err.to_string().contains("`REG_PASSWORD`"), "{err}");
+}
+
+/// A token server on its own origin, issuing `tok-<n>` for each request, recording the scope.
+fn token_server(expected_auth: Option<String>) -> (Server, Arc<AtomicUsize>) {
+    let issued = Arc::new(AtomicUsize::new(0));
+    let counter = issued.clone();
+    let server = Server::start(move |r| {
+        if let Some(expected) = &expected_auth
+            && r.header("authorization") != Some(expected.as_str())
+        {
+            return Reply::new(401).body(r#"{"details": "bad credentials"}"#);
+        }
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        Reply::new(200)
+            .header("Content-Type", "application/json")
+            .body(format!(r#"{{"token": "tok-{n}", "expires_in": 300}}"#))
+    });
+    (server, issued)
+}
+
+/// A registry accepting any `Bearer tok-*` and challenging everything else.
+fn bearer_registry(content: Content, realm: String) -> Server {
+    Server::start(move |r| {
+        if r.header("authorization")
+            .is_some_and(|a| a.starts_with("Bearer tok-"))
+        {
+            content.reply(r)
+        } else {
+            let repo = r
+                .target
+                .strip_prefix("/v2/")
+                .and_then(|t| t.split_once("/manifests/"))
+                .map_or("", |(repo, _)| repo);
+            Reply::new(401).header(
+                "WWW-Authenticate",
+                &format!(
+                    r#"Bearer realm="{realm}",service="test-registry",scope="repository:{repo}:pull""#
+                ),
+            )
+        }
+    })
+}
+
+#[test]
+fn bearer_tokens_are_reused_per_registry_and_scope() {
+    let (tokens, issued) = token_server(Some(basic("alice", "s3cret")));
+    let content = Content::default()
+        .tag("app:1", &image_manifest(&[LAYER_A]))
+        .tag("app:2", &image_manifest(&[LAYER_B]))
+        .tag("other:1", &image_manifest(&[LAYER_A, LAYER_B]));
+    let registry = bearer_registry(content, format!("{}/token", tokens.url()));
+    let host = registry.host();
+    let client = client(
+        fast_options(),
+        with_credentials(&host),
+        credential_vars("s3cret"),
+    );
+    for tag in ["app:1", "app:2", "app:1", "other:1"] {
+        client.image(&reference(&host, tag)).unwrap();
+    }
+    // One token for `app`, one for `other`.
+    assert_eq!(issued.load(Ordering::SeqCst), 2);
+    assert_eq!(client.stats().token_requests, 2);
+    let token_requests = tokens.requests();
+    assert_eq!(
+        methods_and_targets(&token_requests),
+        vec![
+            "GET /token?service=test-registry&scope=repository%3Aapp%3Apull",
+            "GET /token?service=test-registry&scope=repository%3Aother%3Apull",
+        ]
+    );
+    // The realm is on another origin, but the registry's challenge named it: it gets the
+    // credentials (plain http is allowed only because the registry is marked insecure).
+    assert!(
+        token_requests
+            .iter()
+            .all(|r| r.header("authorization").is_some())
+    );
+    // Only the first request is anonymous; `other` gets its token before asking.
+    let registry_requests = registry.requests();
+    let anonymous: Vec<_> = registry_requests
+        .iter()
+        .filter(|r| r.header("authorization").is_none())
+        .collect();
+    assert_eq!(
+        anonymous.len(),
+        1,
+        "{:?}",
+        methods_and_targets(&registry_requests)
+    );
+}
+
+#[test]
+fn parallel_reads_share_one_token_and_identical_references_are_fetched_once() {
+    let (tokens, issued) = token_server(None);
+    let mut content = Content::default();
+    for n in 0..4 {
+        content = content.tag(&format!("app:{n}"), &image_manifest(&[LAYER_A, LAYER_B]));
+    }
+    let registry = bearer_registry(content, format!("{}/token", tokens.url()));
+    let host = registry.host();
+    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    // Learn the scheme first, so the parallel part is about the token cache.
+    client.image(&reference(&host, "app:0")).unwrap();
+    let refs: Vec<Reference> = (0..24)
+        .map(|i| reference(&host, &format!("app:{}", i % 4)))
+        .collect();
+    let results = parallel_map(&refs, 4, |r| client.image(r));
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(issued.load(Ordering::SeqCst), 1);
+    let heads = registry
+        .requests()
+        .iter()
+        .filter(|r| r.method == "HEAD" && r.header("authorization").is_some())
+        .count();
+    // app:0..3 once each; the four tags share one manifest digest, fetched once.
+    assert_eq!(heads, 4);
+    let gets = registry
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    assert_eq!(gets, 1);
+}
+
+#[test]
+fn wrong_password_at_the_token_server_names_the_variable() {
+    let (tokens, issued) = token_server(Some(basic("alice", "right")));
+    let registry = bearer_registry(Content::default(), format!("{}/token", tokens.url()));
+    let host = registry.host();
+    let client = client(
+        fast_options(),
+        with_credentials(&host),
+        credential_vars("wrong"),
+    );
+    let err = client.image(&reference(&host, "app:1")).unwrap_err();
+    assert!(err.to_string().contains("`REG_PASSWORD`"), "{err}");
+    assert!(err.to_string().contains(&host), "{err}");
+    assert_eq!(issued.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let body = image_manifest(&[LAYER_A]);
+    let content = Content::default().tag("app:1", &body);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = {
+        let calls = calls.clone();
+        Server::start(move |r| {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::new(429).header("Retry-After", "1")
+            } else {
+                content.reply(r)
+            }
+        })
+    };
+    let mut options = fast_options();
+    options.transport.retry.max_delay = Duration::from_secs(5);
+    let client = client(options, insecure(&[&server.host()]), Vars::default());
+    let start = Instant::now();
+    client.image(&reference(&server.host(), "app:1")).unwrap();
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_secs(1), "waited only {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(4), "waited {elapsed:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 3); // HEAD (429), HEAD, GET
+}
+
+#[test]
+fn retries_are_bounded_and_long_retry_after_is_capped() {
+    let server = Server::start(|_| {
+        Reply::new(503)
+            .header("Retry-After", "3600")
+            .body(r#"{"errors": [{"code": "UNAVAILABLE", "message": "maintenance"}]}"#)
+    });
+    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let start = Instant::now();
+    // By digest, so the request is a GET and the registry's error body is read.
+    let pinned = reference(&server.host(), &format!("app@{LAYER_A}"));
+    let err = client.image(&pinned).unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        err.kind,
+        ErrorKind::Status {
+            status: 503,
+            attempts: 3,
+            detail: Some("UNAVAILABLE: maintenance".into())
+        }
+    );
+    assert!(
+        err.to_string()
+            .ends_with("HTTP 503 (UNAVAILABLE: maintenance) after 3 attempts")
+    );
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[test]
+fn connection_refused_is_retried_then_an_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let host = format!("127.0.0.1:{port}");
+    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let err = client.image(&reference(&host, "app:1")).unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::Transport(_)), "{err:?}");
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+    assert_eq!(client.stats().requests, 3);
+}
+
+#[test]
+fn oversized_manifests_are_refused() {
+    let huge = format!(
+        r#"{{"schemaVersion": 2, "padding": "{}"}}"#,
+        "x".repeat(manifest::MAX_MANIFEST_BYTES as usize)
+    );
+    let digest = Digest::sha256(huge.as_bytes()).to_string();
+    for close_delimited in [false, true] {
+        let (huge, digest) = (huge.clone(), digest.clone());
+        let server = Server::start(move |r| {
+            let reply = Reply::new(200)
+                .header("Content-Type", manifest::OCI_MANIFEST)
+                .header("Docker-Content-Digest", &digest);
+            let reply = if r.method == "HEAD" {
+                reply
+            } else {
+                reply.body(huge.as_bytes())
+            };
+            if close_delimited {
+                reply.close_delimited()
+            } else {
+                reply
+            }
+        });
+        let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+        let err = client
+            .manifest(&reference(&server.host(), "app:1"))
+            .unwrap_err();
+        assert_eq!(
+            err.kind,
+            ErrorKind::TooLarge {
+                limit: manifest::MAX_MANIFEST_BYTES
+            },
+            "close_delimited: {close_delimited}"
+        );
+    }
+}
+
+#[test]
+fn digest_mismatch_is_an_error() {
+    let body = image_manifest(&[LAYER_A]);
+    let claimed = Digest::sha256(b"something else").to_string();
+    let served = body.clone();
+    let server = Server::start(move |_| {
+        Reply::new(200)
+            .header("Content-Type", manifest::OCI_MANIFEST)
+            .header("Docker-Content-Digest", &claimed)
+            .body(served.as_bytes())
+    });
+    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let err = client
+        .manifest(&reference(&server.host(), "app:1"))
+        .unwrap_err();
+    assert_eq!(
+        err.kind,
+        ErrorKind::DigestMismatch {
+            expected: Digest::sha256(b"something else").to_string(),
+            actual: Digest::sha256(body.as_bytes()).to_string(),
+        }
+    );
+}
+
+#[test]
+fn registry_without_head_digest_is_verified_against_the_get_header() {
+    let body = image_manifest(&[LAYER_A]);
+    let served = body.clone();
+    let server = Server::start(move |r| {
+        let reply = Reply::new(200).header("Content-Type", manifest::OCI_MANIFEST);
+        if r.method == "HEAD" {
+            reply
+        } else {
+            reply
+                .header(
+                    "Docker-Content-Digest",
+                    Digest::sha256(served.as_bytes()).as_str(),
+                )
+                .body(served.as_bytes())
+        }
+    });
+    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let app = reference(&server.host(), "app:1");
+    assert_eq!(
+        client.digest(&app).unwrap(),
+        Digest::sha256(body.as_bytes())
+    );
+    client.image(&app).unwrap();
+    assert_eq!(
+        methods_and_targets(&server.requests()),
+        vec!["HEAD /v2/app/manifests/1", "GET /v2/app/manifests/1"]
+    );
+}
+
+#[test]
+fn index_selection_skips_attestations_and_honours_the_platform() {
+    let (content, amd64) = Content::default().blob(&image_manifest(&[LAYER_A]));
+    let (content, arm64) = content.blob(&image_manifest(&[LAYER_B]));
+    let (content, attestation) = content.blob(&image_manifest(&[CONFIG]));
+    let index = index_manifest(&[
+        (&attestation, "unknown/unknown", false),
+        (&attestation, "linux/amd64", true),
+        (&arm64, "linux/arm64", false),
+        (&amd64, "linux/amd64", false),
+    ]);
+    let content = content.tag("multi:1", &index);
+    let server = Server::start(move |r| content.reply(r));
+    let host = server.host();
+    let multi = reference(&host, "multi:1");
+
+    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let image = client.image(&multi).unwrap();
+    assert_eq!(image.digest.as_str(), amd64);
+    assert_eq!(image.index_digest, Some(Digest::sha256(index.as_bytes())));
+    assert_eq!(image.platform, Some(Platform::default()));
+    assert_eq!(image.manifest.layer_digests()[0].as_str(), LAYER_A);
+
+    let all = client.images(&multi).unwrap();
+    let digests: Vec<&str> = all.iter().map(|i| i.digest.as_str()).collect();
+    assert_eq!(digests, vec![arm64.as_str(), amd64.as_str()]);
+    assert!(
+        !server
+            .requests()
+            .iter()
+            .any(|r| r.target.ends_with(&attestation))
+    );
+
+    let arm = client
+        .image_for(&multi, &Platform::parse("linux/arm64/v8").unwrap())
+        .unwrap();
+    assert_eq!(arm.digest.as_str(), arm64);
+
+    let err = client
+        .image_for(&multi, &Platform::parse("linux/s390x").unwrap())
+        .unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "the index has no image for platform linux/s390x (it has: linux/arm64, linux/amd64)"
+        ),
+        "{err}"
+    );
+
+    let mut options = fast_options();
+    options.platform = Platform::parse("linux/arm64").unwrap();
+    let arm_client = Client::new(options, &insecure(&[&host]), &Vars::default()).unwrap();
+    assert_eq!(arm_client.image(&multi).unwrap().digest.as_str(), arm64);
+}
+
+#[test]
+fn redirect_to_another_host_gets_no_credentials() {
+    let body = image_manifest(&[LAYER_A]);
+    let content = Content::default().tag("app:1", &body);
+    let storage = Server::start(move |r| {
+        // The storage answers the registry's path under its own prefix.
+        let target = r.target.replacen("/storage", "", 1);
+        content.reply(&Recorded {
+            target,
+            ..r.clone()
+        })
+    });
+    let storage_url = storage.url();
+    let digest = Digest::sha256(body.as_bytes()).to_string();
+    let expected = basic("alice", "s3cret");
+    let registry = Server::start(move |r| {
+        if r.header("authorization") != Some(expected.as_str()) {
+            return Reply::new(401).header("WWW-Authenticate", r#"Basic realm="test""#);
+        }
+        if r.method == "HEAD" {
+            return Reply::new(200)
+                .header("Docker-Content-Digest", &digest)
+                .header("Content-Type", manifest::OCI_MANIFEST);
+        }
+        // First a same-origin hop (keeps credentials), then off to the storage.
+        if r.target.starts_with("/v2/") {
+            Reply::new(307).header("Location", &format!("/moved{}", r.target))
+        } else {
+            Reply::new(307).header(
+                "Location",
+                &format!(
+                    "{storage_url}/storage{}",
+                    r.target.replacen("/moved", "", 1)
+                ),
+            )
+        }
+    });
+    let host = registry.host();
+    let client = client(
+        fast_options(),
+        with_credentials(&host),
+        credential_vars("s3cret"),
+    );
+    let image = client.image(&reference(&host, "app:1")).unwrap();
+    assert_eq!(image.manifest.layer_digests()[0].as_str(), LAYER_A);
+
+    let moved = registry
+        .requests()
+        .into_iter()
+        .find(|r| r.target.starts_with("/moved/"))
+        .expect("the same-origin hop");
+    assert!(moved.header("authorization").is_some());
+    let stored = storage.requests();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].header("authorization"), None);
+    assert_eq!(stored[0].header("accept"), Some(manifest::ACCEPT));
+}
+
+#[test]
+fn a_401_from_a_redirect_target_is_not_a_challenge() {
+    let (tokens, issued) = token_server(None);
+    let realm = format!("{}/token", tokens.url());
+    let other = Server::start(move |_| {
+        Reply::new(401).header(
+            "WWW-Authenticate",
+            &format!(r#"Bearer realm="{realm}",service="evil""#),
+        )
+    });
+    let other_url = other.url();
+    let registry = Server::start(move |r| {
+        Reply::new(302).header("Location", &format!("{other_url}{}", r.target))
+    });
+    let host = registry.host();
+    let client = client(
+        fast_options(),
+        with_credentials(&host),
+        credential_vars("s3cret"),
+    );
+    let err = client.image(&reference(&host, "app:1")).unwrap_err();
+    assert!(
+        matches!(err.kind, ErrorKind::Unauthorized { .. }),
+        "{err:?}"
+    );
+    assert_eq!(issued.load(Ordering::SeqCst), 0);
+    assert_eq!(tokens.requests().len(), 0);
+}
+
+#[test]
+fn not_found_is_its_own_error() {
+    let server = Server::start(|r| Content::default().reply(r));
+    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let err = client
+        .image(&reference(&server.host(), "nope:1"))
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "registry `{0}`: cannot read `{0}/nope:1`: not found (no such repository, tag or digest)",
+            server.host()
+        )
+    );
+}
+
+#[test]
+fn parallel_map_keeps_order_and_bounds_threads() {
+    let running = Mutex::new((0usize, 0usize));
+    let items: Vec<usize> = (0..40).collect();
+    let out = parallel_map(&items, 3, |i| {
+        {
+            let mut r = running.lock().unwrap();
+            r.0 += 1;
+            r.1 = r.1.max(r.0);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+        running.lock().unwrap().0 -= 1;
+        i * 2
+    });
+    assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+    assert!(running.lock().unwrap().1 <= 3);
+    assert!(parallel_map(&Vec::<u8>::new(), 4, |_| 0).is_empty());
+}
+
+#[test]
+fn url_helpers() {
+    assert_eq!(origin("https://h/v2/x"), "https://h:443");
+    assert_eq!(origin("https://H:443/v2/x"), "https://h:443");
+    assert_eq!(origin("http://127.0.0.1:5000/v2"), "http://127.0.0.1:5000");
+    assert_eq!(origin("http://[::1]/v2"), "http://[::1]:80");
+    assert_eq!(
+        resolve_location("https://r/v2/a/manifests/1", "/other/x"),
+        "https://r/other/x"
+    );
+    assert_eq!(
+        resolve_location("https://r/v2/a/manifests/1", "2?x=1"),
+        "https://r/v2/a/manifests/2?x=1"
+    );
+    assert_eq!(
+        resolve_location("https://r/v2/a", "//cdn.example.com/b"),
+        "https://cdn.example.com/b"
+    );
+    assert_eq!(
+        percent_encode("repository:a/b:pull"),
+        "repository%3Aa%2Fb%3Apull"
+    );
+}
