@@ -1,0 +1,45 @@
+#!/bin/bash
+# Installed as `bash` first on gitlab-ci-local's PATH by tests/e2e.rs.
+#
+# gitlab-ci-local's shell executor (--force-shell-executor) starts every job as `bash` with the
+# job's environment and the path of the job script on stdin; it ignores the job's `image:`.
+# A GitLab runner would run gipgee's test jobs (`test:<id>:<test>`, `image:` = the staging
+# image, `entrypoint: [""]`) inside that image, so this wrapper does: it pulls the staging
+# image ($GIPGEE_IMAGE, which the harness checks equals the job's `image: name`) and runs the
+# job script with the image's `sh` in a buildah container (chroot isolation) with the project
+# mounted and only the job's variables, never on the host.
+#
+# Every job also gets its own empty registry auth file, as a fresh runner container would:
+# a login in one job does not help another.
+#
+# Anything else (gitlab-ci-local's own `bash -c ...` calls) goes straight to /bin/bash.
+if [[ $# -ne 0 || -z ${CI_JOB_NAME-} || -z ${GIPGEE_E2E_DIR-} ]]; then
+  exec /bin/bash "$@"
+fi
+
+jobs_dir="$GIPGEE_E2E_DIR/jobs"
+mkdir -p "$jobs_dir"
+export REGISTRY_AUTH_FILE="$jobs_dir/auth-$CI_JOB_ID.json"
+echo '{"auths": {}}' > "$REGISTRY_AUTH_FILE"
+
+if [[ $CI_JOB_NAME != test:* ]]; then
+  exec /bin/bash
+fi
+
+set -euo pipefail
+image="${GIPGEE_IMAGE:?a test job without GIPGEE_IMAGE}"
+# The script path (./.gitlab-ci-local/scripts/<job>_<id>, relative to the project), no newline.
+IFS= read -r script || [[ -n $script ]]
+
+# The job's variables: the environment less what the harness gave gitlab-ci-local itself.
+drop=" $GIPGEE_E2E_HOST_ENV REGISTRY_AUTH_FILE PWD OLDPWD SHLVL _ "
+env_args=()
+while IFS= read -r -d '' entry; do
+  [[ $drop == *" ${entry%%=*} "* ]] || env_args+=(--env "$entry")
+done < <(env -0)
+
+echo "gipgee e2e: running the job in its image $image (buildah run)"
+ctr=$(buildah from --pull=always --quiet "$image")
+trap 'buildah rm "$ctr" >/dev/null' EXIT
+buildah run --isolation chroot "${env_args[@]}" --volume "$PWD:$PWD" --workingdir "$PWD" \
+  "$ctr" -- sh "$script"
