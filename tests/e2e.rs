@@ -1,1 +1,489 @@
-//! End-to-end tests (placeholder, being written).
+//! End-to-end: the generated pipelines, job scripts included, run for real.
+//!
+//! Each scenario is its own test with its own [`harness::World`]: two real registries (one
+//! anonymous, one with htpasswd Basic auth as a release target), buildah and skopeo on the
+//! host, and the fixture project of `tests/e2e/project` (base-tools FROM a busybox base,
+//! app FROM base-tools' target location, an independent other) as a git repository whose
+//! `.gitlab-ci.yml` includes gipgee's catalog component. gitlab-ci-local runs the whole path:
+//! component → `gipgee:generate` → trigger → child pipeline. Every job's result is checked
+//! (gitlab-ci-local does not fail on a failed child job), and the registries are read with
+//! skopeo, not with gipgee's code.
+//!
+//! Test jobs run inside their staging image: gitlab-ci-local's shell executor ignores
+//! `image:`, so `tests/e2e/job-shell.sh` (gitlab-ci-local's `bash`) runs a `test:*` job's
+//! script with `buildah run` in the staging image; the other jobs run on the host.
+//!
+//! Run them alone: `bash scripts/test.sh` installs the tools; then
+//! `GIPGEE_REQUIRE_TOOLS=1 cargo test --test integration e2e::` (with the tools of
+//! `~/.cache/gipgee-tools` on PATH). `GIPGEE_E2E_KEEP=1` keeps each scenario's temp folder.
+
+mod harness;
+
+use Outcome::{Failed, NotRun, Passed};
+use harness::{Outcome, Run, RunSpec, World};
+
+/// The jobs of the fixture's full pipeline, in pipeline order.
+const ALL_JOBS: &[&str] = &[
+    "gipgee:plan",
+    "build:base-tools",
+    "test:base-tools:smoke",
+    "test:base-tools:files",
+    "release:base-tools",
+    "build:other",
+    "test:other:smoke",
+    "release:other",
+    "build:app",
+    "test:app:smoke",
+    "test:app:greeting",
+    "release:app",
+];
+
+fn all_passed() -> Vec<(&'static str, Outcome)> {
+    ["gipgee:generate", "gipgee:pipeline"]
+        .iter()
+        .chain(ALL_JOBS)
+        .map(|job| (*job, Passed))
+        .collect()
+}
+
+fn web() -> Vec<(&'static str, String)> {
+    vec![("CI_PIPELINE_SOURCE", "web".into())]
+}
+
+/// Runs the default branch's pipeline as started from the web UI (the world's component
+/// include has `force_autostart: true`) and checks that every image was built, tested and
+/// released to every target location.
+fn release_everything(world: &World, step: &str) -> Run {
+    let run = world.run(
+        step,
+        RunSpec {
+            vars: web(),
+            ..RunSpec::default()
+        },
+    );
+    run.expect_pipeline_jobs(ALL_JOBS);
+    run.expect(&all_passed());
+    for id in ["base-tools", "other", "app"] {
+        expect_released(world, &run, id);
+    }
+    run
+}
+
+/// Every target of `id` has the digest of this run's staging image.
+fn expect_released(world: &World, run: &Run, id: &str) {
+    let staging = run.staging(id);
+    let digest = world.digest(&staging);
+    assert!(
+        digest.is_some(),
+        "e2e `{}`: the staging image {staging} of {id} is not in the registry",
+        run.label
+    );
+    for (_, target) in world.targets().into_iter().filter(|(i, _)| *i == id) {
+        assert_eq!(
+            world.digest(&target),
+            digest,
+            "e2e `{}`: target {target} of {id} should have the digest of its staging image {staging}",
+            run.label
+        );
+    }
+}
+
+/// No target location changed.
+fn expect_targets_unchanged(
+    world: &World,
+    run: &Run,
+    before: &std::collections::BTreeMap<String, Option<String>>,
+) {
+    let after = world.target_digests();
+    for (target, digest) in before {
+        assert_eq!(
+            &after[target], digest,
+            "e2e `{}`: nothing may be released, but target {target} changed",
+            run.label
+        );
+    }
+}
+
+/// `child` is built on `parent`: its layers start with the parent's layers, and buildah's
+/// base-image annotation names the parent's digest.
+fn expect_built_on(world: &World, run: &Run, child: &str, parent: &str) {
+    let parent_layers = world.layers(parent);
+    let child_layers = world.layers(child);
+    assert!(
+        child_layers.len() > parent_layers.len() && child_layers.starts_with(&parent_layers),
+        "e2e `{}`: {child} should be built on {parent}: its layers {child_layers:?} should start with {parent_layers:?}",
+        run.label
+    );
+    let annotations = &world.manifest(child)["annotations"];
+    assert_eq!(
+        annotations["org.opencontainers.image.base.digest"].as_str(),
+        world.digest(parent).as_deref(),
+        "e2e `{}`: {child}'s base-image annotation should name {parent}'s digest; annotations: {annotations}",
+        run.label
+    );
+}
+
+/// gitlab-ci-local ran the test job through the job shell, inside the image.
+fn expect_ran_in_image(run: &Run, job: &str) {
+    let image = run.job_variable(job, "GIPGEE_IMAGE");
+    let definition = run.pipeline_job(job);
+    // The job shell takes the image from GIPGEE_IMAGE: it must be the job's `image:`.
+    assert_eq!(
+        definition["image"]["name"].as_str(),
+        Some(image.as_str()),
+        "e2e `{}`: job `{job}`: `image: name` and GIPGEE_IMAGE differ",
+        run.label
+    );
+    assert_eq!(
+        definition["image"]["entrypoint"],
+        serde_yaml::Value::Sequence(vec!["".into()]),
+        "e2e `{}`: job `{job}` should clear the image's entrypoint",
+        run.label
+    );
+    let log = run.log(job);
+    assert!(
+        log.contains(&format!("running the job in its image {image}")),
+        "e2e `{}`: job `{job}` did not run inside {image}; its output:\n{log}",
+        run.label
+    );
+}
+
+#[test]
+fn a_manual_run_with_autostart_builds_tests_and_releases_everything() {
+    let Some(world) = World::new("a: manual run, force_autostart", true) else {
+        return;
+    };
+    let run = release_everything(&world, "web run of main");
+    world.check_pipeline(&run);
+
+    // In dependency order: app is built FROM base-tools' staging image, and released after it.
+    run.expect_order("build:base-tools", "build:app");
+    run.expect_order("release:base-tools", "release:app");
+    assert_eq!(
+        run.job_variable("build:app", "GIPGEE_BASE_IMAGE"),
+        run.staging("base-tools")
+    );
+    expect_built_on(
+        &world,
+        &run,
+        &run.staging("app"),
+        &run.staging("base-tools"),
+    );
+    let released_base_tools = format!("{}/base-tools:1", world.registry_image());
+    expect_built_on(
+        &world,
+        &run,
+        &format!("{}/app:1", world.registry_image()),
+        &released_base_tools,
+    );
+
+    // The tests ran inside the images: `files` reads what base-tools' Containerfile made,
+    // which the host does not have.
+    assert!(!std::path::Path::new("/etc/base-tools/version").exists());
+    for job in ALL_JOBS.iter().filter(|j| j.starts_with("test:")) {
+        expect_ran_in_image(&run, job);
+    }
+    assert!(
+        run.log("test:base-tools:files")
+            .contains("base-tools files ok")
+    );
+
+    // The release registry's credentials reached the jobs only as variables.
+    let text = std::fs::read_to_string(&run.pipeline_file).expect("pipeline");
+    assert!(
+        !text.contains(harness::RELEASE_PASSWORD),
+        "a secret in the pipeline file"
+    );
+    assert!(text.contains("\"$RELEASE_REGISTRY_PASSWORD\""));
+    world.expect_release_registry_protected(&world.targets()[1].1);
+    world.expect_tool_state_in_temp_folder();
+}
+
+#[test]
+fn b_manual_run_without_autostart_builds_only_what_is_played() {
+    let Some(world) = World::new("b: manual run, no autostart", false) else {
+        return;
+    };
+    let nothing = world.target_digests();
+    let staging_repo = format!("{}/staging", world.registry_image());
+
+    // Nobody clicks. The first job of each chain waits; gitlab-ci-local cannot show the
+    // waiting pipeline (it refuses to schedule jobs that need an unplayed manual job, where
+    // GitLab would run the plan job and wait), so it runs no child job at all.
+    let waiting = world.run(
+        "web run of main, nothing played",
+        RunSpec {
+            vars: web(),
+            ..RunSpec::default()
+        },
+    );
+    waiting.expect(&[("gipgee:generate", Passed)]);
+    waiting.expect_pipeline_jobs(ALL_JOBS);
+    for job in waiting.pipeline_jobs() {
+        let manual = waiting.pipeline_job(job)["when"].as_str() == Some("manual");
+        let first = job == "build:base-tools" || job == "build:other";
+        assert_eq!(
+            manual, first,
+            "e2e `{}`: only the first job of each chain is manual, not `{job}`",
+            waiting.label
+        );
+    }
+    // The pipeline is valid nevertheless (GitLab's schema, gitlab-ci-local's checks).
+    world.check_pipeline(&waiting);
+    let nothing_ran: Vec<(&str, Outcome)> = ALL_JOBS.iter().map(|j| (*j, NotRun)).collect();
+    waiting.expect(&nothing_ran);
+    assert!(world.tags(&staging_repo).is_empty(), "nothing is built");
+    expect_targets_unchanged(&world, &waiting, &nothing);
+
+    // Someone plays `build:other`: that chain runs on, the other waits. The same child
+    // pipeline (the artifact), with build:other played.
+    let child = "child-pipeline.yml";
+    std::fs::copy(&waiting.pipeline_file, world.project.join(child)).expect("copy");
+    let other = world.run(
+        "play build:other",
+        RunSpec {
+            vars: web(),
+            manual: vec!["build:other"],
+            file: Some(child),
+            jobs: vec!["release:other"],
+        },
+    );
+    other.expect(&[
+        ("gipgee:plan", Passed),
+        ("build:other", Passed),
+        ("test:other:smoke", Passed),
+        ("release:other", Passed),
+        ("build:base-tools", NotRun),
+        ("test:base-tools:smoke", NotRun),
+        ("release:base-tools", NotRun),
+        ("build:app", NotRun),
+        ("release:app", NotRun),
+    ]);
+    expect_released(&world, &other, "other");
+    let tags = world.tags(&staging_repo);
+    assert!(
+        tags.iter().all(|t| t.starts_with("other-")),
+        "e2e `{}`: only other is built, staging has {tags:?}",
+        other.label
+    );
+    for (id, target) in world.targets() {
+        if id != "other" {
+            assert_eq!(world.digest(&target), None, "{target} is not released");
+        }
+    }
+
+    // Through the component again, both manual jobs played: everything after them starts by
+    // itself (build:app is not played), and all is released.
+    let played = world.run(
+        "web run of main, both chains played",
+        RunSpec {
+            vars: web(),
+            manual: vec!["build:base-tools", "build:other"],
+            ..RunSpec::default()
+        },
+    );
+    played.expect(&all_passed());
+    for id in ["base-tools", "other", "app"] {
+        expect_released(&world, &played, id);
+    }
+    world.expect_tool_state_in_temp_folder();
+}
+
+#[test]
+fn c_feature_branch_changing_an_app_asset_builds_only_app() {
+    let Some(world) = World::new("c: feature branch, app asset", true) else {
+        return;
+    };
+    release_everything(&world, "seed: release main");
+    let released = world.target_digests();
+
+    world.git(&["checkout", "-q", "-b", "feature/app-config"]);
+    world.edit("images/app/app.conf", |t| t + "log=debug\n");
+    world.commit("app: debug logging");
+    let run = world.run(
+        "push of feature/app-config",
+        RunSpec {
+            vars: vec![("CI_PIPELINE_SOURCE", "push".into())],
+            ..RunSpec::default()
+        },
+    );
+    run.expect_pipeline_jobs(&[
+        "gipgee:plan",
+        "build:app",
+        "test:app:smoke",
+        "test:app:greeting",
+    ]);
+    run.expect(&[
+        ("gipgee:generate", Passed),
+        ("gipgee:pipeline", Passed),
+        ("gipgee:plan", Passed),
+        ("build:app", Passed),
+        ("test:app:smoke", Passed),
+        ("test:app:greeting", Passed),
+    ]);
+    // FROM the released base-tools (its target location), not a staging image.
+    let released_base_tools = format!("{}/base-tools:1", world.registry_image());
+    assert_eq!(
+        run.job_variable("build:app", "GIPGEE_BASE_IMAGE"),
+        released_base_tools
+    );
+    expect_built_on(&world, &run, &run.staging("app"), &released_base_tools);
+    expect_targets_unchanged(&world, &run, &released);
+    world.expect_tool_state_in_temp_folder();
+}
+
+#[test]
+fn d_feature_branch_changing_base_tools_builds_it_and_app_on_it() {
+    let Some(world) = World::new("d: feature branch, base-tools", true) else {
+        return;
+    };
+    release_everything(&world, "seed: release main");
+    let released = world.target_digests();
+
+    world.git(&["checkout", "-q", "-b", "feature/greet"]);
+    world.edit("images/base-tools/greet", |t| t + "# say it once\n");
+    world.commit("base-tools: comment greet");
+    let run = world.run(
+        "push of feature/greet",
+        RunSpec {
+            vars: vec![("CI_PIPELINE_SOURCE", "push".into())],
+            ..RunSpec::default()
+        },
+    );
+    let jobs = [
+        "gipgee:plan",
+        "build:base-tools",
+        "test:base-tools:smoke",
+        "test:base-tools:files",
+        "build:app",
+        "test:app:smoke",
+        "test:app:greeting",
+    ];
+    run.expect_pipeline_jobs(&jobs);
+    let passed: Vec<(&str, Outcome)> = jobs.iter().map(|j| (*j, Passed)).collect();
+    run.expect(&passed);
+    run.expect_order("build:base-tools", "build:app");
+    // app FROM base-tools' new staging image, which differs from the released base-tools.
+    let staging_base_tools = run.staging("base-tools");
+    assert_eq!(
+        run.job_variable("build:app", "GIPGEE_BASE_IMAGE"),
+        staging_base_tools
+    );
+    expect_built_on(&world, &run, &run.staging("app"), &staging_base_tools);
+    let released_base_tools = format!("{}/base-tools:1", world.registry_image());
+    assert_ne!(
+        world.layers(&staging_base_tools),
+        world.layers(&released_base_tools),
+        "e2e `{}`: the changed base-tools should have new layers",
+        run.label
+    );
+    expect_targets_unchanged(&world, &run, &released);
+    world.expect_tool_state_in_temp_folder();
+}
+
+#[test]
+fn e_failing_test_stops_the_release_of_that_image_and_its_children_only() {
+    let Some(world) = World::new("e: failing image test", true) else {
+        return;
+    };
+    release_everything(&world, "seed: release main");
+    let released = world.target_digests();
+
+    // base-tools now writes version 2; its `files` test expects 1.
+    world.edit("images/base-tools/Containerfile", |t| {
+        t.replace("echo 1 >", "echo 2 >")
+    });
+    world.commit("base-tools: version 2");
+    let run = world.run(
+        "web run of main with a failing test",
+        RunSpec {
+            vars: web(),
+            ..RunSpec::default()
+        },
+    );
+    run.expect_pipeline_jobs(ALL_JOBS);
+    run.expect(&[
+        ("gipgee:plan", Passed),
+        ("build:base-tools", Passed),
+        ("test:base-tools:smoke", Passed),
+        ("test:base-tools:files", Failed),
+        ("release:base-tools", NotRun),
+        ("build:app", Passed),
+        ("test:app:smoke", Passed),
+        ("test:app:greeting", Passed),
+        ("release:app", NotRun),
+        ("build:other", Passed),
+        ("test:other:smoke", Passed),
+        ("release:other", Passed),
+    ]);
+    let log = run.log("test:base-tools:files");
+    assert!(
+        log.contains("expected base-tools version 1, found 2"),
+        "e2e `{}`: the test failure should be visible; the job's output:\n{log}",
+        run.label
+    );
+    // base-tools and app (built on it) keep their released digests; other is released.
+    for (id, target) in world.targets() {
+        if id != "other" {
+            assert_eq!(
+                world.digest(&target),
+                released[&target],
+                "e2e `{}`: {target} must not be released",
+                run.label
+            );
+        }
+    }
+    expect_released(&world, &run, "other");
+    world.expect_tool_state_in_temp_folder();
+}
+
+#[test]
+fn f_broken_containerfile_fails_the_build_and_releases_nothing() {
+    let Some(world) = World::new("f: broken Containerfile", true) else {
+        return;
+    };
+    release_everything(&world, "seed: release main");
+    let released = world.target_digests();
+    let before = world.git(&["rev-parse", "HEAD"]);
+
+    world.edit("images/base-tools/Containerfile", |t| {
+        t + "RUN gipgee-e2e-no-such-command --really\n"
+    });
+    world.commit("base-tools: broken");
+    let run = world.run(
+        "push to main with a broken Containerfile",
+        RunSpec {
+            vars: vec![
+                ("CI_PIPELINE_SOURCE", "push".into()),
+                ("CI_COMMIT_BEFORE_SHA", before),
+            ],
+            ..RunSpec::default()
+        },
+    );
+    let jobs = [
+        "gipgee:plan",
+        "build:base-tools",
+        "test:base-tools:smoke",
+        "test:base-tools:files",
+        "release:base-tools",
+        "build:app",
+        "test:app:smoke",
+        "test:app:greeting",
+        "release:app",
+    ];
+    run.expect_pipeline_jobs(&jobs);
+    let mut expected: Vec<(&str, Outcome)> = jobs.iter().map(|j| (*j, NotRun)).collect();
+    expected[0].1 = Passed;
+    expected[1].1 = Failed;
+    run.expect(&expected);
+    let log = run.log("build:base-tools");
+    assert!(
+        log.contains("gipgee-e2e-no-such-command") && log.contains("building at STEP"),
+        "e2e `{}`: buildah's error should be visible in build:base-tools; its output:\n{log}",
+        run.label
+    );
+    let staging = run.staging("base-tools");
+    assert_eq!(world.digest(&staging), None, "{staging} is not pushed");
+    expect_targets_unchanged(&world, &run, &released);
+    world.expect_tool_state_in_temp_folder();
+}

@@ -1,0 +1,1040 @@
+//! The end-to-end harness: a private little GitLab world per scenario.
+//!
+//! A [`World`] owns one temp folder holding everything it makes: two real registries
+//! (`docker-registry` on 127.0.0.1 with free ports: an anonymous one for the base and staging
+//! images, and an htpasswd-protected release target), buildah's storage and configuration, a
+//! busybox base image pushed to the anonymous registry, and the fixture project
+//! (`tests/e2e/project`) as a git repository with an `origin`. It runs the project's pipeline
+//! with gitlab-ci-local (`--force-shell-executor`: buildah and skopeo run on the host), starting
+//! from the project's `.gitlab-ci.yml` that includes gipgee's catalog component, and it reads
+//! the results: each job's outcome from gitlab-ci-local's output, each image from the
+//! registries with skopeo.
+//!
+//! Nothing is left outside the temp folder: the registries are stopped by PID when the world
+//! is dropped (also on a panic; `setpriv --pdeathsig` stops them if the test process dies), and
+//! every tool runs in a private mount namespace whose `/var/lib` is an overlay writing into the
+//! temp folder (buildah and skopeo running as root write their blob-info cache to
+//! `/var/lib/containers/cache`, which no option moves), with storage, registries.conf,
+//! containers.conf (CNI lock) and TMPDIR pointed into the temp folder.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::git_env;
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+const GIPGEE: &str = env!("CARGO_BIN_EXE_gipgee");
+/// gitlab-ci-local derives the project path and `CI_SERVER_FQDN` from the origin's URL; the
+/// component include names the same project, so it resolves to `templates/gipgee.yml`.
+const ORIGIN: &str = "https://gitlab.example.com/platform/images.git";
+pub const RELEASE_USER: &str = "release-bot";
+/// Reaches the release jobs only as `$RELEASE_REGISTRY_PASSWORD` (a CI/CD variable).
+pub const RELEASE_PASSWORD: &str = "e2e-s3cret-never-in-a-pipeline-file";
+/// A whole pipeline takes seconds; this only stops a hung run.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+/// Tools the harness and the generated jobs use.
+const TOOLS: &[&str] = &[
+    "docker-registry",
+    "buildah",
+    "skopeo",
+    "gitlab-ci-local",
+    "htpasswd",
+    "rsync",
+    "git",
+    "unshare",
+    "setpriv",
+];
+/// Where buildah, skopeo, podman and CNI keep state by default when run as root: none of
+/// these may appear because of the tests.
+const HOST_STATE: &[&str] = &[
+    "/var/lib/containers",
+    "/run/containers",
+    "/run/buildah",
+    "/run/libpod",
+    "/etc/cni",
+    "/root/.local/share/containers",
+    "/root/.config/containers",
+];
+
+/// Runs `mount` inside the private namespace, then the command.
+const SANDBOX: &str = r#"mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$0/upper,workdir=$0/work" /var/lib && exec "$@""#;
+
+/// Whether everything the end-to-end tests need is here. Missing tools skip the scenario with
+/// a message, or fail it when GIPGEE_REQUIRE_TOOLS is set (scripts/test.sh).
+fn tools_ready(scenario: &str) -> bool {
+    let mut missing: Vec<String> = TOOLS
+        .iter()
+        .filter(|tool| find_on_path(tool).is_none())
+        .map(|tool| tool.to_string())
+        .collect();
+    if !Path::new("/bin/busybox").exists() {
+        missing.push("/bin/busybox (busybox-static)".into());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        missing.push("root (buildah's chroot isolation and mount namespaces)".into());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("GIPGEE_REQUIRE_TOOLS").is_err(),
+        "e2e scenario `{scenario}`: {} required (GIPGEE_REQUIRE_TOOLS is set) but missing; run scripts/install-test-deps.sh",
+        missing.join(", ")
+    );
+    eprintln!(
+        "SKIPPED: e2e scenario `{scenario}`: missing {}; run scripts/test.sh for the end-to-end tests",
+        missing.join(", ")
+    );
+    false
+}
+
+fn find_on_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// A `docker-registry` process on 127.0.0.1, stopped by PID when dropped.
+pub struct Registry {
+    pub host: String,
+    child: Child,
+}
+
+impl Registry {
+    fn start(dir: &Path, name: &str, htpasswd: Option<&Path>) -> Registry {
+        let data = dir.join(format!("{name}-data"));
+        let log_path = dir.join(format!("{name}.log"));
+        for _ in 0..10 {
+            // The port is free now; another test may take it before the registry binds it,
+            // so a registry that dies at once is retried on another port.
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let mut config = format!(
+                "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
+                data.display()
+            );
+            if let Some(htpasswd) = htpasswd {
+                writeln!(
+                    config,
+                    "auth: {{htpasswd: {{realm: gipgee-e2e, path: {}}}}}",
+                    htpasswd.display()
+                )
+                .unwrap();
+            }
+            let config_path = dir.join(format!("{name}.yml"));
+            std::fs::write(&config_path, config).expect("write registry config");
+            let log = std::fs::File::create(&log_path).expect("registry log");
+            let child = Command::new("setpriv")
+                .args(["--pdeathsig", "KILL", "docker-registry", "serve"])
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("docker-registry starts");
+            let mut registry = Registry {
+                host: format!("127.0.0.1:{port}"),
+                child,
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if matches!(http_status(port, "/v2/"), Some(200 | 401)) {
+                    return registry;
+                }
+                if registry.child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            drop(registry); // stops it if it still runs
+        }
+        panic!(
+            "registry `{name}` did not start; its log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The HTTP status of a GET on loopback, without an HTTP client library.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// What a job did in a pipeline run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed,
+    /// Never started: manual and not played, or something it needs did not pass.
+    NotRun,
+}
+
+#[derive(Debug, Default)]
+pub struct JobRecord {
+    /// Line numbers (in the run's output) of `starting` and `finished in`.
+    pub started: Option<usize>,
+    pub finished: Option<usize>,
+    pub exit_code: Option<i32>,
+    /// gitlab-ci-local's closing summary: `PASS`, `FAIL` or `WARN`. The only trace of a
+    /// trigger job.
+    pub summary: Option<String>,
+    /// The job's own lines (commands and output).
+    pub lines: Vec<String>,
+}
+
+impl JobRecord {
+    pub fn outcome(&self) -> Outcome {
+        match (self.started, self.finished, self.exit_code) {
+            (None, _, _) => match self.summary.as_deref() {
+                None => Outcome::NotRun,
+                Some("PASS") => Outcome::Passed,
+                Some(_) => Outcome::Failed,
+            },
+            (Some(_), Some(_), None) => Outcome::Passed,
+            _ => Outcome::Failed,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match (self.started, self.finished, self.exit_code) {
+            (None, _, _) => match self.summary.as_deref() {
+                None => "did not run".into(),
+                Some(summary) => format!("is listed as {summary}"),
+            },
+            (Some(_), None, _) => "started but never finished".into(),
+            (Some(_), Some(_), None) => "passed".into(),
+            (Some(_), Some(_), Some(code)) => format!("failed (exit code {code})"),
+        }
+    }
+}
+
+/// One gitlab-ci-local run and what it left.
+pub struct Run {
+    /// `<scenario>: <step>`, for messages.
+    pub label: String,
+    pub output: String,
+    pub status: Option<i32>,
+    pub jobs: BTreeMap<String, JobRecord>,
+    /// The generated child pipeline, if the run generated one.
+    pub pipeline: Option<serde_yaml::Mapping>,
+    /// Where that pipeline file lies.
+    pub pipeline_file: PathBuf,
+}
+
+impl Run {
+    fn parse(
+        label: String,
+        output: String,
+        status: Option<i32>,
+        known: BTreeSet<String>,
+        pipeline: Option<serde_yaml::Mapping>,
+        pipeline_file: PathBuf,
+    ) -> Run {
+        let mut jobs: BTreeMap<String, JobRecord> = BTreeMap::new();
+        for (number, line) in output.lines().enumerate() {
+            // The closing summary: ` PASS  [<trigger job>] -> <job>` or ` FAIL  <job>`.
+            for summary in ["PASS", "FAIL", "WARN"] {
+                let Some(rest) = line.strip_prefix(&format!(" {summary}  ")) else {
+                    continue;
+                };
+                let name = rest.split_once("] -> ").map_or(rest, |(_, job)| job).trim();
+                if known.contains(name) {
+                    jobs.entry(name.to_string()).or_default().summary = Some(summary.into());
+                }
+            }
+            // A child pipeline's lines read `\t[<trigger job>] -> <job> ...`.
+            let line = match line.strip_prefix("\t[") {
+                Some(rest) => rest.split_once("] -> ").map_or(line, |(_, job)| job),
+                None => line,
+            };
+            let Some((name, rest)) = line.split_once(' ') else {
+                continue;
+            };
+            if !known.contains(name) {
+                continue;
+            }
+            let rest = rest.trim_start();
+            let record = jobs.entry(name.to_string()).or_default();
+            if rest.starts_with("starting ") && record.started.is_none() {
+                record.started = Some(number);
+            } else if let Some(finished) = rest.strip_prefix("finished in ") {
+                record.finished = Some(number);
+                record.exit_code = finished
+                    .split_once(" FAIL ")
+                    .map(|(_, code)| code.trim().parse().unwrap_or(-1));
+            } else {
+                record.lines.push(rest.to_string());
+            }
+        }
+        Run {
+            label,
+            output,
+            status,
+            jobs,
+            pipeline,
+            pipeline_file,
+        }
+    }
+
+    /// The job's lines, for assertions on what it printed.
+    pub fn log(&self, job: &str) -> String {
+        self.jobs
+            .get(job)
+            .map(|r| r.lines.join("\n"))
+            .unwrap_or_default()
+    }
+
+    /// Fails with every mismatch at once: which job, what it did instead, its output.
+    pub fn expect(&self, expected: &[(&str, Outcome)]) {
+        let mut problems = String::new();
+        for (job, want) in expected {
+            let record = self.jobs.get(*job);
+            let got = record.map_or(Outcome::NotRun, JobRecord::outcome);
+            if got == *want {
+                continue;
+            }
+            let what = record.map_or("did not run".into(), JobRecord::describe);
+            let want = match want {
+                Outcome::Passed => "to pass",
+                Outcome::Failed => "to fail",
+                Outcome::NotRun => "not to run",
+            };
+            writeln!(
+                problems,
+                "\njob `{job}`: expected it {want}, but it {what}."
+            )
+            .unwrap();
+            if let Some(record) = record.filter(|r| !r.lines.is_empty()) {
+                writeln!(problems, "its gitlab-ci-local output:").unwrap();
+                for line in &record.lines {
+                    writeln!(problems, "  | {line}").unwrap();
+                }
+            }
+        }
+        if !problems.is_empty() {
+            self.fail(&problems);
+        }
+    }
+
+    /// Exactly these jobs are in the generated child pipeline.
+    pub fn expect_pipeline_jobs(&self, expected: &[&str]) {
+        let mut want: Vec<&str> = expected.to_vec();
+        want.sort();
+        let got = self.pipeline_jobs();
+        if got != want {
+            self.fail(&format!(
+                "\nthe generated pipeline has the jobs {got:?}, expected {want:?}"
+            ));
+        }
+    }
+
+    pub fn pipeline_jobs(&self) -> Vec<&str> {
+        let mut jobs: Vec<&str> = self
+            .pipeline()
+            .keys()
+            .filter_map(|k| k.as_str())
+            .filter(|k| !k.starts_with('.') && *k != "stages")
+            .collect();
+        jobs.sort();
+        jobs
+    }
+
+    pub fn pipeline(&self) -> &serde_yaml::Mapping {
+        self.pipeline
+            .as_ref()
+            .unwrap_or_else(|| self.fail("\nno generated pipeline (gipgee-pipeline.yml)"))
+    }
+
+    /// A job of the generated pipeline.
+    pub fn pipeline_job(&self, job: &str) -> &serde_yaml::Value {
+        self.pipeline()
+            .get(job)
+            .unwrap_or_else(|| self.fail(&format!("\nthe generated pipeline has no job `{job}`")))
+    }
+
+    /// A variable of a job of the generated pipeline.
+    pub fn job_variable(&self, job: &str, name: &str) -> String {
+        self.pipeline_job(job)["variables"][name]
+            .as_str()
+            .unwrap_or_else(|| self.fail(&format!("\njob `{job}` has no variable {name}")))
+            .to_string()
+    }
+
+    /// The staging reference of an image, from its build job.
+    pub fn staging(&self, id: &str) -> String {
+        self.job_variable(&format!("build:{id}"), "GIPGEE_STAGING_IMAGE")
+    }
+
+    /// `later` started only after `earlier` had finished.
+    pub fn expect_order(&self, earlier: &str, later: &str) {
+        let finished = self.jobs.get(earlier).and_then(|r| r.finished);
+        let started = self.jobs.get(later).and_then(|r| r.started);
+        match (finished, started) {
+            (Some(f), Some(s)) if f < s => {}
+            _ => self.fail(&format!(
+                "\njob `{later}` must start after `{earlier}` finished (output lines: {earlier} finished {finished:?}, {later} started {started:?})"
+            )),
+        }
+    }
+
+    /// Panics with the scenario, the problem, and the end of gitlab-ci-local's output (the
+    /// whole output is on the test's stderr, which `cargo test` shows for a failed test).
+    pub fn fail(&self, problem: &str) -> ! {
+        let lines: Vec<&str> = self.output.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        panic!(
+            "e2e `{}`: {problem}\n\ngitlab-ci-local exit status {:?}; the last lines of its output:\n{tail}",
+            self.label, self.status
+        );
+    }
+}
+
+/// The options of one gitlab-ci-local run.
+#[derive(Default)]
+pub struct RunSpec<'a> {
+    /// CI/CD variables besides the registry ones (`CI_PIPELINE_SOURCE`, ...).
+    pub vars: Vec<(&'a str, String)>,
+    /// Manual jobs to play (`--manual`).
+    pub manual: Vec<&'a str>,
+    /// Run this pipeline file (relative to the project) instead of `.gitlab-ci.yml` ...
+    pub file: Option<&'a str>,
+    /// ... and only these jobs, with what they need (`--needs`).
+    pub jobs: Vec<&'a str>,
+}
+
+pub struct World {
+    pub scenario: String,
+    pub anon: Registry,
+    pub auth: Registry,
+    pub project: PathBuf,
+    dir: PathBuf,
+    sandboxes: AtomicUsize,
+    host_state_before: Vec<&'static str>,
+    started: Instant,
+    // Dropped last: the registries stop before their storage goes.
+    tempdir: Option<tempfile::TempDir>,
+}
+
+impl World {
+    /// Starts the registries, pushes the base image and lays out the fixture project, whose
+    /// component include gets `force_autostart: <autostart>`. `None` (after a message) when a
+    /// tool is missing and GIPGEE_REQUIRE_TOOLS is not set.
+    pub fn new(scenario: &str, autostart: bool) -> Option<World> {
+        if !tools_ready(scenario) {
+            return None;
+        }
+        let started = Instant::now();
+        let host_state_before = HOST_STATE
+            .iter()
+            .copied()
+            .filter(|p| Path::new(p).exists())
+            .collect();
+        let tempdir = tempfile::Builder::new()
+            .prefix("gipgee-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        let dir = tempdir.path().to_path_buf();
+        let htpasswd = dir.join("htpasswd");
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", RELEASE_USER, RELEASE_PASSWORD])
+            .output()
+            .expect("htpasswd runs");
+        assert!(out.status.success(), "htpasswd failed");
+        std::fs::write(&htpasswd, &out.stdout).expect("write htpasswd");
+        let anon = Registry::start(&dir, "registry-anonymous", None);
+        let auth = Registry::start(&dir, "registry-release", Some(&htpasswd));
+        let world = World {
+            scenario: scenario.to_string(),
+            project: dir.join("project"),
+            anon,
+            auth,
+            dir,
+            sandboxes: AtomicUsize::new(0),
+            host_state_before,
+            started,
+            tempdir: Some(tempdir),
+        };
+        world.write_tool_config();
+        world.push_base_image();
+        world.lay_out_project(autostart);
+        eprintln!(
+            "e2e `{scenario}`: world ready in {:.1?} ({})",
+            started.elapsed(),
+            world.dir.display()
+        );
+        Some(world)
+    }
+
+    /// `$CI_REGISTRY_IMAGE` of the fixture project.
+    pub fn registry_image(&self) -> String {
+        format!("{}/platform/images", self.anon.host)
+    }
+
+    /// Every target location of the fixture, by image id.
+    pub fn targets(&self) -> Vec<(&'static str, String)> {
+        let image = self.registry_image();
+        vec![
+            ("base-tools", format!("{image}/base-tools:1")),
+            (
+                "base-tools",
+                format!("{}/platform/base-tools:1", self.auth.host),
+            ),
+            ("app", format!("{image}/app:1")),
+            ("other", format!("{image}/other:1")),
+        ]
+    }
+
+    pub fn target_digests(&self) -> BTreeMap<String, Option<String>> {
+        self.targets()
+            .into_iter()
+            .map(|(_, target)| {
+                let digest = self.digest(&target);
+                (target, digest)
+            })
+            .collect()
+    }
+
+    fn write_tool_config(&self) {
+        let d = &self.dir;
+        for sub in ["storage", "runroot", "tmp", "home", "bin", "cni", "sandbox"] {
+            std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+        }
+        let storage = format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            d.join("storage").display(),
+            d.join("runroot").display()
+        );
+        std::fs::write(d.join("storage.conf"), storage).expect("storage.conf");
+        // The runner's container engine trusts the loopback registries (plain http): the
+        // test jobs pull their staging image through this.
+        let registries = format!(
+            "unqualified-search-registries = []\n[[registry]]\nlocation = \"{}\"\ninsecure = true\n[[registry]]\nlocation = \"{}\"\ninsecure = true\n",
+            self.anon.host, self.auth.host
+        );
+        std::fs::write(d.join("registries.conf"), registries).expect("registries.conf");
+        let containers = format!(
+            "[network]\nnetwork_config_dir = \"{}\"\n",
+            d.join("cni").display()
+        );
+        std::fs::write(d.join("containers.conf"), containers).expect("containers.conf");
+        std::fs::write(d.join("auth.json"), "{\"auths\": {}}\n").expect("auth.json");
+        let shell = d.join("bin/bash");
+        std::fs::copy(Path::new(REPO).join("tests/e2e/job-shell.sh"), &shell).expect("shim");
+        std::fs::set_permissions(&shell, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    /// The environment of every tool the harness starts (nothing else from the test process).
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let d = |p: &str| self.dir.join(p).display().to_string();
+        let gipgee_dir = Path::new(GIPGEE).parent().expect("gipgee's directory");
+        let path = std::env::var("PATH").unwrap_or_default();
+        let mut env = vec![
+            (
+                "PATH",
+                format!("{}:{}:{path}", d("bin"), gipgee_dir.display()),
+            ),
+            ("HOME", d("home")),
+            ("CONTAINERS_STORAGE_CONF", d("storage.conf")),
+            ("CONTAINERS_REGISTRIES_CONF", d("registries.conf")),
+            ("CONTAINERS_CONF", d("containers.conf")),
+            ("REGISTRY_AUTH_FILE", d("auth.json")),
+            ("TMPDIR", d("tmp")),
+            ("GIT_CONFIG_NOSYSTEM", "1".into()),
+            ("GIT_CONFIG_GLOBAL", "/dev/null".into()),
+            ("FORCE_COLOR", "0".into()),
+            ("GIPGEE_E2E_DIR", self.dir.display().to_string()),
+        ];
+        // The job shell passes a test job only its job variables, not these.
+        let names: Vec<&str> = env.iter().map(|(k, _)| *k).collect();
+        env.push((
+            "GIPGEE_E2E_HOST_ENV",
+            format!("{} GIPGEE_E2E_HOST_ENV", names.join(" ")),
+        ));
+        env
+    }
+
+    /// A command in a private mount namespace whose `/var/lib` writes land in the temp folder.
+    fn sandboxed(&self, program: &str) -> Command {
+        let overlay = self.dir.join(format!(
+            "sandbox/{}",
+            self.sandboxes.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(overlay.join("upper")).expect("mkdir");
+        std::fs::create_dir_all(overlay.join("work")).expect("mkdir");
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c", SANDBOX])
+            .arg(&overlay)
+            .arg(program)
+            .env_clear()
+            .envs(self.env())
+            .current_dir(&self.dir)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs a tool to completion; panics with its output when it fails.
+    fn tool(&self, program: &str, args: &[&str]) -> String {
+        let out = self
+            .sandboxed(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+        assert!(
+            out.status.success(),
+            "e2e `{}`: {program} {args:?} failed:\n{}{}",
+            self.scenario,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The base image: busybox-static and a marker file, no network pull.
+    fn push_base_image(&self) {
+        let rootfs = self.dir.join("base-rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+        std::fs::create_dir_all(rootfs.join("etc")).expect("mkdir");
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
+        std::fs::write(rootfs.join("etc/base-version"), "v1\n").expect("write");
+        let applets = Command::new("/bin/busybox")
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
+        for applet in String::from_utf8_lossy(&applets.stdout).lines() {
+            if applet != "busybox" {
+                std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet))
+                    .expect("symlink");
+            }
+        }
+        let ctr = self.tool("buildah", &["from", "scratch"]);
+        let rootfs = rootfs.display().to_string();
+        self.tool("buildah", &["copy", "--quiet", &ctr, &rootfs, "/"]);
+        self.tool(
+            "buildah",
+            &[
+                "config",
+                "--cmd",
+                "/bin/sh",
+                "--env",
+                "PATH=/usr/local/bin:/bin",
+                &ctr,
+            ],
+        );
+        self.tool(
+            "buildah",
+            &[
+                "commit",
+                "--quiet",
+                "--rm",
+                "--format",
+                "oci",
+                &ctr,
+                "localhost/e2e-base:1",
+            ],
+        );
+        let target = format!("docker://{}/base/busybox:1", self.anon.host);
+        self.tool(
+            "buildah",
+            &[
+                "push",
+                "--quiet",
+                "--tls-verify=false",
+                "localhost/e2e-base:1",
+                &target,
+            ],
+        );
+    }
+
+    fn lay_out_project(&self, autostart: bool) {
+        copy_tree(&Path::new(REPO).join("tests/e2e/project"), &self.project);
+        std::fs::create_dir_all(self.project.join("templates")).expect("mkdir");
+        std::fs::copy(
+            Path::new(REPO).join("templates/gipgee.yml"),
+            self.project.join("templates/gipgee.yml"),
+        )
+        .expect("copy the component");
+        let ci = self.project.join(".gitlab-ci.yml");
+        let text = std::fs::read_to_string(&ci).expect("read .gitlab-ci.yml");
+        let text = text.replace(
+            "@FORCE_AUTOSTART@",
+            if autostart { "true" } else { "false" },
+        );
+        std::fs::write(&ci, text).expect("write .gitlab-ci.yml");
+        self.git(&["init", "-q", "-b", "main"]);
+        self.git(&["config", "user.name", "gipgee e2e"]);
+        self.git(&["config", "user.email", "e2e@gipgee.invalid"]);
+        std::fs::write(
+            self.project.join(".git/info/exclude"),
+            ".gitlab-ci-local/\n.gitlab-ci-local-variables.yml\ngipgee-pipeline.yml\n",
+        )
+        .expect("write exclude");
+        self.commit("the images");
+        self.git(&["remote", "add", "origin", ORIGIN]);
+        self.git(&["update-ref", "refs/remotes/origin/main", "HEAD"]);
+        self.git(&[
+            "symbolic-ref",
+            "refs/remotes/origin/HEAD",
+            "refs/remotes/origin/main",
+        ]);
+        // gitlab-ci-local stores a job's artifacts under an escaped name
+        // (`gipgee:generate` → `gipgeeOggenerate`) but looks up `trigger: include: artifact:`
+        // under the plain job name; GitLab has no such problem. Point one at the other.
+        let artifacts = self.project.join(".gitlab-ci-local/artifacts");
+        std::fs::create_dir_all(&artifacts).expect("mkdir");
+        std::os::unix::fs::symlink("gipgeeOggenerate", artifacts.join("gipgee:generate"))
+            .expect("symlink");
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(&self.project).args(args);
+        git_env(&mut cmd, 0);
+        let out = cmd.output().expect("git runs");
+        assert!(
+            out.status.success(),
+            "e2e `{}`: git {args:?} failed: {}",
+            self.scenario,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// Changes a file of the project (not committed).
+    pub fn edit(&self, path: &str, change: impl FnOnce(String) -> String) {
+        let full = self.project.join(path);
+        let text = std::fs::read_to_string(&full).unwrap_or_default();
+        std::fs::write(&full, change(text)).expect("write");
+    }
+
+    /// Runs the project's pipeline (or `spec.file`) with gitlab-ci-local.
+    pub fn run(&self, step: &str, spec: RunSpec) -> Run {
+        let label = format!("{}: {step}", self.scenario);
+        let started = Instant::now();
+        // The project's CI/CD variables. A file, not `--variable`: gitlab-ci-local passes only
+        // this file's variables (not command-line ones) on to child pipelines, like GitLab's
+        // project variables.
+        let mut vars: BTreeMap<&str, String> = BTreeMap::from([
+            ("CI_REGISTRY", self.anon.host.clone()),
+            ("CI_REGISTRY_IMAGE", self.registry_image()),
+            ("CI_REGISTRY_USER", "gitlab-ci-token".into()),
+            ("CI_REGISTRY_PASSWORD", "job-token".into()),
+            ("RELEASE_REGISTRY", self.auth.host.clone()),
+            ("RELEASE_REGISTRY_USER", RELEASE_USER.into()),
+            ("RELEASE_REGISTRY_PASSWORD", RELEASE_PASSWORD.into()),
+        ]);
+        vars.extend(spec.vars.iter().map(|(k, v)| (*k, v.clone())));
+        std::fs::write(
+            self.project.join(".gitlab-ci-local-variables.yml"),
+            serde_yaml::to_string(&vars).expect("yaml"),
+        )
+        .expect("write variables");
+        let generated = self.project.join("gipgee-pipeline.yml");
+        let _ = std::fs::remove_file(&generated);
+
+        let mut cmd = self.sandboxed("gitlab-ci-local");
+        cmd.current_dir(&self.project).args([
+            "--no-color",
+            "--force-shell-executor",
+            "--shell-isolation",
+            "--ignore-predefined-vars",
+            "CI_PIPELINE_SOURCE,CI_REGISTRY,CI_REGISTRY_IMAGE,CI_COMMIT_BEFORE_SHA",
+        ]);
+        for job in &spec.manual {
+            cmd.args(["--manual", job]);
+        }
+        if let Some(file) = spec.file {
+            cmd.args(["--file", file]);
+        }
+        if !spec.jobs.is_empty() {
+            cmd.arg("--needs").args(&spec.jobs);
+        }
+        let (output, status) = run_with_timeout(cmd, &label);
+        eprintln!(
+            "===== e2e `{label}`: gitlab-ci-local ({:.1?}, exit status {status:?}) =====\n{output}",
+            started.elapsed()
+        );
+
+        let pipeline_file = match spec.file {
+            Some(file) => self.project.join(file),
+            None => generated,
+        };
+        let pipeline = std::fs::read_to_string(&pipeline_file)
+            .ok()
+            .map(|text| serde_yaml::from_str(&text).expect("the pipeline is YAML"));
+        let mut known: BTreeSet<String> = ["gipgee:generate", "gipgee:pipeline"]
+            .map(String::from)
+            .into();
+        if let Some(pipeline) = &pipeline {
+            let pipeline: &serde_yaml::Mapping = pipeline;
+            known.extend(pipeline.keys().filter_map(|k| k.as_str()).map(String::from));
+        }
+        Run::parse(label, output, status, known, pipeline, pipeline_file)
+    }
+
+    /// The generated pipeline passes GitLab's CI schema and gitlab-ci-local's `--list`.
+    pub fn check_pipeline(&self, run: &Run) {
+        // Without the run's variables file, whose overrides of predefined variables make
+        // gitlab-ci-local print warnings into the job list.
+        let _ = std::fs::remove_file(self.project.join(".gitlab-ci-local-variables.yml"));
+        crate::support::tools::check_pipeline(&self.project, &run.pipeline_file);
+    }
+
+    /// skopeo against the world's registries, with the release registry's credentials where
+    /// needed (the harness's own, not the jobs').
+    fn skopeo(&self, args: &[&str], reference: &str) -> Result<String, String> {
+        let mut cmd = self.sandboxed("skopeo");
+        cmd.args(args).arg("--tls-verify=false");
+        if reference.starts_with(&format!("{}/", self.auth.host)) {
+            cmd.arg("--creds")
+                .arg(format!("{RELEASE_USER}:{RELEASE_PASSWORD}"));
+        }
+        let out = cmd
+            .arg(format!("docker://{reference}"))
+            .output()
+            .expect("skopeo runs");
+        match out.status.success() {
+            true => Ok(String::from_utf8_lossy(&out.stdout).to_string()),
+            false => Err(String::from_utf8_lossy(&out.stderr).to_string()),
+        }
+    }
+
+    fn inspect(&self, reference: &str) -> Option<serde_json::Value> {
+        match self.skopeo(&["inspect"], reference) {
+            Ok(json) => Some(serde_json::from_str(&json).expect("skopeo's JSON")),
+            Err(err) if is_absent(&err) => None,
+            Err(err) => panic!(
+                "e2e `{}`: skopeo inspect {reference} failed: {err}",
+                self.scenario
+            ),
+        }
+    }
+
+    /// The manifest digest the registry serves for `reference`, `None` if there is none.
+    pub fn digest(&self, reference: &str) -> Option<String> {
+        self.inspect(reference)
+            .map(|v| v["Digest"].as_str().expect("a digest").to_string())
+    }
+
+    /// The layer digests (compressed, as stored) of `reference`, which must exist.
+    pub fn layers(&self, reference: &str) -> Vec<String> {
+        let info = self.inspect(reference).unwrap_or_else(|| {
+            panic!(
+                "e2e `{}`: {reference} is not in the registry",
+                self.scenario
+            )
+        });
+        info["Layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l.as_str().expect("a layer digest").to_string())
+            .collect()
+    }
+
+    /// The raw manifest of `reference`, which must exist.
+    pub fn manifest(&self, reference: &str) -> serde_json::Value {
+        let raw = self
+            .skopeo(&["inspect", "--raw"], reference)
+            .unwrap_or_else(|err| panic!("e2e `{}`: {reference}: {err}", self.scenario));
+        serde_json::from_str(&raw).expect("manifest JSON")
+    }
+
+    /// The tags of a repository (`host/path`), empty when it does not exist.
+    pub fn tags(&self, repository: &str) -> Vec<String> {
+        match self.skopeo(&["list-tags"], repository) {
+            Ok(json) => {
+                let v: serde_json::Value = serde_json::from_str(&json).expect("tags JSON");
+                v["Tags"]
+                    .as_array()
+                    .map(|tags| {
+                        tags.iter()
+                            .filter_map(|t| t.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+            Err(err) if is_absent(&err) => Vec::new(),
+            Err(err) => panic!(
+                "e2e `{}`: skopeo list-tags {repository} failed: {err}",
+                self.scenario
+            ),
+        }
+    }
+
+    /// An anonymous request for a tag on the release registry is refused: its images are
+    /// reachable only with the credentials.
+    pub fn expect_release_registry_protected(&self, reference: &str) {
+        let out = self
+            .sandboxed("skopeo")
+            .args(["inspect", "--tls-verify=false", "--no-creds"])
+            .arg(format!("docker://{reference}"))
+            .output()
+            .expect("skopeo runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("authentication required"),
+            "e2e `{}`: anonymous access to {reference} should be refused; skopeo said: {stderr}",
+            self.scenario
+        );
+    }
+
+    /// What buildah and skopeo keep outside their storage landed in the temp folder: the
+    /// blob-info cache in a sandbox's `/var/lib` overlay, the CNI lock in the configured
+    /// directory. New entries in the host's default places are reported, not failed: other
+    /// processes on a shared machine (or other tests) may make them.
+    pub fn expect_tool_state_in_temp_folder(&self) {
+        assert!(
+            self.dir.join("cni/cni.lock").exists(),
+            "e2e `{}`: buildah's CNI lock is not in the temp folder",
+            self.scenario
+        );
+        let overlays = std::fs::read_dir(self.dir.join("sandbox")).expect("sandboxes");
+        let cached = overlays.filter_map(Result::ok).any(|sandbox| {
+            sandbox
+                .path()
+                .join("upper/containers/cache/blob-info-cache-v1.boltdb")
+                .exists()
+        });
+        assert!(
+            cached,
+            "e2e `{}`: no blob-info cache in a sandbox overlay: did the tools write to the host's /var/lib?",
+            self.scenario
+        );
+        let appeared: Vec<&str> = HOST_STATE
+            .iter()
+            .copied()
+            .filter(|p| Path::new(p).exists() && !self.host_state_before.contains(p))
+            .collect();
+        if !appeared.is_empty() {
+            eprintln!(
+                "e2e `{}`: note: {appeared:?} appeared on the host during the scenario (not from the harness's tools, which write into {})",
+                self.scenario,
+                self.dir.display()
+            );
+        }
+        eprintln!(
+            "e2e `{}`: done in {:.1?}",
+            self.scenario,
+            self.started.elapsed()
+        );
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::env::var_os("GIPGEE_E2E_KEEP").is_some()
+            && let Some(tempdir) = self.tempdir.take()
+        {
+            eprintln!(
+                "e2e `{}`: kept {} (GIPGEE_E2E_KEEP)",
+                self.scenario,
+                tempdir.keep().display()
+            );
+        }
+        // Fields drop next: the registries stop (by PID), then the temp folder goes.
+    }
+}
+
+fn is_absent(skopeo_error: &str) -> bool {
+    let error = skopeo_error.to_lowercase();
+    ["manifest unknown", "name unknown", "not found"]
+        .iter()
+        .any(|s| error.contains(s))
+}
+
+/// Runs `cmd` (its own process group), stdout and stderr interleaved as gitlab-ci-local
+/// wrote them; kills the whole group after RUN_TIMEOUT.
+fn run_with_timeout(mut cmd: Command, label: &str) -> (String, Option<i32>) {
+    let (mut reader, writer) = std::io::pipe().expect("pipe");
+    cmd.stdout(writer.try_clone().expect("pipe"))
+        .stderr(writer)
+        .process_group(0);
+    let mut child = cmd.spawn().expect("gitlab-ci-local starts");
+    drop(cmd); // closes our copies of the pipe's write end
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = reader.read_to_end(&mut bytes);
+        let _ = sender.send(String::from_utf8_lossy(&bytes).to_string());
+    });
+    let kill_group = |child: &mut Child| {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .status();
+        let _ = child.wait();
+    };
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            kill_group(&mut child);
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // A process left behind that still holds the pipe must not hang the test.
+    let output = receiver
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            kill_group(&mut child);
+            receiver.recv().unwrap_or_default()
+        });
+    match status {
+        Some(status) => (output, status.code()),
+        None => panic!(
+            "e2e `{label}`: gitlab-ci-local did not finish in {RUN_TIMEOUT:?}; its output:\n{output}"
+        ),
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read fixture") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
