@@ -7,7 +7,8 @@ set -euo pipefail
 tools_dir="${GIPGEE_TOOLS_DIR:-$HOME/.cache/gipgee-tools}"
 gcl_version="4.73.0" # 4.74+ crashes on Node 20 (Set.union)
 
-apt_packages=(git docker-registry skopeo buildah runc busybox-static apache2-utils rsync curl openssl)
+# python3 runs the token server of the registry tests (tests/registry/token_server.py).
+apt_packages=(git docker-registry skopeo buildah runc busybox-static apache2-utils rsync curl openssl python3)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

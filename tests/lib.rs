@@ -5,6 +5,7 @@ mod config_errors;
 mod e2e;
 mod hostile;
 mod project_files;
+mod registry;
 mod scenarios;
 mod support;
 mod template_context;

@@ -679,8 +679,9 @@ fn token_key(host: &str, realm: &str, service: &Option<String>, scope: &str) -> 
     }
 }
 
-/// The registry's error message from a distribution error body
-/// (`{"errors": [{"code": ..., "message": ...}]}`), printable characters only and short.
+/// The registry's error message: from a distribution error body
+/// (`{"errors": [{"code": ..., "message": ...}]}`), else the first line of a plain-text body
+/// (a TLS server answering plain http says so there); printable characters only, short.
 fn error_detail(response: &Response) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Body {
@@ -693,14 +694,28 @@ fn error_detail(response: &Response) -> Option<String> {
         #[serde(default)]
         message: String,
     }
-    let body: Body = serde_json::from_slice(&response.body).ok()?;
-    let text = body
-        .errors
-        .iter()
-        .map(|e| format!("{}: {}", e.code, e.message))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let text = match serde_json::from_slice::<Body>(&response.body) {
+        Ok(body) => body
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.code, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(_)
+            if response
+                .header("content-type")
+                .is_none_or(|c| c.starts_with("text/plain")) =>
+        {
+            String::from_utf8_lossy(&response.body)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        }
+        Err(_) => return None,
+    };
     let clean: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    let clean = clean.trim().to_string();
     (!clean.is_empty()).then_some(clean)
 }
 
