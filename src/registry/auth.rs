@@ -459,6 +459,19 @@ pub fn normalize_host(key: &str) -> String {
     }
 }
 
+/// Whether a registry's credentials may go to the token `realm` its own challenge named: over
+/// https always (that the registry named it is what makes it trusted, as with Docker Hub's
+/// auth.docker.io or GitLab's `/jwt/auth`); over plain http only for a registry marked
+/// `insecure` (a test setup), never in clear text on behalf of an https registry.
+pub fn realm_may_receive_credentials(realm: &str, registry_insecure: bool) -> bool {
+    let scheme = realm.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("https") => true,
+        Some("http") => registry_insecure,
+        _ => false,
+    }
+}
+
 /// A bearer token and when to stop using it.
 #[derive(Debug, Clone)]
 pub struct Token {
@@ -721,6 +734,28 @@ mod tests {
             (cred.username.as_str(), cred.password.expose()),
             ("gitlab-ci-token", "job-token")
         );
+    }
+
+    #[test]
+    fn credentials_reach_http_realms_only_of_insecure_registries() {
+        assert!(realm_may_receive_credentials(
+            "https://auth.docker.io/token",
+            false
+        ));
+        assert!(realm_may_receive_credentials(
+            "HTTPS://gitlab.example.com/jwt/auth",
+            false
+        ));
+        assert!(!realm_may_receive_credentials(
+            "http://auth.example.com/token",
+            false
+        ));
+        assert!(realm_may_receive_credentials(
+            "http://127.0.0.1:5080/token",
+            true
+        ));
+        assert!(!realm_may_receive_credentials("/token", true));
+        assert!(!realm_may_receive_credentials("ftp://x/token", true));
     }
 
     #[test]

@@ -18,7 +18,11 @@
 //!   registry is marked `insecure`. Docker Hub (auth.docker.io) and GitLab (`/jwt/auth` on the
 //!   GitLab host) keep their token servers on other hosts; the challenge asking for them is
 //!   what makes sending credentials there right. A plain-http realm of an https registry
-//!   gets an anonymous token request.
+//!   gets an anonymous token request; if that is not enough, the error says the credentials
+//!   were withheld ([`auth::realm_may_receive_credentials`]).
+//!
+//! Plain http is used only for registries marked `insecure` in gipgee.yaml (loopback
+//! included: nothing is insecure by default).
 //!
 //! A redirect to another origin (blob storage, a CDN) gets no `Authorization` header at all,
 //! neither credentials nor token; a redirect from https to http is refused; a 401 from
@@ -441,12 +445,15 @@ impl Client {
     }
 
     fn unauthorized(&self, reference: &Reference, auth: &Authorization) -> RegistryError {
-        self.error(
-            reference,
-            ErrorKind::Unauthorized {
-                source: auth.source.as_ref().map(Source::to_string),
+        let kind = match (&auth.source, &auth.withheld) {
+            (None, Some(withheld)) => ErrorKind::Credentials(format!(
+                "authentication required, but the registry's token server is plain http: the credentials from {withheld} are not sent in clear text (mark the registry `insecure` in gipgee.yaml only if it is a test registry)"
+            )),
+            (source, _) => ErrorKind::Unauthorized {
+                source: source.as_ref().map(Source::to_string),
             },
-        )
+        };
+        self.error(reference, kind)
     }
 
     /// What to send to the registry now, given the scheme it asked for before.
@@ -462,6 +469,7 @@ impl Client {
                 Some(credential) => Ok(Authorization {
                     header: Some(credential.basic_header()),
                     source: Some(credential.source),
+                    withheld: None,
                     fresh: true,
                     token_scope: None,
                 }),
@@ -489,13 +497,11 @@ impl Client {
         scope: &str,
     ) -> Result<Authorization, RegistryError> {
         let host = reference.registry();
-        let credential = self.credential(reference)?;
-        // See the module docs: credentials go to the realm the registry named, but not in
-        // clear text to an http realm of an https registry.
-        let credential = credential.filter(|_| {
-            realm.starts_with("https://")
-                || (realm.starts_with("http://") && self.credentials.insecure(host))
-        });
+        let mut credential = self.credential(reference)?;
+        let mut withheld = None;
+        if !auth::realm_may_receive_credentials(realm, self.credentials.insecure(host)) {
+            withheld = credential.take().map(|c| c.source);
+        }
         let source = credential.as_ref().map(|c| c.source.clone());
         let slot = self.tokens.slot(&token_key(host, realm, service, scope));
         let mut cached = slot.lock().unwrap_or_else(|e| e.into_inner());
@@ -503,6 +509,7 @@ impl Client {
             return Ok(Authorization {
                 header: Some(format!("Bearer {}", token.value.expose())),
                 source,
+                withheld,
                 fresh: false,
                 token_scope: Some(scope.to_string()),
             });
@@ -529,12 +536,12 @@ impl Client {
         match response.status {
             200 => {}
             401 | 403 => {
-                return Err(self.error(
-                    reference,
-                    ErrorKind::Unauthorized {
-                        source: source.as_ref().map(Source::to_string),
-                    },
-                ));
+                let refused = Authorization {
+                    source,
+                    withheld,
+                    ..Authorization::default()
+                };
+                return Err(self.unauthorized(reference, &refused));
             }
             status => {
                 return Err(self.error(
@@ -584,6 +591,7 @@ impl Client {
         Ok(Authorization {
             header: Some(header),
             source,
+            withheld,
             fresh: true,
             token_scope: Some(scope.to_string()),
         })
@@ -663,6 +671,8 @@ struct Authorization {
     header: Option<String>,
     /// Where the credentials behind it came from (for errors).
     source: Option<Source>,
+    /// Credentials that exist but were not sent to a plain-http token realm.
+    withheld: Option<Source>,
     /// Credentials or a token obtained for this very request: a 401 will not pass by
     /// asking again.
     fresh: bool,
