@@ -67,6 +67,12 @@ fn all(reason: String, warning: bool) -> Changes {
 fn compute(git: &Git, head: &str, base: &ChangeBase, log: &mut dyn FnMut(&str)) -> Step<Changes> {
     // Rules that need no repository at all come first.
     match base {
+        ChangeBase::BeforeSha(sha) if sha.trim().is_empty() => {
+            return Err(all(
+                "CI_COMMIT_BEFORE_SHA is not set, so the push's changes are unknown".into(),
+                true,
+            ));
+        }
         ChangeBase::BeforeSha(sha) if is_null_sha(sha) => {
             return Err(all(
                 "first push of the branch (CI_COMMIT_BEFORE_SHA is all zeros)".into(),
@@ -841,10 +847,13 @@ mod tests {
     #[test]
     fn first_push_with_zero_sha_selects_all_without_warning() {
         let (_tmp, repo, _c1) = base_repo();
-        for before in [ZEROS, "", &"0".repeat(64)] {
+        for before in [ZEROS, &"0".repeat(64)] {
             let (changes, _) = run(&repo, "HEAD", ChangeBase::BeforeSha(before.to_owned()));
             assert_all(&changes, false, "first push");
         }
+        // Unset is not a first push: the changes are unknown, and that is worth a warning.
+        let (changes, _) = run(&repo, "HEAD", ChangeBase::BeforeSha(String::new()));
+        assert_all(&changes, true, "CI_COMMIT_BEFORE_SHA is not set");
         // No repository needed for that rule.
         let (changes, _) = run(
             Path::new("/nonexistent/gipgee"),

@@ -1,7 +1,6 @@
 //! The pipeline context: which kind of pipeline GitLab is running (SPEC §3), decided once
 //! from GitLab's predefined variables and the requested mode.
 
-use crate::changes::ChangeBase;
 use crate::vars::Vars;
 
 /// Which pipeline gipgee generates.
@@ -40,6 +39,9 @@ pub enum Trigger {
     Rebuild,
     /// Not running in GitLab CI (a laptop): compare with the default branch, release nothing.
     Local { default_branch: String },
+    /// A pipeline source gipgee does not build for on the default branch (e.g.
+    /// `parent_pipeline`, `ondemand_dast_scan`): nothing is built or released.
+    Unsupported { source: String },
 }
 
 /// Everything about the run that the plan depends on.
@@ -56,7 +58,6 @@ pub struct Context {
 
 /// The GitLab sources that mean "someone started this pipeline on purpose".
 const MANUAL_SOURCES: &[&str] = &["web", "api", "trigger", "pipeline", "chat"];
-const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
 impl Context {
     pub fn detect(vars: &Vars, mode: Mode) -> Context {
@@ -83,22 +84,9 @@ impl Context {
 
     /// Whether the first job of each chain waits for a click.
     pub fn manual_first_jobs(&self) -> bool {
-        matches!(self.trigger, Trigger::ManualDefault { .. }) && !self.force_autostart
-    }
-
-    /// What the changed files are measured against; `None` when the context selects by other
-    /// means (all images, a selection file, nothing).
-    pub fn change_base(&self) -> Option<ChangeBase> {
-        match &self.trigger {
-            Trigger::PushDefault { before_sha } => Some(ChangeBase::BeforeSha(before_sha.clone())),
-            Trigger::PushBranch { default_branch, .. } | Trigger::Local { default_branch } => {
-                Some(ChangeBase::MergeBaseWith(default_branch.clone()))
-            }
-            Trigger::MergeRequest { diff_base_sha } => {
-                Some(ChangeBase::DiffBaseSha(diff_base_sha.clone()))
-            }
-            _ => None,
-        }
+        // A schedule (with `--mode build`) has nobody to click.
+        matches!(&self.trigger, Trigger::ManualDefault { source } if source != "schedule")
+            && !self.force_autostart
     }
 
     /// A short sentence for the job log: what kind of run this is.
@@ -109,7 +97,7 @@ impl Context {
             "nothing is released"
         };
         let what = match &self.trigger {
-            Trigger::ManualDefault { source } if self.force_autostart => {
+            Trigger::ManualDefault { source } if self.force_autostart || source == "schedule" => {
                 format!(
                     "default branch, started by `{source}` with GIPGEE_FORCE_AUTOSTART=true: all images, jobs start automatically"
                 )
@@ -142,6 +130,11 @@ impl Context {
             Trigger::Rebuild => "rebuild of the images an update check found stale".to_string(),
             Trigger::Local { default_branch } => {
                 format!("outside GitLab CI: changes since the merge base with `{default_branch}`")
+            }
+            Trigger::Unsupported { source } => {
+                format!(
+                    "pipeline source `{source}`: gipgee builds for push, web, api, trigger, pipeline, chat, merge requests and schedules"
+                )
             }
         };
         format!("{what}; {release}")
@@ -184,9 +177,15 @@ fn detect_trigger(vars: &Vars, mode: Mode) -> Trigger {
             source: source.to_string(),
         };
     }
+    if source != "push" {
+        return Trigger::Unsupported {
+            source: source.to_string(),
+        };
+    }
+    // Unset is not "all zeros": `changes` says which it was.
     let before_sha = vars
         .get("CI_COMMIT_BEFORE_SHA")
-        .unwrap_or(ZERO_SHA)
+        .unwrap_or_default()
         .to_string();
     Trigger::PushDefault { before_sha }
 }

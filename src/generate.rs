@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::changes::{self, Changes};
+use crate::changes::{self, ChangeBase, Changes};
 use crate::config::{self, Config, MissingVariables};
 use crate::context::{Context, Mode, Trigger};
 use crate::error::{Diagnostic, Error, Position, SourceDiagnostics, suggest};
@@ -24,6 +24,8 @@ pub struct Request {
     pub selection: Option<PathBuf>,
     /// The git work tree (the directory gipgee runs in).
     pub repo: PathBuf,
+    /// `generate` needs every variable; `plan` on a laptop tolerates unset ones.
+    pub missing_variables: MissingVariables,
 }
 
 /// Resolves the configuration and decides what this pipeline run builds. `log` receives
@@ -33,10 +35,26 @@ pub fn make_plan(
     vars: &Vars,
     log: &mut dyn FnMut(&str),
 ) -> Result<(Config, Plan), Error> {
-    let config = config::load(&request.config, vars, MissingVariables::Error)?;
+    let config = config::load(&request.config, vars, request.missing_variables)?;
     let graph = Graph::new(&config)?;
     let context = Context::detect(vars, request.mode);
+    if request.selection.is_some() && context.trigger != Trigger::Rebuild {
+        return Err(Error::User(
+            "`--selection` is only used with `--mode rebuild`".into(),
+        ));
+    }
     let mut warnings = Vec::new();
+    let mut changes_since = |base: ChangeBase| {
+        let changes = changes::changed_files(&request.repo, &context.commit_sha, &base, log);
+        if let Changes::All {
+            reason,
+            warning: true,
+        } = &changes
+        {
+            warnings.push(format!("{reason}; building all images to be safe"));
+        }
+        Wanted::Changes(changes)
+    };
     let wanted = match &context.trigger {
         Trigger::Schedule => Wanted::Nothing("checked by the scheduled update check".into()),
         Trigger::Rebuild => {
@@ -54,19 +72,17 @@ pub fn make_plan(
         Trigger::Tag { tag } => Wanted::Nothing(format!(
             "tag pipeline (`{tag}`): images are built from branches"
         )),
-        _ => {
-            let base = context
-                .change_base()
-                .ok_or_else(|| Error::User("no change base for this context".into()))?;
-            let changes = changes::changed_files(&request.repo, &context.commit_sha, &base, log);
-            if let Changes::All {
-                reason,
-                warning: true,
-            } = &changes
-            {
-                warnings.push(format!("{reason}; building all images to be safe"));
-            }
-            Wanted::Changes(changes)
+        Trigger::Unsupported { source } => {
+            Wanted::Nothing(format!("pipeline source `{source}` builds nothing"))
+        }
+        Trigger::PushDefault { before_sha } => {
+            changes_since(ChangeBase::BeforeSha(before_sha.clone()))
+        }
+        Trigger::PushBranch { default_branch, .. } | Trigger::Local { default_branch } => {
+            changes_since(ChangeBase::MergeBaseWith(default_branch.clone()))
+        }
+        Trigger::MergeRequest { diff_base_sha } => {
+            changes_since(ChangeBase::DiffBaseSha(diff_base_sha.clone()))
         }
     };
     let decisions = selection::select(&config, &graph, &wanted);

@@ -9,7 +9,6 @@ use crate::error::Error;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Graph {
     parents: BTreeMap<String, String>,
-    children: BTreeMap<String, BTreeSet<String>>,
     /// Every image id, parents before children, ties broken by id.
     order: Vec<String>,
 }
@@ -31,14 +30,9 @@ impl Graph {
             }
         }
         let mut parents = BTreeMap::new();
-        let mut children: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for image in config.images.values() {
             if let Some(parent) = owner_of_target.get(&image.base_image) {
                 parents.insert(image.id.clone(), parent.clone());
-                children
-                    .entry(parent.clone())
-                    .or_default()
-                    .insert(image.id.clone());
             }
         }
         // A location claimed twice makes the parent links meaningless: report that alone.
@@ -54,23 +48,11 @@ impl Graph {
             return Err(Error::User(problems.join("\nerror: ")));
         }
         let order = dependency_order(config.images.keys(), &parents);
-        Ok(Graph {
-            parents,
-            children,
-            order,
-        })
+        Ok(Graph { parents, order })
     }
 
     pub fn parent(&self, id: &str) -> Option<&str> {
         self.parents.get(id).map(String::as_str)
-    }
-
-    pub fn children(&self, id: &str) -> impl Iterator<Item = &str> {
-        self.children
-            .get(id)
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
     }
 
     /// Image ids with parents before children.

@@ -108,10 +108,22 @@ pub fn assemble(stages: &[Stage], hidden: Mapping, jobs: Vec<Job>) -> Result<Str
     let mut root = Mapping::new();
     let stages = stages.iter().map(|s| Value::from(s.name())).collect();
     root.insert("stages".into(), Value::Sequence(stages));
+    // A child pipeline must never be dropped by rules inherited from its context (e.g. a
+    // merge request parent): it always runs, its plan job says what it does.
+    let always: Mapping = [(Value::from("when"), Value::from("always"))]
+        .into_iter()
+        .collect();
+    let workflow: Mapping = [(
+        Value::from("rules"),
+        Value::Sequence(vec![Value::Mapping(always)]),
+    )]
+    .into_iter()
+    .collect();
+    root.insert("workflow".into(), Value::Mapping(workflow));
     root.extend(hidden);
     for job in jobs {
         let name = job.name.clone();
-        root.insert(name.into(), job_value(job));
+        root.insert(name.into(), job_value(job)?);
     }
     let text = serde_yaml::to_string(&Value::Mapping(root))
         .map_err(|err| Error::User(format!("cannot write the pipeline as YAML: {err}")))?;
@@ -121,12 +133,18 @@ pub fn assemble(stages: &[Stage], hidden: Mapping, jobs: Vec<Job>) -> Result<Str
     ))
 }
 
-fn job_value(job: Job) -> Value {
+fn job_value(job: Job) -> Result<Value, Error> {
     let mut body = Mapping::new();
     body.insert("stage".into(), job.stage.name().into());
-    // Beyond GitLab's limit, fall back to stage order (the job waits for every earlier stage)
-    // rather than a pipeline GitLab rejects.
-    if let Some(needs) = job.needs.filter(|needs| needs.len() <= MAX_NEEDS) {
+    if let Some(needs) = job.needs {
+        // The config keeps every job within GitLab's limit (at most 49 tests per image).
+        if needs.len() > MAX_NEEDS {
+            return Err(Error::User(format!(
+                "internal error: job `{}` would have {} needs (GitLab allows {MAX_NEEDS}); please report this",
+                job.name,
+                needs.len()
+            )));
+        }
         let needs = needs.into_iter().map(Value::from).collect();
         body.insert("needs".into(), Value::Sequence(needs));
     }
@@ -134,7 +152,7 @@ fn job_value(job: Job) -> Value {
     if job.manual {
         body.insert("when".into(), "manual".into());
     }
-    Value::Mapping(body)
+    Ok(Value::Mapping(body))
 }
 
 fn key_text(key: &Value) -> String {

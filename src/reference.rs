@@ -321,10 +321,9 @@ fn parse_parts(input: &str) -> Result<Parts, String> {
     }
     check_path(path)?;
 
-    let mut registry = registry.unwrap_or(DEFAULT_REGISTRY);
-    if registry == LEGACY_DEFAULT_REGISTRY {
-        registry = DEFAULT_REGISTRY;
-    }
+    // Host names are case-insensitive: one spelling, so equal references compare equal.
+    let registry = canonical_registry(registry.unwrap_or(DEFAULT_REGISTRY));
+    let registry = registry.as_str();
     let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') {
         format!("{OFFICIAL_REPO_PREFIX}{path}")
     } else {
@@ -344,6 +343,30 @@ fn parse_parts(input: &str) -> Result<Parts, String> {
         tag: tag.map(str::to_string),
         digest: digest.map(str::to_string),
     })
+}
+
+fn canonical_registry(host: &str) -> String {
+    let host = host.to_ascii_lowercase();
+    match host == LEGACY_DEFAULT_REGISTRY {
+        true => DEFAULT_REGISTRY.to_string(),
+        false => host,
+    }
+}
+
+/// A registry host as written in configuration (`host[:port]`), in the spelling references
+/// use: lower case, `index.docker.io` → `docker.io`.
+pub fn normalize_registry_host(host: &str) -> Result<String, ReferenceError> {
+    let error = |reason: String| ReferenceError {
+        input: host.to_string(),
+        reason,
+    };
+    if host.contains("://") {
+        return Err(error(
+            "expected host[:port] without a scheme, e.g. `registry.example.com:5000`".into(),
+        ));
+    }
+    check_domain(host).map_err(error)?;
+    Ok(canonical_registry(host))
 }
 
 /// Splits `name[:tag]`: a ':' only starts a tag if it comes after the last '/'.
@@ -654,7 +677,7 @@ mod tests {
             v("localhost", "docker.io/library/localhost:latest", "docker.io", "library/localhost", Some("latest"), None),
             v("localhost:5000", "docker.io/library/localhost:5000", "docker.io", "library/localhost", Some("5000"), None),
             v("my-registry.local:8443/team/app:2024.01.01", "my-registry.local:8443/team/app:2024.01.01", "my-registry.local:8443", "team/app", Some("2024.01.01"), None),
-            v("Registry.Example.COM/app", "Registry.Example.COM/app:latest", "Registry.Example.COM", "app", Some("latest"), None),
+            v("Registry.Example.COM/app", "registry.example.com/app:latest", "registry.example.com", "app", Some("latest"), None),
             v("0/1", "docker.io/0/1:latest", "docker.io", "0/1", Some("latest"), None),
             v("a.b/c", "a.b/c:latest", "a.b", "c", Some("latest"), None),
             v(&format!("a:{long_tag}"), &format!("docker.io/library/a:{long_tag}"), "docker.io", "library/a", Some(&long_tag), None),
@@ -980,5 +1003,19 @@ mod tests {
         .filter_map(|s| Reference::parse(s).ok())
         .collect();
         assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn registry_hosts_normalise_like_references() {
+        assert_eq!(
+            normalize_registry_host("Registry.Example.com:5000").unwrap(),
+            "registry.example.com:5000"
+        );
+        assert_eq!(
+            normalize_registry_host("index.docker.io").unwrap(),
+            "docker.io"
+        );
+        assert!(normalize_registry_host("https://registry.example.com").is_err());
+        assert!(normalize_registry_host("bad host").is_err());
     }
 }

@@ -110,6 +110,7 @@ impl Templates {
     pub fn render<C: Serialize>(
         &self,
         kind: &str,
+        job: &str,
         context: &C,
         check: fn(&serde_yaml::Mapping) -> Result<(), JobProblem>,
     ) -> Result<serde_yaml::Mapping, Error> {
@@ -126,18 +127,14 @@ impl Templates {
         let text = template
             .render(Value::from(minijinja::value::Serde(context)))
             .map_err(|err| template_error(&origin, &err))?;
-        let mapping = parse_job(&origin, &text)?;
+        let mapping = parse_job(&text)
+            .map_err(|(line, message)| rendered_error(&origin, job, line, message, &text))?;
         check(&mapping).map_err(|problem| {
             let line = problem
                 .key
                 .as_deref()
                 .and_then(|key| line_of_key(&text, key));
-            Error::Template {
-                template: origin.clone(),
-                line,
-                message: problem.message,
-                excerpt: line.and_then(|l| excerpt(&text, l)),
-            }
+            rendered_error(&origin, job, line, problem.message, &text)
         })?;
         Ok(mapping)
     }
@@ -166,8 +163,13 @@ fn reject_unknown_files(dir: &Path) -> Result<(), Error> {
     let entries =
         std::fs::read_dir(dir).map_err(|err| Error::io("read templates directory", dir, err))?;
     let known: Vec<String> = BUILT_INS.iter().map(|b| file_name(b.kind)).collect();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
+    // Sorted, so the same directory always gives the same error.
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    for name in names {
         if name.ends_with(".j2") && !known.contains(&name) {
             let hint = crate::error::suggest(&name, known.iter().map(String::as_str))
                 .map(|s| format!(" (did you mean `{s}`?)"))
@@ -195,28 +197,45 @@ fn template_error(origin: &str, err: &minijinja::Error) -> Error {
     }
 }
 
+/// A problem in what a template rendered: the line is a line of the *output* (loops and
+/// conditions move lines), shown with its text.
+fn rendered_error(
+    origin: &str,
+    job: &str,
+    line: Option<usize>,
+    message: String,
+    text: &str,
+) -> Error {
+    let job = match job {
+        "" => String::new(),
+        job => format!("job `{job}`, "),
+    };
+    let at = line
+        .map(|l| format!("rendered line {l}: "))
+        .unwrap_or_default();
+    Error::Template {
+        template: origin.to_string(),
+        line: None,
+        message: format!("{job}{at}{message}"),
+        excerpt: line.and_then(|l| excerpt(text, l)),
+    }
+}
+
 /// A rendered template must be one YAML mapping (a GitLab job, or hidden jobs).
-fn parse_job(origin: &str, text: &str) -> Result<serde_yaml::Mapping, Error> {
+fn parse_job(text: &str) -> Result<serde_yaml::Mapping, (Option<usize>, String)> {
     match serde_yaml::from_str::<serde_yaml::Value>(text) {
         Ok(serde_yaml::Value::Mapping(mapping)) => Ok(mapping),
-        Ok(other) => Err(Error::Template {
-            template: origin.to_string(),
-            line: None,
-            message: format!(
+        Ok(other) => Err((
+            None,
+            format!(
                 "rendered {}, expected a mapping of job keywords",
                 yaml_kind(&other)
             ),
-            excerpt: None,
-        }),
-        Err(err) => {
-            let line = err.location().map(|l| l.line());
-            Err(Error::Template {
-                template: origin.to_string(),
-                line,
-                message: format!("rendered invalid YAML: {err}"),
-                excerpt: line.and_then(|l| excerpt(text, l)),
-            })
-        }
+        )),
+        Err(err) => Err((
+            err.location().map(|l| l.line()),
+            format!("invalid YAML: {err}"),
+        )),
     }
 }
 
@@ -232,12 +251,27 @@ fn yaml_kind(value: &serde_yaml::Value) -> &'static str {
 /// `{{ value | yaml }}`: the value as a YAML flow node (JSON is valid YAML), so no string can
 /// add keys, list items or comments.
 fn yaml_filter(value: Value) -> Result<String, minijinja::Error> {
-    serde_json::to_string(&value).map_err(|err| {
+    let json = serde_json::to_string(&value).map_err(|err| {
         minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             format!("cannot write value as YAML: {err}"),
         )
-    })
+    })?;
+    Ok(escape_for_yaml(&json))
+}
+
+/// JSON leaves some characters raw that YAML forbids or reads as line breaks (DEL, the C1
+/// controls, NEL, LS, PS, BOM); written as `\uXXXX` inside the JSON strings they stay the
+/// same character. (Outside strings JSON has only ASCII punctuation, so this is safe.)
+fn escape_for_yaml(json: &str) -> String {
+    json.chars()
+        .map(|c| match c {
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' => {
+                format!("\\u{:04x}", u32::from(c))
+            }
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// `{{ value | sh }}`: one shell word, single-quoted, so no string can add words or commands.
@@ -249,13 +283,19 @@ fn sh_filter(value: Value) -> String {
     shell_quote(&text)
 }
 
+/// Words the shell treats specially at the start of a command.
+const RESERVED_WORDS: &[&str] = &[
+    "!", "case", "do", "done", "elif", "else", "esac", "fi", "for", "function", "if", "in",
+    "select", "then", "time", "until", "while",
+];
+
+/// One shell word. Plain words stay readable; anything else is single-quoted. `=` always
+/// quotes (`A=b cmd` would be an assignment), and so do reserved words.
 pub fn shell_quote(text: &str) -> String {
-    if !text.is_empty()
-        && text.chars().all(|c| {
-            c.is_ascii_alphanumeric()
-                || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | '@' | ',' | '+')
-        })
-    {
+    let plain = text.chars().all(|c| {
+        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '@' | ',' | '+')
+    });
+    if plain && !text.is_empty() && !RESERVED_WORDS.contains(&text) {
         return text.to_string();
     }
     format!("'{}'", text.replace('\'', r"'\''"))
@@ -273,12 +313,14 @@ mod tests {
         );
         assert_eq!(shell_quote(""), "''");
         assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("FOO=bar"), "'FOO=bar'");
+        assert_eq!(shell_quote("if"), "'if'");
         assert_eq!(shell_quote("it's $(rm -rf /)"), r"'it'\''s $(rm -rf /)'");
     }
 
     #[test]
     fn yaml_filter_keeps_structure() {
-        let hostile = "x\nevil: true # comment";
+        let hostile = "x\nevil: true # comment \u{7f}\u{85}\u{2028}\u{2029}\u{feff}\u{9b} end";
         let out = yaml_filter(Value::from(hostile)).unwrap();
         let parsed: serde_yaml::Value = serde_yaml::from_str(&format!("key: {out}")).unwrap();
         assert_eq!(parsed["key"].as_str(), Some(hostile));

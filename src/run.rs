@@ -42,7 +42,7 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
         } => {
             let templates_dir = templates.filter(|t| !t.as_os_str().is_empty());
             let templates = Templates::new(templates_dir.as_deref())?;
-            let request = request(&target)?;
+            let request = request(&target, MissingVariables::Error)?;
             let (config, plan) = generate::make_plan(&request, vars, &mut log)?;
             let yaml =
                 generate::render_pipeline(&config, &request.config, &plan, &templates, vars)?;
@@ -52,7 +52,8 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             Ok(())
         }
         Command::Plan { target } => {
-            let (_, plan) = generate::make_plan(&request(&target)?, vars, &mut log)?;
+            let request = request(&target, MissingVariables::Tolerate)?;
+            let (_, plan) = generate::make_plan(&request, vars, &mut log)?;
             print!("{}", plan.to_text());
             Ok(())
         }
@@ -86,7 +87,7 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
     }
 }
 
-fn request(args: &PlanArgs) -> Result<Request, Error> {
+fn request(args: &PlanArgs, missing_variables: MissingVariables) -> Result<Request, Error> {
     let repo = std::env::current_dir()
         .map_err(|err| Error::io("find", Path::new("the current directory"), err))?;
     let mode = match args.mode {
@@ -100,6 +101,7 @@ fn request(args: &PlanArgs) -> Result<Request, Error> {
         mode,
         selection: args.selection.clone(),
         repo,
+        missing_variables,
     })
 }
 

@@ -57,11 +57,36 @@ pub enum ExpandError {
     Missing(String),
     /// `${` without a closing brace, or `${}` / `${not a name}`.
     Malformed(String),
+    /// A credential variable: its value must never reach a pipeline.
+    Refused(String),
 }
+
+/// Variables that hold secrets in every GitLab job. Together with the variables named in
+/// `registries:`, they are never expanded into a pipeline or a message.
+pub const CREDENTIAL_VARIABLES: &[&str] = &[
+    "CI_JOB_TOKEN",
+    "CI_REGISTRY_PASSWORD",
+    "CI_DEPLOY_PASSWORD",
+    "CI_DEPENDENCY_PROXY_PASSWORD",
+    "CI_REPOSITORY_URL",
+    "DOCKER_AUTH_CONFIG",
+];
 
 /// Expands `${NAME}` and `$NAME`; `$$` is a literal `$` (as in GitLab). A `$` not followed by
 /// a name, `{` or `$` stays as it is.
 pub fn expand(input: &str, vars: &Vars) -> Result<String, ExpandError> {
+    expand_with(input, |name| {
+        vars.get(name)
+            .map(str::to_string)
+            .ok_or_else(|| ExpandError::Missing(name.to_string()))
+    })
+}
+
+/// [`expand`] with a custom lookup, which may refuse a variable.
+pub fn expand_with(
+    input: &str,
+    lookup: impl Fn(&str) -> Result<String, ExpandError>,
+) -> Result<String, ExpandError> {
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
     while let Some(dollar) = rest.find('$') {
@@ -82,10 +107,7 @@ pub fn expand(input: &str, vars: &Vars) -> Result<String, ExpandError> {
                     "`${{{name}}}` is not a variable name"
                 )));
             }
-            out.push_str(
-                vars.get(name)
-                    .ok_or_else(|| ExpandError::Missing(name.to_string()))?,
-            );
+            out.push_str(&lookup(name)?);
             rest = &braced[close + 1..];
         } else {
             let len = after
@@ -99,10 +121,7 @@ pub fn expand(input: &str, vars: &Vars) -> Result<String, ExpandError> {
                 rest = after;
             } else {
                 let name = &after[..len];
-                out.push_str(
-                    vars.get(name)
-                        .ok_or_else(|| ExpandError::Missing(name.to_string()))?,
-                );
+                out.push_str(&lookup(name)?);
                 rest = &after[len..];
             }
         }

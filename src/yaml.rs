@@ -104,8 +104,13 @@ fn position(marker: &Marker) -> Position {
     }
 }
 
+/// How many nodes aliases may copy in one document: enough for any real config, and a
+/// "billion laughs" file fails with a diagnostic instead of exhausting memory.
+const MAX_ALIAS_NODES: usize = 100_000;
+
 #[derive(Default)]
 struct TreeBuilder {
+    alias_nodes: usize,
     stack: Vec<Open>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
@@ -191,8 +196,18 @@ impl MarkedEventReceiver for TreeBuilder {
                 pending_key: None,
             }),
             Event::SequenceEnd | Event::MappingEnd => self.close(),
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some(node) if self.alias_nodes + node_count(node) > MAX_ALIAS_NODES => {
+                    self.alias_error.get_or_insert_with(|| {
+                        Diagnostic::at(
+                            position,
+                            format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"),
+                        )
+                    });
+                }
+                Some(node) => {
+                    let mut node = node.clone();
+                    self.alias_nodes += node_count(&node);
                     node.position = position;
                     self.push_complete(node, 0);
                 }
@@ -208,6 +223,17 @@ impl MarkedEventReceiver for TreeBuilder {
             | Event::DocumentStart
             | Event::DocumentEnd => {}
         }
+    }
+}
+
+fn node_count(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Scalar { .. } => 0,
+        Value::Sequence(items) => items.iter().map(node_count).sum(),
+        Value::Mapping(entries) => entries
+            .iter()
+            .map(|(k, v)| node_count(k) + node_count(v))
+            .sum(),
     }
 }
 
@@ -257,6 +283,21 @@ mod tests {
             panic!()
         };
         assert!(matches!(&entries[1].1.value, Value::Sequence(items) if items.len() == 2));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            doc.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let err = parse(&doc).unwrap_err();
+        assert!(
+            err.message.contains("aliases expand to more than"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -118,7 +118,7 @@ fn a_custom_template_rendering_invalid_yaml_names_the_line() {
         .status(1)
         .stderr(
             "
-            error: template `tpl/test.yml.j2`, line 3: rendered invalid YAML: did not find expected ',' or ']' at line 3 column 1, while parsing a flow sequence at line 2 column 9
+            error: template `tpl/test.yml.j2`: job `test:base:smoke`, rendered line 3: invalid YAML: did not find expected ',' or ']' at line 3 column 1, while parsing a flow sequence at line 2 column 9
             ",
         )
         .run();
@@ -134,7 +134,7 @@ fn a_custom_template_may_not_take_over_the_job_graph() {
         .status(1)
         .stderr(
             "
-            error: template `tpl/release.yml.j2`, line 2: sets `needs`, which gipgee manages (the job graph)
+            error: template `tpl/release.yml.j2`: job `release:base`, rendered line 2: sets `needs`, which gipgee manages (the job graph)
               | 2: needs: []
             ",
         )
@@ -151,7 +151,7 @@ fn a_custom_template_with_a_misspelled_keyword_gets_a_suggestion() {
         .status(1)
         .stderr(
             "
-            error: template `tpl/build.yml.j2`, line 1: `imag` is not a GitLab job keyword (did you mean `image`?)
+            error: template `tpl/build.yml.j2`: job `build:base`, rendered line 1: `imag` is not a GitLab job keyword (did you mean `image`?)
               | 1: imag: x
             ",
         )
@@ -276,13 +276,11 @@ fn the_schema_accepts_the_bundled_example_and_rejects_unknown_keys() {
 
 #[test]
 fn no_job_has_more_than_50_needs() {
-    let tests: Vec<String> = (0..60)
+    // 49 tests and a parent release: exactly GitLab's 50 for the child's release.
+    let tests: Vec<String> = (0..49)
         .map(|i| format!("{{name: t{i:02}, script: [\"true\"]}}"))
         .collect();
-    let config = format!(
-        "version: 1\nimages:\n  many:\n    baseImage: alpine\n    targetLocations: [registry.example.com/many:1]\n    staging: registry.example.com/staging\n    tests: [{}]\n",
-        tests.join(", ")
-    );
+    let config = format!("{CONFIG}    tests: [{}]\n", tests.join(", "));
     let out = Test::new()
         .gitlab_manual_run()
         .env("GIPGEE_FORCE_AUTOSTART", "true")
@@ -290,8 +288,8 @@ fn no_job_has_more_than_50_needs() {
         .args(&["generate"])
         .any_stdout()
         .run();
-    let text = out.read("gipgee-pipeline.yml");
-    let pipeline: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let pipeline: serde_yaml::Value =
+        serde_yaml::from_str(&out.read("gipgee-pipeline.yml")).unwrap();
     for (name, job) in pipeline.as_mapping().unwrap() {
         let needs = job
             .get("needs")
@@ -299,11 +297,34 @@ fn no_job_has_more_than_50_needs() {
             .map_or(0, Vec::len);
         assert!(needs <= 50, "{name:?} has {needs} needs");
     }
-    // The release waits for all 60 tests through stage order instead.
-    assert!(pipeline["release:many"].get("needs").is_none());
+    let release_needs = pipeline["release:child"]["needs"].as_sequence().unwrap();
+    assert_eq!(release_needs.len(), 50);
     assert_eq!(
-        pipeline["release:many"]["stage"].as_str(),
-        Some("gipgee-release")
+        release_needs.last().and_then(|n| n.as_str()),
+        Some("release:base"),
+        "released after its parent"
     );
     support::tools::check_pipeline(&out.dir, &out.dir.join("gipgee-pipeline.yml"));
+}
+
+#[test]
+fn more_tests_than_gitlab_needs_allow_is_a_config_error() {
+    let tests: Vec<String> = (0..50)
+        .map(|i| format!("{{name: t{i:02}, script: [\"true\"]}}"))
+        .collect();
+    let config = format!(
+        "version: 1\nimages:\n  many:\n    baseImage: alpine\n    targetLocations: [registry.example.com/many:1]\n    tests: [{}]\n",
+        tests.join(", ")
+    );
+    let out = Test::new()
+        .file("gipgee.yaml", &config)
+        .args(&["validate"])
+        .status(1)
+        .any_stderr()
+        .run();
+    assert!(
+        out.stderr.starts_with("error: 50 tests: expected at most 49 (the release job waits for every test and for the parent's release, and GitLab allows 50 `needs`)\n --> gipgee.yaml:6:12\n"),
+        "{}",
+        out.stderr
+    );
 }

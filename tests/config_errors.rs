@@ -115,7 +115,8 @@ fn a_missing_variable_names_the_variable_and_the_field() {
                 staging: registry.example.com/staging
             "#,
         )
-        .args(&["plan"])
+        .gitlab_manual_run_without_registry()
+        .args(&["generate"])
         .status(1)
         .stderr(
             r#"

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::support::{self, Test};
 
-const HOSTILE_VALUE: &str = "it's \"quoted\" $HOME $(touch /tmp/gipgee-pwned) `id` # not a comment\nevil: true\n- item: ünïcödé ✓";
+const HOSTILE_VALUE: &str = "it's \"quoted\" $HOME $(touch /tmp/gipgee-pwned) `id` # not a comment\nevil: true\n- item: ünïcödé ✓ del\u{7f} nel\u{85} ls\u{2028} ps\u{2029} bom\u{feff}";
 
 fn hostile_config() -> String {
     let value = serde_json::to_string(HOSTILE_VALUE).unwrap();
@@ -76,6 +76,7 @@ fn hostile_values_keep_yaml_structure_and_shell_words() {
         jobs,
         [
             "stages",
+            "workflow",
             ".gipgee-buildah",
             ".gipgee-skopeo",
             "gipgee:plan",

@@ -93,6 +93,7 @@ fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
         mode: Mode::Auto,
         selection: None,
         repo: project.clone(),
+        missing_variables: gipgee::config::MissingVariables::Error,
     };
     let (config, plan) = generate::make_plan(&request, &vars, &mut |_| {}).expect("plan");
     let templates = Templates::new(None).expect("templates");

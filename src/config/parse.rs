@@ -12,10 +12,13 @@ use super::{
     UpdateCheck,
 };
 use crate::error::{Diagnostic, Error, SourceDiagnostics, suggest};
-use crate::reference::{Reference, Repository};
-use crate::vars::{ExpandError, Vars, expand, is_variable_name};
+use crate::reference::{Reference, Repository, normalize_registry_host};
+use crate::vars::{CREDENTIAL_VARIABLES, ExpandError, Vars, expand_with, is_variable_name};
 use crate::yaml::{self, Node, Value};
 
+/// Tests per image: the release job `needs` all of them plus the parent's release, within
+/// GitLab's 50.
+const MAX_TESTS: usize = 49;
 /// Maximum length of an image id (SPEC §2).
 const MAX_ID_LEN: usize = 128;
 /// Build args gipgee sets itself; a user value would silently lose.
@@ -29,6 +32,7 @@ pub(super) fn resolve(
 ) -> Result<Config, Error> {
     let mut walker = Walker {
         vars: vars.clone(),
+        credential_variables: BTreeSet::new(),
         missing,
         diagnostics: Vec::new(),
     };
@@ -54,6 +58,8 @@ pub(super) fn resolve(
 
 struct Walker {
     vars: Vars,
+    /// Variables named in `registries:`: never expanded.
+    credential_variables: BTreeSet<String>,
     missing: MissingVariables,
     diagnostics: Vec<Diagnostic>,
 }
@@ -94,7 +100,16 @@ impl Walker {
         for (key, value) in entries {
             match self.known_key(key, TOP_LEVEL_FIELDS.iter().copied(), "top-level key") {
                 Some("version") => version = Some(value),
-                Some("registries") => registries = self.registries(value),
+                Some("registries") => {
+                    registries = self.registries(value);
+                    self.credential_variables = registries
+                        .values()
+                        .flat_map(|r: &RegistryConfig| {
+                            [r.username_variable.clone(), r.password_variable.clone()]
+                        })
+                        .flatten()
+                        .collect();
+                }
                 Some("defaults") => {
                     defaults = self.image_fields(value, "`defaults`").unwrap_or_default()
                 }
@@ -169,10 +184,16 @@ impl Walker {
             let Some(host) = self.expanded_string(key, "registry host", "registries") else {
                 continue;
             };
-            if !is_registry_host(&host) {
-                self.error(key, format!("invalid registry host `{host}`: expected host[:port], e.g. `registry.example.com:5000`"));
-                continue;
-            }
+            let host = match normalize_registry_host(&host) {
+                Ok(host) => host,
+                Err(err) => {
+                    self.error(
+                        key,
+                        format!("invalid registry host `{host}`: {}", err.reason),
+                    );
+                    continue;
+                }
+            };
             let mut registry = RegistryConfig::default();
             let Some(fields) = self.mapping(value, &format!("registry `{host}`")) else {
                 continue;
@@ -357,14 +378,31 @@ impl Walker {
     /// rest of the field can still be checked.
     fn expand(&mut self, text: &str) -> Result<String, String> {
         loop {
-            match expand(text, &self.vars) {
+            let lookup = |name: &str| {
+                if self.credential_variables.contains(name) || CREDENTIAL_VARIABLES.contains(&name)
+                {
+                    return Err(ExpandError::Refused(name.to_string()));
+                }
+                self.vars
+                    .get(name)
+                    .map(str::to_string)
+                    .ok_or_else(|| ExpandError::Missing(name.to_string()))
+            };
+            match expand_with(text, lookup) {
                 Ok(expanded) => return Ok(expanded),
                 Err(ExpandError::Missing(name)) if self.missing == MissingVariables::Tolerate => {
-                    let placeholder = format!("unset-{}", name.to_lowercase().replace('_', "-"));
+                    // Host-shaped, so it fits wherever the variable stands (a registry, a path).
+                    let placeholder =
+                        format!("unset-{}.invalid", name.to_lowercase().replace('_', "-"));
                     self.vars.set(&name, &placeholder);
                 }
                 Err(ExpandError::Missing(name)) => {
                     return Err(format!("variable `{name}` is not set"));
+                }
+                Err(ExpandError::Refused(name)) => {
+                    return Err(format!(
+                        "`{name}` holds a credential, and credentials are never expanded into a pipeline (jobs read them at run time)"
+                    ));
                 }
                 Err(ExpandError::Malformed(message)) => return Err(message),
             }
@@ -466,11 +504,16 @@ impl Walker {
 
     fn path(&mut self, node: &Node, field: &str) -> Option<String> {
         let text = self.expanded_string(node, "a path", field)?;
-        if text.is_empty() || text.starts_with('/') || text.split('/').any(|part| part == "..") {
-            self.error(node, format!("invalid path `{text}`: expected a path inside the repository, relative to its root"));
+        let path = normalize_repo_path(&text);
+        let escapes = path.split('/').any(|part| part == "..");
+        if text.trim().is_empty() || text.starts_with('/') || escapes || path.starts_with('-') {
+            self.error(
+                node,
+                format!("invalid path `{text}`: expected a path inside the repository, relative to its root (not starting with `-`)"),
+            );
             return None;
         }
-        Some(text)
+        Some(path)
     }
 
     fn globs(&mut self, node: &Node) -> Option<Vec<String>> {
@@ -488,11 +531,14 @@ impl Walker {
                 ok = false;
                 continue;
             };
-            if let Err(err) = Glob::new(&text) {
+            if text.starts_with('/') {
+                self.error(item, format!("invalid glob `{text}`: globs are relative to the repository root, without a leading `/`"));
+                ok = false;
+            } else if let Err(err) = Glob::new(&text) {
                 self.error(item, format!("invalid glob `{text}`: {}", err.kind()));
                 ok = false;
             }
-            globs.push(text);
+            globs.push(normalize_repo_path(&text));
         }
         ok.then_some(globs)
     }
@@ -532,6 +578,16 @@ impl Walker {
             );
             return None;
         };
+        if items.len() > MAX_TESTS {
+            self.error(
+                node,
+                format!(
+                    "{} tests: expected at most {MAX_TESTS} (the release job waits for every test and for the parent's release, and GitLab allows 50 `needs`)",
+                    items.len()
+                ),
+            );
+            return None;
+        }
         let mut tests: Vec<ImageTest> = Vec::new();
         let mut ok = true;
         for item in items {
@@ -663,6 +719,19 @@ fn describe(node: &Node) -> String {
     }
 }
 
+/// Repo-relative paths as git reports them: no `./` segments, no doubled or trailing `/`
+/// (so `./images/a/**` matches `images/a/x`). The repository root is `.`.
+fn normalize_repo_path(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
+    match parts.is_empty() {
+        true => ".".to_string(),
+        false => parts.join("/"),
+    }
+}
+
 fn join_path(dir: &str, file: &str) -> String {
     match dir.trim_end_matches('/') {
         "" | "." => file.to_string(),
@@ -693,9 +762,4 @@ fn check_image_id(id: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn is_registry_host(host: &str) -> bool {
-    Reference::parse(&format!("{host}/gipgee-host-check"))
-        .is_ok_and(|r| r.registry() == host || host == "index.docker.io")
 }

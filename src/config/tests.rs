@@ -135,7 +135,7 @@ images:
     .unwrap();
     assert_eq!(
         config.images["a"].base_image.to_string(),
-        "docker.io/unset-unset-registry/base:1"
+        "unset-unset-registry.invalid/base:1"
     );
     assert!(
         from_str(

@@ -233,6 +233,7 @@ impl<'a> JobBuilder<'a> {
     pub fn hidden_jobs(&self) -> Result<serde_yaml::Mapping, Error> {
         self.templates.render(
             "common",
+            "",
             &self.common_context(),
             pipeline::check_hidden_jobs,
         )
@@ -244,9 +245,12 @@ impl<'a> JobBuilder<'a> {
             .into_iter()
             .map(|spec| {
                 Ok(Job {
-                    body: self
-                        .templates
-                        .render(spec.kind, &spec.context, pipeline::check_job)?,
+                    body: self.templates.render(
+                        spec.kind,
+                        &spec.name,
+                        &spec.context,
+                        pipeline::check_job,
+                    )?,
                     name: spec.name,
                     stage: spec.stage,
                     needs: spec.needs,

@@ -102,6 +102,14 @@ impl Test {
             )
     }
 
+    /// A manual run, but without the registry variables (to test their absence).
+    pub fn gitlab_manual_run_without_registry(self) -> Test {
+        self.env("CI_PIPELINE_SOURCE", "web")
+            .env("CI_DEFAULT_BRANCH", "main")
+            .env("CI_COMMIT_BRANCH", "main")
+            .env("CI_PIPELINE_ID", "4242")
+    }
+
     pub fn args(mut self, args: &[&str]) -> Test {
         self.args = args.iter().map(|a| a.to_string()).collect();
         self

@@ -83,6 +83,9 @@ pub fn gitlab_ci_local_list(repo: &Path, pipeline: &Path) -> Option<Vec<String>>
     )
 }
 
+/// Top-level keys that are not jobs.
+const GLOBAL_KEYWORDS: &[&str] = &["default", "include", "stages", "variables", "workflow"];
+
 /// Both checks, and that gitlab-ci-local sees exactly the jobs of the file.
 pub fn check_pipeline(repo: &Path, pipeline: &Path) {
     check_schema(pipeline);
@@ -93,7 +96,7 @@ pub fn check_pipeline(repo: &Path, pipeline: &Path) {
         .expect("pipeline is a mapping")
         .keys()
         .filter_map(|k| k.as_str())
-        .filter(|k| !k.starts_with('.') && *k != "stages")
+        .filter(|k| !k.starts_with('.') && !GLOBAL_KEYWORDS.contains(k))
         .map(str::to_string)
         .collect();
     if let Some(mut listed) = gitlab_ci_local_list(repo, pipeline) {
