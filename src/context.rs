@@ -189,3 +189,181 @@ fn detect_trigger(vars: &Vars, mode: Mode) -> Trigger {
         .to_string();
     Trigger::PushDefault { before_sha }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detect(pairs: &[(&str, &str)], mode: Mode) -> Context {
+        let mut vars = Vars::from_pairs([("CI_DEFAULT_BRANCH", "main"), ("CI_COMMIT_SHA", "abc")]);
+        for (k, v) in pairs {
+            vars.set(k, v);
+        }
+        Context::detect(&vars, mode)
+    }
+
+    #[test]
+    fn every_row_of_the_context_table() {
+        const ZERO: &str = "0000000000000000000000000000000000000000";
+        let cases: Vec<(&[(&str, &str)], Mode, Trigger, bool, bool)> = vec![
+            // (variables, mode, trigger, releases, manual first jobs)
+            (
+                &[("CI_PIPELINE_SOURCE", "web"), ("CI_COMMIT_BRANCH", "main")],
+                Mode::Auto,
+                Trigger::ManualDefault {
+                    source: "web".into(),
+                },
+                true,
+                true,
+            ),
+            (
+                &[
+                    ("CI_PIPELINE_SOURCE", "api"),
+                    ("CI_COMMIT_BRANCH", "main"),
+                    ("GIPGEE_FORCE_AUTOSTART", "true"),
+                ],
+                Mode::Auto,
+                Trigger::ManualDefault {
+                    source: "api".into(),
+                },
+                true,
+                false,
+            ),
+            (
+                &[
+                    ("CI_PIPELINE_SOURCE", "push"),
+                    ("CI_COMMIT_BRANCH", "main"),
+                    ("CI_COMMIT_BEFORE_SHA", ZERO),
+                ],
+                Mode::Auto,
+                Trigger::PushDefault {
+                    before_sha: ZERO.into(),
+                },
+                true,
+                false,
+            ),
+            (
+                &[("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_BRANCH", "main")],
+                Mode::Auto,
+                Trigger::PushDefault {
+                    before_sha: String::new(),
+                },
+                true,
+                false,
+            ),
+            (
+                &[
+                    ("CI_PIPELINE_SOURCE", "push"),
+                    ("CI_COMMIT_BRANCH", "feature"),
+                ],
+                Mode::Auto,
+                Trigger::PushBranch {
+                    branch: "feature".into(),
+                    default_branch: "main".into(),
+                },
+                false,
+                false,
+            ),
+            (
+                &[
+                    ("CI_PIPELINE_SOURCE", "web"),
+                    ("CI_COMMIT_BRANCH", "feature"),
+                ],
+                Mode::Auto,
+                Trigger::PushBranch {
+                    branch: "feature".into(),
+                    default_branch: "main".into(),
+                },
+                false,
+                false,
+            ),
+            (
+                &[
+                    ("CI_PIPELINE_SOURCE", "merge_request_event"),
+                    ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "base"),
+                ],
+                Mode::Auto,
+                Trigger::MergeRequest {
+                    diff_base_sha: "base".into(),
+                },
+                false,
+                false,
+            ),
+            (
+                &[
+                    ("CI_PIPELINE_SOURCE", "push"),
+                    ("CI_MERGE_REQUEST_IID", "7"),
+                ],
+                Mode::Auto,
+                Trigger::MergeRequest {
+                    diff_base_sha: String::new(),
+                },
+                false,
+                false,
+            ),
+            (
+                &[("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_TAG", "v1")],
+                Mode::Auto,
+                Trigger::Tag { tag: "v1".into() },
+                false,
+                false,
+            ),
+            (
+                &[
+                    ("CI_PIPELINE_SOURCE", "schedule"),
+                    ("CI_COMMIT_BRANCH", "main"),
+                ],
+                Mode::Auto,
+                Trigger::Schedule,
+                false,
+                false,
+            ),
+            (
+                &[
+                    ("CI_PIPELINE_SOURCE", "schedule"),
+                    ("CI_COMMIT_BRANCH", "main"),
+                ],
+                Mode::Build,
+                Trigger::ManualDefault {
+                    source: "schedule".into(),
+                },
+                true,
+                false,
+            ),
+            (
+                &[
+                    ("CI_PIPELINE_SOURCE", "parent_pipeline"),
+                    ("CI_COMMIT_BRANCH", "main"),
+                ],
+                Mode::Auto,
+                Trigger::Unsupported {
+                    source: "parent_pipeline".into(),
+                },
+                false,
+                false,
+            ),
+            (
+                &[("CI_PIPELINE_SOURCE", "parent_pipeline")],
+                Mode::Rebuild,
+                Trigger::Rebuild,
+                true,
+                false,
+            ),
+            (
+                &[],
+                Mode::Auto,
+                Trigger::Local {
+                    default_branch: "main".into(),
+                },
+                false,
+                false,
+            ),
+        ];
+        for (pairs, mode, trigger, releases, manual) in cases {
+            let context = detect(pairs, mode);
+            assert_eq!(context.trigger, trigger, "{pairs:?} {mode:?}");
+            assert_eq!(context.releases(), releases, "releases for {pairs:?}");
+            assert_eq!(context.manual_first_jobs(), manual, "manual for {pairs:?}");
+        }
+    }
+}

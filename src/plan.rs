@@ -245,3 +245,109 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::MissingVariables;
+    use crate::context::Mode;
+    use crate::selection::{Wanted, select};
+    use crate::vars::Vars;
+
+    const CHAIN: &str = "
+version: 1
+defaults: {staging: registry.example.com/staging}
+images:
+  a: {baseImage: alpine, targetLocations: [registry.example.com/a:1]}
+  b: {baseImage: registry.example.com/a:1, targetLocations: [registry.example.com/b:1]}
+  c: {baseImage: registry.example.com/b:1, targetLocations: [registry.example.com/c:1]}
+  d: {baseImage: alpine, targetLocations: [registry.example.com/d:1]}
+";
+
+    fn plan(config_text: &str, source: &str, mode: Mode, wanted: Wanted) -> Plan {
+        let vars = Vars::from_pairs([
+            ("CI_PIPELINE_SOURCE", source),
+            ("CI_COMMIT_BRANCH", "main"),
+            ("CI_DEFAULT_BRANCH", "main"),
+            ("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567"),
+            ("CI_PIPELINE_ID", "77"),
+        ]);
+        let config = crate::config::from_str(
+            Path::new("gipgee.yaml"),
+            config_text,
+            &vars,
+            MissingVariables::Error,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let graph = Graph::new(&config).unwrap();
+        let decisions = select(&config, &graph, &wanted);
+        Plan::new(
+            &config,
+            &graph,
+            Context::detect(&vars, mode),
+            &decisions,
+            Vec::new(),
+        )
+        .unwrap()
+    }
+
+    fn built(plan: &Plan) -> Vec<&str> {
+        plan.built().map(|p| p.image.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_grandchild_builds_from_its_parents_staging_image_and_only_roots_are_manual() {
+        let plan = plan(CHAIN, "web", Mode::Auto, Wanted::All("manual run".into()));
+        assert_eq!(built(&plan), ["a", "d", "b", "c"]);
+        let (b, c) = (plan.get("b").unwrap(), plan.get("c").unwrap());
+        assert_eq!(b.build_base, plan.get("a").unwrap().staging_image);
+        assert_eq!(c.build_base, b.staging_image);
+        let manual: Vec<&str> = plan
+            .images
+            .iter()
+            .filter(|p| p.manual)
+            .map(|p| p.image.id.as_str())
+            .collect();
+        assert_eq!(manual, ["a", "d"]);
+    }
+
+    #[test]
+    fn a_rebuild_of_a_child_pulls_in_its_children_and_builds_from_the_released_parent() {
+        let selection = BTreeMap::from([("b".to_string(), "packages".to_string())]);
+        let plan = plan(
+            CHAIN,
+            "parent_pipeline",
+            Mode::Rebuild,
+            Wanted::Selection(selection),
+        );
+        assert_eq!(built(&plan), ["b", "c"]);
+        let b = plan.get("b").unwrap();
+        assert_eq!(b.build_base.to_string(), "registry.example.com/a:1");
+        assert!(!b.parent_built && b.release && !b.manual);
+        assert_eq!(plan.get("c").unwrap().build_base, b.staging_image);
+    }
+
+    #[test]
+    fn staging_tags_are_unique_and_fit_the_tag_limit() {
+        let long_a = "a".repeat(128);
+        let long_b = format!("{}b", "a".repeat(127));
+        let config = format!(
+            "version: 1\ndefaults: {{staging: registry.example.com/staging}}\nimages:\n  {long_a}: {{baseImage: alpine, targetLocations: [registry.example.com/x:1]}}\n  {long_b}: {{baseImage: alpine, targetLocations: [registry.example.com/y:1]}}\n"
+        );
+        let plan = plan(&config, "web", Mode::Auto, Wanted::All("all".into()));
+        let tags: Vec<&str> = plan
+            .images
+            .iter()
+            .map(|p| p.staging_image.tag().unwrap())
+            .collect();
+        assert!(
+            tags.iter()
+                .all(|t| t.len() <= 128 && t.ends_with("-01234567-77")),
+            "{tags:?}"
+        );
+        assert_ne!(tags[0], tags[1]);
+    }
+}
