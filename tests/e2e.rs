@@ -13,9 +13,10 @@
 //! `image:`, so `tests/e2e/job-shell.sh` (gitlab-ci-local's `bash`) runs a `test:*` job's
 //! script with `buildah run` in the staging image; the other jobs run on the host.
 //!
-//! Run them alone: `bash scripts/test.sh` installs the tools; then
-//! `GIPGEE_REQUIRE_TOOLS=1 cargo test --test integration e2e::` (with the tools of
-//! `~/.cache/gipgee-tools` on PATH). `GIPGEE_E2E_KEEP=1` keeps each scenario's temp folder.
+//! Run them alone with `bash tests/e2e/run.sh` (installs the tools, then runs the scenarios;
+//! `bash tests/e2e/run.sh c_ --nocapture` runs one and shows every gitlab-ci-local run).
+//! Without the tools (and without GIPGEE_REQUIRE_TOOLS) each scenario says what it skipped.
+//! `GIPGEE_E2E_KEEP=1` keeps each scenario's temp folder.
 
 mod harness;
 

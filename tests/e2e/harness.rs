@@ -64,6 +64,20 @@ const HOST_STATE: &[&str] = &[
     "/root/.config/containers",
 ];
 
+/// Top-level keys of a pipeline that are not jobs.
+const GLOBAL_KEYWORDS: &[&str] = &[
+    "stages",
+    "workflow",
+    "variables",
+    "default",
+    "include",
+    "image",
+    "services",
+    "before_script",
+    "after_script",
+    "cache",
+];
+
 /// Runs `mount` inside the private namespace, then the command.
 const SANDBOX: &str = r#"mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$0/upper,workdir=$0/work" /var/lib && exec "$@""#;
 
@@ -364,7 +378,7 @@ impl Run {
             .pipeline()
             .keys()
             .filter_map(|k| k.as_str())
-            .filter(|k| !k.starts_with('.') && *k != "stages")
+            .filter(|k| !k.starts_with('.') && !GLOBAL_KEYWORDS.contains(k))
             .collect();
         jobs.sort();
         jobs
