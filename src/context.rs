@@ -205,7 +205,9 @@ mod tests {
     #[test]
     fn every_row_of_the_context_table() {
         const ZERO: &str = "0000000000000000000000000000000000000000";
-        let cases: Vec<(&[(&str, &str)], Mode, Trigger, bool, bool)> = vec![
+        // (variables, mode, trigger, releases, manual first jobs)
+        type Case = (&'static [(&'static str, &'static str)], Mode, Trigger, bool, bool);
+        let cases: Vec<Case> = vec![
             // (variables, mode, trigger, releases, manual first jobs)
             (
                 &[("CI_PIPELINE_SOURCE", "web"), ("CI_COMMIT_BRANCH", "main")],
