@@ -52,8 +52,8 @@ const TOOLS: &[&str] = &[
     "unshare",
     "setpriv",
 ];
-/// Where buildah, skopeo, podman and CNI keep state by default when run as root: none of
-/// these may appear because of the tests.
+/// Where buildah, skopeo, podman and CNI keep state by default when run as root; the
+/// harness's tools write none of these (see `expect_tool_state_in_temp_folder`).
 const HOST_STATE: &[&str] = &[
     "/var/lib/containers",
     "/run/containers",
