@@ -82,7 +82,7 @@ impl fmt::Display for RegistryError {
                 source: Some(source),
             } => write!(
                 f,
-                "access denied: the credentials from {source} are valid but may not read this repository"
+                "access denied: the credentials from {source} are valid but may not read this repository (or it does not exist: some registries do not tell)"
             ),
             ErrorKind::Denied { source: None } => {
                 write!(f, "access denied to anonymous reads")

@@ -452,6 +452,35 @@ fn wrong_password_at_the_token_server_names_the_variable() {
 }
 
 #[test]
+fn insufficient_scope_with_valid_credentials_is_denied() {
+    let (tokens, issued) = token_server(Some(basic("alice", "s3cret")));
+    let realm = format!("{}/token", tokens.url());
+    let registry = Server::start(move |_| {
+        Reply::new(401).header(
+            "WWW-Authenticate",
+            &format!(
+                r#"Bearer realm="{realm}",service="s",scope="repository:app:pull",error="insufficient_scope""#
+            ),
+        )
+    });
+    let host = registry.host();
+    let client = client(
+        fast_options(),
+        with_credentials(&host),
+        credential_vars("s3cret"),
+    );
+    let err = client.image(&reference(&host, "app:1")).unwrap_err();
+    assert!(
+        matches!(err.kind, ErrorKind::Denied { source: Some(_) }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("access denied"), "{err}");
+    // Anonymous, then once with a fresh token; no loop.
+    assert_eq!(registry.requests().len(), 2);
+    assert_eq!(issued.load(Ordering::SeqCst), 1);
+}
+
+#[test]
 fn retry_after_is_honoured() {
     let body = image_manifest(&[LAYER_A]);
     let content = Content::default().tag("app:1", &body);
