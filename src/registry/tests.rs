@@ -549,6 +549,29 @@ fn connection_refused_is_retried_then_an_error() {
 }
 
 #[test]
+fn a_registry_that_does_not_answer_times_out() {
+    let server = Server::start(|_| {
+        std::thread::sleep(Duration::from_secs(2));
+        Reply::new(200)
+    });
+    let mut options = fast_options();
+    options.transport.request_timeout = Duration::from_millis(150);
+    options.transport.retry.attempts = 2;
+    let client = client(options, insecure(&[&server.host()]), Vars::default());
+    let start = Instant::now();
+    let err = client
+        .digest(&reference(&server.host(), "app:1"))
+        .unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert_eq!(client.stats().requests, 2);
+}
+
+#[test]
 fn oversized_manifests_are_refused() {
     let huge = format!(
         r#"{{"schemaVersion": 2, "padding": "{}"}}"#,
