@@ -41,6 +41,15 @@ pub enum Command {
     },
     /// Print the JSON Schema of gipgee.yaml (for editors and yaml-language-server).
     Schema,
+    /// Check every released image against the current digest of its base image (the
+    /// layer-check job): manifests only, with gipgee's registry client.
+    LayerCheck {
+        #[arg(long, short, default_value = "gipgee.yaml", env = "GIPGEE_CONFIG")]
+        config: PathBuf,
+        /// Where to write the results (JSON).
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// Run the update check inside a released image (an update-check job).
     UpdateCheck {
         #[command(subcommand)]

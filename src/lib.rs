@@ -24,3 +24,4 @@ pub mod selection;
 pub mod update_check;
 pub mod vars;
 pub mod yaml;
+pub mod layer_check;

@@ -63,6 +63,25 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             Ok(())
         }
         Command::UpdateCheck { command } => update_check(command),
+        Command::LayerCheck { config, output } => {
+            let config = config::load(&config, vars, MissingVariables::Error)?;
+            let client =
+                crate::registry::Client::new(Default::default(), &config.registries, vars)?;
+            let results = crate::layer_check::check_all(&config, &client);
+            print!("{}", crate::layer_check::report(&results));
+            let json = serde_json::to_string_pretty(&results).map_err(|err| {
+                Error::User(format!("cannot write the layer-check results: {err}"))
+            })?;
+            generate::write_file(&output, &json)?;
+            let stats = client.stats();
+            println!(
+                "Checked {} images with {} registry requests; wrote {}.",
+                results.images.len(),
+                stats.requests,
+                output.display()
+            );
+            Ok(())
+        }
         Command::Evaluate {
             config,
             results,
