@@ -206,7 +206,13 @@ mod tests {
     fn every_row_of_the_context_table() {
         const ZERO: &str = "0000000000000000000000000000000000000000";
         // (variables, mode, trigger, releases, manual first jobs)
-        type Case = (&'static [(&'static str, &'static str)], Mode, Trigger, bool, bool);
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            Mode,
+            Trigger,
+            bool,
+            bool,
+        );
         let cases: Vec<Case> = vec![
             // (variables, mode, trigger, releases, manual first jobs)
             (
