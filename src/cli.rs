@@ -69,7 +69,7 @@ pub enum Command {
         #[arg(long)]
         junit: Option<PathBuf>,
         /// Directory whose `<kind>.yml.j2` files replace the built-in job templates.
-        #[arg(long, env = "GIPGEE_TEMPLATES_DIR")]
+        #[arg(long, env = "GIPGEE_TEMPLATES_DIR", value_parser = path_or_empty)]
         templates: Option<PathBuf>,
     },
     /// Work with the job templates.
