@@ -4,6 +4,7 @@ mod cli;
 mod config_errors;
 mod e2e;
 mod hostile;
+mod layer_check;
 mod project_files;
 mod registry;
 mod scenarios;

@@ -2,7 +2,7 @@
 //! (htpasswd) and Bearer (token auth with a token server) reads, a private CA over TLS, and the
 //! errors a user sees for a wrong password, a missing image and a registry that is down.
 
-mod harness;
+pub mod harness;
 
 use std::collections::BTreeMap;
 use std::path::Path;

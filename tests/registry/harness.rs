@@ -376,6 +376,17 @@ impl Layout {
 
     /// An image manifest with the given layers, for `os/arch`.
     pub fn image(&self, layers: &[(Blob, Digest)], architecture: &str) -> Blob {
+        self.annotated_image(layers, architecture, "{}")
+    }
+
+    /// [`Layout::image`] with manifest annotations (raw JSON), e.g. the base-image ones
+    /// buildah writes.
+    pub fn annotated_image(
+        &self,
+        layers: &[(Blob, Digest)],
+        architecture: &str,
+        annotations: &str,
+    ) -> Blob {
         let diff_ids: Vec<String> = layers.iter().map(|(_, d)| format!("\"{d}\"")).collect();
         let config = self.blob(
             format!(
@@ -395,7 +406,7 @@ impl Layout {
             .collect();
         self.blob(
             format!(
-                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{}]}}"#,
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{}],"annotations":{annotations}}}"#,
                 config.digest,
                 config.size,
                 layer_json.join(",")

@@ -1,0 +1,328 @@
+//! The layer check against a real registry (distribution on loopback) with hand-made,
+//! reproducible images: the layer-prefix rule, the base-digest annotation (which wins, and
+//! never looks the base up by name), multi-platform bases and images, target locations with
+//! one digest checked once, and errors — never a silent "up to date" — for a missing image
+//! or a registry that is down.
+
+use std::path::Path;
+
+use gipgee::config::{self, Config, MissingVariables};
+use gipgee::evaluate::LayerResult;
+use gipgee::layer_check;
+use gipgee::registry::{Client, Digest, Options, RetryPolicy};
+use gipgee::vars::Vars;
+
+use crate::registry::harness::{self, Auth, Blob, Layout, Registry};
+use crate::support::Test;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+struct Lab {
+    _dir: tempfile::TempDir,
+    registry: Registry,
+    layout: Layout,
+}
+
+impl Lab {
+    fn start(test: &str) -> Option<Lab> {
+        if !harness::tools_available(test) {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::start(dir.path(), Auth::Anonymous, None);
+        let layout = Layout::new(&dir.path().join("layout"));
+        Some(Lab {
+            _dir: dir,
+            registry,
+            layout,
+        })
+    }
+
+    fn push_image(&mut self, name: &str, blob: &Blob, repo_tag: &str) {
+        self.layout.tag(name, blob, OCI_MANIFEST);
+        self.layout.push(
+            name,
+            &format!("{}/{repo_tag}", self.registry.host),
+            None,
+            None,
+        );
+    }
+
+    fn push_index(&mut self, name: &str, blob: &Blob, repo_tag: &str) {
+        self.layout.tag(name, blob, OCI_INDEX);
+        self.layout.push(
+            name,
+            &format!("{}/{repo_tag}", self.registry.host),
+            None,
+            None,
+        );
+    }
+
+    fn config(&self, images: &str) -> Config {
+        let text = format!(
+            "version: 1\nregistries:\n  {host}: {{insecure: true}}\ndefaults: {{staging: {host}/staging}}\nimages:\n{}",
+            images.replace("REG", &self.registry.host),
+            host = self.registry.host
+        );
+        config::from_str(
+            Path::new("gipgee.yaml"),
+            &text,
+            &Vars::default(),
+            MissingVariables::Error,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn client(&self, config: &Config) -> Client {
+        let mut options = Options::default();
+        options.transport.retry = RetryPolicy {
+            attempts: 1,
+            ..options.transport.retry
+        };
+        Client::new(options, &config.registries, &Vars::default()).expect("client")
+    }
+
+    fn check(&self, images: &str) -> (LayerResult, u64) {
+        let config = self.config(images);
+        let client = self.client(&config);
+        let results = layer_check::check_all(&config, &client);
+        let result = results
+            .images
+            .get("app")
+            .cloned()
+            .expect("a result for app");
+        (result, client.stats().requests)
+    }
+}
+
+fn evidence(result: &LayerResult) -> &str {
+    match result {
+        LayerResult::UpToDate { evidence } | LayerResult::Stale { evidence } => evidence,
+        LayerResult::Error { error } => error,
+    }
+}
+
+const APP: &str = "  app: {baseImage: REG/base:1, targetLocations: [REG/app:1]}\n";
+
+#[test]
+fn the_layer_prefix_rule_finds_a_moved_base() {
+    let Some(mut lab) = Lab::start("layer prefix") else {
+        return;
+    };
+    let base_v1 = lab.layout.layer("base-version", "v1\n");
+    let app_layer = lab.layout.layer("app", "app\n");
+    let base = lab.layout.image(std::slice::from_ref(&base_v1), "amd64");
+    let app = lab
+        .layout
+        .image(&[base_v1.clone(), app_layer.clone()], "amd64");
+    lab.push_image("base", &base, "base:1");
+    lab.push_image("app", &app, "app:1");
+
+    let (result, _) = lab.check(APP);
+    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+    assert!(
+        evidence(&result).contains("has the 1 layers of the current"),
+        "{result:?}"
+    );
+
+    // The base is pushed again with a change: the released app no longer starts with it.
+    let base_v2 = lab.layout.layer("base-version", "v2\n");
+    let base = lab.layout.image(std::slice::from_ref(&base_v2), "amd64");
+    lab.push_image("base2", &base, "base:1");
+    let (result, _) = lab.check(APP);
+    assert!(matches!(result, LayerResult::Stale { .. }), "{result:?}");
+    assert!(
+        evidence(&result).contains(&format!(
+            "its first differing layer is {}",
+            base_v1.0.digest
+        )),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn the_base_digest_annotation_decides_when_present() {
+    let Some(mut lab) = Lab::start("annotation") else {
+        return;
+    };
+    let base_layer = lab.layout.layer("base-version", "v1\n");
+    let other_layer = lab.layout.layer("squashed", "x\n");
+    let base = lab.layout.image(std::slice::from_ref(&base_layer), "amd64");
+    lab.push_image("base", &base, "base:1");
+    // Layers that are no prefix of the base (e.g. squashed), but the annotation records the
+    // current base digest — and a base.name that must not be looked up (a staging image).
+    let host = lab.registry.host.clone();
+    let annotations = |digest: &Digest| {
+        format!(
+            r#"{{"org.opencontainers.image.base.digest":"{digest}","org.opencontainers.image.base.name":"{host}/staging:base-tools-1234"}}"#
+        )
+    };
+    let current = lab.layout.annotated_image(
+        std::slice::from_ref(&other_layer),
+        "amd64",
+        &annotations(&base.digest),
+    );
+    lab.push_image("app", &current, "app:1");
+    let (result, _) = lab.check(APP);
+    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+    assert!(
+        evidence(&result).contains(&format!("was built on {}", base.digest)),
+        "{result:?}"
+    );
+
+    // The layers are a prefix, but the annotation names an old base: stale.
+    let old = Digest::sha256(b"an old base manifest");
+    let outdated = lab.layout.annotated_image(
+        &[base_layer.clone(), other_layer.clone()],
+        "amd64",
+        &annotations(&old),
+    );
+    lab.push_image("app2", &outdated, "app:1");
+    let (result, _) = lab.check(APP);
+    assert!(matches!(result, LayerResult::Stale { .. }), "{result:?}");
+    assert!(
+        evidence(&result).contains(&format!("was built on {old}")),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn multi_platform_images_are_checked_per_platform() {
+    let Some(mut lab) = Lab::start("multi-platform") else {
+        return;
+    };
+    let amd_base = lab.layout.layer("base-amd64", "amd64\n");
+    let arm_base = lab.layout.layer("base-arm64", "arm64\n");
+    let app_layer = lab.layout.layer("app", "app\n");
+    let base_amd = lab.layout.image(std::slice::from_ref(&amd_base), "amd64");
+    let base_arm = lab.layout.image(std::slice::from_ref(&arm_base), "arm64");
+    let base = lab.layout.index(&[
+        (&base_amd, r#"{"os":"linux","architecture":"amd64"}"#, "{}"),
+        (
+            &base_arm,
+            r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#,
+            "{}",
+        ),
+    ]);
+    lab.push_index("base", &base, "base:1");
+    let app_amd = lab
+        .layout
+        .image(&[amd_base.clone(), app_layer.clone()], "amd64");
+    let app_arm = lab
+        .layout
+        .image(&[arm_base.clone(), app_layer.clone()], "arm64");
+    let app = lab.layout.index(&[
+        (&app_amd, r#"{"os":"linux","architecture":"amd64"}"#, "{}"),
+        (
+            &app_arm,
+            r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#,
+            "{}",
+        ),
+    ]);
+    lab.push_index("app", &app, "app:1");
+    // A single-platform image built FROM the multi-platform base is compared with linux/amd64.
+    lab.push_image("single", &app_amd, "single:1");
+    let (result, _) = lab.check(APP);
+    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+    let (result, _) =
+        lab.check("  app: {baseImage: REG/base:1, targetLocations: [REG/single:1]}\n");
+    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+
+    // Only the arm64 base moves: the arm64 image is stale, and the evidence says so.
+    let arm_v2 = lab.layout.layer("base-arm64", "arm64 v2\n");
+    let base_arm2 = lab.layout.image(std::slice::from_ref(&arm_v2), "arm64");
+    let base2 = lab.layout.index(&[
+        (&base_amd, r#"{"os":"linux","architecture":"amd64"}"#, "{}"),
+        (
+            &base_arm2,
+            r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#,
+            "{}",
+        ),
+    ]);
+    lab.push_index("base2", &base2, "base:1");
+    let (result, _) = lab.check(APP);
+    assert!(matches!(result, LayerResult::Stale { .. }), "{result:?}");
+    assert!(evidence(&result).contains("linux/arm64"), "{result:?}");
+    assert!(!evidence(&result).contains("linux/amd64"), "{result:?}");
+}
+
+#[test]
+fn targets_with_one_digest_are_checked_once_and_a_missing_target_is_an_error() {
+    let Some(mut lab) = Lab::start("targets") else {
+        return;
+    };
+    let base_layer = lab.layout.layer("base-version", "v1\n");
+    let base = lab.layout.image(std::slice::from_ref(&base_layer), "amd64");
+    let app = lab.layout.image(
+        &[base_layer.clone(), lab.layout.layer("app", "app\n")],
+        "amd64",
+    );
+    lab.push_image("base", &base, "base:1");
+    lab.push_image("app", &app, "app:1");
+    lab.push_image("app-copy", &app, "mirror/app:1");
+    let (result, one_target) = lab.check(APP);
+    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+    let (result, two_targets) = lab
+        .check("  app: {baseImage: REG/base:1, targetLocations: [REG/app:1, REG/mirror/app:1]}\n");
+    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+    assert_eq!(
+        evidence(&result).matches("has the 1 layers").count(),
+        1,
+        "checked once: {result:?}"
+    );
+    assert_eq!(
+        two_targets,
+        one_target + 1,
+        "the second location costs one HEAD, no GET"
+    );
+
+    let (result, _) = lab.check(
+        "  app: {baseImage: REG/base:1, targetLocations: [REG/app:1, REG/never-released:1]}\n",
+    );
+    assert!(matches!(result, LayerResult::Error { .. }), "{result:?}");
+    assert!(evidence(&result).contains("never-released"), "{result:?}");
+}
+
+#[test]
+fn a_registry_that_is_down_is_an_error_for_every_image_and_the_cli_writes_json() {
+    let Some(mut lab) = Lab::start("registry down") else {
+        return;
+    };
+    let base = lab
+        .layout
+        .image(&[lab.layout.layer("base-version", "v1\n")], "amd64");
+    lab.push_image("base", &base, "base:1");
+    let host = lab.registry.host.clone();
+    lab.registry.stop();
+    let out = Test::new()
+        .file(
+            "gipgee.yaml",
+            &format!(
+                "version: 1\nregistries:\n  {host}: {{insecure: true}}\nimages:\n  app: {{baseImage: {host}/base:1, targetLocations: [{host}/app:1], staging: {host}/s}}\n  off: {{baseImage: {host}/base:1, targetLocations: [{host}/off:1], staging: {host}/s, layerCheck: false}}\n"
+            ),
+        )
+        .args(&["layer-check", "--output", "results/layer-check.json"])
+        .any_stdout()
+        .run();
+    let json: serde_json::Value =
+        serde_json::from_str(&out.read("results/layer-check.json")).unwrap();
+    assert_eq!(json["images"]["app"]["status"], "error", "{json}");
+    assert!(
+        json["images"]["app"]["error"]
+            .as_str()
+            .unwrap()
+            .contains(&host),
+        "{json}"
+    );
+    assert!(
+        json["images"].get("off").is_none(),
+        "layerCheck: false is not checked"
+    );
+    assert!(
+        out.stdout
+            .starts_with("ERROR       app: base image: registry `"),
+        "{}",
+        out.stdout
+    );
+}
