@@ -84,6 +84,8 @@ pub enum Error {
     /// A user mistake that is not tied to a file position (bad flag combination, missing
     /// variable on the command line, ...).
     User(String),
+    /// A bug in gipgee (a state the checks before it should have ruled out).
+    Internal(String),
     /// A registry operation failed; the error names the registry host, the reference and,
     /// for authentication failures, the credential source (never a credential).
     Registry(crate::registry::RegistryError),
@@ -105,8 +107,13 @@ impl Error {
     }
 
     /// The process exit code for this error (SPEC §6: 1 for user and config errors).
+    /// The process exit code (SPEC §6): 1 for user and configuration errors, anything else
+    /// is a bug.
     pub fn exit_code(&self) -> i32 {
-        1
+        match self {
+            Error::Internal(_) => 70,
+            _ => 1,
+        }
     }
 }
 
@@ -139,6 +146,10 @@ impl fmt::Display for Error {
                 source,
             } => writeln!(f, "error: cannot {action} {}: {source}", path.display()),
             Error::User(message) => writeln!(f, "error: {message}"),
+            Error::Internal(message) => writeln!(
+                f,
+                "error: internal error (a bug in gipgee, please report it): {message}"
+            ),
             Error::Registry(err) => writeln!(f, "error: {err}"),
         }
     }

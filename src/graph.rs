@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Diagnostic, Error, Position};
+use crate::reference::Reference;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Graph {
@@ -15,37 +16,61 @@ pub struct Graph {
 
 impl Graph {
     pub fn new(config: &Config) -> Result<Graph, Error> {
-        let mut owner_of_target = BTreeMap::new();
+        let mut owner_of_target: BTreeMap<&Reference, &str> = BTreeMap::new();
         let mut problems = Vec::new();
         for image in config.images.values() {
-            for target in &image.target_locations {
-                if let Some(other) = owner_of_target.insert(target.clone(), image.id.clone())
-                    && other != image.id
-                {
-                    problems.push(format!(
-                        "target location `{target}` is released by both `{other}` and `{}`: each location must belong to one image",
-                        image.id
-                    ));
+            for (index, target) in image.target_locations.iter().enumerate() {
+                match owner_of_target.insert(target, &image.id) {
+                    Some(other) if other != image.id => {
+                        let at = image
+                            .positions
+                            .target_locations
+                            .get(index)
+                            .copied()
+                            .unwrap_or(image.positions.id);
+                        problems.push(
+                            Diagnostic::at(
+                                at,
+                                format!("target location `{target}` is released by `{other}` too"),
+                            )
+                            .with_help("each target location belongs to one image"),
+                        );
+                    }
+                    _ => {}
                 }
             }
         }
-        let mut parents = BTreeMap::new();
-        for image in config.images.values() {
-            if let Some(parent) = owner_of_target.get(&image.base_image) {
-                parents.insert(image.id.clone(), parent.clone());
-            }
-        }
+        let parents: BTreeMap<String, String> = config
+            .images
+            .values()
+            .filter_map(|image| {
+                Some((
+                    image.id.clone(),
+                    owner_of_target.get(&image.base_image)?.to_string(),
+                ))
+            })
+            .collect();
         // A location claimed twice makes the parent links meaningless: report that alone.
         if problems.is_empty() {
             for cycle in find_cycles(&parents) {
-                problems.push(format!(
-                    "images are built on each other in a cycle: {} (`a → b`: a's baseImage is a target location of b)",
-                    cycle.join(" → ")
-                ));
+                let at = config
+                    .images
+                    .get(&cycle[0])
+                    .map_or(Position { line: 1, col: 1 }, |i| i.positions.base_image);
+                problems.push(
+                    Diagnostic::at(
+                        at,
+                        format!(
+                            "images are built on each other in a cycle: {}",
+                            cycle.join(" → ")
+                        ),
+                    )
+                    .with_help("`a → b` means a's baseImage is a target location of b"),
+                );
             }
         }
         if !problems.is_empty() {
-            return Err(Error::User(problems.join("\nerror: ")));
+            return Err(config.source.invalid(problems));
         }
         let order = dependency_order(config.images.keys(), &parents);
         Ok(Graph { parents, order })

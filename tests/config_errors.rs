@@ -233,8 +233,19 @@ fn every_cycle_is_named() {
         .status(1)
         .stderr(
             "
-            error: images are built on each other in a cycle: a → c → b → a (`a → b`: a's baseImage is a target location of b)
-            error: images are built on each other in a cycle: d → d (`a → b`: a's baseImage is a target location of b)
+            error: images are built on each other in a cycle: a → c → b → a
+             --> gipgee.yaml:3:18
+              |
+            3 |   a: {baseImage: registry.example.com/c:1, targetLocations: [registry.example.com/a:1]}
+              |                  ^
+              = help: `a → b` means a's baseImage is a target location of b
+            error: images are built on each other in a cycle: d → d
+             --> gipgee.yaml:6:18
+              |
+            6 |   d: {baseImage: registry.example.com/d:1, targetLocations: [registry.example.com/d:1]}
+              |                  ^
+              = help: `a → b` means a's baseImage is a target location of b
+            2 errors in gipgee.yaml
             ",
         )
         .run();
@@ -254,7 +265,16 @@ fn a_target_location_belongs_to_one_image() {
         )
         .args(&["validate"])
         .status(1)
-        .stderr("error: target location `registry.example.com/x:1` is released by both `a` and `b`: each location must belong to one image\n")
+        .stderr(
+            "
+            error: target location `registry.example.com/x:1` is released by `a` too
+             --> gipgee.yaml:4:44
+              |
+            4 |   b: {baseImage: alpine, targetLocations: ['registry.example.com/x:1']}
+              |                                            ^
+              = help: each target location belongs to one image
+            ",
+        )
         .run();
 }
 

@@ -9,21 +9,49 @@ mod fields;
 mod parse;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use fields::{Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS};
 
-use crate::error::Error;
+use crate::error::{Error, Position};
 use crate::reference::{Reference, Repository};
 use crate::vars::Vars;
 
 /// The resolved configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The file and text it was read from, for diagnostics found later (the graph).
+    pub source: Source,
     /// Credentials and transport settings per registry host (`host[:port]`).
     pub registries: BTreeMap<String, RegistryConfig>,
     /// Images by id; iteration order is the id order, which keeps output deterministic.
     pub images: BTreeMap<String, Image>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub file: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    /// These diagnostics, shown against this file.
+    pub fn invalid(&self, diagnostics: Vec<crate::error::Diagnostic>) -> Error {
+        Error::Invalid(crate::error::SourceDiagnostics {
+            file: self.file.clone(),
+            source: self.text.clone(),
+            diagnostics,
+        })
+    }
+}
+
+/// Where an image's fields stand in the file, for diagnostics found after parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePositions {
+    pub id: Position,
+    pub base_image: Position,
+    /// One per target location, in order.
+    pub target_locations: Vec<Position>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -39,6 +67,7 @@ pub struct RegistryConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
     pub id: String,
+    pub positions: ImagePositions,
     pub base_image: Reference,
     pub containerfile: String,
     pub context: String,

@@ -2,14 +2,14 @@
 //! problem as a [`Diagnostic`] instead of stopping at the first.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use globset::Glob;
 
 use super::fields::{Field, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS};
 use super::{
-    BUILDERS, Config, DEFAULT_STAGING, Image, ImageTest, MissingVariables, RegistryConfig, TestRun,
-    UpdateCheck,
+    BUILDERS, Config, DEFAULT_STAGING, Image, ImagePositions, ImageTest, MissingVariables,
+    RegistryConfig, Source, TestRun, UpdateCheck,
 };
 use crate::error::{Diagnostic, Error, SourceDiagnostics, suggest};
 use crate::reference::{Reference, Repository, normalize_registry_host};
@@ -31,6 +31,8 @@ pub(super) fn resolve(
     missing: MissingVariables,
 ) -> Result<Config, Error> {
     let mut walker = Walker {
+        file: path.to_path_buf(),
+        text: source.to_string(),
         vars: vars.clone(),
         credential_variables: BTreeSet::new(),
         missing,
@@ -57,6 +59,8 @@ pub(super) fn resolve(
 }
 
 struct Walker {
+    file: PathBuf,
+    text: String,
     vars: Vars,
     /// Variables named in `registries:`: never expanded.
     credential_variables: BTreeSet<String>,
@@ -133,7 +137,14 @@ impl Walker {
             return None;
         };
         let images = self.images(images_node, &defaults);
-        Some(Config { registries, images })
+        Some(Config {
+            source: Source {
+                file: self.file.clone(),
+                text: self.text.clone(),
+            },
+            registries,
+            images,
+        })
     }
 
     fn mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [(Node, Node)]> {
@@ -338,8 +349,17 @@ impl Walker {
         if self.diagnostics.len() > errors_before {
             return None;
         }
+        let target_positions = match fields.get("targetLocations").map(|n| &n.value) {
+            Some(Value::Sequence(items)) => items.iter().map(|item| item.position).collect(),
+            _ => Vec::new(),
+        };
         Some(Image {
             id: id.to_string(),
+            positions: ImagePositions {
+                id: key.position,
+                base_image: fields.get("baseImage").map_or(key.position, |n| n.position),
+                target_locations: target_positions,
+            },
             base_image: base_image?,
             containerfile: containerfile?,
             context: context?,
