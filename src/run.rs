@@ -14,6 +14,21 @@ use crate::generate::{self, Request};
 use crate::render::{self, Templates};
 use crate::vars::Vars;
 
+/// Writes to stdout; a closed pipe (`gipgee plan | head`) ends the output quietly instead
+/// of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// [`say!`] without the newline.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Parses the process arguments, runs the command, prints any error, returns the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -47,19 +62,19 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let yaml =
                 generate::render_pipeline(&config, &request.config, &plan, &templates, vars)?;
             generate::write_file(&output, &yaml)?;
-            print!("{}", plan.to_text());
-            println!("Wrote {}.", output.display());
+            say_raw!("{}", plan.to_text());
+            say!("Wrote {}.", output.display());
             Ok(())
         }
         Command::Plan { target } => {
             let request = request(&target, MissingVariables::Tolerate)?;
             let (_, plan) = generate::make_plan(&request, vars, &mut log)?;
-            print!("{}", plan.to_text());
+            say_raw!("{}", plan.to_text());
             Ok(())
         }
         Command::Validate { config } => validate(&config, vars),
         Command::Schema => {
-            println!("{}", crate::schema::json_schema());
+            say!("{}", crate::schema::json_schema());
             Ok(())
         }
         Command::UpdateCheck { command } => update_check(command),
@@ -68,13 +83,13 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let client =
                 crate::registry::Client::new(Default::default(), &config.registries, vars)?;
             let results = crate::layer_check::check_all(&config, &client);
-            print!("{}", crate::layer_check::report(&results));
+            say_raw!("{}", crate::layer_check::report(&results));
             let json = serde_json::to_string_pretty(&results).map_err(|err| {
                 Error::User(format!("cannot write the layer-check results: {err}"))
             })?;
             generate::write_file(&output, &json)?;
             let stats = client.stats();
-            println!(
+            say!(
                 "Checked {} images with {} registry requests; wrote {}.",
                 results.images.len(),
                 stats.requests,
@@ -92,12 +107,12 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let templates =
                 Templates::new(templates.filter(|t| !t.as_os_str().is_empty()).as_deref())?;
             let evaluation = generate::evaluate(&config, &results, vars, &templates)?;
-            print!("{}", evaluation.report);
+            say_raw!("{}", evaluation.report);
             generate::write_file(&output, &evaluation.rebuild_pipeline)?;
             if let Some(junit) = junit {
                 generate::write_file(&junit, &evaluation.junit)?;
             }
-            println!("Wrote the rebuild pipeline to {}.", output.display());
+            say!("Wrote the rebuild pipeline to {}.", output.display());
             Ok(())
         }
         Command::Templates {
@@ -131,7 +146,7 @@ fn log(line: &str) {
 fn validate(path: &Path, vars: &Vars) -> Result<(), Error> {
     let config = config::load(path, vars, MissingVariables::Tolerate)?;
     crate::graph::Graph::new(&config)?;
-    println!("{}: ok ({} images)", path.display(), config.images.len());
+    say!("{}: ok ({} images)", path.display(), config.images.len());
     Ok(())
 }
 
@@ -183,9 +198,9 @@ fn update_check(command: UpdateCheckCommand) -> Result<(), Error> {
             } else {
                 "no upgrade needed"
             };
-            println!("{}: {state}", files.image_id);
+            say!("{}: {state}", files.image_id);
             for line in &verdict.details {
-                println!("  {line}");
+                say!("  {line}");
             }
             Ok(())
         }
