@@ -109,12 +109,7 @@ impl Plan {
         if let Some(why) = all_images_reason {
             let _ = writeln!(out, "All images are selected: {why}.");
         }
-        let width = self
-            .images
-            .iter()
-            .map(|i| i.image.id.len())
-            .max()
-            .unwrap_or(0);
+        let width = self.id_width();
         for planned in &self.images {
             let id = &planned.image.id;
             let line = match &planned.decision {
@@ -141,16 +136,20 @@ impl Plan {
 }
 
 impl Plan {
+    /// The width of the id column in plan text.
+    fn id_width(&self) -> usize {
+        self.images
+            .iter()
+            .map(|i| i.image.id.len())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The plan of a scheduled update check: which checks run for which image.
     fn update_check_text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "gipgee plan: {}", self.context.describe());
-        let width = self
-            .images
-            .iter()
-            .map(|i| i.image.id.len())
-            .max()
-            .unwrap_or(0);
+        let width = self.id_width();
         for planned in &self.images {
             let image = &planned.image;
             let layer = match image.layer_check {

@@ -26,27 +26,7 @@ const TOOLS: &[&str] = &[
 
 /// Whether every tool the registry tests use is on PATH; prints what is skipped otherwise.
 pub fn tools_available(test: &str) -> bool {
-    let missing: Vec<&str> = TOOLS.iter().copied().filter(|t| !on_path(t)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("GIPGEE_REQUIRE_TOOLS").is_none(),
-        "{test}: {} required (GIPGEE_REQUIRE_TOOLS is set) but not on PATH; run scripts/install-test-deps.sh",
-        missing.join(", ")
-    );
-    eprintln!(
-        "SKIPPED {test}: {} not installed; run scripts/test.sh for the full checks",
-        missing.join(", ")
-    );
-    false
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths)
-            .any(|dir| std::fs::metadata(dir.join(tool)).is_ok_and(|m| m.is_file()))
-    })
+    crate::support::tools::tools_available(test, TOOLS)
 }
 
 pub fn run(cmd: &mut Command) -> String {

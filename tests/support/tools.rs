@@ -7,19 +7,38 @@
 use std::path::Path;
 use std::process::Command;
 
-fn tool_available(name: &str) -> bool {
-    let found = Command::new(name)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("GIPGEE_REQUIRE_TOOLS").is_err(),
-            "{name} is required (GIPGEE_REQUIRE_TOOLS is set) but not on PATH; run scripts/install-test-deps.sh"
-        );
-        eprintln!("SKIPPED: {name} is not installed; run scripts/test.sh for the full checks");
+/// Whether every tool is on PATH. When one is missing, the test skips with a message — or,
+/// with GIPGEE_REQUIRE_TOOLS set (`scripts/test.sh`), fails.
+pub fn tools_available(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|tool| !on_path(tool))
+        .collect();
+    if missing.is_empty() {
+        return true;
     }
-    found
+    assert!(
+        std::env::var_os("GIPGEE_REQUIRE_TOOLS").is_none(),
+        "{test}: {} required (GIPGEE_REQUIRE_TOOLS is set) but not on PATH; run scripts/install-test-deps.sh",
+        missing.join(", ")
+    );
+    eprintln!(
+        "SKIPPED {test}: {} not installed; run scripts/test.sh for the full checks",
+        missing.join(", ")
+    );
+    false
+}
+
+fn tool_available(name: &str) -> bool {
+    tools_available(name, &[name])
+}
+
+pub fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .any(|dir| std::fs::metadata(dir.join(tool)).is_ok_and(|m| m.is_file()))
+    })
 }
 
 /// Validates a pipeline file against GitLab's CI schema.
