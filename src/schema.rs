@@ -33,10 +33,22 @@ pub fn json_schema() -> String {
         },
         "definitions": {
             "image": image,
-            "test": object(TEST_FIELDS, &["name"]),
+            "test": test_schema(),
         },
     });
     serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
+/// A test has a name and exactly one of `script` and `command`.
+fn test_schema() -> Value {
+    let mut schema = object(TEST_FIELDS, &["name"]);
+    if let Value::Object(map) = &mut schema {
+        map.insert(
+            "oneOf".into(),
+            json!([{"required": ["script"]}, {"required": ["command"]}]),
+        );
+    }
+    schema
 }
 
 fn object(fields: &[Field], required: &[&str]) -> Value {

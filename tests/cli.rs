@@ -260,18 +260,19 @@ fn the_schema_accepts_the_bundled_example_and_rejects_unknown_keys() {
         )
         .unwrap_or(true)
     );
-    std::fs::write(
-        out.dir.join("bad.yaml"),
+    let rejected = [
         "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], containerfle: z}\n",
-    )
-    .unwrap();
-    assert!(
-        !support::tools::check_against_schema(
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], tests: [{name: t, script: [a], command: [b]}]}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], tests: [{name: t}]}\n",
+    ];
+    for bad in rejected {
+        std::fs::write(out.dir.join("bad.yaml"), bad).unwrap();
+        let accepted = support::tools::check_against_schema(
             &out.dir.join("schema.json"),
-            &out.dir.join("bad.yaml")
-        )
-        .unwrap_or(false)
-    );
+            &out.dir.join("bad.yaml"),
+        );
+        assert!(!accepted.unwrap_or(false), "the schema accepts {bad:?}");
+    }
 }
 
 #[test]
