@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Benchmark: the layer check of N released images (default 200) on B base images (default 20)
+# against a local registry (distribution, 127.0.0.1, free port, temp storage):
+# `gipgee layer-check` versus a skopeo-per-image loop (what the first gipgee did: per image,
+# `skopeo inspect --raw` of the base and of each target location, then compare layers).
+# Prints wall time and HTTP requests per tool (counted from the registry's access log) and
+# the ratios, and fails if the two tools' verdicts disagree (or differ from the expected ones).
+#
+# Needs: cargo, docker-registry, skopeo, tar, gzip, curl, python3 (scripts/install-test-deps.sh).
+# Setup (not measured): a hand-made OCI layout pushed with skopeo copy; ~30 s for 200 images.
+# Everything lives in one temp dir, removed at exit with the registry stopped by PID (skopeo
+# itself keeps its usual blob-info cache under /var/lib/containers/cache when run as root).
+set -euo pipefail
+images="${1:-200}"
+bases="${2:-20}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+helper="$root/benches/layer-check.py"
+gipgee="$root/target/release/gipgee"
+
+for tool in docker-registry skopeo curl python3 tar gzip; do
+  command -v "$tool" >/dev/null || { echo "layer-check bench: $tool is missing (run scripts/install-test-deps.sh)" >&2; exit 1; }
+done
+
+echo "== build: cargo build --release"
+cargo build --quiet --release --manifest-path "$root/Cargo.toml"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/gipgee-layer-bench.XXXXXX")"
+registry_pid=""
+cleanup() {
+  if [ -n "$registry_pid" ]; then
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+log_size() { stat -c %s "$work/access.log"; }
+# Waits until the access log stops growing (the registry writes a line after each response).
+settle_log() {
+  local before after
+  after=$(log_size)
+  while :; do
+    sleep 0.3
+    before=$after
+    after=$(log_size)
+    [ "$before" != "$after" ] || break
+  done
+}
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+host="127.0.0.1:$port"
+cat > "$work/registry.yml" <<EOF
+version: 0.1
+log: {level: error, accesslog: {disabled: false}}
+storage: {filesystem: {rootdirectory: $work/registry-data}, delete: {enabled: true}}
+http: {addr: $host}
+EOF
+echo "== registry: docker-registry on $host (data and access log in $work)"
+# distribution writes its access log (combined log format, one line per request) to stdout.
+docker-registry serve "$work/registry.yml" > "$work/access.log" 2> "$work/registry.err" &
+registry_pid=$!
+for _ in $(seq 100); do
+  curl -fsS "http://$host/v2/" >/dev/null 2>&1 && break
+  kill -0 "$registry_pid" 2>/dev/null || { cat "$work/registry.err" >&2; echo "layer-check bench: the registry did not start" >&2; exit 1; }
+  sleep 0.1
+done
+curl -fsS "http://$host/v2/" >/dev/null || { echo "layer-check bench: the registry does not answer on $host" >&2; exit 1; }
+
+echo "== setup: $images images on $bases bases (hand-made OCI layout, skopeo copy; not measured)"
+setup_start=$(ms)
+python3 "$helper" gen "$work" "$host" "$images" "$bases"
+push() {
+  # Four pushes at a time; each line of the list is "<layout ref> <destination>".
+  xargs -P 4 -L 1 sh -c 'skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false "oci:$0:$1" "docker://$2" >/dev/null' "$work/layout" < "$1"
+}
+push "$work/push-1.txt"  # bases as first built, and every released image
+push "$work/push-2.txt"  # then the changed bases, to the same tags
+settle_log
+echo "setup took $(( ($(ms) - setup_start) / 1000 )) s"
+
+echo "== gipgee layer-check"
+mkdir "$work/gipgee" && cp "$work/gipgee.yaml" "$work/gipgee/"
+offset=$(log_size)
+start=$(ms)
+(cd "$work/gipgee" && "$gipgee" layer-check --config gipgee.yaml --output results.json > out.txt) || {
+  cat "$work/gipgee/out.txt" >&2; echo "layer-check bench: gipgee layer-check failed" >&2; exit 1; }
+gipgee_ms=$(( $(ms) - start ))
+settle_log
+gipgee_counts=$(python3 "$helper" requests "$work/access.log" "$offset")
+tail -n 1 "$work/gipgee/out.txt"
+
+echo "== skopeo-per-image loop"
+offset=$(log_size)
+start=$(ms)
+python3 "$helper" skopeo-loop "$work/images.json" "$work/skopeo-verdicts.json"
+skopeo_ms=$(( $(ms) - start ))
+settle_log
+skopeo_counts=$(python3 "$helper" requests "$work/access.log" "$offset")
+
+echo "== verdicts"
+python3 "$helper" verdicts "$work/expected.json" "$work/gipgee/results.json" "$work/skopeo-verdicts.json"
+
+field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+breakdown() {
+  python3 -c 'import json, sys
+c = json.loads(sys.argv[1])
+print(", ".join(f"{n} {k}" for k, n in sorted(c["kind"].items())) + " — user agents: " + ", ".join(f"{k} {n}" for k, n in c["agent"].items()) + " — statuses: " + ", ".join(f"{k} {n}" for k, n in c["status"].items()))' "$1"
+}
+gipgee_requests=$(field "$gipgee_counts" total)
+skopeo_requests=$(field "$skopeo_counts" total)
+for counts in "$gipgee_counts" "$skopeo_counts"; do
+  [ "$(field "$counts" unparsed)" = 0 ] || { echo "layer-check bench: unparsed access-log lines" >&2; exit 1; }
+done
+gipgee_own=$(sed -n 's/.* with \([0-9]*\) registry requests.*/\1/p' "$work/gipgee/out.txt")
+[ "$gipgee_own" = "$gipgee_requests" ] || echo "note: gipgee counted $gipgee_own requests itself, the access log $gipgee_requests"
+
+echo
+echo "== layer check of $images images ($bases bases), registry on loopback, $(nproc) cores, one run"
+python3 "$helper" table "$images" "$gipgee_ms" "$gipgee_requests" "$skopeo_ms" "$skopeo_requests"
+echo
+echo "gipgee requests: $(breakdown "$gipgee_counts")"
+echo "skopeo requests: $(breakdown "$skopeo_counts")"
