@@ -46,17 +46,22 @@ pub fn check_image(client: &Client, image: &Image) -> LayerResult {
     let mut stale = Vec::new();
     let mut current = Vec::new();
     let mut checked: BTreeSet<Digest> = BTreeSet::new();
-    for target in &image.target_locations {
-        let released = match client.digest(target) {
-            Ok(digest) => digest,
-            Err(err) => {
-                return LayerResult::Error {
-                    error: format!("released image: {err}"),
-                };
+    for (index, target) in image.target_locations.iter().enumerate() {
+        // The first location is read whole (one GET gives its digest too); the others only
+        // need a HEAD to see whether they hold an image already checked.
+        if index > 0 {
+            match client.digest(target) {
+                Ok(digest) => {
+                    if !checked.insert(digest) {
+                        continue;
+                    }
+                }
+                Err(err) => {
+                    return LayerResult::Error {
+                        error: format!("released image: {err}"),
+                    };
+                }
             }
-        };
-        if !checked.insert(released.clone()) {
-            continue;
         }
         let platforms = match client.images(target) {
             Ok(platforms) => platforms,
@@ -66,6 +71,18 @@ pub fn check_image(client: &Client, image: &Image) -> LayerResult {
                 };
             }
         };
+        if index == 0 {
+            match client.digest(target) {
+                Ok(digest) => {
+                    checked.insert(digest);
+                }
+                Err(err) => {
+                    return LayerResult::Error {
+                        error: format!("released image: {err}"),
+                    };
+                }
+            }
+        }
         for released_image in &platforms {
             match compare(
                 &image.base_image,

@@ -32,6 +32,21 @@ impl<K: Eq + Hash, V: Clone> OnceMap<K, V> {
         };
         cell.get_or_init(compute).clone()
     }
+
+    /// The value for `key` if it has been computed.
+    pub fn get(&self, key: &K) -> Option<V> {
+        let cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        cells.get(key).and_then(|cell| cell.get().cloned())
+    }
+
+    /// Records a value learnt another way (a digest from a `GET`), unless one is known.
+    pub fn set_if_absent(&self, key: K, value: V) {
+        let cell = {
+            let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+            cells.entry(key).or_default().clone()
+        };
+        let _ = cell.set(value);
+    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,12 @@
 //! manifest digest fetched once per repository). It is `Sync`: share one client across the
 //! threads of [`parallel_map`].
 //!
-//! Requests: `HEAD` a tag for its digest first (a `HEAD` does not count against Docker Hub's
-//! pull limit), then `GET` by digest only when the content is needed, verifying the body's
-//! sha256. Every manifest request carries one `Accept` header listing all supported kinds.
+//! Requests: when only a digest is needed, a `HEAD` (which does not count against Docker
+//! Hub's pull limit); when the content is needed and the digest is not yet known, one `GET`
+//! by tag, which gives both (a `HEAD` first would add a request and save no pull); by digest
+//! once the digest is known, so a manifest shared by several tags is fetched once. Every
+//! body is verified against its digest and `Docker-Content-Digest`. Every manifest request
+//! carries one `Accept` header listing all supported kinds.
 //!
 //! # Credential policy
 //! A registry's credentials (see [`auth`] for their sources) go to exactly two places:
@@ -172,13 +175,27 @@ impl Client {
     }
 
     /// The manifest `reference` names (an index or an image), verified against its digest.
+    ///
+    /// When the digest is known (the reference has one, or a `HEAD` found it) the manifest is
+    /// fetched by digest, so a digest shared by several tags is fetched once. Otherwise one
+    /// `GET` by tag gives content and digest together: a `HEAD` first would cost a request
+    /// and save no pull (on Docker Hub the `GET` counts either way).
     pub fn manifest(&self, reference: &Reference) -> Result<Arc<FetchedManifest>, RegistryError> {
-        match self.head_digest(reference)? {
-            Some(digest) => self.manifest_by_digest(reference, &digest),
-            None => self
-                .by_tag
-                .get_or_compute(reference.to_string(), || self.get_by_tag(reference)),
+        let key = reference.to_string();
+        let known = reference.digest().is_some() || self.digests.get(&key).is_some();
+        if known && let Some(digest) = self.head_digest(reference)? {
+            return self.manifest_by_digest(reference, &digest);
         }
+        let fetched = self
+            .by_tag
+            .get_or_compute(key.clone(), || self.get_by_tag(reference))?;
+        self.digests
+            .set_if_absent(key, Ok(Some(fetched.digest.clone())));
+        self.by_digest.set_if_absent(
+            (reference.name(), fetched.digest.clone()),
+            Ok(fetched.clone()),
+        );
+        Ok(fetched)
     }
 
     /// The manifest with `digest` in `reference`'s repository (its tag is ignored).

@@ -174,7 +174,7 @@ fn methods_and_targets(requests: &[Recorded]) -> Vec<String> {
 }
 
 #[test]
-fn anonymous_head_then_get_by_digest_once_per_run() {
+fn anonymous_content_is_one_get_by_tag_per_run() {
     let body = image_manifest(&[LAYER_A, LAYER_B]);
     let content = Content::default().tag("app:1", &body);
     let server = Server::start(move |r| content.reply(r));
@@ -191,25 +191,48 @@ fn anonymous_head_then_get_by_digest_once_per_run() {
     );
     assert_eq!(image.digest, Digest::sha256(body.as_bytes()));
     assert_eq!(image.index_digest, None);
-    // Everything again: served from the run's caches.
+    // Everything again, the digest included: served from the run's caches.
     assert_eq!(client.digest(&app).unwrap(), image.digest);
     client.image(&app).unwrap();
     client.images(&app).unwrap();
 
+    // Content was needed and the digest unknown: one GET by tag gives both (a HEAD first
+    // would cost a request and save no pull).
     let requests = server.requests();
-    let digest = Digest::sha256(body.as_bytes());
     assert_eq!(
         methods_and_targets(&requests),
-        vec![
-            "HEAD /v2/app/manifests/1".to_string(),
-            format!("GET /v2/app/manifests/{digest}"),
-        ]
+        vec!["GET /v2/app/manifests/1".to_string()]
     );
     for request in &requests {
         assert_eq!(request.header("accept"), Some(manifest::ACCEPT));
         assert_eq!(request.header("authorization"), None);
     }
-    assert_eq!(client.stats().requests, 2);
+    assert_eq!(client.stats().requests, 1);
+}
+
+#[test]
+fn a_known_digest_fetches_by_digest_after_the_head() {
+    let body = image_manifest(&[LAYER_A]);
+    let content = Content::default()
+        .tag("app:1", &body)
+        .tag("app:latest", &body);
+    let server = Server::start(move |r| content.reply(r));
+    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let app = reference(&server.host(), "app:1");
+    let digest = client.digest(&app).unwrap();
+    client.image(&app).unwrap();
+    // Another tag of the same digest: its HEAD, and the manifest from the cache.
+    let latest = reference(&server.host(), "app:latest");
+    assert_eq!(client.digest(&latest).unwrap(), digest);
+    client.image(&latest).unwrap();
+    assert_eq!(
+        methods_and_targets(&server.requests()),
+        vec![
+            "HEAD /v2/app/manifests/1".to_string(),
+            format!("GET /v2/app/manifests/{digest}"),
+            "HEAD /v2/app/manifests/latest".to_string(),
+        ]
+    );
 }
 
 #[test]
@@ -254,7 +277,8 @@ fn basic_auth_after_challenge_then_up_front() {
     let requests = server.requests();
     // One anonymous try to learn the scheme; afterwards credentials go with every request.
     assert_eq!(requests[0].header("authorization"), None);
-    assert_eq!(requests.len(), 5, "{:?}", methods_and_targets(&requests));
+    // anonymous GET (401), GET app, GET other.
+    assert_eq!(requests.len(), 3, "{:?}", methods_and_targets(&requests));
     assert!(
         requests[1..]
             .iter()
@@ -420,19 +444,19 @@ fn parallel_reads_share_one_token_and_identical_references_are_fetched_once() {
     let results = parallel_map(&refs, 4, |r| client.image(r));
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(issued.load(Ordering::SeqCst), 1);
-    let heads = registry
-        .requests()
+    // 24 reads of 4 references: each reference fetched once (one GET by tag), no HEADs.
+    let requests = registry.requests();
+    let heads = requests.iter().filter(|r| r.method == "HEAD").count();
+    let gets = requests
         .iter()
-        .filter(|r| r.method == "HEAD" && r.header("authorization").is_some())
+        .filter(|r| r.method == "GET" && r.header("authorization").is_some())
         .count();
-    // app:0..3 once each; the four tags share one manifest digest, fetched once.
-    assert_eq!(heads, 4);
-    let gets = registry
-        .requests()
-        .iter()
-        .filter(|r| r.method == "GET")
-        .count();
-    assert_eq!(gets, 1);
+    assert_eq!(
+        (heads, gets),
+        (0, 4),
+        "{:?}",
+        methods_and_targets(&requests)
+    );
 }
 
 #[test]
@@ -503,7 +527,7 @@ fn retry_after_is_honoured() {
     let elapsed = start.elapsed();
     assert!(elapsed >= Duration::from_secs(1), "waited only {elapsed:?}");
     assert!(elapsed < Duration::from_secs(4), "waited {elapsed:?}");
-    assert_eq!(calls.load(Ordering::SeqCst), 3); // HEAD (429), HEAD, GET
+    assert_eq!(calls.load(Ordering::SeqCst), 2); // GET (429), GET
 }
 
 #[test]
