@@ -102,8 +102,17 @@ impl PackageManager {
                 vec!["apk", "update", "--quiet"],
                 vec!["apk", "list", "--upgradable"],
             ],
+            // apt-get update exits 0 when an index cannot be fetched ("W: Failed to fetch"),
+            // which would leave no lists and so no upgrades: Error-Mode=any makes that exit
+            // 100 (apt >= 2.1.16; older apt ignores the option, `refresh_failed` catches it).
             PackageManager::AptGet => vec![
-                vec!["apt-get", "update", "-qq"],
+                vec![
+                    "apt-get",
+                    "update",
+                    "-qq",
+                    "-o",
+                    "APT::Update::Error-Mode=any",
+                ],
                 vec![
                     "apt-get",
                     "--simulate",
@@ -173,6 +182,20 @@ impl PackageManager {
         }
     }
 
+    /// Whether a refresh that exited 0 still failed to download an index, by what it printed
+    /// on stderr: a check against missing or old indexes would find no upgrades, a silent
+    /// "up to date".
+    fn refresh_failed(self, stderr: &str) -> bool {
+        match self {
+            PackageManager::AptGet => stderr.lines().any(|line| {
+                line.starts_with("E:")
+                    || line.starts_with("W: Failed to fetch")
+                    || line.contains("Some index files failed to download")
+            }),
+            _ => false,
+        }
+    }
+
     /// Exit codes that mean "the listing worked" for the last command.
     fn ok_status(self, code: Option<i32>) -> bool {
         match self {
@@ -221,6 +244,7 @@ pub fn check_auto(log: &mut dyn FnMut(&str)) -> Result<Verdict, Error> {
             .output()
             .map_err(|err| Error::User(format!("cannot run {}: {err}", argv[0])))?;
         let last = index + 1 == commands.len();
+        let stderr = String::from_utf8_lossy(&out.stderr);
         let ok = if last {
             pm.ok_status(out.status.code())
         } else {
@@ -231,7 +255,14 @@ pub fn check_auto(log: &mut dyn FnMut(&str)) -> Result<Verdict, Error> {
                 "`{}` failed ({}): {}",
                 argv.join(" "),
                 out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
+                stderr.trim()
+            )));
+        }
+        if !last && pm.refresh_failed(&stderr) {
+            return Err(Error::User(format!(
+                "`{}` could not download every package index: {}",
+                argv.join(" "),
+                stderr.trim()
             )));
         }
         if last {
@@ -307,6 +338,20 @@ mod tests {
             ["libc6 2.36-9 -> 2.36-9+deb12u4"]
         );
         assert!(PackageManager::AptGet.parse_upgrades("").is_empty());
+    }
+
+    #[test]
+    fn an_apt_update_that_could_not_fetch_an_index_failed() {
+        let pm = PackageManager::AptGet;
+        assert!(pm.refresh_failed(
+            "W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Could not resolve 'deb.debian.org'\nW: Some index files failed to download. They have been ignored, or old ones used instead.\n"
+        ));
+        assert!(pm.refresh_failed("E: Some index files failed to download.\n"));
+        assert!(!pm.refresh_failed(""));
+        assert!(!pm.refresh_failed(
+            "W: http://x/dists/y/InRelease: Key is stored in legacy trusted.gpg keyring\n"
+        ));
+        assert!(!PackageManager::Apk.refresh_failed("W: Failed to fetch"));
     }
 
     #[test]

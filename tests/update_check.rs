@@ -65,6 +65,54 @@ fn auto_without_a_package_manager_says_what_to_do() {
         .run();
 }
 
+#[test]
+fn auto_fails_when_apt_cannot_download_the_package_indexes() {
+    // apt-get update exits 0 when an index cannot be fetched (apt before 2.1.16 always,
+    // later apt without Error-Mode=any, which this fake ignores like old apt): without lists
+    // the simulated upgrade lists nothing, which must not pass for "no upgrade needed".
+    let test = Test::new();
+    let bin = test.dir().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("apt-get"),
+        "#!/bin/sh\n\
+         if [ \"$1\" = update ]; then\n\
+           echo \"W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Could not resolve 'deb.debian.org'\" >&2\n\
+           echo 'W: Some index files failed to download. They have been ignored, or old ones used instead.' >&2\n\
+         fi\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        bin.join("apt-get"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let error = "`apt-get update -qq -o APT::Update::Error-Mode=any` could not download every package index: W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Could not resolve 'deb.debian.org'\n\
+                 W: Some index files failed to download. They have been ignored, or old ones used instead.";
+    let out = test
+        .env("PATH", &path)
+        .args(&[
+            "update-check",
+            "auto",
+            "--image-id",
+            "x",
+            "--result-file",
+            "r/x.result",
+            "--error-file",
+            "r/x.error",
+        ])
+        .status(1)
+        .stderr(&format!(
+            "gipgee: package manager: apt-get\n\
+             gipgee: running: apt-get update -qq -o APT::Update::Error-Mode=any\n\
+             error: {error}\n"
+        ))
+        .run();
+    assert_eq!(out.read("r/x.error"), format!("{error}\n"));
+    assert!(!out.dir.join("r/x.result").exists(), "no verdict");
+}
+
 fn evaluate(results: &[(&str, &str)]) -> Test {
     let mut test = Test::new().gitlab_manual_run().file("gipgee.yaml", CONFIG);
     for (path, content) in results {
