@@ -18,7 +18,7 @@
 //! Without the tools (and without GIPGEE_REQUIRE_TOOLS) each scenario says what it skipped.
 //! `GIPGEE_E2E_KEEP=1` keeps each scenario's temp folder.
 
-mod harness;
+pub mod harness;
 
 use Outcome::{Failed, NotRun, Passed};
 use harness::{Outcome, Run, RunSpec, World};
@@ -54,7 +54,7 @@ fn web() -> Vec<(&'static str, String)> {
 /// Runs the default branch's pipeline as started from the web UI (the world's component
 /// include has `force_autostart: true`) and checks that every image was built, tested and
 /// released to every target location.
-fn release_everything(world: &World, step: &str) -> Run {
+pub fn release_everything(world: &World, step: &str) -> Run {
     let run = world.run(
         step,
         RunSpec {
@@ -71,7 +71,7 @@ fn release_everything(world: &World, step: &str) -> Run {
 }
 
 /// Every target of `id` has the digest of this run's staging image.
-fn expect_released(world: &World, run: &Run, id: &str) {
+pub fn expect_released(world: &World, run: &Run, id: &str) {
     let staging = run.staging(id);
     let digest = world.digest(&staging);
     assert!(
@@ -90,7 +90,7 @@ fn expect_released(world: &World, run: &Run, id: &str) {
 }
 
 /// No target location changed.
-fn expect_targets_unchanged(
+pub fn expect_targets_unchanged(
     world: &World,
     run: &Run,
     before: &std::collections::BTreeMap<String, Option<String>>,
@@ -107,7 +107,7 @@ fn expect_targets_unchanged(
 
 /// `child` is built on `parent`: its layers start with the parent's layers, and buildah's
 /// base-image annotation names the parent's digest.
-fn expect_built_on(world: &World, run: &Run, child: &str, parent: &str) {
+pub fn expect_built_on(world: &World, run: &Run, child: &str, parent: &str) {
     let parent_layers = world.layers(parent);
     let child_layers = world.layers(child);
     assert!(
@@ -124,8 +124,9 @@ fn expect_built_on(world: &World, run: &Run, child: &str, parent: &str) {
     );
 }
 
-/// gitlab-ci-local ran the test job through the job shell, inside the image.
-fn expect_ran_in_image(run: &Run, job: &str) {
+/// gitlab-ci-local ran the job (a test or update-check job) through the job shell, inside
+/// its image.
+pub fn expect_ran_in_image(run: &Run, job: &str) {
     let image = run.job_variable(job, "GIPGEE_IMAGE");
     let definition = run.pipeline_job(job);
     // The job shell takes the image from GIPGEE_IMAGE: it must be the job's `image:`.

@@ -3,6 +3,7 @@
 mod cli;
 mod config_errors;
 mod e2e;
+mod e2e_schedule;
 mod hostile;
 mod layer_check;
 mod project_files;

@@ -7,11 +7,18 @@
 //! (`tests/e2e/project`) as a git repository with an `origin`. It runs the project's pipeline
 //! with gitlab-ci-local (`--force-shell-executor`: buildah and skopeo run on the host), starting
 //! from the project's `.gitlab-ci.yml` that includes gipgee's catalog component, and it reads
-//! the results: each job's outcome from gitlab-ci-local's output, each image from the
+//! the results: each job's outcome from gitlab-ci-local's output (jobs of the rebuild
+//! pipeline a scheduled run starts, the third level, as `rebuild/<job>`), each image from the
 //! registries with skopeo.
 //!
-//! Nothing is left outside the temp folder: the registries are stopped by PID when the world
-//! is dropped (also on a panic; `setpriv --pdeathsig` stops them if the test process dies), and
+//! [`Setup`] adds what the scheduled pipeline's scenarios (`tests/e2e_schedule.rs`) need:
+//! jobs running a static gipgee ([`static_gipgee`]), and a Debian base image made from a
+//! debootstrap rootfs that `tests/e2e/debian-rootfs.sh` caches in
+//! `~/.cache/gipgee-tools/debian` (the one thing kept outside the temp folder, on purpose).
+//!
+//! Nothing else is left outside the temp folder: the registries are stopped by PID when the
+//! world is dropped (also on a panic; `setpriv --pdeathsig` stops them if the test process
+//! dies), and
 //! every tool runs in a private mount namespace whose `/var/lib` is an overlay writing into the
 //! temp folder (buildah and skopeo running as root write their blob-info cache to
 //! `/var/lib/containers/cache`, which no option moves), with storage, registries.conf,
@@ -25,6 +32,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -64,6 +72,16 @@ const HOST_STATE: &[&str] = &[
     "/root/.config/containers",
 ];
 
+/// What the pipelines leave in the project directory (gitlab-ci-local copies every job's
+/// artifacts there): never committed, removed before each run, as a fresh checkout has none.
+const OUTPUTS: &[&str] = &[
+    "gipgee-pipeline.yml",
+    "gipgee-rebuild.yml",
+    "gipgee-results",
+    "gipgee-bin",
+    "gipgee-report.xml",
+];
+
 /// Top-level keys of a pipeline that are not jobs.
 const GLOBAL_KEYWORDS: &[&str] = &[
     "stages",
@@ -83,9 +101,14 @@ const SANDBOX: &str = r#"mount -t overlay overlay -o "lowerdir=/var/lib,upperdir
 
 /// Whether everything the end-to-end tests need is here. Missing tools skip the scenario with
 /// a message, or fail it when GIPGEE_REQUIRE_TOOLS is set (scripts/test.sh).
-fn tools_ready(scenario: &str) -> bool {
+fn tools_ready(scenario: &str, setup: Setup) -> bool {
+    let debian: &[&str] = match setup.debian {
+        true => &["debootstrap", "curl", "flock"],
+        false => &[],
+    };
     let mut missing: Vec<String> = TOOLS
         .iter()
+        .chain(debian)
         .filter(|tool| find_on_path(tool).is_none())
         .map(|tool| tool.to_string())
         .collect();
@@ -112,6 +135,52 @@ fn tools_ready(scenario: &str) -> bool {
         missing.join(", ")
     );
     false
+}
+
+/// gipgee built statically (`+crt-static` glibc: LAB.md), which runs inside any image, as the
+/// gipgee of the real gipgee image (a static musl build) does: the update-check jobs run the
+/// binary the `layer-check` job copies out of the gipgee image. Built once per test process
+/// into its own target directory (`target/e2e-static`), from this source tree; a rebuild
+/// without changes takes a second, the first build about a minute.
+pub fn static_gipgee(scenario: &str) -> &'static Path {
+    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BINARY.get_or_init(|| {
+        let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+        let target_dir = Path::new(REPO).join("target/e2e-static");
+        let started = Instant::now();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(REPO)
+            .args([
+                "build", "--quiet", "--locked", "--bin", "gipgee", "--target", &triple,
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            // Small and quick to build: no debug info.
+            .args(["--config", "profile.dev.debug=false"])
+            .args(["--config", "profile.dev.strip=true"])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|err| format!("cargo runs: {err}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cargo build of the static gipgee failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let binary = target_dir.join(&triple).join("debug/gipgee");
+        eprintln!(
+            "e2e: static gipgee {} ready in {:.1?}",
+            binary.display(),
+            started.elapsed()
+        );
+        Ok(binary)
+    });
+    match built {
+        Ok(binary) => binary,
+        Err(err) => panic!("e2e `{scenario}`: {err}"),
+    }
 }
 
 fn find_on_path(tool: &str) -> Option<PathBuf> {
@@ -185,6 +254,14 @@ impl Registry {
             "registry `{name}` did not start; its log:\n{}",
             std::fs::read_to_string(&log_path).unwrap_or_default()
         );
+    }
+}
+
+impl Registry {
+    /// Stops the registry (by PID): a registry that is down.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -264,6 +341,32 @@ pub struct Run {
     pub pipeline: Option<serde_yaml::Mapping>,
     /// Where that pipeline file lies.
     pub pipeline_file: PathBuf,
+    /// The rebuild pipeline `evaluate` wrote in a scheduled run (the third level, started by
+    /// the `rebuild` trigger job); its jobs are keyed `rebuild/<job>`.
+    pub rebuild: Option<serde_yaml::Mapping>,
+}
+
+/// The job a line of gitlab-ci-local's output belongs to, and the rest of the line. Jobs of
+/// the pipeline gitlab-ci-local runs read `<job> ...`, a child pipeline's
+/// `\t[<trigger>] -> <job> ...` (keyed by the job's name: the child pipelines of one run have
+/// distinct job names), a grandchild's `\t\t[<trigger> -> <trigger2>] -> <job> ...`, keyed
+/// `<trigger2>/<job>` (the rebuild pipeline's `gipgee:plan` is not the update-check
+/// pipeline's).
+fn job_key(line: &str) -> Option<(String, &str)> {
+    match line.trim_start_matches('\t').strip_prefix('[') {
+        Some(bracketed) => {
+            let (path, rest) = bracketed.split_once("] -> ")?;
+            let (job, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+            let key = match path.rsplit_once(" -> ") {
+                Some((_, trigger)) => format!("{trigger}/{job}"),
+                None => job.to_string(),
+            };
+            Some((key, rest))
+        }
+        None => line
+            .split_once(' ')
+            .map(|(job, rest)| (job.to_string(), rest)),
+    }
 }
 
 impl Run {
@@ -272,9 +375,13 @@ impl Run {
         output: String,
         status: Option<i32>,
         known: BTreeSet<String>,
-        pipeline: Option<serde_yaml::Mapping>,
-        pipeline_file: PathBuf,
+        pipelines: (
+            Option<serde_yaml::Mapping>,
+            PathBuf,
+            Option<serde_yaml::Mapping>,
+        ),
     ) -> Run {
+        let (pipeline, pipeline_file, rebuild) = pipelines;
         let mut jobs: BTreeMap<String, JobRecord> = BTreeMap::new();
         for (number, line) in output.lines().enumerate() {
             // The closing summary: ` PASS  [<trigger job>] -> <job>` or ` FAIL  <job>`.
@@ -282,30 +389,29 @@ impl Run {
                 let Some(rest) = line.strip_prefix(&format!(" {summary}  ")) else {
                     continue;
                 };
-                let name = rest.split_once("] -> ").map_or(rest, |(_, job)| job).trim();
-                if known.contains(name) {
-                    jobs.entry(name.to_string()).or_default().summary = Some(summary.into());
+                let Some((name, _)) = job_key(&format!("{} ", rest.trim_end())) else {
+                    continue;
+                };
+                if known.contains(&name) {
+                    jobs.entry(name).or_default().summary = Some(summary.into());
                 }
             }
-            // A child pipeline's lines read `\t[<trigger job>] -> <job> ...`.
-            let line = match line.strip_prefix("\t[") {
-                Some(rest) => rest.split_once("] -> ").map_or(line, |(_, job)| job),
-                None => line,
-            };
-            let Some((name, rest)) = line.split_once(' ') else {
+            let Some((name, rest)) = job_key(line) else {
                 continue;
             };
-            if !known.contains(name) {
+            if !known.contains(&name) {
                 continue;
             }
             let rest = rest.trim_start();
-            let record = jobs.entry(name.to_string()).or_default();
+            let record = jobs.entry(name).or_default();
             if rest.starts_with("starting ") && record.started.is_none() {
                 record.started = Some(number);
             } else if let Some(finished) = rest.strip_prefix("finished in ") {
                 record.finished = Some(number);
+                // ` FAIL <code>`, or ` WARN <code>` for a job with `allow_failure`.
                 record.exit_code = finished
                     .split_once(" FAIL ")
+                    .or_else(|| finished.split_once(" WARN "))
                     .map(|(_, code)| code.trim().parse().unwrap_or(-1));
             } else {
                 record.lines.push(rest.to_string());
@@ -318,6 +424,7 @@ impl Run {
             jobs,
             pipeline,
             pipeline_file,
+            rebuild,
         }
     }
 
@@ -410,6 +517,63 @@ impl Run {
         self.job_variable(&format!("build:{id}"), "GIPGEE_STAGING_IMAGE")
     }
 
+    pub fn rebuild(&self) -> &serde_yaml::Mapping {
+        self.rebuild.as_ref().unwrap_or_else(|| {
+            self.fail("\nno rebuild pipeline (gipgee-rebuild.yml, written by `evaluate`)")
+        })
+    }
+
+    /// The jobs of the rebuild pipeline, without the `rebuild/` prefix.
+    pub fn rebuild_jobs(&self) -> Vec<&str> {
+        let mut jobs: Vec<&str> = self
+            .rebuild()
+            .keys()
+            .filter_map(|k| k.as_str())
+            .filter(|k| !k.starts_with('.') && !GLOBAL_KEYWORDS.contains(k))
+            .collect();
+        jobs.sort();
+        jobs
+    }
+
+    /// Exactly these jobs are in the rebuild pipeline.
+    pub fn expect_rebuild_jobs(&self, expected: &[&str]) {
+        let mut want: Vec<&str> = expected.to_vec();
+        want.sort();
+        let got = self.rebuild_jobs();
+        if got != want {
+            self.fail(&format!(
+                "\nthe rebuild pipeline (written by `evaluate`) has the jobs {got:?}, expected {want:?}"
+            ));
+        }
+    }
+
+    /// The staging reference of an image rebuilt by the rebuild pipeline.
+    pub fn rebuild_staging(&self, id: &str) -> String {
+        let job = format!("build:{id}");
+        self.rebuild()
+            .get(job.as_str())
+            .and_then(|j| j["variables"]["GIPGEE_STAGING_IMAGE"].as_str())
+            .unwrap_or_else(|| {
+                self.fail(&format!(
+                    "\nthe rebuild pipeline has no job `{job}` with GIPGEE_STAGING_IMAGE"
+                ))
+            })
+            .to_string()
+    }
+
+    /// A variable of a job of the rebuild pipeline.
+    pub fn rebuild_job_variable(&self, job: &str, name: &str) -> String {
+        self.rebuild()
+            .get(job)
+            .and_then(|j| j["variables"][name].as_str())
+            .unwrap_or_else(|| {
+                self.fail(&format!(
+                    "\nthe rebuild pipeline's job `{job}` has no variable {name}"
+                ))
+            })
+            .to_string()
+    }
+
     /// `later` started only after `earlier` had finished.
     pub fn expect_order(&self, earlier: &str, later: &str) {
         let finished = self.jobs.get(earlier).and_then(|r| r.finished);
@@ -447,8 +611,51 @@ pub struct RunSpec<'a> {
     pub jobs: Vec<&'a str>,
 }
 
+/// How a world is set up.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Setup {
+    /// The component include's `force_autostart`.
+    pub autostart: bool,
+    /// The jobs run a static gipgee (see [`static_gipgee`]): the scheduled pipeline's
+    /// update checks run the binary `layer-check` hands them inside the released images.
+    pub static_gipgee: bool,
+    /// A Debian base image (`base/debian:12`, from [`DEBIAN_ROOTFS`]) and two Debian images in
+    /// the project: `debian-current` and `debian-outdated`, whose dpkg status claims an
+    /// older `hostname` than the mirror's.
+    pub debian: bool,
+}
+
+/// The Debian images scenario `d` of the scheduled pipeline appends to the fixture's
+/// `images:`.
+const DEBIAN_IMAGES: &str = r#"  debian-current:
+    baseImage: ${CI_REGISTRY}/base/debian:12
+    containerfile: images/debian/Containerfile
+    context: images/debian
+    targetLocations: ["${CI_REGISTRY_IMAGE}/debian-current:1"]
+    watchedAssets: ["images/debian/**"]
+    updateCheck: auto
+    tests:
+      - name: apt
+        command: ["apt-get", "--version"]
+  debian-outdated:
+    baseImage: ${CI_REGISTRY}/base/debian:12
+    containerfile: images/debian/Containerfile
+    context: images/debian
+    targetLocations: ["${CI_REGISTRY_IMAGE}/debian-outdated:1"]
+    watchedAssets: ["images/debian/**"]
+    buildArgs: {CLAIM_OLDER: hostname}
+    updateCheck: auto
+    tests:
+      - name: claim
+        script: ["dpkg-query -W hostname | grep -q 0.0-e2e"]
+"#;
+
+/// Prints the path of the cached Debian minbase rootfs tarball, making it when needed.
+const DEBIAN_ROOTFS: &str = "tests/e2e/debian-rootfs.sh";
+
 pub struct World {
     pub scenario: String,
+    pub setup: Setup,
     pub anon: Registry,
     pub auth: Registry,
     pub project: PathBuf,
@@ -465,8 +672,22 @@ impl World {
     /// component include gets `force_autostart: <autostart>`. `None` (after a message) when a
     /// tool is missing and GIPGEE_REQUIRE_TOOLS is not set.
     pub fn new(scenario: &str, autostart: bool) -> Option<World> {
-        if !tools_ready(scenario) {
+        World::with(
+            scenario,
+            Setup {
+                autostart,
+                ..Setup::default()
+            },
+        )
+    }
+
+    /// A world set up as `setup` says; `None` as for [`World::new`].
+    pub fn with(scenario: &str, setup: Setup) -> Option<World> {
+        if !tools_ready(scenario, setup) {
             return None;
+        }
+        if setup.static_gipgee {
+            static_gipgee(scenario);
         }
         let started = Instant::now();
         let host_state_before = HOST_STATE
@@ -490,6 +711,7 @@ impl World {
         let auth = Registry::start(&dir, "registry-release", Some(&htpasswd));
         let world = World {
             scenario: scenario.to_string(),
+            setup,
             project: dir.join("project"),
             anon,
             auth,
@@ -500,8 +722,11 @@ impl World {
             tempdir: Some(tempdir),
         };
         world.write_tool_config();
-        world.push_base_image();
-        world.lay_out_project(autostart);
+        world.push_busybox_base(None, &["1", "1.36"]);
+        if setup.debian {
+            world.push_debian_base();
+        }
+        world.lay_out_project();
         eprintln!(
             "e2e `{scenario}`: world ready in {:.1?} ({})",
             started.elapsed(),
@@ -571,7 +796,11 @@ impl World {
     /// The environment of every tool the harness starts (nothing else from the test process).
     fn env(&self) -> Vec<(&'static str, String)> {
         let d = |p: &str| self.dir.join(p).display().to_string();
-        let gipgee_dir = Path::new(GIPGEE).parent().expect("gipgee's directory");
+        let gipgee = match self.setup.static_gipgee {
+            true => static_gipgee(&self.scenario),
+            false => Path::new(GIPGEE),
+        };
+        let gipgee_dir = gipgee.parent().expect("gipgee's directory");
         let path = std::env::var("PATH").unwrap_or_default();
         let mut env = vec![
             (
@@ -634,13 +863,18 @@ impl World {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    /// The base image: busybox-static and a marker file, no network pull.
-    fn push_base_image(&self) {
+    /// The busybox base: busybox-static and a marker file, no network pull, pushed to
+    /// `base/busybox:<tag>` for each tag. `patch` adds `/etc/base-patch`: a changed base.
+    fn push_busybox_base(&self, patch: Option<&str>, tags: &[&str]) {
         let rootfs = self.dir.join("base-rootfs");
+        let _ = std::fs::remove_dir_all(&rootfs);
         std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
         std::fs::create_dir_all(rootfs.join("etc")).expect("mkdir");
         std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
         std::fs::write(rootfs.join("etc/base-version"), "v1\n").expect("write");
+        if let Some(patch) = patch {
+            std::fs::write(rootfs.join("etc/base-patch"), format!("{patch}\n")).expect("write");
+        }
         let applets = Command::new("/bin/busybox")
             .arg("--list")
             .output()
@@ -654,43 +888,71 @@ impl World {
         let ctr = self.tool("buildah", &["from", "scratch"]);
         let rootfs = rootfs.display().to_string();
         self.tool("buildah", &["copy", "--quiet", &ctr, &rootfs, "/"]);
-        self.tool(
-            "buildah",
-            &[
-                "config",
-                "--cmd",
-                "/bin/sh",
-                "--env",
-                "PATH=/usr/local/bin:/bin",
-                &ctr,
-            ],
-        );
-        self.tool(
-            "buildah",
-            &[
-                "commit",
-                "--quiet",
-                "--rm",
-                "--format",
-                "oci",
-                &ctr,
-                "localhost/e2e-base:1",
-            ],
-        );
-        let target = format!("docker://{}/base/busybox:1", self.anon.host);
-        self.tool(
-            "buildah",
-            &[
-                "push",
-                "--quiet",
-                "--tls-verify=false",
-                "localhost/e2e-base:1",
-                &target,
-            ],
+        self.commit_and_push(
+            &ctr,
+            "/bin/sh",
+            "PATH=/usr/local/bin:/bin",
+            "base/busybox",
+            tags,
         );
     }
 
-    fn lay_out_project(&self, autostart: bool) {
+    /// The busybox base pushed again to `base/busybox:1` with a change (`/etc/base-patch`):
+    /// what a base image's maintainers do. The pinned `base/busybox:1.36` stays.
+    pub fn push_changed_busybox_base(&self, patch: &str) {
+        self.push_busybox_base(Some(patch), &["1"]);
+    }
+
+    /// The Debian base `base/debian:12`: the cached minbase rootfs of [`DEBIAN_ROOTFS`],
+    /// whose packages are the mirror's current ones.
+    fn push_debian_base(&self) {
+        let started = Instant::now();
+        let out = Command::new("bash")
+            .arg(Path::new(REPO).join(DEBIAN_ROOTFS))
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "e2e `{}`: {DEBIAN_ROOTFS} could not make the Debian rootfs (see its output above)",
+            self.scenario
+        );
+        let tarball = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let ctr = self.tool("buildah", &["from", "scratch"]);
+        // A local tar archive is unpacked.
+        self.tool("buildah", &["add", "--quiet", &ctr, &tarball, "/"]);
+        self.commit_and_push(
+            &ctr,
+            "/bin/bash",
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "base/debian",
+            &["12"],
+        );
+        eprintln!(
+            "e2e `{}`: Debian base pushed in {:.1?}",
+            self.scenario,
+            started.elapsed()
+        );
+    }
+
+    fn commit_and_push(&self, ctr: &str, cmd: &str, path: &str, repository: &str, tags: &[&str]) {
+        self.tool("buildah", &["config", "--cmd", cmd, "--env", path, ctr]);
+        let local = format!("localhost/e2e-{}:latest", repository.replace('/', "-"));
+        self.tool(
+            "buildah",
+            &["commit", "--quiet", "--rm", "--format", "oci", ctr, &local],
+        );
+        for tag in tags {
+            let target = format!("docker://{}/{repository}:{tag}", self.anon.host);
+            self.tool(
+                "buildah",
+                &["push", "--quiet", "--tls-verify=false", &local, &target],
+            );
+        }
+    }
+
+    fn lay_out_project(&self) {
         copy_tree(&Path::new(REPO).join("tests/e2e/project"), &self.project);
         std::fs::create_dir_all(self.project.join("templates")).expect("mkdir");
         std::fs::copy(
@@ -702,15 +964,25 @@ impl World {
         let text = std::fs::read_to_string(&ci).expect("read .gitlab-ci.yml");
         let text = text.replace(
             "@FORCE_AUTOSTART@",
-            if autostart { "true" } else { "false" },
+            if self.setup.autostart {
+                "true"
+            } else {
+                "false"
+            },
         );
         std::fs::write(&ci, text).expect("write .gitlab-ci.yml");
+        if self.setup.debian {
+            self.edit("gipgee.yaml", |t| t + DEBIAN_IMAGES);
+        }
         self.git(&["init", "-q", "-b", "main"]);
         self.git(&["config", "user.name", "gipgee e2e"]);
         self.git(&["config", "user.email", "e2e@gipgee.invalid"]);
         std::fs::write(
             self.project.join(".git/info/exclude"),
-            ".gitlab-ci-local/\n.gitlab-ci-local-variables.yml\ngipgee-pipeline.yml\n",
+            format!(
+                ".gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n{}\n",
+                OUTPUTS.join("\n")
+            ),
         )
         .expect("write exclude");
         self.commit("the images");
@@ -780,7 +1052,11 @@ impl World {
         )
         .expect("write variables");
         let generated = self.project.join("gipgee-pipeline.yml");
-        let _ = std::fs::remove_file(&generated);
+        for output in OUTPUTS {
+            let path = self.project.join(output);
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_dir_all(&path);
+        }
 
         let mut cmd = self.sandboxed("gitlab-ci-local");
         cmd.current_dir(&self.project).args([
@@ -819,7 +1095,25 @@ impl World {
             let pipeline: &serde_yaml::Mapping = pipeline;
             known.extend(pipeline.keys().filter_map(|k| k.as_str()).map(String::from));
         }
-        Run::parse(label, output, status, known, pipeline, pipeline_file)
+        let rebuild: Option<serde_yaml::Mapping> =
+            std::fs::read_to_string(self.project.join("gipgee-rebuild.yml"))
+                .ok()
+                .map(|text| serde_yaml::from_str(&text).expect("the rebuild pipeline is YAML"));
+        if let Some(rebuild) = &rebuild {
+            known.extend(
+                rebuild
+                    .keys()
+                    .filter_map(|k| k.as_str())
+                    .map(|job| format!("rebuild/{job}")),
+            );
+        }
+        Run::parse(
+            label,
+            output,
+            status,
+            known,
+            (pipeline, pipeline_file, rebuild),
+        )
     }
 
     /// The generated pipeline passes GitLab's CI schema and gitlab-ci-local's `--list`.
@@ -828,6 +1122,17 @@ impl World {
         // gitlab-ci-local print warnings into the job list.
         let _ = std::fs::remove_file(self.project.join(".gitlab-ci-local-variables.yml"));
         crate::support::tools::check_pipeline(&self.project, &run.pipeline_file);
+    }
+
+    /// The rebuild pipeline `evaluate` wrote passes GitLab's CI schema and gitlab-ci-local's
+    /// `--list`.
+    pub fn check_rebuild_pipeline(&self, run: &Run) {
+        run.rebuild();
+        let _ = std::fs::remove_file(self.project.join(".gitlab-ci-local-variables.yml"));
+        crate::support::tools::check_pipeline(
+            &self.project,
+            &self.project.join("gipgee-rebuild.yml"),
+        );
     }
 
     /// skopeo against the world's registries, with the release registry's credentials where
@@ -888,6 +1193,21 @@ impl World {
             .skopeo(&["inspect", "--raw"], reference)
             .unwrap_or_else(|err| panic!("e2e `{}`: {reference}: {err}", self.scenario));
         serde_json::from_str(&raw).expect("manifest JSON")
+    }
+
+    /// Deletes a tag's manifest from the registry: a target location that does not exist.
+    pub fn delete(&self, reference: &str) {
+        if let Err(err) = self.skopeo(&["delete"], reference) {
+            panic!(
+                "e2e `{}`: skopeo delete {reference} failed: {err}",
+                self.scenario
+            );
+        }
+    }
+
+    /// A file the last run left in the project directory (an artifact), if it is there.
+    pub fn output_file(&self, path: &str) -> Option<String> {
+        std::fs::read_to_string(self.project.join(path)).ok()
     }
 
     /// The tags of a repository (`host/path`), empty when it does not exist.

@@ -4,10 +4,13 @@
 # gitlab-ci-local's shell executor (--force-shell-executor) starts every job as `bash` with the
 # job's environment and the path of the job script on stdin; it ignores the job's `image:`.
 # A GitLab runner would run gipgee's test jobs (`test:<id>:<test>`, `image:` = the staging
-# image, `entrypoint: [""]`) inside that image, so this wrapper does: it pulls the staging
-# image ($GIPGEE_IMAGE, which the harness checks equals the job's `image: name`) and runs the
-# job script with the image's `sh` in a buildah container (chroot isolation) with the project
-# mounted and only the job's variables, never on the host.
+# image, `entrypoint: [""]`) and the scheduled pipeline's update checks (`update-check:<id>`,
+# `image:` = the released image) inside that image, so this wrapper does: it pulls the image
+# ($GIPGEE_IMAGE, which the harness checks equals the job's `image: name`; pull policy
+# "always") and runs the job script with the image's shell (bash, else sh, as a runner picks
+# it) in a buildah container (chroot isolation, the host's network) with the project mounted
+# and only the job's variables, never on the host. An image that cannot be pulled fails the
+# job, as on a runner.
 #
 # Every job also gets its own empty registry auth file, as a fresh runner container would:
 # a login in one job does not help another.
@@ -22,12 +25,13 @@ mkdir -p "$jobs_dir"
 export REGISTRY_AUTH_FILE="$jobs_dir/auth-$CI_JOB_ID.json"
 echo '{"auths": {}}' > "$REGISTRY_AUTH_FILE"
 
-if [[ $CI_JOB_NAME != test:* ]]; then
-  exec /bin/bash
-fi
+case $CI_JOB_NAME in
+  test:* | update-check:*) ;;
+  *) exec /bin/bash ;;
+esac
 
 set -euo pipefail
-image="${GIPGEE_IMAGE:?a test job without GIPGEE_IMAGE}"
+image="${GIPGEE_IMAGE:?a $CI_JOB_NAME job without GIPGEE_IMAGE}"
 # The script path (./.gitlab-ci-local/scripts/<job>_<id>, relative to the project), no newline.
 IFS= read -r script || [[ -n $script ]]
 
@@ -39,7 +43,12 @@ while IFS= read -r -d '' entry; do
 done < <(env -0)
 
 echo "gipgee e2e: running the job in its image $image (buildah run)"
-ctr=$(buildah from --pull=always --quiet "$image")
+if ! ctr=$(buildah from --pull=always --quiet "$image"); then
+  echo "gipgee e2e: cannot pull the job's image $image: the job fails, as on a runner"
+  exit 1
+fi
 trap 'buildah rm "$ctr" >/dev/null' EXIT
+# Like a runner's shell detection: bash when the image has it (the job script uses
+# `set -o pipefail`, which Debian's dash lacks), else sh.
 buildah run --isolation chroot "${env_args[@]}" --volume "$PWD:$PWD" --workingdir "$PWD" \
-  "$ctr" -- sh "$script"
+  "$ctr" -- sh -c 'if command -v bash >/dev/null; then exec bash "$0"; fi; exec sh "$0"' "$script"
