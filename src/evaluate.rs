@@ -194,7 +194,10 @@ pub fn report(verdicts: &BTreeMap<String, ImageVerdict>) -> String {
         .collect();
     let errors = verdicts.values().filter(|v| !v.errors().is_empty()).count();
     let _ = match stale.len() {
-        0 => writeln!(out, "Nothing is stale: no rebuild pipeline."),
+        0 => writeln!(
+            out,
+            "Nothing is stale: the rebuild pipeline builds nothing."
+        ),
         _ => writeln!(
             out,
             "Stale: {}. The rebuild pipeline rebuilds them and every image built on them.",

@@ -199,7 +199,7 @@ fn expect_evaluation(world: &World, run: &Run, stale: &[&str], rebuilt: &[&str])
     }
     let report = run.log("evaluate");
     let line = match stale.is_empty() {
-        true => "Nothing is stale: no rebuild pipeline.".to_string(),
+        true => "Nothing is stale: the rebuild pipeline builds nothing.".to_string(),
         false => format!("Stale: {}.", stale.join(", ")),
     };
     assert!(

@@ -224,7 +224,7 @@ fn nothing_stale_gives_a_rebuild_pipeline_that_builds_nothing() {
     .run();
     assert!(
         out.stdout
-            .contains("Nothing is stale: no rebuild pipeline."),
+            .contains("Nothing is stale: the rebuild pipeline builds nothing."),
         "{}",
         out.stdout
     );

@@ -110,11 +110,13 @@ impl JobBuilder<'_> {
             job: EVALUATE_JOB.into(),
         });
         specs.push(rebuild);
+        // After the rebuild (when: always runs it even when the rebuild failed), with the
+        // evaluate job's artifacts.
         specs.push(self.files_spec(
             "verdict",
             VERDICT_JOB,
             Stage::Verdict,
-            Some(vec![EVALUATE_JOB.to_string()]),
+            Some(vec![EVALUATE_JOB.to_string(), REBUILD_JOB.to_string()]),
         ));
         specs
     }
