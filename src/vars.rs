@@ -7,10 +7,20 @@
 use std::collections::BTreeMap;
 
 /// A snapshot of environment variables. Tests build one by hand; the CLI takes the process
-/// environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// environment. Its `Debug` output names the variables but never shows a value: the
+/// environment of a CI job holds its credentials.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Vars {
     values: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Vars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vars ")?;
+        f.debug_map()
+            .entries(self.values.keys().map(|name| (name, format_args!("…"))))
+            .finish()
+    }
 }
 
 impl Vars {

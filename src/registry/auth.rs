@@ -245,13 +245,26 @@ impl Credential {
 pub struct CredentialProblem(pub String);
 
 /// A parsed docker config (`auths` only), from `DOCKER_AUTH_CONFIG` or a file.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 struct DockerAuths {
     /// Normalised host → (original key, user, password).
     entries: BTreeMap<String, (String, String, Secret)>,
 }
 
-/// Looks up credentials by registry host from all sources (see the module docs).
+/// The entries' keys only: who logs in where is nobody's business in a log.
+impl fmt::Debug for DockerAuths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DockerAuths")
+            .field(
+                "keys",
+                &self.entries.values().map(|e| &e.0).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// Looks up credentials by registry host from all sources (see the module docs). Its
+/// `Debug` output shows variable names and `auths` keys, never a value.
 #[derive(Debug, Clone)]
 pub struct CredentialStore {
     registries: BTreeMap<String, RegistryConfig>,
@@ -502,11 +515,25 @@ impl TokenCache {
     }
 }
 
+/// The longest a token is used, whatever its `expires_in` says: the value comes from the
+/// token server, and a run is far shorter anyway.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// How long to use a token: its `expires_in` (at least 60 s, as the distribution token spec
-/// says for a missing or smaller value) minus a margin, so a token never expires mid-request.
+/// says for a missing or smaller value; at most [`MAX_TOKEN_LIFETIME`]) minus a margin, so a
+/// token never expires mid-request.
 pub fn token_lifetime(expires_in: Option<u64>) -> Duration {
-    let seconds = expires_in.unwrap_or(60).max(60);
+    let seconds = expires_in
+        .unwrap_or(60)
+        .clamp(60, MAX_TOKEN_LIFETIME.as_secs());
     Duration::from_secs(seconds - seconds / 10)
+}
+
+/// When a token obtained `now` stops being used. Never panics: an `Instant` that cannot
+/// hold the lifetime (it is clamped, so only on an odd clock) means "already expired", and
+/// the token serves the request it was fetched for only.
+pub fn token_expiry(now: Instant, expires_in: Option<u64>) -> Instant {
+    now.checked_add(token_lifetime(expires_in)).unwrap_or(now)
 }
 
 /// The registry host → scheme map, learned from 401s.
@@ -763,5 +790,45 @@ mod tests {
         assert_eq!(token_lifetime(None), Duration::from_secs(54));
         assert_eq!(token_lifetime(Some(10)), Duration::from_secs(54));
         assert_eq!(token_lifetime(Some(300)), Duration::from_secs(270));
+    }
+
+    #[test]
+    fn token_lifetime_is_capped_and_expiry_never_overflows() {
+        let day = MAX_TOKEN_LIFETIME.as_secs();
+        assert_eq!(
+            token_lifetime(Some(u64::MAX)),
+            Duration::from_secs(day - day / 10)
+        );
+        assert_eq!(token_lifetime(Some(day + 1)), token_lifetime(Some(day)));
+        let now = Instant::now();
+        assert_eq!(
+            token_expiry(now, Some(u64::MAX)),
+            now + token_lifetime(Some(day))
+        );
+        assert_eq!(token_expiry(now, Some(300)), now + Duration::from_secs(270));
+    }
+
+    #[test]
+    fn debug_output_shows_no_credential() {
+        let auth = BASE64.encode("docker:hunter2-auth");
+        let vars = Vars::from_pairs([
+            ("REG_USER", "alice"),
+            ("REG_PASSWORD", "hunter2-config"),
+            (
+                "DOCKER_AUTH_CONFIG",
+                &format!(
+                    r#"{{"auths": {{"reg.example.com": {{"auth": "{auth}"}},
+                        "other.example.com": {{"username": "bob", "password": "hunter2-plain"}}}}}}"#
+                ),
+            ),
+        ]);
+        let store = CredentialStore::new(&registries("reg.example.com"), &vars);
+        let debug = format!("{store:?} {store:#?}");
+        for secret in ["hunter2", &auth, "alice", "bob"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        // What helps debugging stays: variable names and `auths` keys.
+        assert!(debug.contains("REG_PASSWORD"), "{debug}");
+        assert!(debug.contains("other.example.com"), "{debug}");
     }
 }

@@ -30,6 +30,13 @@
 //! A redirect to another origin (blob storage, a CDN) gets no `Authorization` header at all,
 //! neither credentials nor token; a redirect from https to http is refused; a 401 from
 //! another origin is an error, never a challenge. Token requests never follow redirects.
+//! Errors quote URLs without query, fragment or user info (a presigned storage URL carries
+//! its signature in the query), and `Debug` output of the client shows no credential, token
+//! or variable value.
+//!
+//! Registry-controlled data is bounded: manifest size ([`Options::max_manifest_bytes`]),
+//! images read from one index ([`MAX_INDEX_IMAGES`]), token lifetime
+//! ([`auth::MAX_TOKEN_LIFETIME`]), retries and redirect hops.
 //!
 //! Layers: [`manifest`] (content types), [`auth`] (challenges, credentials, tokens),
 //! [`transport`] (HTTP, TLS, retries), [`error`] (errors callers can match).
@@ -56,6 +63,11 @@ pub use transport::{RetryPolicy, TransportOptions};
 use auth::{CredentialStore, Scheme, Schemes, Source, Token, TokenCache, TokenKey};
 use cache::OnceMap;
 use transport::{Method, Response, Transport, TransportError};
+
+/// The most images [`Client::images`] reads from one index (attestations not counted). Real
+/// multi-platform images list a handful; a 4 MiB index could list some 20 000, each one a
+/// request.
+pub const MAX_INDEX_IMAGES: usize = 64;
 
 /// Settings of a [`Client`]. `Default` is what the CLI uses; tests shorten the delays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,7 +251,7 @@ impl Client {
                         reference,
                         ErrorKind::NoMatchingPlatform {
                             wanted: platform.to_string(),
-                            available: index.platforms(),
+                            available: distinct_platforms(index),
                         },
                     )
                 })?;
@@ -249,15 +261,27 @@ impl Client {
     }
 
     /// Every runnable image of `reference`: one for a single image, one per index entry
-    /// (attestations skipped) for an index, in index order.
+    /// (attestations skipped) for an index, in index order. An index listing more than
+    /// [`MAX_INDEX_IMAGES`] images is an error, before any of them is fetched.
     pub fn images(&self, reference: &Reference) -> Result<Vec<PlatformImage>, RegistryError> {
         let top = self.manifest(reference)?;
         match &top.manifest {
             Manifest::Image(_) => Ok(vec![self.image(reference)?]),
-            Manifest::Index(index) => index
-                .images()
-                .map(|entry| self.index_entry(reference, &top.digest, entry))
-                .collect(),
+            Manifest::Index(index) => {
+                let count = index.images().count();
+                if count > MAX_INDEX_IMAGES {
+                    return Err(self.error(
+                        reference,
+                        ErrorKind::InvalidManifest(format!(
+                            "the index lists {count} images (attestations not counted), more than the {MAX_INDEX_IMAGES} gipgee reads"
+                        )),
+                    ));
+                }
+                index
+                    .images()
+                    .map(|entry| self.index_entry(reference, &top.digest, entry))
+                    .collect()
+            }
         }
     }
 
@@ -549,7 +573,7 @@ impl Client {
         let response = self
             .transport
             .send(Method::Get, &url, &headers, 1024 * 1024)
-            .map_err(|e| self.transport_error(reference, e, &format!("token server {realm}")))?;
+            .map_err(|e| self.transport_error(reference, e, "token server ", &url))?;
         match response.status {
             200 => {}
             401 | 403 => {
@@ -566,7 +590,7 @@ impl Client {
                     ErrorKind::Status {
                         status,
                         attempts: response.attempts,
-                        detail: Some(format!("from the token server {realm}")),
+                        detail: Some(format!("from the token server {}", redact_url(realm))),
                     },
                 ));
             }
@@ -584,7 +608,8 @@ impl Client {
             self.error(
                 reference,
                 ErrorKind::Transport(format!(
-                    "the token server {realm} sent no valid JSON (line {}, column {})",
+                    "the token server {} sent no valid JSON (line {}, column {})",
+                    redact_url(realm),
                     e.line(),
                     e.column()
                 )),
@@ -597,13 +622,16 @@ impl Client {
             .ok_or_else(|| {
                 self.error(
                     reference,
-                    ErrorKind::Transport(format!("the token server {realm} sent no token")),
+                    ErrorKind::Transport(format!(
+                        "the token server {} sent no token",
+                        redact_url(realm)
+                    )),
                 )
             })?;
         let header = format!("Bearer {value}");
         *cached = Some(Token {
             value: auth::Secret::new(value),
-            expires: Instant::now() + auth::token_lifetime(parsed.expires_in),
+            expires: auth::token_expiry(Instant::now(), parsed.expires_in),
         });
         Ok(Authorization {
             header: Some(header),
@@ -636,7 +664,7 @@ impl Client {
             let response = self
                 .transport
                 .send(method, &url, &headers, self.options.max_manifest_bytes)
-                .map_err(|e| self.transport_error(reference, e, &url))?;
+                .map_err(|e| self.transport_error(reference, e, "", &url))?;
             if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
                 return Ok((response, from_registry));
             }
@@ -646,13 +674,8 @@ impl Client {
                     ErrorKind::Redirect(format!("HTTP {} without Location", response.status)),
                 )
             })?;
-            let next = resolve_location(&url, location);
-            if url.starts_with("https://") && !next.starts_with("https://") {
-                return Err(self.error(
-                    reference,
-                    ErrorKind::Redirect(format!("from https to {next}")),
-                ));
-            }
+            let next = redirect_target(&url, location)
+                .map_err(|problem| self.error(reference, ErrorKind::Redirect(problem)))?;
             hops += 1;
             if hops > self.options.max_redirects {
                 return Err(self.error(
@@ -664,15 +687,23 @@ impl Client {
         }
     }
 
+    /// A transport failure at `url`, quoted after `what` without its query, fragment or user
+    /// info (see [`redact_url`]): `url` may be a redirect target the registry chose.
     fn transport_error(
         &self,
         reference: &Reference,
         err: TransportError,
+        what: &str,
         url: &str,
     ) -> RegistryError {
         let kind = match err {
             TransportError::TooLarge { limit } => ErrorKind::TooLarge { limit },
-            other => ErrorKind::Transport(format!("{url}: {other}")),
+            other => {
+                let redacted = redact_url(url);
+                // The HTTP library may quote the URL itself ("bad uri: …").
+                let message = other.to_string().replace(url, &redacted);
+                ErrorKind::Transport(format!("{what}{redacted}: {message}"))
+            }
         };
         self.error(reference, kind)
     }
@@ -682,8 +713,9 @@ impl Client {
     }
 }
 
-/// What one request carries, and what that means for a 401.
-#[derive(Debug, Default)]
+/// What one request carries, and what that means for a 401. `Debug` shows the header's
+/// scheme only.
+#[derive(Default)]
 struct Authorization {
     header: Option<String>,
     /// Where the credentials behind it came from (for errors).
@@ -695,6 +727,39 @@ struct Authorization {
     fresh: bool,
     /// The scope of the bearer token sent, to drop it when refused.
     token_scope: Option<String>,
+}
+
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header = self.header.as_deref().map(|value| {
+            let scheme = value.split_once(' ').map_or("", |(scheme, _)| scheme);
+            format!("{scheme} …")
+        });
+        f.debug_struct("Authorization")
+            .field("header", &header)
+            .field("source", &self.source)
+            .field("withheld", &self.withheld)
+            .field("fresh", &self.fresh)
+            .field("token_scope", &self.token_scope)
+            .finish()
+    }
+}
+
+/// The platforms of an index's images for an error message: each once, in index order, and
+/// no more than [`MAX_INDEX_IMAGES`] of them (then how many more), whatever the index holds.
+fn distinct_platforms(index: &Index) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut distinct: Vec<String> = index
+        .platforms()
+        .into_iter()
+        .filter(|p| seen.insert(p.clone()))
+        .collect();
+    if distinct.len() > MAX_INDEX_IMAGES {
+        let more = distinct.len() - MAX_INDEX_IMAGES;
+        distinct.truncate(MAX_INDEX_IMAGES);
+        distinct.push(format!("{more} more"));
+    }
+    distinct
 }
 
 fn token_key(host: &str, realm: &str, service: &Option<String>, scope: &str) -> TokenKey {
@@ -765,6 +830,50 @@ fn origin(url: &str) -> String {
         let port = if scheme == "http" { 80 } else { 443 };
         format!("{scheme}://{authority}:{port}")
     }
+}
+
+/// Where a redirect from `url` with `location` goes, or why it is not followed: from https
+/// only to https (a downgrade would expose the request, and the answer could not be
+/// trusted). The target is quoted redacted ([`redact_url`]).
+fn redirect_target(url: &str, location: &str) -> Result<String, String> {
+    let next = resolve_location(url, location);
+    if has_scheme(url, "https") && !has_scheme(&next, "https") {
+        return Err(format!("from https to {}", redact_url(&next)));
+    }
+    Ok(next)
+}
+
+fn has_scheme(url: &str, scheme: &str) -> bool {
+    url.split_once("://")
+        .is_some_and(|(s, _)| s.eq_ignore_ascii_case(scheme))
+}
+
+/// A URL fit for an error message: without query and fragment (a presigned storage URL
+/// carries its signature there, a CDN its token) and without user info. `?…` marks a dropped
+/// query.
+fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (before, after) = rest.split_at(end);
+    let authority_end = before.find('/').unwrap_or(before.len());
+    let (authority, path) = before.split_at(authority_end);
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let mut out = String::with_capacity(url.len());
+    if let Some(scheme) = scheme {
+        out.push_str(scheme);
+        out.push_str("://");
+    }
+    out.push_str(authority);
+    out.push_str(path);
+    if after.starts_with('?') {
+        out.push_str("?…");
+    }
+    out
 }
 
 /// The absolute URL a `Location` header points to, relative to `base`.

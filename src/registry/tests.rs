@@ -887,3 +887,371 @@ fn url_helpers() {
         "repository%3Aa%2Fb%3Apull"
     );
 }
+
+#[test]
+fn a_token_expiring_in_u64_max_seconds_is_used_not_a_panic() {
+    let issued = Arc::new(AtomicUsize::new(0));
+    let tokens = {
+        let issued = issued.clone();
+        Server::start(move |_| {
+            let n = issued.fetch_add(1, Ordering::SeqCst);
+            Reply::new(200)
+                .header("Content-Type", "application/json")
+                .body(format!(
+                    r#"{{"token": "tok-{n}", "expires_in": 18446744073709551615}}"#
+                ))
+        })
+    };
+    let content = Content::default()
+        .tag("app:1", &image_manifest(&[LAYER_A]))
+        .tag("app:2", &image_manifest(&[LAYER_B]));
+    let registry = bearer_registry(content, format!("{}/token", tokens.url()));
+    let host = registry.host();
+    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    client.image(&reference(&host, "app:1")).unwrap();
+    // The token is cached (for at most a day), not thrown away.
+    client.image(&reference(&host, "app:2")).unwrap();
+    assert_eq!(issued.load(Ordering::SeqCst), 1);
+}
+
+/// An index of `count` entries, all naming one image (so a long index costs one fetch here).
+fn repeated_index(count: usize) -> (Content, String) {
+    let (content, image) = Content::default().blob(&image_manifest(&[LAYER_A]));
+    let entries: Vec<(&str, &str, bool)> = (0..count)
+        .map(|_| (image.as_str(), "linux/amd64", false))
+        .collect();
+    let index = index_manifest(&entries);
+    (content.tag("multi:1", &index), image)
+}
+
+#[test]
+fn an_index_with_too_many_images_is_refused_before_any_is_fetched() {
+    let (content, image) = repeated_index(MAX_INDEX_IMAGES + 1);
+    let server = Server::start(move |r| content.reply(r));
+    let host = server.host();
+    let too_many = client(fast_options(), insecure(&[&host]), Vars::default());
+    let multi = reference(&host, "multi:1");
+    let err = too_many.images(&multi).unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::InvalidManifest(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "registry `{host}`: cannot read `{host}/multi:1`: invalid manifest: the index lists 65 images (attestations not counted), more than the 64 gipgee reads"
+        )
+    );
+    assert_eq!(
+        methods_and_targets(&server.requests()),
+        vec!["GET /v2/multi/manifests/1"]
+    );
+    // One platform's image is still one entry.
+    assert_eq!(too_many.image(&multi).unwrap().digest.as_str(), image);
+
+    let (content, _) = repeated_index(MAX_INDEX_IMAGES);
+    let server = Server::start(move |r| content.reply(r));
+    let host = server.host();
+    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let all = client.images(&reference(&host, "multi:1")).unwrap();
+    assert_eq!(all.len(), MAX_INDEX_IMAGES);
+}
+
+#[test]
+fn attestations_do_not_count_against_the_index_limit() {
+    let (content, image) = Content::default().blob(&image_manifest(&[LAYER_A]));
+    let mut entries: Vec<(&str, &str, bool)> = vec![(image.as_str(), "linux/amd64", false)];
+    entries.extend((0..MAX_INDEX_IMAGES * 2).map(|_| (image.as_str(), "unknown/unknown", true)));
+    let content = content.tag("multi:1", &index_manifest(&entries));
+    let server = Server::start(move |r| content.reply(r));
+    let host = server.host();
+    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    assert_eq!(
+        client.images(&reference(&host, "multi:1")).unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn no_matching_platform_lists_each_platform_once_and_not_endlessly() {
+    let many: Vec<String> = (0..MAX_INDEX_IMAGES + 3)
+        .map(|n| format!("linux/arch{n}"))
+        .collect();
+    let mut entries: Vec<(&str, &str, bool)> = vec![(LAYER_A, "linux/arm64", false); 3];
+    entries.extend(many.iter().map(|p| (LAYER_A, p.as_str(), false)));
+    let content = Content::default().tag("multi:1", &index_manifest(&entries));
+    let server = Server::start(move |r| content.reply(r));
+    let host = server.host();
+    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let err = client.image(&reference(&host, "multi:1")).unwrap_err();
+    let ErrorKind::NoMatchingPlatform { available, .. } = &err.kind else {
+        panic!("{err:?}");
+    };
+    assert_eq!(available.len(), MAX_INDEX_IMAGES + 1);
+    assert_eq!(available[0], "linux/arm64");
+    assert_eq!(available[1], "linux/arch0");
+    assert_eq!(available[MAX_INDEX_IMAGES], "4 more");
+}
+
+#[test]
+fn debug_output_of_a_client_and_an_authorization_shows_no_secret() {
+    use base64::Engine as _;
+    let docker_auth = base64::engine::general_purpose::STANDARD.encode("hubuser:hunter2-docker");
+    let (tokens, _) = token_server(Some(basic("alice", "hunter2-config")));
+    let registry = bearer_registry(
+        Content::default().tag("app:1", &image_manifest(&[LAYER_A])),
+        format!("{}/token", tokens.url()),
+    );
+    let host = registry.host();
+    let vars = Vars::from_pairs([
+        ("REG_USER", "alice"),
+        ("REG_PASSWORD", "hunter2-config"),
+        ("CI_JOB_TOKEN", "hunter2-job"),
+        (
+            "DOCKER_AUTH_CONFIG",
+            &format!(r#"{{"auths": {{"docker.io": {{"auth": "{docker_auth}"}}}}}}"#),
+        ),
+    ]);
+    let client = client(fast_options(), with_credentials(&host), vars.clone());
+    // A token in the cache, a scheme learnt: everything the client can hold.
+    client.image(&reference(&host, "app:1")).unwrap();
+    let debug = format!("{client:?}\n{client:#?}\n{vars:?}\n{vars:#?}");
+    for secret in ["hunter2", &docker_auth, "tok-0", "hubuser"] {
+        assert!(!debug.contains(secret), "`{secret}` in {debug}");
+    }
+    // Names stay, for debugging.
+    for name in ["REG_PASSWORD", "CI_JOB_TOKEN", "DOCKER_AUTH_CONFIG"] {
+        assert!(debug.contains(name), "`{name}` not in {debug}");
+    }
+
+    let header = basic("alice", "hunter2-config");
+    for value in [header.clone(), "Bearer tok-0".to_string()] {
+        let authorization = Authorization {
+            header: Some(value.clone()),
+            ..Authorization::default()
+        };
+        let debug = format!("{authorization:?}");
+        let (scheme, secret) = value.split_once(' ').unwrap();
+        assert!(!debug.contains(secret), "{debug}");
+        assert!(debug.contains(&format!("{scheme} …")), "{debug}");
+    }
+}
+
+#[test]
+fn redirect_urls_in_errors_lose_their_query() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let locations = [
+        // Storage that is down: a transport error quoting the target.
+        format!(
+            "http://{closed}/bucket/blob?X-Amz-Signature=secret-sig&X-Amz-Credential=AKIA#frag-secret"
+        ),
+        // A target the HTTP library cannot parse.
+        "http:///bucket/blob?X-Amz-Signature=secret-sig".to_string(),
+        // User info is no better.
+        format!("http://user:secret-pw@{closed}/bucket/blob"),
+    ];
+    for location in locations {
+        let target = location.clone();
+        let registry = Server::start(move |_| Reply::new(307).header("Location", &target));
+        let host = registry.host();
+        let client = client(fast_options(), insecure(&[&host]), Vars::default());
+        let err = client
+            .manifest(&reference(&host, &format!("app@{LAYER_A}")))
+            .unwrap_err();
+        let message = format!("{err} {err:?}");
+        assert!(
+            matches!(err.kind, ErrorKind::Transport(_)),
+            "{location}: {err:?}"
+        );
+        assert!(!message.contains("secret"), "{location}: {message}");
+        assert!(!message.contains("AKIA"), "{location}: {message}");
+        assert!(message.contains("/bucket/blob"), "{location}: {message}");
+    }
+    // The HTTP library may quote a URL it refuses in its own message.
+    let url = "https://s3.example.com/bucket/blob?X-Amz-Signature=secret-sig";
+    let client = client(fast_options(), BTreeMap::new(), Vars::default());
+    let err = client.transport_error(
+        &reference("r.example.com", "app:1"),
+        TransportError::Other(format!("bad uri: {url} is missing host")),
+        "",
+        url,
+    );
+    assert_eq!(
+        err.kind,
+        ErrorKind::Transport(
+            "https://s3.example.com/bucket/blob?…: bad uri: https://s3.example.com/bucket/blob?… is missing host"
+                .into()
+        )
+    );
+}
+
+#[test]
+fn redirects_from_https_go_to_https_only() {
+    let from = "https://r.example.com/v2/app/manifests/1";
+    let err = redirect_target(
+        from,
+        "http://cdn.example.com/blob?X-Amz-Signature=secret-sig#x",
+    )
+    .unwrap_err();
+    assert_eq!(err, "from https to http://cdn.example.com/blob?…");
+    assert!(redirect_target(from, "HTTP://cdn.example.com/blob").is_err());
+    assert!(redirect_target(from, "ftp://cdn.example.com/blob").is_err());
+    assert_eq!(
+        redirect_target(from, "HTTPS://cdn.example.com/blob").unwrap(),
+        "HTTPS://cdn.example.com/blob"
+    );
+    assert_eq!(
+        redirect_target(from, "//cdn.example.com/blob").unwrap(),
+        "https://cdn.example.com/blob"
+    );
+    assert_eq!(
+        redirect_target(from, "/v2/app/manifests/2").unwrap(),
+        "https://r.example.com/v2/app/manifests/2"
+    );
+    // Plain http may go anywhere (it is already marked insecure).
+    assert_eq!(
+        redirect_target("http://r/v2/x", "https://cdn/x").unwrap(),
+        "https://cdn/x"
+    );
+    assert_eq!(
+        redirect_target("http://r/v2/x", "http://cdn/x").unwrap(),
+        "http://cdn/x"
+    );
+    // As an error: a `Redirect`, naming the reference.
+    let reference = reference("r.example.com", "app:1");
+    let client = client(fast_options(), BTreeMap::new(), Vars::default());
+    let err = client.error(&reference, ErrorKind::Redirect(err));
+    assert_eq!(
+        err.to_string(),
+        "registry `r.example.com`: cannot read `r.example.com/app:1`: redirect not followed: from https to http://cdn.example.com/blob?…"
+    );
+}
+
+#[test]
+fn urls_are_redacted_for_messages() {
+    assert_eq!(
+        redact_url("https://s3.example.com/b/k?X-Amz-Signature=s#f"),
+        "https://s3.example.com/b/k?…"
+    );
+    assert_eq!(
+        redact_url("https://cdn.example.com/b#token=s"),
+        "https://cdn.example.com/b"
+    );
+    assert_eq!(
+        redact_url("https://u:p@h.example.com:8443/x"),
+        "https://h.example.com:8443/x"
+    );
+    assert_eq!(redact_url("https://h?x=1"), "https://h?…");
+    assert_eq!(redact_url("http://[::1]:5000/v2/"), "http://[::1]:5000/v2/");
+    assert_eq!(redact_url("not a url?x"), "not a url?…");
+}
+
+#[test]
+fn a_bearer_token_is_not_forwarded_to_another_origin() {
+    let (tokens, issued) = token_server(None);
+    let body = image_manifest(&[LAYER_A]);
+    let content = Content::default().tag("app:1", &body);
+    let storage = {
+        let content = content.clone();
+        Server::start(move |r| {
+            let target = r.target.replacen("/storage", "", 1);
+            content.reply(&Recorded {
+                target,
+                ..r.clone()
+            })
+        })
+    };
+    let storage_url = storage.url();
+    let realm = format!("{}/token", tokens.url());
+    let registry = Server::start(move |r| {
+        if !r
+            .header("authorization")
+            .is_some_and(|a| a.starts_with("Bearer tok-"))
+        {
+            return Reply::new(401).header(
+                "WWW-Authenticate",
+                &format!(r#"Bearer realm="{realm}",service="s",scope="repository:app:pull""#),
+            );
+        }
+        if r.method == "HEAD" {
+            return content.reply(r);
+        }
+        Reply::new(307).header("Location", &format!("{storage_url}/storage{}", r.target))
+    });
+    let host = registry.host();
+    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let app = reference(&host, "app:1");
+    client.digest(&app).unwrap();
+    let image = client.image(&app).unwrap();
+    assert_eq!(image.digest, Digest::sha256(body.as_bytes()));
+    assert_eq!(issued.load(Ordering::SeqCst), 1);
+
+    let registry_get = registry
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "GET" && r.header("authorization").is_some())
+        .expect("the registry's GET with the token");
+    assert_eq!(registry_get.header("authorization"), Some("Bearer tok-0"));
+    let stored = storage.requests();
+    assert_eq!(methods_and_targets(&stored).len(), 1, "{stored:?}");
+    assert_eq!(stored[0].header("authorization"), None);
+}
+
+#[test]
+fn a_cached_token_the_registry_refuses_is_dropped_and_fetched_anew() {
+    let (tokens, issued) = token_server(None);
+    let realm = format!("{}/token", tokens.url());
+    let content = Content::default()
+        .tag("app:1", &image_manifest(&[LAYER_A]))
+        .tag("app:2", &image_manifest(&[LAYER_B]))
+        .tag("app:3", &image_manifest(&[LAYER_A, LAYER_B]));
+    // `tok-0` is good for one request, then revoked; later tokens stay good.
+    let revoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let registry = Server::start(move |r| {
+        let accepted = match r.header("authorization") {
+            Some("Bearer tok-0") => !revoked.swap(true, Ordering::SeqCst),
+            Some(other) => other.starts_with("Bearer tok-"),
+            None => false,
+        };
+        if accepted {
+            return content.reply(r);
+        }
+        let error = if r.header("authorization").is_some() {
+            r#",error="invalid_token""#
+        } else {
+            ""
+        };
+        Reply::new(401).header(
+            "WWW-Authenticate",
+            &format!(r#"Bearer realm="{realm}",service="s",scope="repository:app:pull"{error}"#),
+        )
+    });
+    let host = registry.host();
+    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    for tag in ["app:1", "app:2", "app:3"] {
+        client.image(&reference(&host, tag)).unwrap();
+    }
+    assert_eq!(issued.load(Ordering::SeqCst), 2);
+    let sent: Vec<String> = registry
+        .requests()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.target,
+                r.header("authorization").unwrap_or("anonymous")
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            "/v2/app/manifests/1 anonymous",
+            "/v2/app/manifests/1 Bearer tok-0",
+            // The cached token, refused: dropped, and a new one fetched.
+            "/v2/app/manifests/2 Bearer tok-0",
+            "/v2/app/manifests/2 Bearer tok-1",
+            "/v2/app/manifests/3 Bearer tok-1",
+        ]
+    );
+}
