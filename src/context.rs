@@ -35,8 +35,9 @@ pub enum Trigger {
     Tag { tag: String },
     /// `schedule`: the update check.
     Schedule,
-    /// A rebuild made by an update check.
-    Rebuild,
+    /// A rebuild made by an update check. It releases only on the default branch: a
+    /// schedule on another branch must not overwrite the released images.
+    Rebuild { on_default_branch: bool },
     /// Not running in GitLab CI (a laptop): compare with the default branch, release nothing.
     Local { default_branch: String },
     /// A pipeline source gipgee does not build for on the default branch (e.g.
@@ -62,7 +63,10 @@ const MANUAL_SOURCES: &[&str] = &["web", "api", "trigger", "pipeline", "chat"];
 impl Context {
     pub fn detect(vars: &Vars, mode: Mode) -> Context {
         let trigger = match mode {
-            Mode::Rebuild => Trigger::Rebuild,
+            Mode::Rebuild => Trigger::Rebuild {
+                on_default_branch: vars.get("CI_COMMIT_BRANCH")
+                    == Some(vars.get("CI_DEFAULT_BRANCH").unwrap_or("main")),
+            },
             Mode::UpdateCheck => Trigger::Schedule,
             Mode::Auto | Mode::Build => detect_trigger(vars, mode),
         };
@@ -78,7 +82,11 @@ impl Context {
     pub fn releases(&self) -> bool {
         matches!(
             self.trigger,
-            Trigger::ManualDefault { .. } | Trigger::PushDefault { .. } | Trigger::Rebuild
+            Trigger::ManualDefault { .. }
+                | Trigger::PushDefault { .. }
+                | Trigger::Rebuild {
+                    on_default_branch: true
+                }
         )
     }
 
@@ -127,7 +135,12 @@ impl Context {
             }
             Trigger::Tag { tag } => format!("tag `{tag}`: gipgee builds from branches, not tags"),
             Trigger::Schedule => "scheduled update check".to_string(),
-            Trigger::Rebuild => "rebuild of the images an update check found stale".to_string(),
+            Trigger::Rebuild {
+                on_default_branch: true,
+            } => "rebuild of the images an update check found stale".to_string(),
+            Trigger::Rebuild {
+                on_default_branch: false,
+            } => "rebuild of the images an update check found stale, outside the default branch (released images come from the default branch)".to_string(),
             Trigger::Local { default_branch } => {
                 format!("outside GitLab CI: changes since the merge base with `{default_branch}`")
             }
@@ -351,10 +364,27 @@ mod tests {
                 false,
             ),
             (
-                &[("CI_PIPELINE_SOURCE", "parent_pipeline")],
+                &[
+                    ("CI_PIPELINE_SOURCE", "parent_pipeline"),
+                    ("CI_COMMIT_BRANCH", "main"),
+                ],
                 Mode::Rebuild,
-                Trigger::Rebuild,
+                Trigger::Rebuild {
+                    on_default_branch: true,
+                },
                 true,
+                false,
+            ),
+            (
+                &[
+                    ("CI_PIPELINE_SOURCE", "parent_pipeline"),
+                    ("CI_COMMIT_BRANCH", "feature/x"),
+                ],
+                Mode::Rebuild,
+                Trigger::Rebuild {
+                    on_default_branch: false,
+                },
+                false,
                 false,
             ),
             (

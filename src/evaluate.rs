@@ -27,9 +27,18 @@ pub const SUMMARY_FILE: &str = "evaluation.json";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "status")]
 pub enum LayerResult {
-    UpToDate { evidence: String },
-    Stale { evidence: String },
-    Error { error: String },
+    UpToDate {
+        evidence: String,
+    },
+    /// Stale on some location or platform; `errors` are what could not be checked besides.
+    Stale {
+        evidence: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        errors: Vec<String>,
+    },
+    Error {
+        error: String,
+    },
 }
 
 /// `layer-check.json`.
@@ -54,6 +63,9 @@ pub enum Outcome {
 pub struct ImageVerdict {
     pub layer: Outcome,
     pub update: Outcome,
+    /// Errors next to a stale verdict (a location that could not be read while another was
+    /// found stale): reported, and they fail the pipeline, but do not stop the rebuild.
+    pub other_errors: Vec<String>,
 }
 
 impl ImageVerdict {
@@ -68,6 +80,7 @@ impl ImageVerdict {
                 Outcome::Error(e) => Some(e.as_str()),
                 _ => None,
             })
+            .chain(self.other_errors.iter().map(String::as_str))
             .collect()
     }
 
@@ -106,6 +119,7 @@ pub fn read_results(
         .images
         .values()
         .map(|image| {
+            let mut other_errors = Vec::new();
             let layer = match (&layer_results, image.layer_check) {
                 (_, false) => Outcome::NotChecked,
                 (None, true) => Outcome::Error(
@@ -113,7 +127,10 @@ pub fn read_results(
                 ),
                 (Some(results), true) => match results.images.get(&image.id) {
                     Some(LayerResult::UpToDate { evidence }) => Outcome::UpToDate(evidence.clone()),
-                    Some(LayerResult::Stale { evidence }) => Outcome::Stale(evidence.clone()),
+                    Some(LayerResult::Stale { evidence, errors }) => {
+                        other_errors.extend(errors.iter().map(|e| format!("layer check: {e}")));
+                        Outcome::Stale(evidence.clone())
+                    }
                     Some(LayerResult::Error { error }) => {
                         Outcome::Error(format!("layer check: {error}"))
                     }
@@ -124,7 +141,12 @@ pub fn read_results(
                 UpdateCheck::None => Outcome::NotChecked,
                 _ => read_update_result(&results.join(UPDATE_CHECK_DIR), &image.id),
             };
-            (image.id.clone(), ImageVerdict { layer, update })
+            let verdict = ImageVerdict {
+                layer,
+                update,
+                other_errors,
+            };
+            (image.id.clone(), verdict)
         })
         .collect();
     Ok(verdicts)
@@ -185,6 +207,9 @@ pub fn report(verdicts: &BTreeMap<String, ImageVerdict>) -> String {
                 Outcome::NotChecked => "not checked".to_string(),
             };
             let _ = writeln!(out, "       {what}  {line}");
+        }
+        for error in &verdict.other_errors {
+            let _ = writeln!(out, "       also          ERROR: {error}");
         }
     }
     let stale: Vec<&String> = verdicts
@@ -271,7 +296,11 @@ mod tests {
     use super::*;
 
     fn verdict(layer: Outcome, update: Outcome) -> ImageVerdict {
-        ImageVerdict { layer, update }
+        ImageVerdict {
+            layer,
+            update,
+            other_errors: Vec::new(),
+        }
     }
 
     #[test]

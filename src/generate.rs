@@ -38,7 +38,7 @@ pub fn make_plan(
     let config = config::load(&request.config, vars, request.missing_variables)?;
     let graph = Graph::new(&config)?;
     let context = Context::detect(vars, request.mode);
-    if request.selection.is_some() && context.trigger != Trigger::Rebuild {
+    if request.selection.is_some() && !matches!(context.trigger, Trigger::Rebuild { .. }) {
         return Err(Error::User(
             "`--selection` is only used with `--mode rebuild`".into(),
         ));
@@ -57,7 +57,7 @@ pub fn make_plan(
     };
     let wanted = match &context.trigger {
         Trigger::Schedule => Wanted::Nothing("checked by the scheduled update check".into()),
-        Trigger::Rebuild => {
+        Trigger::Rebuild { .. } => {
             let Some(path) = &request.selection else {
                 return Err(Error::User(
                     "`--mode rebuild` needs `--selection FILE` (written by the update check)"
@@ -145,7 +145,8 @@ fn read_selection(path: &Path, config: &Config) -> Result<BTreeMap<String, Strin
 pub struct Evaluation {
     pub report: String,
     pub junit: String,
-    pub rebuild_pipeline: String,
+    /// The rebuild pipeline, or why it could not be made (also recorded as an error).
+    pub rebuild_pipeline: Result<String, Error>,
 }
 
 /// Reads the update-check results, decides, and makes the rebuild pipeline: the stale images
@@ -166,7 +167,7 @@ pub fn evaluate(
         .filter(|(_, v)| v.is_stale())
         .map(|(id, v)| (id.clone(), v.stale_reason()))
         .collect();
-    let errors: Vec<String> = verdicts
+    let mut errors: Vec<String> = verdicts
         .iter()
         .flat_map(|(id, v)| v.errors().into_iter().map(move |e| format!("{id}: {e}")))
         .collect();
@@ -177,18 +178,26 @@ pub fn evaluate(
     let context = Context::detect(vars, Mode::Rebuild);
     let decisions = selection::select(&config, &graph, &wanted);
     let plan = Plan::new(&config, &graph, context, &decisions, Vec::new())?;
-    let rebuild_pipeline = render_pipeline(&config, config_path, &plan, templates, vars)?;
-    let summary = serde_json::json!({
-        "stale": stale,
-        "rebuilt": plan.built().map(|p| p.image.id.clone()).collect::<Vec<_>>(),
-        "errors": errors,
-    });
-    write_file(
+    let rebuilt: Vec<String> = plan.built().map(|p| p.image.id.clone()).collect();
+    // Render last: the report, the JUnit file and the verdict's files must exist even when
+    // a (custom) template fails, so the stale images found are never lost.
+    let mut rebuild_pipeline = render_pipeline(&config, config_path, &plan, templates, vars);
+    if let Err(err) = &rebuild_pipeline {
+        errors.push(format!(
+            "the rebuild pipeline could not be generated: {}",
+            err.to_string().trim()
+        ));
+    }
+    let summary = serde_json::json!({"stale": stale, "rebuilt": rebuilt, "errors": errors});
+    let errors_text: String = errors.iter().map(|e| format!("{e}\n")).collect();
+    let written = write_file(
         &results.join(crate::evaluate::SUMMARY_FILE),
         &summary.to_string(),
-    )?;
-    let errors_text: String = errors.iter().map(|e| format!("{e}\n")).collect();
-    write_file(&results.join(crate::evaluate::ERRORS_FILE), &errors_text)?;
+    )
+    .and_then(|()| write_file(&results.join(crate::evaluate::ERRORS_FILE), &errors_text));
+    if let Err(err) = written {
+        rebuild_pipeline = Err(err);
+    }
     Ok(Evaluation {
         report: crate::evaluate::report(&verdicts),
         junit: crate::evaluate::junit(&verdicts),

@@ -7,13 +7,19 @@
 //! the base's current digest — the index digest or the matching platform's digest, which
 //! name the same base. Otherwise the base's layers must be a prefix of the image's layers.
 //! The annotation's `base.name` is never used: it may name a staging image.
+//!
+//! A problem with one location or platform never hides what the others showed: an image that
+//! is stale somewhere is stale (and rebuilt), with the errors reported next to it.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::config::{Config, Image};
 use crate::evaluate::{LayerCheckResults, LayerResult};
 use crate::reference::Reference;
-use crate::registry::{Client, Digest, Platform, PlatformImage, parallel_map};
+use crate::registry::{
+    Client, Digest, FetchedManifest, Manifest, Platform, PlatformImage, parallel_map,
+};
 
 /// How many images are checked at once.
 pub const WORKERS: usize = 8;
@@ -33,42 +39,67 @@ pub fn check_all(config: &Config, client: &Client) -> LayerCheckResults {
     }
 }
 
+/// What the checks of one image found, location by location and platform by platform.
+#[derive(Default)]
+struct Findings {
+    current: Vec<String>,
+    stale: Vec<String>,
+    errors: Vec<String>,
+}
+
+impl Findings {
+    fn into_result(self) -> LayerResult {
+        if !self.stale.is_empty() {
+            LayerResult::Stale {
+                evidence: self.stale.join("; "),
+                errors: self.errors,
+            }
+        } else if !self.errors.is_empty() {
+            LayerResult::Error {
+                error: self.errors.join("; "),
+            }
+        } else {
+            LayerResult::UpToDate {
+                evidence: self.current.join("; "),
+            }
+        }
+    }
+}
+
 /// One image: every distinct released digest against the base's current manifests.
 pub fn check_image(client: &Client, image: &Image) -> LayerResult {
-    let base = match client.images(&image.base_image) {
-        Ok(base) => base,
+    let base = match client.manifest(&image.base_image) {
+        Ok(top) => Base {
+            client,
+            reference: &image.base_image,
+            top,
+        },
         Err(err) => {
             return LayerResult::Error {
                 error: format!("base image: {err}"),
             };
         }
     };
-    let mut stale = Vec::new();
-    let mut current = Vec::new();
+    let mut findings = Findings::default();
     let mut checked: BTreeSet<Digest> = BTreeSet::new();
     for (index, target) in image.target_locations.iter().enumerate() {
         // The first location is read whole (one GET gives its digest too); the others only
         // need a HEAD to see whether they hold an image already checked.
         if index > 0 {
             match client.digest(target) {
-                Ok(digest) => {
-                    if !checked.insert(digest) {
-                        continue;
-                    }
-                }
+                Ok(digest) if !checked.insert(digest.clone()) => continue,
+                Ok(_) => {}
                 Err(err) => {
-                    return LayerResult::Error {
-                        error: format!("released image: {err}"),
-                    };
+                    findings.errors.push(format!("released image: {err}"));
+                    continue;
                 }
             }
         }
         let platforms = match client.images(target) {
             Ok(platforms) => platforms,
             Err(err) => {
-                return LayerResult::Error {
-                    error: format!("released image: {err}"),
-                };
+                findings.errors.push(format!("released image: {err}"));
+                continue;
             }
         };
         if index == 0 {
@@ -76,38 +107,33 @@ pub fn check_image(client: &Client, image: &Image) -> LayerResult {
                 Ok(digest) => {
                     checked.insert(digest);
                 }
-                Err(err) => {
-                    return LayerResult::Error {
-                        error: format!("released image: {err}"),
-                    };
-                }
+                Err(err) => findings.errors.push(format!("released image: {err}")),
             }
         }
-        for released_image in &platforms {
-            match compare(
-                &image.base_image,
-                &base,
-                released_image,
-                &client.options().platform,
-            ) {
-                Ok(Verdict::Current(evidence)) => current.push(format!("{target}: {evidence}")),
-                Ok(Verdict::Stale(evidence)) => stale.push(format!("{target}: {evidence}")),
-                Err(error) => {
-                    return LayerResult::Error {
-                        error: format!("{target}: {error}"),
-                    };
-                }
+        if platforms.is_empty() {
+            findings
+                .errors
+                .push(format!("{target}: the index has no runnable image"));
+        }
+        for released in &platforms {
+            let platform = released
+                .platform
+                .as_ref()
+                .map_or_else(|| "the image".to_string(), ToString::to_string);
+            match base.compare(released, &client.options().platform) {
+                Ok(Verdict::Current(evidence)) => findings
+                    .current
+                    .push(format!("{target}: {platform} {evidence}")),
+                Ok(Verdict::Stale(evidence)) => findings
+                    .stale
+                    .push(format!("{target}: {platform} {evidence}")),
+                Err(error) => findings
+                    .errors
+                    .push(format!("{target}: {platform}: {error}")),
             }
         }
     }
-    match stale.is_empty() {
-        true => LayerResult::UpToDate {
-            evidence: current.join("; "),
-        },
-        false => LayerResult::Stale {
-            evidence: stale.join("; "),
-        },
-    }
+    findings.into_result()
 }
 
 enum Verdict {
@@ -115,67 +141,137 @@ enum Verdict {
     Stale(String),
 }
 
-/// One platform of a released image against the base.
-fn compare(
-    base_ref: &Reference,
-    base: &[PlatformImage],
-    released: &PlatformImage,
-    default_platform: &Platform,
-) -> Result<Verdict, String> {
-    let platform = released
-        .platform
-        .as_ref()
-        .map_or_else(|| "the image".to_string(), ToString::to_string);
-    let base_image = matching_base(base, released, default_platform)
-        .ok_or_else(|| format!("the base {base_ref} has no manifest for {platform}"))?;
-    if let Some(recorded) = released.manifest.base_digest() {
-        let current_digests: Vec<&Digest> = std::iter::once(&base_image.digest)
-            .chain(base_image.index_digest.as_ref())
-            .collect();
-        return Ok(if current_digests.contains(&&recorded) {
-            Verdict::Current(format!(
-                "{platform} was built on {recorded}, the current {base_ref}"
-            ))
-        } else {
-            Verdict::Stale(format!(
-                "{platform} was built on {recorded}; {base_ref} is now {}",
-                base_image
-                    .index_digest
-                    .as_ref()
-                    .unwrap_or(&base_image.digest)
-            ))
-        });
-    }
-    let base_layers = base_image.manifest.layer_digests();
-    let layers = released.manifest.layer_digests();
-    Ok(if layers.starts_with(&base_layers) {
-        Verdict::Current(format!(
-            "{platform} has the {} layers of the current {base_ref}",
-            base_layers.len()
-        ))
-    } else {
-        Verdict::Stale(format!(
-            "{platform} does not start with the {} layers of the current {base_ref} (its first differing layer is {})",
-            base_layers.len(),
-            first_difference(&base_layers, &layers)
-        ))
-    })
+/// A list of layers the released image may start with, and the base platform it belongs to.
+type Candidate = (Option<Platform>, Vec<Digest>);
+
+/// The configured base as it is now: its top manifest (an index or one image), fetched once;
+/// a platform's manifest only when the layer rule needs its layers.
+struct Base<'a> {
+    client: &'a Client,
+    reference: &'a Reference,
+    top: Arc<FetchedManifest>,
 }
 
-/// The base manifest for the released image's platform: the same platform of an index, or
-/// the single image when the base has one; a single-platform released image (no platform
-/// list) is compared with the client's platform of a multi-platform base.
-fn matching_base<'a>(
-    base: &'a [PlatformImage],
-    released: &PlatformImage,
-    default_platform: &Platform,
-) -> Option<&'a PlatformImage> {
-    if let [single] = base {
-        return Some(single);
+impl Base<'_> {
+    /// One platform of a released image against the base.
+    fn compare(
+        &self,
+        released: &PlatformImage,
+        default_platform: &Platform,
+    ) -> Result<Verdict, String> {
+        let base_ref = self.reference;
+        if let Some(recorded) = released.manifest.base_digest() {
+            let current = std::iter::once(&self.top.digest)
+                .chain(
+                    self.entries(released.platform.as_ref())
+                        .into_iter()
+                        .map(|(_, digest)| digest),
+                )
+                .any(|digest| *digest == recorded);
+            return Ok(match current {
+                true => {
+                    Verdict::Current(format!("was built on {recorded}, the current {base_ref}"))
+                }
+                false => Verdict::Stale(format!(
+                    "was built on {recorded}; {base_ref} is now {}",
+                    self.top.digest
+                )),
+            });
+        }
+        let candidates = self.candidate_layers(released.platform.as_ref())?;
+        let layers = released.manifest.layer_digests();
+        if let Some((_, base_layers)) = candidates
+            .iter()
+            .find(|(_, base)| layers.starts_with(&base.iter().collect::<Vec<_>>()))
+        {
+            return Ok(Verdict::Current(format!(
+                "has the {} layers of the current {base_ref}",
+                base_layers.len()
+            )));
+        }
+        // Show the difference against the platform a single-platform image most likely has.
+        let (label, base_layers) = candidates
+            .iter()
+            .find(|(platform, _)| {
+                platform
+                    .as_ref()
+                    .is_some_and(|p| p.serves(default_platform))
+            })
+            .unwrap_or(&candidates[0]);
+        let against = label
+            .as_ref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
+        Ok(Verdict::Stale(format!(
+            "does not start with the {} layers of the current {base_ref}{against} (its first differing layer is {})",
+            base_layers.len(),
+            first_difference(&base_layers.iter().collect::<Vec<_>>(), &layers)
+        )))
     }
-    let wanted = released.platform.as_ref().unwrap_or(default_platform);
-    base.iter()
-        .find(|b| b.platform.as_ref().is_some_and(|p| p.serves(wanted)))
+
+    /// The base's index entries for a platform (every runnable entry when the released image
+    /// does not say its platform), with their digests; none for a single-image base.
+    fn entries(&self, platform: Option<&Platform>) -> Vec<(Option<Platform>, &Digest)> {
+        match &self.top.manifest {
+            Manifest::Image(_) => Vec::new(),
+            Manifest::Index(index) => index
+                .images()
+                .filter(|entry| match (platform, &entry.platform) {
+                    (Some(wanted), Some(have)) => have.serves(wanted),
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                })
+                .map(|entry| (entry.platform.clone(), &entry.digest))
+                .collect(),
+        }
+    }
+
+    /// The layer lists the released image may start with: the single base image's, or those
+    /// of the index entries for its platform (all entries when its platform is unknown: a
+    /// single-platform image names no platform without its config blob). Never empty.
+    fn candidate_layers(&self, platform: Option<&Platform>) -> Result<Vec<Candidate>, String> {
+        let candidates = match &self.top.manifest {
+            Manifest::Image(image) => {
+                vec![(None, image.layer_digests().into_iter().cloned().collect())]
+            }
+            Manifest::Index(_) => {
+                let mut candidates = Vec::new();
+                for (entry_platform, digest) in self.entries(platform) {
+                    let fetched = self
+                        .client
+                        .manifest_by_digest(self.reference, digest)
+                        .map_err(|e| e.to_string())?;
+                    match &fetched.manifest {
+                        Manifest::Image(image) => candidates.push((
+                            entry_platform,
+                            image.layer_digests().into_iter().cloned().collect(),
+                        )),
+                        Manifest::Index(_) => {
+                            return Err(format!("the base's entry {digest} is itself an index"));
+                        }
+                    }
+                }
+                candidates
+            }
+        };
+        if candidates.is_empty() {
+            let platform = platform.map_or_else(|| "any platform".to_string(), ToString::to_string);
+            return Err(format!(
+                "the base {} has no manifest for {platform}",
+                self.reference
+            ));
+        }
+        if candidates
+            .iter()
+            .any(|(_, layers): &Candidate| layers.is_empty())
+        {
+            return Err(format!(
+                "the base {} has no layers to compare with",
+                self.reference
+            ));
+        }
+        Ok(candidates)
+    }
 }
 
 fn first_difference(base: &[&Digest], layers: &[&Digest]) -> String {
@@ -194,7 +290,15 @@ pub fn report(results: &LayerCheckResults) -> String {
     for (id, result) in &results.images {
         let line = match result {
             LayerResult::UpToDate { evidence } => format!("up to date  {id}: {evidence}"),
-            LayerResult::Stale { evidence } => format!("STALE       {id}: {evidence}"),
+            LayerResult::Stale { evidence, errors } if errors.is_empty() => {
+                format!("STALE       {id}: {evidence}")
+            }
+            LayerResult::Stale { evidence, errors } => {
+                format!(
+                    "STALE       {id}: {evidence} (and errors: {})",
+                    errors.join("; ")
+                )
+            }
             LayerResult::Error { error } => format!("ERROR       {id}: {error}"),
         };
         out.push_str(&line);

@@ -108,10 +108,10 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
                 Templates::new(templates.filter(|t| !t.as_os_str().is_empty()).as_deref())?;
             let evaluation = generate::evaluate(&config, &results, vars, &templates)?;
             say_raw!("{}", evaluation.report);
-            generate::write_file(&output, &evaluation.rebuild_pipeline)?;
             if let Some(junit) = junit {
                 generate::write_file(&junit, &evaluation.junit)?;
             }
+            generate::write_file(&output, &evaluation.rebuild_pipeline?)?;
             say!("Wrote the rebuild pipeline to {}.", output.display());
             Ok(())
         }

@@ -113,16 +113,18 @@ impl PackageManager {
                     "-o",
                     "APT::Update::Error-Mode=any",
                 ],
+                // dist-upgrade, not upgrade: a fix that needs a new dependency is "kept back"
+                // by `upgrade` and would never be listed. Only simulated.
                 vec![
                     "apt-get",
                     "--simulate",
                     "-qq",
                     "-o",
                     "Debug::NoLocking=1",
-                    "upgrade",
+                    "dist-upgrade",
                 ],
             ],
-            // `check-update` exits 100 when updates exist (handled in `list_upgrades`).
+            // `check-update` exits 100 when updates exist (see `check_auto`).
             PackageManager::Dnf => vec![vec!["dnf", "--quiet", "--refresh", "check-update"]],
             PackageManager::Yum => vec![vec!["yum", "--quiet", "check-update"]],
             PackageManager::Microdnf => {
@@ -156,16 +158,47 @@ impl PackageManager {
                 })
                 .collect(),
             // check-update: "name.arch  version  repo"; stop at "Obsoleting Packages".
-            PackageManager::Dnf | PackageManager::Yum => lines
-                .take_while(|l| !l.starts_with("Obsoleting"))
-                .filter(|l| l.split_whitespace().count() == 3 && l.contains('.'))
-                .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
-                .collect(),
-            // microdnf upgrade --assumeno lists " Upgrading: name;version;arch;repo".
-            PackageManager::Microdnf => lines
-                .filter(|l| l.contains(';'))
-                .map(|l| l.trim_start_matches("Upgrading:").trim().replace(';', " "))
-                .collect(),
+            // A long name wraps: "name.arch" alone, then "version repo" on the next line.
+            PackageManager::Dnf | PackageManager::Yum => {
+                let mut packages = Vec::new();
+                let mut wrapped: Option<&str> = None;
+                for line in lines.take_while(|l| !l.starts_with("Obsoleting")) {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    match (wrapped.take(), words.as_slice()) {
+                        (Some(name), [version, _repo]) => {
+                            packages.push(format!("{name} {version}"))
+                        }
+                        (_, [name, version, _repo]) if name.contains('.') => {
+                            packages.push(format!("{name} {version}"))
+                        }
+                        (_, [name]) if name.contains('.') => wrapped = Some(name),
+                        _ => {}
+                    }
+                }
+                packages
+            }
+            // microdnf upgrade --assumeno: old versions list "Upgrading: name;version;arch;repo",
+            // microdnf 3 a table whose "Upgrading:" section lists one package per line.
+            PackageManager::Microdnf => {
+                let mut in_upgrading = false;
+                let mut packages = Vec::new();
+                for line in lines {
+                    if line.contains(';') {
+                        packages.push(
+                            line.trim_start_matches("Upgrading:")
+                                .trim()
+                                .replace(';', " "),
+                        );
+                    } else if line == "Upgrading:" {
+                        in_upgrading = true;
+                    } else if line.ends_with(':') || line.starts_with("Transaction") {
+                        in_upgrading = false;
+                    } else if in_upgrading && !line.starts_with("replacing") {
+                        packages.push(first_word(line));
+                    }
+                }
+                packages
+            }
             // zypper list-updates: "v | repo | name | current | available | arch"
             PackageManager::Zypper => lines
                 .filter(|l| l.starts_with("v "))
@@ -237,6 +270,7 @@ pub fn check_auto(log: &mut dyn FnMut(&str)) -> Result<Verdict, Error> {
     log(&format!("package manager: {}", pm.program()));
     let commands = pm.commands();
     let mut listing = String::new();
+    let mut last_code = None;
     for (index, argv) in commands.iter().enumerate() {
         log(&format!("running: {}", argv.join(" ")));
         let out = Command::new(argv[0])
@@ -267,9 +301,32 @@ pub fn check_auto(log: &mut dyn FnMut(&str)) -> Result<Verdict, Error> {
         }
         if last {
             listing = String::from_utf8_lossy(&out.stdout).to_string();
+            last_code = out.status.code();
+            // `--assumeno` answers "no" to a transaction: exit 1 is normal only when there
+            // was one to answer; otherwise microdnf failed (e.g. a repository refresh).
+            if pm == PackageManager::Microdnf
+                && last_code == Some(1)
+                && pm.parse_upgrades(&listing).is_empty()
+            {
+                return Err(Error::User(format!(
+                    "`{}` failed ({}): {}",
+                    argv.join(" "),
+                    out.status,
+                    stderr.trim()
+                )));
+            }
         }
     }
-    let upgrades = pm.parse_upgrades(&listing);
+    let mut upgrades = pm.parse_upgrades(&listing);
+    // dnf and yum say "updates exist" with exit code 100, whatever the listing looks like.
+    let reported =
+        matches!(pm, PackageManager::Dnf | PackageManager::Yum) && last_code == Some(100);
+    if reported && upgrades.is_empty() {
+        upgrades.push(format!(
+            "{} check-update reported updates (exit code 100)",
+            pm.program()
+        ));
+    }
     Ok(Verdict {
         upgrade_needed: !upgrades.is_empty(),
         details: upgrades,
@@ -364,11 +421,33 @@ mod tests {
     }
 
     #[test]
+    fn parses_microdnf_old_and_table_listings() {
+        let old = "Upgrading: curl;7.76.1-26.el9_3.3;x86_64;ubi-9-baseos\n";
+        assert_eq!(
+            PackageManager::Microdnf.parse_upgrades(old),
+            ["curl 7.76.1-26.el9_3.3 x86_64 ubi-9-baseos"]
+        );
+        let table = "Package                          Repository     Size\nUpgrading:\n curl-7.76.1-26.el9_3.3.x86_64  ubi-9-baseos   299.6 kB\n   replacing curl-7.76.1-26.el9_3.2.x86_64\nTransaction Summary:\n Upgrading:         1 packages\n";
+        assert_eq!(
+            PackageManager::Microdnf.parse_upgrades(table),
+            ["curl-7.76.1-26.el9_3.3.x86_64"]
+        );
+        assert!(
+            PackageManager::Microdnf
+                .parse_upgrades("Nothing to do.\n")
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn parses_dnf_and_zypper() {
-        let dnf = "\nopenssl-libs.x86_64    1:3.0.7-27.el9    baseos\nObsoleting Packages\ngrub2.noarch 1 x\n";
+        let dnf = "\nopenssl-libs.x86_64    1:3.0.7-27.el9    baseos\na-very-long-package-name.x86_64\n        2.0-1.el9    appstream\nObsoleting Packages\ngrub2.noarch 1 x\n";
         assert_eq!(
             PackageManager::Dnf.parse_upgrades(dnf),
-            ["openssl-libs.x86_64 1:3.0.7-27.el9"]
+            [
+                "openssl-libs.x86_64 1:3.0.7-27.el9",
+                "a-very-long-package-name.x86_64 2.0-1.el9"
+            ]
         );
         let zypper = "S | Repository | Name | Current Version | Available Version | Arch\n--+---\nv | Main | curl | 8.0.1-1 | 8.0.1-2 | x86_64\n";
         assert_eq!(

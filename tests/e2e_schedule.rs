@@ -506,7 +506,7 @@ fn d_the_auto_check_asks_apt_inside_debian_images() {
         for line in [
             "package manager: apt-get",
             "running: apt-get update -qq",
-            "running: apt-get --simulate -qq -o Debug::NoLocking=1 upgrade",
+            "running: apt-get --simulate -qq -o Debug::NoLocking=1 dist-upgrade",
         ] {
             assert!(
                 log.contains(line),

@@ -98,7 +98,7 @@ impl Lab {
 
 fn evidence(result: &LayerResult) -> &str {
     match result {
-        LayerResult::UpToDate { evidence } | LayerResult::Stale { evidence } => evidence,
+        LayerResult::UpToDate { evidence } | LayerResult::Stale { evidence, .. } => evidence,
         LayerResult::Error { error } => error,
     }
 }
@@ -324,5 +324,84 @@ fn a_registry_that_is_down_is_an_error_for_every_image_and_the_cli_writes_json()
             .starts_with("ERROR       app: base image: registry `"),
         "{}",
         out.stdout
+    );
+}
+
+#[test]
+fn a_single_platform_image_of_another_architecture_matches_its_base_platform() {
+    let Some(mut lab) = Lab::start("arm64 single") else {
+        return;
+    };
+    let amd_base = lab.layout.layer("base-amd64", "amd64\n");
+    let arm_base = lab.layout.layer("base-arm64", "arm64\n");
+    let base_amd = lab.layout.image(std::slice::from_ref(&amd_base), "amd64");
+    let base_arm = lab.layout.image(std::slice::from_ref(&arm_base), "arm64");
+    let base = lab.layout.index(&[
+        (&base_amd, r#"{"os":"linux","architecture":"amd64"}"#, "{}"),
+        (
+            &base_arm,
+            r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#,
+            "{}",
+        ),
+    ]);
+    lab.push_index("base", &base, "base:1");
+    // An arm64 image pushed as a single manifest: it names no platform.
+    let app = lab.layout.image(
+        &[arm_base.clone(), lab.layout.layer("app", "app\n")],
+        "arm64",
+    );
+    lab.push_image("app", &app, "app:1");
+    let (result, _) = lab.check(APP);
+    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+}
+
+#[test]
+fn an_error_on_one_location_does_not_hide_a_stale_one() {
+    let Some(mut lab) = Lab::start("stale and error") else {
+        return;
+    };
+    let base_v1 = lab.layout.layer("base-version", "v1\n");
+    let app = lab.layout.image(
+        &[base_v1.clone(), lab.layout.layer("app", "app\n")],
+        "amd64",
+    );
+    lab.push_image("app", &app, "app:1");
+    let base_v2 = lab
+        .layout
+        .image(&[lab.layout.layer("base-version", "v2\n")], "amd64");
+    lab.push_image("base", &base_v2, "base:1");
+    let (result, _) = lab.check(
+        "  app: {baseImage: REG/base:1, targetLocations: [REG/app:1, REG/never-released:1]}\n",
+    );
+    let LayerResult::Stale { errors, .. } = &result else {
+        panic!("stale expected: {result:?}")
+    };
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("never-released"), "{errors:?}");
+}
+
+#[test]
+fn an_index_without_a_runnable_image_is_an_error() {
+    let Some(mut lab) = Lab::start("attestations only") else {
+        return;
+    };
+    let base = lab
+        .layout
+        .image(&[lab.layout.layer("base-version", "v1\n")], "amd64");
+    lab.push_image("base", &base, "base:1");
+    let attestation = lab
+        .layout
+        .image(&[lab.layout.layer("sbom", "{}\n")], "unknown");
+    let index = lab.layout.index(&[(
+        &attestation,
+        r#"{"os":"unknown","architecture":"unknown"}"#,
+        r#"{"vnd.docker.reference.type":"attestation-manifest"}"#,
+    )]);
+    lab.push_index("app", &index, "app:1");
+    let (result, _) = lab.check(APP);
+    assert!(matches!(result, LayerResult::Error { .. }), "{result:?}");
+    assert!(
+        evidence(&result).contains("no runnable image"),
+        "{result:?}"
     );
 }

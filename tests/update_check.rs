@@ -70,24 +70,14 @@ fn auto_fails_when_apt_cannot_download_the_package_indexes() {
     // apt-get update exits 0 when an index cannot be fetched (apt before 2.1.16 always,
     // later apt without Error-Mode=any, which this fake ignores like old apt): without lists
     // the simulated upgrade lists nothing, which must not pass for "no upgrade needed".
-    let test = Test::new();
-    let bin = test.dir().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::write(
-        bin.join("apt-get"),
+    let (test, path) = with_fake_program(
+        "apt-get",
         "#!/bin/sh\n\
          if [ \"$1\" = update ]; then\n\
            echo \"W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Could not resolve 'deb.debian.org'\" >&2\n\
            echo 'W: Some index files failed to download. They have been ignored, or old ones used instead.' >&2\n\
          fi\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        bin.join("apt-get"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let path = format!("{}:/usr/bin:/bin", bin.display());
+    );
     let error = "`apt-get update -qq -o APT::Update::Error-Mode=any` could not download every package index: W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Could not resolve 'deb.debian.org'\n\
                  W: Some index files failed to download. They have been ignored, or old ones used instead.";
     let out = test
@@ -110,6 +100,58 @@ fn auto_fails_when_apt_cannot_download_the_package_indexes() {
         ))
         .run();
     assert_eq!(out.read("r/x.error"), format!("{error}\n"));
+    assert!(!out.dir.join("r/x.result").exists(), "no verdict");
+}
+
+/// A test whose PATH has only `program` (a shell script), so no package manager of this
+/// machine is found (or run) instead.
+fn with_fake_program(program: &str, script: &str) -> (Test, String) {
+    let test = Test::new();
+    let bin = test.dir().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join(program), script).unwrap();
+    std::fs::set_permissions(
+        bin.join(program),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = bin.display().to_string();
+    (test, path)
+}
+
+fn auto_check(test: Test, path: &str) -> Test {
+    test.env("PATH", path).args(&[
+        "update-check",
+        "auto",
+        "--image-id",
+        "x",
+        "--result-file",
+        "r/x.result",
+    ])
+}
+
+#[test]
+fn dnf_exit_100_means_updates_even_when_the_listing_is_not_understood() {
+    // Output the parser does not read as packages (a future format, a plugin's noise).
+    let (test, path) = with_fake_program(
+        "dnf",
+        "#!/bin/sh\necho 'Security: 1 advisory available'\nexit 100\n",
+    );
+    let out = auto_check(test, &path).any_stdout().any_stderr().run();
+    assert_eq!(
+        out.read("r/x.result"),
+        "UPGRADE_NEEDED\ndnf check-update reported updates (exit code 100)\n"
+    );
+}
+
+#[test]
+fn a_failing_microdnf_is_an_error_not_no_upgrade_needed() {
+    let (test, path) = with_fake_program(
+        "microdnf",
+        "#!/bin/sh\necho 'error: cannot update repo ubi-9-baseos' >&2\nexit 1\n",
+    );
+    let out = auto_check(test, &path).status(1).any_stderr().run();
+    assert!(out.stderr.contains("error: `microdnf --refresh upgrade --assumeno` failed (exit status: 1): error: cannot update repo ubi-9-baseos"), "{}", out.stderr);
     assert!(!out.dir.join("r/x.result").exists(), "no verdict");
 }
 
@@ -249,5 +291,64 @@ fn missing_results_are_errors_never_up_to_date() {
          base: no update-check result (the update-check job did not run or failed before writing one)\n\
          child: no layer-check result (the layer-check job did not finish)\n\
          child: no update-check result (the update-check job did not run or failed before writing one)\n"
+    );
+}
+
+const BASE_STALE: &[(&str, &str)] = &[
+    (
+        "layer-check.json",
+        r#"{"images": {"base": {"status": "stale", "evidence": "base moved"}, "child": {"status": "up-to-date", "evidence": "on sha256:c"}}}"#,
+    ),
+    ("update-check/base.result", "NO_UPGRADE_NEEDED\n"),
+    ("update-check/child.result", "NO_UPGRADE_NEEDED\n"),
+];
+
+#[test]
+fn a_broken_rebuild_template_keeps_the_report_and_records_the_error() {
+    let mut test = evaluate(BASE_STALE).file("tpl/build.yml.j2", "script: [{{ image.nope }}]\n");
+    test = test.args(&[
+        "evaluate",
+        "--results",
+        "gipgee-results",
+        "--output",
+        "rebuild.yml",
+        "--junit",
+        "report.xml",
+        "--templates",
+        "tpl",
+    ]);
+    let out = test.status(1).any_stdout().any_stderr().run();
+    assert!(
+        out.stdout.contains("Stale: base."),
+        "the report is printed: {}",
+        out.stdout
+    );
+    assert!(
+        out.read("report.xml").contains("failures=\"1\""),
+        "the JUnit report is written"
+    );
+    let errors = out.read("gipgee-results/errors.txt");
+    assert!(errors.starts_with("the rebuild pipeline could not be generated: error: template `tpl/build.yml.j2`, line 1: undefined value"), "{errors}");
+    assert!(
+        out.read("gipgee-results/evaluation.json")
+            .contains("\"stale\":{\"base\"")
+    );
+    assert!(!out.dir.join("rebuild.yml").exists());
+}
+
+#[test]
+fn a_schedule_outside_the_default_branch_rebuilds_without_releasing() {
+    let out = evaluate(BASE_STALE)
+        .env("CI_COMMIT_BRANCH", "feature/x")
+        .any_stdout()
+        .run();
+    let pipeline = out.read("rebuild.yml");
+    assert!(
+        pipeline.contains("build:base:") && pipeline.contains("build:child:"),
+        "{pipeline}"
+    );
+    assert!(
+        !pipeline.contains("release:"),
+        "nothing is released outside the default branch: {pipeline}"
     );
 }
