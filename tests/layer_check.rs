@@ -17,6 +17,8 @@ use crate::support::Test;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const LINUX_AMD64: &str = r#"{"os":"linux","architecture":"amd64"}"#;
+const LINUX_ARM64_V8: &str = r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#;
 
 struct Lab {
     _dir: tempfile::TempDir,
@@ -40,7 +42,16 @@ impl Lab {
     }
 
     fn push_image(&mut self, name: &str, blob: &Blob, repo_tag: &str) {
-        self.layout.tag(name, blob, OCI_MANIFEST);
+        self.push(name, blob, OCI_MANIFEST, repo_tag);
+    }
+
+    fn push_index(&mut self, name: &str, blob: &Blob, repo_tag: &str) {
+        self.push(name, blob, OCI_INDEX, repo_tag);
+    }
+
+    /// Names `blob` `name` in the layout and copies it to `<registry>/<repo_tag>`.
+    fn push(&mut self, name: &str, blob: &Blob, media_type: &str, repo_tag: &str) {
+        self.layout.tag(name, blob, media_type);
         self.layout.push(
             name,
             &format!("{}/{repo_tag}", self.registry.host),
@@ -49,14 +60,39 @@ impl Lab {
         );
     }
 
-    fn push_index(&mut self, name: &str, blob: &Blob, repo_tag: &str) {
-        self.layout.tag(name, blob, OCI_INDEX);
-        self.layout.push(
-            name,
-            &format!("{}/{repo_tag}", self.registry.host),
-            None,
-            None,
-        );
+    /// Pushes `base:1` (named `name` in the layout): an amd64 image of one layer, whose
+    /// `/etc/base-version` holds `version`.
+    fn push_base(&mut self, name: &str, version: &str) -> OneLayerBase {
+        let layer = self.layout.layer("base-version", version);
+        let image = self.layout.image(std::slice::from_ref(&layer), "amd64");
+        self.push_image(name, &image, "base:1");
+        OneLayerBase { layer, image }
+    }
+
+    /// An index of a linux/amd64 and a linux/arm64/v8 image.
+    fn two_platform_index(&self, amd64: &Blob, arm64: &Blob) -> Blob {
+        self.layout
+            .index(&[(amd64, LINUX_AMD64, "{}"), (arm64, LINUX_ARM64_V8, "{}")])
+    }
+
+    /// Pushes `base:1` as a two-platform index of one-layer images (`/etc/base-amd64` and
+    /// `/etc/base-arm64`).
+    fn push_two_platform_base(&mut self) -> TwoPlatformBase {
+        let amd64_layer = self.layout.layer("base-amd64", "amd64\n");
+        let arm64_layer = self.layout.layer("base-arm64", "arm64\n");
+        let amd64_image = self
+            .layout
+            .image(std::slice::from_ref(&amd64_layer), "amd64");
+        let arm64_image = self
+            .layout
+            .image(std::slice::from_ref(&arm64_layer), "arm64");
+        let base = self.two_platform_index(&amd64_image, &arm64_image);
+        self.push_index("base", &base, "base:1");
+        TwoPlatformBase {
+            amd64_layer,
+            arm64_layer,
+            amd64_image,
+        }
     }
 
     fn config(&self, images: &str) -> Config {
@@ -96,6 +132,20 @@ impl Lab {
     }
 }
 
+/// What [`Lab::push_base`] pushed.
+struct OneLayerBase {
+    layer: (Blob, Digest),
+    image: Blob,
+}
+
+/// What [`Lab::push_two_platform_base`] pushed: the layer of each platform's image, and the
+/// amd64 image.
+struct TwoPlatformBase {
+    amd64_layer: (Blob, Digest),
+    arm64_layer: (Blob, Digest),
+    amd64_image: Blob,
+}
+
 fn evidence(result: &LayerResult) -> &str {
     match result {
         LayerResult::UpToDate { evidence } | LayerResult::Stale { evidence, .. } => evidence,
@@ -104,19 +154,20 @@ fn evidence(result: &LayerResult) -> &str {
 }
 
 const APP: &str = "  app: {baseImage: REG/base:1, targetLocations: [REG/app:1]}\n";
+/// [`APP`] with a second target location that was never released.
+const APP_AND_NEVER_RELEASED: &str =
+    "  app: {baseImage: REG/base:1, targetLocations: [REG/app:1, REG/never-released:1]}\n";
 
 #[test]
 fn the_layer_prefix_rule_finds_a_moved_base() {
     let Some(mut lab) = Lab::start("layer prefix") else {
         return;
     };
-    let base_v1 = lab.layout.layer("base-version", "v1\n");
+    let base_v1 = lab.push_base("base", "v1\n").layer;
     let app_layer = lab.layout.layer("app", "app\n");
-    let base = lab.layout.image(std::slice::from_ref(&base_v1), "amd64");
     let app = lab
         .layout
         .image(&[base_v1.clone(), app_layer.clone()], "amd64");
-    lab.push_image("base", &base, "base:1");
     lab.push_image("app", &app, "app:1");
 
     let (result, _) = lab.check(APP);
@@ -127,9 +178,7 @@ fn the_layer_prefix_rule_finds_a_moved_base() {
     );
 
     // The base is pushed again with a change: the released app no longer starts with it.
-    let base_v2 = lab.layout.layer("base-version", "v2\n");
-    let base = lab.layout.image(std::slice::from_ref(&base_v2), "amd64");
-    lab.push_image("base2", &base, "base:1");
+    lab.push_base("base2", "v2\n");
     let (result, _) = lab.check(APP);
     assert!(matches!(result, LayerResult::Stale { .. }), "{result:?}");
     assert!(
@@ -146,10 +195,8 @@ fn the_base_digest_annotation_decides_when_present() {
     let Some(mut lab) = Lab::start("annotation") else {
         return;
     };
-    let base_layer = lab.layout.layer("base-version", "v1\n");
+    let base = lab.push_base("base", "v1\n");
     let other_layer = lab.layout.layer("squashed", "x\n");
-    let base = lab.layout.image(std::slice::from_ref(&base_layer), "amd64");
-    lab.push_image("base", &base, "base:1");
     // Layers that are no prefix of the base (e.g. squashed), but the annotation records the
     // current base digest — and a base.name that must not be looked up (a staging image).
     let host = lab.registry.host.clone();
@@ -161,20 +208,20 @@ fn the_base_digest_annotation_decides_when_present() {
     let current = lab.layout.annotated_image(
         std::slice::from_ref(&other_layer),
         "amd64",
-        &annotations(&base.digest),
+        &annotations(&base.image.digest),
     );
     lab.push_image("app", &current, "app:1");
     let (result, _) = lab.check(APP);
     assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
     assert!(
-        evidence(&result).contains(&format!("was built on {}", base.digest)),
+        evidence(&result).contains(&format!("was built on {}", base.image.digest)),
         "{result:?}"
     );
 
     // The layers are a prefix, but the annotation names an old base: stale.
     let old = Digest::sha256(b"an old base manifest");
     let outdated = lab.layout.annotated_image(
-        &[base_layer.clone(), other_layer.clone()],
+        &[base.layer.clone(), other_layer.clone()],
         "amd64",
         &annotations(&old),
     );
@@ -192,34 +239,15 @@ fn multi_platform_images_are_checked_per_platform() {
     let Some(mut lab) = Lab::start("multi-platform") else {
         return;
     };
-    let amd_base = lab.layout.layer("base-amd64", "amd64\n");
-    let arm_base = lab.layout.layer("base-arm64", "arm64\n");
+    let base = lab.push_two_platform_base();
     let app_layer = lab.layout.layer("app", "app\n");
-    let base_amd = lab.layout.image(std::slice::from_ref(&amd_base), "amd64");
-    let base_arm = lab.layout.image(std::slice::from_ref(&arm_base), "arm64");
-    let base = lab.layout.index(&[
-        (&base_amd, r#"{"os":"linux","architecture":"amd64"}"#, "{}"),
-        (
-            &base_arm,
-            r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#,
-            "{}",
-        ),
-    ]);
-    lab.push_index("base", &base, "base:1");
     let app_amd = lab
         .layout
-        .image(&[amd_base.clone(), app_layer.clone()], "amd64");
+        .image(&[base.amd64_layer.clone(), app_layer.clone()], "amd64");
     let app_arm = lab
         .layout
-        .image(&[arm_base.clone(), app_layer.clone()], "arm64");
-    let app = lab.layout.index(&[
-        (&app_amd, r#"{"os":"linux","architecture":"amd64"}"#, "{}"),
-        (
-            &app_arm,
-            r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#,
-            "{}",
-        ),
-    ]);
+        .image(&[base.arm64_layer.clone(), app_layer.clone()], "arm64");
+    let app = lab.two_platform_index(&app_amd, &app_arm);
     lab.push_index("app", &app, "app:1");
     // A single-platform image built FROM the multi-platform base is compared with linux/amd64.
     lab.push_image("single", &app_amd, "single:1");
@@ -232,14 +260,7 @@ fn multi_platform_images_are_checked_per_platform() {
     // Only the arm64 base moves: the arm64 image is stale, and the evidence says so.
     let arm_v2 = lab.layout.layer("base-arm64", "arm64 v2\n");
     let base_arm2 = lab.layout.image(std::slice::from_ref(&arm_v2), "arm64");
-    let base2 = lab.layout.index(&[
-        (&base_amd, r#"{"os":"linux","architecture":"amd64"}"#, "{}"),
-        (
-            &base_arm2,
-            r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#,
-            "{}",
-        ),
-    ]);
+    let base2 = lab.two_platform_index(&base.amd64_image, &base_arm2);
     lab.push_index("base2", &base2, "base:1");
     let (result, _) = lab.check(APP);
     assert!(matches!(result, LayerResult::Stale { .. }), "{result:?}");
@@ -252,13 +273,11 @@ fn targets_with_one_digest_are_checked_once_and_a_missing_target_is_an_error() {
     let Some(mut lab) = Lab::start("targets") else {
         return;
     };
-    let base_layer = lab.layout.layer("base-version", "v1\n");
-    let base = lab.layout.image(std::slice::from_ref(&base_layer), "amd64");
+    let base_layer = lab.push_base("base", "v1\n").layer;
     let app = lab.layout.image(
         &[base_layer.clone(), lab.layout.layer("app", "app\n")],
         "amd64",
     );
-    lab.push_image("base", &base, "base:1");
     lab.push_image("app", &app, "app:1");
     lab.push_image("app-copy", &app, "mirror/app:1");
     let (result, one_target) = lab.check(APP);
@@ -277,9 +296,7 @@ fn targets_with_one_digest_are_checked_once_and_a_missing_target_is_an_error() {
         "the second location costs one HEAD, no GET"
     );
 
-    let (result, _) = lab.check(
-        "  app: {baseImage: REG/base:1, targetLocations: [REG/app:1, REG/never-released:1]}\n",
-    );
+    let (result, _) = lab.check(APP_AND_NEVER_RELEASED);
     assert!(matches!(result, LayerResult::Error { .. }), "{result:?}");
     assert!(evidence(&result).contains("never-released"), "{result:?}");
 }
@@ -289,10 +306,7 @@ fn a_registry_that_is_down_is_an_error_for_every_image_and_the_cli_writes_json()
     let Some(mut lab) = Lab::start("registry down") else {
         return;
     };
-    let base = lab
-        .layout
-        .image(&[lab.layout.layer("base-version", "v1\n")], "amd64");
-    lab.push_image("base", &base, "base:1");
+    lab.push_base("base", "v1\n");
     let host = lab.registry.host.clone();
     lab.registry.stop();
     let out = Test::new()
@@ -332,22 +346,10 @@ fn a_single_platform_image_of_another_architecture_matches_its_base_platform() {
     let Some(mut lab) = Lab::start("arm64 single") else {
         return;
     };
-    let amd_base = lab.layout.layer("base-amd64", "amd64\n");
-    let arm_base = lab.layout.layer("base-arm64", "arm64\n");
-    let base_amd = lab.layout.image(std::slice::from_ref(&amd_base), "amd64");
-    let base_arm = lab.layout.image(std::slice::from_ref(&arm_base), "arm64");
-    let base = lab.layout.index(&[
-        (&base_amd, r#"{"os":"linux","architecture":"amd64"}"#, "{}"),
-        (
-            &base_arm,
-            r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#,
-            "{}",
-        ),
-    ]);
-    lab.push_index("base", &base, "base:1");
+    let base = lab.push_two_platform_base();
     // An arm64 image pushed as a single manifest: it names no platform.
     let app = lab.layout.image(
-        &[arm_base.clone(), lab.layout.layer("app", "app\n")],
+        &[base.arm64_layer.clone(), lab.layout.layer("app", "app\n")],
         "arm64",
     );
     lab.push_image("app", &app, "app:1");
@@ -366,13 +368,8 @@ fn an_error_on_one_location_does_not_hide_a_stale_one() {
         "amd64",
     );
     lab.push_image("app", &app, "app:1");
-    let base_v2 = lab
-        .layout
-        .image(&[lab.layout.layer("base-version", "v2\n")], "amd64");
-    lab.push_image("base", &base_v2, "base:1");
-    let (result, _) = lab.check(
-        "  app: {baseImage: REG/base:1, targetLocations: [REG/app:1, REG/never-released:1]}\n",
-    );
+    lab.push_base("base", "v2\n");
+    let (result, _) = lab.check(APP_AND_NEVER_RELEASED);
     let LayerResult::Stale { errors, .. } = &result else {
         panic!("stale expected: {result:?}")
     };
@@ -385,10 +382,7 @@ fn an_index_without_a_runnable_image_is_an_error() {
     let Some(mut lab) = Lab::start("attestations only") else {
         return;
     };
-    let base = lab
-        .layout
-        .image(&[lab.layout.layer("base-version", "v1\n")], "amd64");
-    lab.push_image("base", &base, "base:1");
+    lab.push_base("base", "v1\n");
     let attestation = lab
         .layout
         .image(&[lab.layout.layer("sbom", "{}\n")], "unknown");

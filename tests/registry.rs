@@ -86,22 +86,40 @@ fn options() -> Options {
     options
 }
 
-fn registries(host: &str, credentials: bool, insecure: bool) -> BTreeMap<String, RegistryConfig> {
+/// `registries:` with the plain-http registry `host`, whose credentials are in the variables
+/// `TEST_REGISTRY_USER` / `TEST_REGISTRY_PASSWORD` if `credentials`.
+fn registries(host: &str, credentials: bool) -> BTreeMap<String, RegistryConfig> {
     BTreeMap::from([(
         host.to_string(),
         RegistryConfig {
             username_variable: credentials.then(|| "TEST_REGISTRY_USER".to_string()),
             password_variable: credentials.then(|| "TEST_REGISTRY_PASSWORD".to_string()),
-            insecure,
+            insecure: true,
         },
     )])
 }
 
-fn credential_vars(password: &str) -> Vars {
-    Vars::from_pairs([
+/// A client of the plain-http registry `host` with no credentials configured, and `vars`.
+fn client_for(host: &str, vars: &Vars) -> Client {
+    Client::new(options(), &registries(host, false), vars).unwrap()
+}
+
+/// A client of the plain-http registry `host` with the credentials `tester` / `password` in
+/// the configured variables.
+fn client_with_password(host: &str, password: &str) -> Client {
+    let vars = Vars::from_pairs([
         ("TEST_REGISTRY_USER", "tester"),
         ("TEST_REGISTRY_PASSWORD", password),
-    ])
+    ]);
+    Client::new(options(), &registries(host, true), &vars).unwrap()
+}
+
+/// htpasswd with the user `tester`, password `basic-secret`.
+fn basic_auth() -> Auth {
+    Auth::Basic {
+        user: "tester".into(),
+        password: "basic-secret".into(),
+    }
 }
 
 fn reference(host: &str, rest: &str) -> Reference {
@@ -148,12 +166,7 @@ fn anonymous_read_of_images_and_index() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::start(dir.path(), Auth::Anonymous, None);
     let pushed = push_images(dir.path(), &registry.host, None, None);
-    let client = Client::new(
-        options(),
-        &registries(&registry.host, false, true),
-        &Vars::default(),
-    )
-    .unwrap();
+    let client = client_for(&registry.host, &Vars::default());
     check_reads(&client, &registry.host, &pushed);
     let requests = client.stats().requests;
     // HEAD + GET per reference, GETs for the two platform manifests; the pinned reference's
@@ -177,37 +190,25 @@ fn basic_auth_read_with_configured_variables_and_docker_auth_config() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let auth = Auth::Basic {
-        user: "tester".into(),
-        password: "basic-secret".into(),
-    };
-    let registry = Registry::start(dir.path(), auth, None);
+    let registry = Registry::start(dir.path(), basic_auth(), None);
     let host = registry.host.clone();
     let pushed = push_images(dir.path(), &host, Some(("tester", "basic-secret")), None);
 
-    let client = Client::new(
-        options(),
-        &registries(&host, true, true),
-        &credential_vars("basic-secret"),
-    )
-    .unwrap();
+    let client = client_with_password(&host, "basic-secret");
     check_reads(&client, &host, &pushed);
 
     // The same through DOCKER_AUTH_CONFIG (what a GitLab runner passes), keyed by URL.
     let auth_config = format!(
         r#"{{"auths": {{"http://{host}/v2/": {{"username": "tester", "password": "basic-secret"}}}}}}"#
     );
-    let client = Client::new(
-        options(),
-        &registries(&host, false, true),
+    let client = client_for(
+        &host,
         &Vars::from_pairs([("DOCKER_AUTH_CONFIG", auth_config)]),
-    )
-    .unwrap();
+    );
     check_reads(&client, &host, &pushed);
 
     // Without credentials: the registry says 401 and gipgee says what to configure.
-    let anonymous =
-        Client::new(options(), &registries(&host, false, true), &Vars::default()).unwrap();
+    let anonymous = client_for(&host, &Vars::default());
     let err = anonymous
         .image(&reference(&host, "base/busybox:1"))
         .unwrap_err();
@@ -224,18 +225,9 @@ fn basic_auth_wrong_password_names_registry_and_variable() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let auth = Auth::Basic {
-        user: "tester".into(),
-        password: "basic-secret".into(),
-    };
-    let registry = Registry::start(dir.path(), auth, None);
+    let registry = Registry::start(dir.path(), basic_auth(), None);
     let host = registry.host.clone();
-    let client = Client::new(
-        options(),
-        &registries(&host, true, true),
-        &credential_vars("not-the-password"),
-    )
-    .unwrap();
+    let client = client_with_password(&host, "not-the-password");
     let err = client
         .image(&reference(&host, "base/busybox:1"))
         .unwrap_err();
@@ -288,12 +280,7 @@ fn bearer_read_reuses_tokens_per_repository() {
     let setup = token_setup();
     let host = setup.registry.host.clone();
     let pushes = setup.tokens.requests().len();
-    let client = Client::new(
-        options(),
-        &registries(&host, true, true),
-        &credential_vars("token-secret"),
-    )
-    .unwrap();
+    let client = client_with_password(&host, "token-secret");
     check_reads(&client, &host, &setup.pushed);
     // Two repositories read: two tokens, each used for every request in its repository.
     let issued = setup.tokens.requests()[pushes..].to_vec();
@@ -312,7 +299,7 @@ fn bearer_read_reuses_tokens_per_repository() {
         ("CI_REGISTRY_USER", "tester"),
         ("CI_REGISTRY_PASSWORD", "token-secret"),
     ]);
-    let client = Client::new(options(), &registries(&host, false, true), &ci).unwrap();
+    let client = client_for(&host, &ci);
     check_reads(&client, &host, &setup.pushed);
 }
 
@@ -323,12 +310,7 @@ fn bearer_wrong_password_and_anonymous_are_clear_errors() {
     }
     let setup = token_setup();
     let host = setup.registry.host.clone();
-    let client = Client::new(
-        options(),
-        &registries(&host, true, true),
-        &credential_vars("wrong-token-secret"),
-    )
-    .unwrap();
+    let client = client_with_password(&host, "wrong-token-secret");
     let err = client
         .image(&reference(&host, "base/busybox:1"))
         .unwrap_err();
@@ -345,8 +327,7 @@ fn bearer_wrong_password_and_anonymous_are_clear_errors() {
     assert!(!shown.contains("wrong-token-secret"), "{shown}");
 
     // An anonymous token grants nothing on this registry.
-    let anonymous =
-        Client::new(options(), &registries(&host, false, true), &Vars::default()).unwrap();
+    let anonymous = client_for(&host, &Vars::default());
     let err = anonymous
         .image(&reference(&host, "base/busybox:1"))
         .unwrap_err();
@@ -384,7 +365,7 @@ fn tls_registry_with_a_private_ca() {
     assert_eq!(untrusting.stats().requests, 1);
 
     // Marked insecure by mistake: plain http to a TLS port, and the registry's answer shown.
-    let plain = Client::new(options(), &registries(&host, false, true), &Vars::default()).unwrap();
+    let plain = client_for(&host, &Vars::default());
     let pinned = reference(&host, &format!("base/busybox@{}", pushed.base.digest));
     let err = plain.image(&pinned).unwrap_err();
     assert!(
@@ -403,7 +384,7 @@ fn missing_image_and_stopped_registry_are_errors() {
     let mut registry = Registry::start(dir.path(), Auth::Anonymous, None);
     let host = registry.host.clone();
     let pushed = push_images(dir.path(), &host, None, None);
-    let client = Client::new(options(), &registries(&host, false, true), &Vars::default()).unwrap();
+    let client = client_for(&host, &Vars::default());
     let missing = client
         .image(&reference(&host, "base/busybox:does-not-exist"))
         .unwrap_err();
@@ -418,7 +399,7 @@ fn missing_image_and_stopped_registry_are_errors() {
     );
 
     registry.stop();
-    let fresh = Client::new(options(), &registries(&host, false, true), &Vars::default()).unwrap();
+    let fresh = client_for(&host, &Vars::default());
     let err = fresh
         .digest(&reference(&host, "base/busybox:1"))
         .unwrap_err();

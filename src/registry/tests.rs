@@ -154,6 +154,51 @@ fn client(options: Options, registries: BTreeMap<String, RegistryConfig>, vars: 
     Client::new(options, &registries, &vars).unwrap()
 }
 
+/// A client of the plain-http registry `host` with no credentials.
+fn anonymous_client(host: &str) -> Client {
+    client(fast_options(), insecure(&[host]), Vars::default())
+}
+
+/// What an anonymous client's read of the manifest `rest` (`app:1`, `app@<digest>`) from the
+/// registry `host` fails with.
+fn manifest_error(host: &str, rest: &str) -> RegistryError {
+    anonymous_client(host)
+        .manifest(&reference(host, rest))
+        .unwrap_err()
+}
+
+/// A client of the plain-http registry `host` with the user `alice` and `password` in the
+/// configured variables.
+fn client_with_password(host: &str, password: &str) -> Client {
+    client(
+        fast_options(),
+        with_credentials(host),
+        credential_vars(password),
+    )
+}
+
+/// A 401 answer asking for authentication as `www_authenticate` says.
+fn challenge(www_authenticate: &str) -> Reply {
+    Reply::new(401).header("WWW-Authenticate", www_authenticate)
+}
+
+/// A storage server (where a registry redirects to) serving `content` under `/storage`.
+fn storage_server(content: Content) -> Server {
+    Server::start(move |r| {
+        let target = r.target.replacen("/storage", "", 1);
+        content.reply(&Recorded {
+            target,
+            ..r.clone()
+        })
+    })
+}
+
+/// A loopback address nothing listens on.
+fn closed_address() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
 fn reference(host: &str, rest: &str) -> Reference {
     Reference::parse(&format!("{host}/{rest}")).unwrap()
 }
@@ -178,7 +223,7 @@ fn anonymous_content_is_one_get_by_tag_per_run() {
     let body = image_manifest(&[LAYER_A, LAYER_B]);
     let content = Content::default().tag("app:1", &body);
     let server = Server::start(move |r| content.reply(r));
-    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let client = anonymous_client(&server.host());
     let app = reference(&server.host(), "app:1");
 
     let image = client.image(&app).unwrap();
@@ -217,7 +262,7 @@ fn a_known_digest_fetches_by_digest_after_the_head() {
         .tag("app:1", &body)
         .tag("app:latest", &body);
     let server = Server::start(move |r| content.reply(r));
-    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let client = anonymous_client(&server.host());
     let app = reference(&server.host(), "app:1");
     let digest = client.digest(&app).unwrap();
     client.image(&app).unwrap();
@@ -240,7 +285,7 @@ fn digest_only_needs_a_head() {
     let body = image_manifest(&[LAYER_A]);
     let content = Content::default().tag("app:1", &body);
     let server = Server::start(move |r| content.reply(r));
-    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let client = anonymous_client(&server.host());
     let digest = client.digest(&reference(&server.host(), "app:1")).unwrap();
     assert_eq!(digest, Digest::sha256(body.as_bytes()));
     assert_eq!(
@@ -263,15 +308,11 @@ fn basic_auth_after_challenge_then_up_front() {
         if r.header("authorization") == Some(expected.as_str()) {
             content.reply(r)
         } else {
-            Reply::new(401).header("WWW-Authenticate", r#"Basic realm="test""#)
+            challenge(r#"Basic realm="test""#)
         }
     });
     let host = server.host();
-    let client = client(
-        fast_options(),
-        with_credentials(&host),
-        credential_vars("s3cret"),
-    );
+    let client = client_with_password(&host, "s3cret");
     client.image(&reference(&host, "app:1")).unwrap();
     client.image(&reference(&host, "other:1")).unwrap();
     let requests = server.requests();
@@ -288,14 +329,9 @@ fn basic_auth_after_challenge_then_up_front() {
 
 #[test]
 fn wrong_password_names_registry_and_variable_never_the_value() {
-    let server =
-        Server::start(|_| Reply::new(401).header("WWW-Authenticate", r#"Basic realm="test""#));
+    let server = Server::start(|_| challenge(r#"Basic realm="test""#));
     let host = server.host();
-    let client = client(
-        fast_options(),
-        with_credentials(&host),
-        credential_vars("wrong-pw"),
-    );
+    let client = client_with_password(&host, "wrong-pw");
     let err = client.image(&reference(&host, "app:1")).unwrap_err();
     assert!(matches!(
         err.kind,
@@ -316,10 +352,9 @@ fn wrong_password_names_registry_and_variable_never_the_value() {
 
 #[test]
 fn auth_required_without_credentials_and_unset_variable() {
-    let server =
-        Server::start(|_| Reply::new(401).header("WWW-Authenticate", r#"Basic realm="test""#));
+    let server = Server::start(|_| challenge(r#"Basic realm="test""#));
     let host = server.host();
-    let anonymous = client(fast_options(), insecure(&[&host]), Vars::default());
+    let anonymous = anonymous_client(&host);
     let err = anonymous.image(&reference(&host, "app:1")).unwrap_err();
     assert!(
         err.to_string()
@@ -367,12 +402,9 @@ fn bearer_registry(content: Content, realm: String) -> Server {
                 .strip_prefix("/v2/")
                 .and_then(|t| t.split_once("/manifests/"))
                 .map_or("", |(repo, _)| repo);
-            Reply::new(401).header(
-                "WWW-Authenticate",
-                &format!(
-                    r#"Bearer realm="{realm}",service="test-registry",scope="repository:{repo}:pull""#
-                ),
-            )
+            challenge(&format!(
+                r#"Bearer realm="{realm}",service="test-registry",scope="repository:{repo}:pull""#
+            ))
         }
     })
 }
@@ -386,11 +418,7 @@ fn bearer_tokens_are_reused_per_registry_and_scope() {
         .tag("other:1", &image_manifest(&[LAYER_A, LAYER_B]));
     let registry = bearer_registry(content, format!("{}/token", tokens.url()));
     let host = registry.host();
-    let client = client(
-        fast_options(),
-        with_credentials(&host),
-        credential_vars("s3cret"),
-    );
+    let client = client_with_password(&host, "s3cret");
     for tag in ["app:1", "app:2", "app:1", "other:1"] {
         client.image(&reference(&host, tag)).unwrap();
     }
@@ -435,7 +463,7 @@ fn parallel_reads_share_one_token_and_identical_references_are_fetched_once() {
     }
     let registry = bearer_registry(content, format!("{}/token", tokens.url()));
     let host = registry.host();
-    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let client = anonymous_client(&host);
     // Learn the scheme first, so the parallel part is about the token cache.
     client.image(&reference(&host, "app:0")).unwrap();
     let refs: Vec<Reference> = (0..24)
@@ -464,11 +492,7 @@ fn wrong_password_at_the_token_server_names_the_variable() {
     let (tokens, issued) = token_server(Some(basic("alice", "right")));
     let registry = bearer_registry(Content::default(), format!("{}/token", tokens.url()));
     let host = registry.host();
-    let client = client(
-        fast_options(),
-        with_credentials(&host),
-        credential_vars("wrong"),
-    );
+    let client = client_with_password(&host, "wrong");
     let err = client.image(&reference(&host, "app:1")).unwrap_err();
     assert!(err.to_string().contains("`REG_PASSWORD`"), "{err}");
     assert!(err.to_string().contains(&host), "{err}");
@@ -480,19 +504,12 @@ fn insufficient_scope_with_valid_credentials_is_denied() {
     let (tokens, issued) = token_server(Some(basic("alice", "s3cret")));
     let realm = format!("{}/token", tokens.url());
     let registry = Server::start(move |_| {
-        Reply::new(401).header(
-            "WWW-Authenticate",
-            &format!(
-                r#"Bearer realm="{realm}",service="s",scope="repository:app:pull",error="insufficient_scope""#
-            ),
-        )
+        challenge(&format!(
+            r#"Bearer realm="{realm}",service="s",scope="repository:app:pull",error="insufficient_scope""#
+        ))
     });
     let host = registry.host();
-    let client = client(
-        fast_options(),
-        with_credentials(&host),
-        credential_vars("s3cret"),
-    );
+    let client = client_with_password(&host, "s3cret");
     let err = client.image(&reference(&host, "app:1")).unwrap_err();
     assert!(
         matches!(err.kind, ErrorKind::Denied { source: Some(_) }),
@@ -537,7 +554,7 @@ fn retries_are_bounded_and_long_retry_after_is_capped() {
             .header("Retry-After", "3600")
             .body(r#"{"errors": [{"code": "UNAVAILABLE", "message": "maintenance"}]}"#)
     });
-    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let client = anonymous_client(&server.host());
     let start = Instant::now();
     // By digest, so the request is a GET and the registry's error body is read.
     let pinned = reference(&server.host(), &format!("app@{LAYER_A}"));
@@ -560,12 +577,8 @@ fn retries_are_bounded_and_long_retry_after_is_capped() {
 
 #[test]
 fn connection_refused_is_retried_then_an_error() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let host = format!("127.0.0.1:{port}");
-    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let host = closed_address().to_string();
+    let client = anonymous_client(&host);
     let err = client.image(&reference(&host, "app:1")).unwrap_err();
     assert!(matches!(err.kind, ErrorKind::Transport(_)), "{err:?}");
     assert!(err.to_string().contains("cannot connect"), "{err}");
@@ -619,10 +632,7 @@ fn oversized_manifests_are_refused() {
                 reply
             }
         });
-        let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
-        let err = client
-            .manifest(&reference(&server.host(), "app:1"))
-            .unwrap_err();
+        let err = manifest_error(&server.host(), "app:1");
         assert_eq!(
             err.kind,
             ErrorKind::TooLarge {
@@ -644,10 +654,7 @@ fn digest_mismatch_is_an_error() {
             .header("Docker-Content-Digest", &claimed)
             .body(served.as_bytes())
     });
-    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
-    let err = client
-        .manifest(&reference(&server.host(), "app:1"))
-        .unwrap_err();
+    let err = manifest_error(&server.host(), "app:1");
     assert_eq!(
         err.kind,
         ErrorKind::DigestMismatch {
@@ -674,7 +681,7 @@ fn registry_without_head_digest_is_verified_against_the_get_header() {
                 .body(served.as_bytes())
         }
     });
-    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let client = anonymous_client(&server.host());
     let app = reference(&server.host(), "app:1");
     assert_eq!(
         client.digest(&app).unwrap(),
@@ -703,7 +710,7 @@ fn index_selection_skips_attestations_and_honours_the_platform() {
     let host = server.host();
     let multi = reference(&host, "multi:1");
 
-    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let client = anonymous_client(&host);
     let image = client.image(&multi).unwrap();
     assert_eq!(image.digest.as_str(), amd64);
     assert_eq!(image.index_digest, Some(Digest::sha256(index.as_bytes())));
@@ -745,20 +752,14 @@ fn index_selection_skips_attestations_and_honours_the_platform() {
 fn redirect_to_another_host_gets_no_credentials() {
     let body = image_manifest(&[LAYER_A]);
     let content = Content::default().tag("app:1", &body);
-    let storage = Server::start(move |r| {
-        // The storage answers the registry's path under its own prefix.
-        let target = r.target.replacen("/storage", "", 1);
-        content.reply(&Recorded {
-            target,
-            ..r.clone()
-        })
-    });
+    // The storage answers the registry's path under its own prefix.
+    let storage = storage_server(content);
     let storage_url = storage.url();
     let digest = Digest::sha256(body.as_bytes()).to_string();
     let expected = basic("alice", "s3cret");
     let registry = Server::start(move |r| {
         if r.header("authorization") != Some(expected.as_str()) {
-            return Reply::new(401).header("WWW-Authenticate", r#"Basic realm="test""#);
+            return challenge(r#"Basic realm="test""#);
         }
         if r.method == "HEAD" {
             return Reply::new(200)
@@ -779,11 +780,7 @@ fn redirect_to_another_host_gets_no_credentials() {
         }
     });
     let host = registry.host();
-    let client = client(
-        fast_options(),
-        with_credentials(&host),
-        credential_vars("s3cret"),
-    );
+    let client = client_with_password(&host, "s3cret");
     let image = client.image(&reference(&host, "app:1")).unwrap();
     assert_eq!(image.manifest.layer_digests()[0].as_str(), LAYER_A);
 
@@ -803,22 +800,14 @@ fn redirect_to_another_host_gets_no_credentials() {
 fn a_401_from_a_redirect_target_is_not_a_challenge() {
     let (tokens, issued) = token_server(None);
     let realm = format!("{}/token", tokens.url());
-    let other = Server::start(move |_| {
-        Reply::new(401).header(
-            "WWW-Authenticate",
-            &format!(r#"Bearer realm="{realm}",service="evil""#),
-        )
-    });
+    let other =
+        Server::start(move |_| challenge(&format!(r#"Bearer realm="{realm}",service="evil""#)));
     let other_url = other.url();
     let registry = Server::start(move |r| {
         Reply::new(302).header("Location", &format!("{other_url}{}", r.target))
     });
     let host = registry.host();
-    let client = client(
-        fast_options(),
-        with_credentials(&host),
-        credential_vars("s3cret"),
-    );
+    let client = client_with_password(&host, "s3cret");
     let err = client.image(&reference(&host, "app:1")).unwrap_err();
     assert!(
         matches!(err.kind, ErrorKind::Unauthorized { .. }),
@@ -831,7 +820,7 @@ fn a_401_from_a_redirect_target_is_not_a_challenge() {
 #[test]
 fn not_found_is_its_own_error() {
     let server = Server::start(|r| Content::default().reply(r));
-    let client = client(fast_options(), insecure(&[&server.host()]), Vars::default());
+    let client = anonymous_client(&server.host());
     let err = client
         .image(&reference(&server.host(), "nope:1"))
         .unwrap_err();
@@ -907,7 +896,7 @@ fn a_token_expiring_in_u64_max_seconds_is_used_not_a_panic() {
         .tag("app:2", &image_manifest(&[LAYER_B]));
     let registry = bearer_registry(content, format!("{}/token", tokens.url()));
     let host = registry.host();
-    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let client = anonymous_client(&host);
     client.image(&reference(&host, "app:1")).unwrap();
     // The token is cached (for at most a day), not thrown away.
     client.image(&reference(&host, "app:2")).unwrap();
@@ -929,7 +918,7 @@ fn an_index_with_too_many_images_is_refused_before_any_is_fetched() {
     let (content, image) = repeated_index(MAX_INDEX_IMAGES + 1);
     let server = Server::start(move |r| content.reply(r));
     let host = server.host();
-    let too_many = client(fast_options(), insecure(&[&host]), Vars::default());
+    let too_many = anonymous_client(&host);
     let multi = reference(&host, "multi:1");
     let err = too_many.images(&multi).unwrap_err();
     assert!(matches!(err.kind, ErrorKind::InvalidManifest(_)), "{err:?}");
@@ -949,7 +938,7 @@ fn an_index_with_too_many_images_is_refused_before_any_is_fetched() {
     let (content, _) = repeated_index(MAX_INDEX_IMAGES);
     let server = Server::start(move |r| content.reply(r));
     let host = server.host();
-    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let client = anonymous_client(&host);
     let all = client.images(&reference(&host, "multi:1")).unwrap();
     assert_eq!(all.len(), MAX_INDEX_IMAGES);
 }
@@ -962,7 +951,7 @@ fn attestations_do_not_count_against_the_index_limit() {
     let content = content.tag("multi:1", &index_manifest(&entries));
     let server = Server::start(move |r| content.reply(r));
     let host = server.host();
-    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let client = anonymous_client(&host);
     assert_eq!(
         client.images(&reference(&host, "multi:1")).unwrap().len(),
         1
@@ -979,7 +968,7 @@ fn no_matching_platform_lists_each_platform_once_and_not_endlessly() {
     let content = Content::default().tag("multi:1", &index_manifest(&entries));
     let server = Server::start(move |r| content.reply(r));
     let host = server.host();
-    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let client = anonymous_client(&host);
     let err = client.image(&reference(&host, "multi:1")).unwrap_err();
     let ErrorKind::NoMatchingPlatform { available, .. } = &err.kind else {
         panic!("{err:?}");
@@ -1036,10 +1025,7 @@ fn debug_output_of_a_client_and_an_authorization_shows_no_secret() {
 
 #[test]
 fn redirect_urls_in_errors_lose_their_query() {
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
+    let closed = closed_address();
     let locations = [
         // Storage that is down: a transport error quoting the target.
         format!(
@@ -1054,10 +1040,7 @@ fn redirect_urls_in_errors_lose_their_query() {
         let target = location.clone();
         let registry = Server::start(move |_| Reply::new(307).header("Location", &target));
         let host = registry.host();
-        let client = client(fast_options(), insecure(&[&host]), Vars::default());
-        let err = client
-            .manifest(&reference(&host, &format!("app@{LAYER_A}")))
-            .unwrap_err();
+        let err = manifest_error(&host, &format!("app@{LAYER_A}"));
         let message = format!("{err} {err:?}");
         assert!(
             matches!(err.kind, ErrorKind::Transport(_)),
@@ -1151,16 +1134,7 @@ fn a_bearer_token_is_not_forwarded_to_another_origin() {
     let (tokens, issued) = token_server(None);
     let body = image_manifest(&[LAYER_A]);
     let content = Content::default().tag("app:1", &body);
-    let storage = {
-        let content = content.clone();
-        Server::start(move |r| {
-            let target = r.target.replacen("/storage", "", 1);
-            content.reply(&Recorded {
-                target,
-                ..r.clone()
-            })
-        })
-    };
+    let storage = storage_server(content.clone());
     let storage_url = storage.url();
     let realm = format!("{}/token", tokens.url());
     let registry = Server::start(move |r| {
@@ -1168,10 +1142,9 @@ fn a_bearer_token_is_not_forwarded_to_another_origin() {
             .header("authorization")
             .is_some_and(|a| a.starts_with("Bearer tok-"))
         {
-            return Reply::new(401).header(
-                "WWW-Authenticate",
-                &format!(r#"Bearer realm="{realm}",service="s",scope="repository:app:pull""#),
-            );
+            return challenge(&format!(
+                r#"Bearer realm="{realm}",service="s",scope="repository:app:pull""#
+            ));
         }
         if r.method == "HEAD" {
             return content.reply(r);
@@ -1179,7 +1152,7 @@ fn a_bearer_token_is_not_forwarded_to_another_origin() {
         Reply::new(307).header("Location", &format!("{storage_url}/storage{}", r.target))
     });
     let host = registry.host();
-    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let client = anonymous_client(&host);
     let app = reference(&host, "app:1");
     client.digest(&app).unwrap();
     let image = client.image(&app).unwrap();
@@ -1221,13 +1194,12 @@ fn a_cached_token_the_registry_refuses_is_dropped_and_fetched_anew() {
         } else {
             ""
         };
-        Reply::new(401).header(
-            "WWW-Authenticate",
-            &format!(r#"Bearer realm="{realm}",service="s",scope="repository:app:pull"{error}"#),
-        )
+        challenge(&format!(
+            r#"Bearer realm="{realm}",service="s",scope="repository:app:pull"{error}"#
+        ))
     });
     let host = registry.host();
-    let client = client(fast_options(), insecure(&[&host]), Vars::default());
+    let client = anonymous_client(&host);
     for tag in ["app:1", "app:2", "app:3"] {
         client.image(&reference(&host, tag)).unwrap();
     }
