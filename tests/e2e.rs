@@ -20,6 +20,8 @@
 
 pub mod harness;
 
+use std::collections::BTreeMap;
+
 use Outcome::{Failed, NotRun, Passed};
 use harness::{Outcome, Run, RunSpec, World};
 
@@ -39,6 +41,18 @@ const ALL_JOBS: &[&str] = &[
     "release:app",
 ];
 
+/// The jobs of base-tools and of app (built on it), in pipeline order.
+pub const BASE_TOOLS_AND_APP_JOBS: &[&str] = &[
+    "build:base-tools",
+    "test:base-tools:smoke",
+    "test:base-tools:files",
+    "release:base-tools",
+    "build:app",
+    "test:app:smoke",
+    "test:app:greeting",
+    "release:app",
+];
+
 fn all_passed() -> Vec<(&'static str, Outcome)> {
     ["gipgee:generate", "gipgee:pipeline"]
         .iter()
@@ -51,17 +65,22 @@ fn web() -> Vec<(&'static str, String)> {
     vec![("CI_PIPELINE_SOURCE", "web".into())]
 }
 
+/// Runs the project's pipeline as `source` (`CI_PIPELINE_SOURCE`: `web`, `push`) starts it.
+pub fn run_started_by(world: &World, source: &str, step: &str) -> Run {
+    world.run(
+        step,
+        RunSpec {
+            vars: vec![("CI_PIPELINE_SOURCE", source.into())],
+            ..RunSpec::default()
+        },
+    )
+}
+
 /// Runs the default branch's pipeline as started from the web UI (the world's component
 /// include has `force_autostart: true`) and checks that every image was built, tested and
 /// released to every target location.
 pub fn release_everything(world: &World, step: &str) -> Run {
-    let run = world.run(
-        step,
-        RunSpec {
-            vars: web(),
-            ..RunSpec::default()
-        },
-    );
+    let run = run_started_by(world, "web", step);
     run.expect_pipeline_jobs(ALL_JOBS);
     run.expect(&all_passed());
     for id in ["base-tools", "other", "app"] {
@@ -70,16 +89,33 @@ pub fn release_everything(world: &World, step: &str) -> Run {
     run
 }
 
+/// A scenario's first step: [`release_everything`]; returns the digest of every target
+/// location after it.
+pub fn seed(world: &World) -> BTreeMap<String, Option<String>> {
+    release_everything(world, "seed: release main");
+    world.target_digests()
+}
+
+/// On a new branch `branch`, changes `path` as `change` says, commits it with `message` and
+/// runs the pipeline of the push.
+fn push_to_new_branch(
+    world: &World,
+    branch: &str,
+    path: &str,
+    change: impl FnOnce(String) -> String,
+    message: &str,
+) -> Run {
+    world.git(&["checkout", "-q", "-b", branch]);
+    world.edit(path, change);
+    world.commit(message);
+    run_started_by(world, "push", &format!("push of {branch}"))
+}
+
 /// Every target of `id` has the digest of this run's staging image.
 pub fn expect_released(world: &World, run: &Run, id: &str) {
     let staging = run.staging(id);
-    let digest = world.digest(&staging);
-    assert!(
-        digest.is_some(),
-        "e2e `{}`: the staging image {staging} of {id} is not in the registry",
-        run.label
-    );
-    for (_, target) in world.targets().into_iter().filter(|(i, _)| *i == id) {
+    let digest = expect_pushed(world, run, "the staging image", &staging, id);
+    for target in world.targets_of(id) {
         assert_eq!(
             world.digest(&target),
             digest,
@@ -89,11 +125,29 @@ pub fn expect_released(world: &World, run: &Run, id: &str) {
     }
 }
 
+/// The digest of `staging`, a staging image of `id`, which must be in the registry; `what`
+/// names it in the failure.
+pub fn expect_pushed(
+    world: &World,
+    run: &Run,
+    what: &str,
+    staging: &str,
+    id: &str,
+) -> Option<String> {
+    let digest = world.digest(staging);
+    assert!(
+        digest.is_some(),
+        "e2e `{}`: {what} {staging} of {id} is not in the registry",
+        run.label
+    );
+    digest
+}
+
 /// No target location changed.
 pub fn expect_targets_unchanged(
     world: &World,
     run: &Run,
-    before: &std::collections::BTreeMap<String, Option<String>>,
+    before: &BTreeMap<String, Option<String>>,
 ) {
     let after = world.target_digests();
     for (target, digest) in before {
@@ -212,13 +266,7 @@ fn b_manual_run_without_autostart_builds_only_what_is_played() {
     // Nobody clicks. The first job of each chain waits; gitlab-ci-local cannot show the
     // waiting pipeline (it refuses to schedule jobs that need an unplayed manual job, where
     // GitLab would run the plan job and wait), so it runs no child job at all.
-    let waiting = world.run(
-        "web run of main, nothing played",
-        RunSpec {
-            vars: web(),
-            ..RunSpec::default()
-        },
-    );
+    let waiting = run_started_by(&world, "web", "web run of main, nothing played");
     waiting.expect(&[("gipgee:generate", Passed)]);
     waiting.expect_pipeline_jobs(ALL_JOBS);
     for job in waiting.pipeline_jobs() {
@@ -296,18 +344,14 @@ fn c_feature_branch_changing_an_app_asset_builds_only_app() {
     let Some(world) = World::new("c: feature branch, app asset", true) else {
         return;
     };
-    release_everything(&world, "seed: release main");
-    let released = world.target_digests();
+    let released = seed(&world);
 
-    world.git(&["checkout", "-q", "-b", "feature/app-config"]);
-    world.edit("images/app/app.conf", |t| t + "log=debug\n");
-    world.commit("app: debug logging");
-    let run = world.run(
-        "push of feature/app-config",
-        RunSpec {
-            vars: vec![("CI_PIPELINE_SOURCE", "push".into())],
-            ..RunSpec::default()
-        },
+    let run = push_to_new_branch(
+        &world,
+        "feature/app-config",
+        "images/app/app.conf",
+        |t| t + "log=debug\n",
+        "app: debug logging",
     );
     run.expect_pipeline_jobs(&[
         "gipgee:plan",
@@ -339,18 +383,14 @@ fn d_feature_branch_changing_base_tools_builds_it_and_app_on_it() {
     let Some(world) = World::new("d: feature branch, base-tools", true) else {
         return;
     };
-    release_everything(&world, "seed: release main");
-    let released = world.target_digests();
+    let released = seed(&world);
 
-    world.git(&["checkout", "-q", "-b", "feature/greet"]);
-    world.edit("images/base-tools/greet", |t| t + "# say it once\n");
-    world.commit("base-tools: comment greet");
-    let run = world.run(
-        "push of feature/greet",
-        RunSpec {
-            vars: vec![("CI_PIPELINE_SOURCE", "push".into())],
-            ..RunSpec::default()
-        },
+    let run = push_to_new_branch(
+        &world,
+        "feature/greet",
+        "images/base-tools/greet",
+        |t| t + "# say it once\n",
+        "base-tools: comment greet",
     );
     let jobs = [
         "gipgee:plan",
@@ -388,21 +428,14 @@ fn e_failing_test_stops_the_release_of_that_image_and_its_children_only() {
     let Some(world) = World::new("e: failing image test", true) else {
         return;
     };
-    release_everything(&world, "seed: release main");
-    let released = world.target_digests();
+    let released = seed(&world);
 
     // base-tools now writes version 2; its `files` test expects 1.
     world.edit("images/base-tools/Containerfile", |t| {
         t.replace("echo 1 >", "echo 2 >")
     });
     world.commit("base-tools: version 2");
-    let run = world.run(
-        "web run of main with a failing test",
-        RunSpec {
-            vars: web(),
-            ..RunSpec::default()
-        },
-    );
+    let run = run_started_by(&world, "web", "web run of main with a failing test");
     run.expect_pipeline_jobs(ALL_JOBS);
     run.expect(&[
         ("gipgee:plan", Passed),
@@ -444,8 +477,7 @@ fn f_broken_containerfile_fails_the_build_and_releases_nothing() {
     let Some(world) = World::new("f: broken Containerfile", true) else {
         return;
     };
-    release_everything(&world, "seed: release main");
-    let released = world.target_digests();
+    let released = seed(&world);
     let before = world.git(&["rev-parse", "HEAD"]);
 
     world.edit("images/base-tools/Containerfile", |t| {
@@ -462,17 +494,8 @@ fn f_broken_containerfile_fails_the_build_and_releases_nothing() {
             ..RunSpec::default()
         },
     );
-    let jobs = [
-        "gipgee:plan",
-        "build:base-tools",
-        "test:base-tools:smoke",
-        "test:base-tools:files",
-        "release:base-tools",
-        "build:app",
-        "test:app:smoke",
-        "test:app:greeting",
-        "release:app",
-    ];
+    let mut jobs = vec!["gipgee:plan"];
+    jobs.extend(BASE_TOOLS_AND_APP_JOBS);
     run.expect_pipeline_jobs(&jobs);
     let mut expected: Vec<(&str, Outcome)> = jobs.iter().map(|j| (*j, NotRun)).collect();
     expected[0].1 = Passed;

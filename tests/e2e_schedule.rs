@@ -34,7 +34,8 @@ use std::collections::BTreeMap;
 
 use crate::e2e::harness::{Outcome, Run, RunSpec, Setup, World};
 use crate::e2e::{
-    expect_built_on, expect_ran_in_image, expect_targets_unchanged, release_everything,
+    BASE_TOOLS_AND_APP_JOBS, expect_built_on, expect_pushed, expect_ran_in_image,
+    expect_targets_unchanged, run_started_by, seed,
 };
 use Outcome::{Failed, Passed};
 
@@ -241,13 +242,8 @@ fn expect_rereleased(
     before: &BTreeMap<String, Option<String>>,
 ) {
     let staging = run.rebuild_staging(id);
-    let digest = world.digest(&staging);
-    assert!(
-        digest.is_some(),
-        "e2e `{}`: the rebuild's staging image {staging} of {id} is not in the registry",
-        run.label
-    );
-    for (_, target) in world.targets().into_iter().filter(|(i, _)| *i == id) {
+    let digest = expect_pushed(world, run, "the rebuild's staging image", &staging, id);
+    for target in world.targets_of(id) {
         let now = world.digest(&target);
         assert_eq!(
             now, digest,
@@ -281,6 +277,19 @@ fn expect_others_unchanged(
     }
 }
 
+/// base-tools is stale: `evaluate` says so, the rebuild pipeline rebuilds it and app (built on
+/// it) and every job of it passes, and both are released again.
+fn expect_base_tools_and_app_rebuilt(
+    world: &World,
+    run: &Run,
+    before: &BTreeMap<String, Option<String>>,
+) {
+    expect_evaluation(world, run, &["base-tools"], &["base-tools", "app"]);
+    expect_rebuilt(run, BASE_TOOLS_AND_APP_JOBS);
+    expect_rereleased(world, run, "base-tools", before);
+    expect_rereleased(world, run, "app", before);
+}
+
 /// A scheduled run that finds everything up to date.
 fn expect_all_up_to_date(world: &World, run: &Run, ids: &[&str]) {
     expect_check_pipeline(run, ids, &[], Passed);
@@ -302,8 +311,7 @@ fn a_nothing_changed_every_image_is_up_to_date_and_nothing_is_rebuilt() {
     let Some(world) = busybox_world("schedule a: nothing changed") else {
         return;
     };
-    release_everything(&world, "seed: release main");
-    let released = world.target_digests();
+    let released = seed(&world);
 
     let run = scheduled(&world, "scheduled run", &[]);
     // The update-check pipeline and the rebuild pipeline pass GitLab's schema and
@@ -328,8 +336,7 @@ fn b_a_moved_base_rebuilds_base_tools_and_app_on_it_then_all_is_up_to_date() {
     let Some(world) = busybox_world("schedule b: busybox base moved") else {
         return;
     };
-    release_everything(&world, "seed: release main");
-    let released = world.target_digests();
+    let released = seed(&world);
 
     // The base's maintainers push `base/busybox:1` again with a change; `other` is on the
     // pinned `base/busybox:1.36`, which stays.
@@ -346,21 +353,8 @@ fn b_a_moved_base_rebuilds_base_tools_and_app_on_it_then_all_is_up_to_date() {
             ("app", UpToDate, UpToDate),
         ],
     );
-    expect_evaluation(&world, &run, &["base-tools"], &["base-tools", "app"]);
+    expect_base_tools_and_app_rebuilt(&world, &run, &released);
     world.check_rebuild_pipeline(&run);
-    expect_rebuilt(
-        &run,
-        &[
-            "build:base-tools",
-            "test:base-tools:smoke",
-            "test:base-tools:files",
-            "release:base-tools",
-            "build:app",
-            "test:app:smoke",
-            "test:app:greeting",
-            "release:app",
-        ],
-    );
     // app is rebuilt FROM base-tools' new staging image, after it, and released after it.
     run.expect_order("rebuild/build:base-tools", "rebuild/build:app");
     run.expect_order("rebuild/release:base-tools", "rebuild/release:app");
@@ -370,8 +364,6 @@ fn b_a_moved_base_rebuilds_base_tools_and_app_on_it_then_all_is_up_to_date() {
         "e2e `{}`: the rebuilt app must be built FROM the rebuilt base-tools",
         run.label
     );
-    expect_rereleased(&world, &run, "base-tools", &released);
-    expect_rereleased(&world, &run, "app", &released);
     expect_others_unchanged(&world, &run, &released, &["base-tools", "app"]);
     let base_tools = format!("{}/base-tools:1", world.registry_image());
     expect_built_on(&world, &run, &base_tools, &base);
@@ -401,8 +393,7 @@ fn c_a_user_check_reporting_an_upgrade_rebuilds_only_that_image() {
     let Some(world) = busybox_world("schedule c: user check, other outdated") else {
         return;
     };
-    release_everything(&world, "seed: release main");
-    let released = world.target_digests();
+    let released = seed(&world);
 
     // The fixture's check (updateCheck: {command: [sh, tests/update-check.sh]}) reports an
     // upgrade for the ids in E2E_OUTDATED.
@@ -456,13 +447,7 @@ fn d_the_auto_check_asks_apt_inside_debian_images() {
         return;
     };
     let debian = ["debian-current", "debian-outdated"];
-    let seed = world.run(
-        "seed: release main",
-        RunSpec {
-            vars: vec![("CI_PIPELINE_SOURCE", "web".into())],
-            ..RunSpec::default()
-        },
-    );
+    let seed = run_started_by(&world, "web", "seed: release main");
     let seed_jobs = seed.pipeline_jobs();
     let passed: Vec<(&str, Outcome)> = seed_jobs.iter().map(|j| (*j, Passed)).collect();
     seed.expect(&passed);
@@ -567,8 +552,7 @@ fn e_a_missing_image_and_a_registry_that_is_down_are_errors_that_fail_the_pipeli
     let Some(mut world) = busybox_world("schedule e: missing image, registry down") else {
         return;
     };
-    release_everything(&world, "seed: release main");
-    let released = world.target_digests();
+    let released = seed(&world);
 
     // other's target location no longer exists; the busybox base moved (base-tools stale).
     let other = format!("{}/other:1", world.registry_image());
@@ -593,22 +577,7 @@ fn e_a_missing_image_and_a_registry_that_is_down_are_errors_that_fail_the_pipeli
         run.label
     );
     // The error does not hide what is known stale: base-tools and app are rebuilt.
-    expect_evaluation(&world, &run, &["base-tools"], &["base-tools", "app"]);
-    expect_rebuilt(
-        &run,
-        &[
-            "build:base-tools",
-            "test:base-tools:smoke",
-            "test:base-tools:files",
-            "release:base-tools",
-            "build:app",
-            "test:app:smoke",
-            "test:app:greeting",
-            "release:app",
-        ],
-    );
-    expect_rereleased(&world, &run, "base-tools", &released);
-    expect_rereleased(&world, &run, "app", &released);
+    expect_base_tools_and_app_rebuilt(&world, &run, &released);
     assert_eq!(world.digest(&other), None, "nothing released other");
     // ... and the pipeline fails at the end, naming the image and why.
     let verdict = run.log("gipgee:verdict");

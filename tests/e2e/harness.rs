@@ -470,25 +470,22 @@ impl Run {
 
     /// Exactly these jobs are in the generated child pipeline.
     pub fn expect_pipeline_jobs(&self, expected: &[&str]) {
+        self.expect_jobs("the generated pipeline", self.pipeline_jobs(), expected);
+    }
+
+    /// `pipeline` (named so in the failure) has the jobs `got`, which are `expected`.
+    fn expect_jobs(&self, pipeline: &str, got: Vec<&str>, expected: &[&str]) {
         let mut want: Vec<&str> = expected.to_vec();
         want.sort();
-        let got = self.pipeline_jobs();
         if got != want {
             self.fail(&format!(
-                "\nthe generated pipeline has the jobs {got:?}, expected {want:?}"
+                "\n{pipeline} has the jobs {got:?}, expected {want:?}"
             ));
         }
     }
 
     pub fn pipeline_jobs(&self) -> Vec<&str> {
-        let mut jobs: Vec<&str> = self
-            .pipeline()
-            .keys()
-            .filter_map(|k| k.as_str())
-            .filter(|k| !k.starts_with('.') && !GLOBAL_KEYWORDS.contains(k))
-            .collect();
-        jobs.sort();
-        jobs
+        job_names(self.pipeline())
     }
 
     pub fn pipeline(&self) -> &serde_yaml::Mapping {
@@ -525,26 +522,16 @@ impl Run {
 
     /// The jobs of the rebuild pipeline, without the `rebuild/` prefix.
     pub fn rebuild_jobs(&self) -> Vec<&str> {
-        let mut jobs: Vec<&str> = self
-            .rebuild()
-            .keys()
-            .filter_map(|k| k.as_str())
-            .filter(|k| !k.starts_with('.') && !GLOBAL_KEYWORDS.contains(k))
-            .collect();
-        jobs.sort();
-        jobs
+        job_names(self.rebuild())
     }
 
     /// Exactly these jobs are in the rebuild pipeline.
     pub fn expect_rebuild_jobs(&self, expected: &[&str]) {
-        let mut want: Vec<&str> = expected.to_vec();
-        want.sort();
-        let got = self.rebuild_jobs();
-        if got != want {
-            self.fail(&format!(
-                "\nthe rebuild pipeline (written by `evaluate`) has the jobs {got:?}, expected {want:?}"
-            ));
-        }
+        self.expect_jobs(
+            "the rebuild pipeline (written by `evaluate`)",
+            self.rebuild_jobs(),
+            expected,
+        );
     }
 
     /// The staging reference of an image rebuilt by the rebuild pipeline.
@@ -596,6 +583,17 @@ impl Run {
             self.label, self.status
         );
     }
+}
+
+/// The jobs of a pipeline, sorted: its keys but hidden jobs and global keywords.
+fn job_names(pipeline: &serde_yaml::Mapping) -> Vec<&str> {
+    let mut jobs: Vec<&str> = pipeline
+        .keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| !k.starts_with('.') && !GLOBAL_KEYWORDS.contains(k))
+        .collect();
+    jobs.sort();
+    jobs
 }
 
 /// The options of one gitlab-ci-local run.
@@ -752,6 +750,15 @@ impl World {
             ("app", format!("{image}/app:1")),
             ("other", format!("{image}/other:1")),
         ]
+    }
+
+    /// The target locations of image `id`.
+    pub fn targets_of(&self, id: &str) -> Vec<String> {
+        self.targets()
+            .into_iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, target)| target)
+            .collect()
     }
 
     pub fn target_digests(&self) -> BTreeMap<String, Option<String>> {
