@@ -4,12 +4,20 @@
 
 use crate::support::Test;
 
+/// A test in a repository whose gipgee.yaml is `config`.
+fn with_config(config: &str) -> Test {
+    Test::new().file("gipgee.yaml", config)
+}
+
+/// `gipgee validate` of `config`.
+fn validate(config: &str) -> Test {
+    with_config(config).args(&["validate"])
+}
+
 #[test]
 fn every_problem_is_reported_at_once_with_positions() {
-    Test::new()
-        .file(
-            "gipgee.yaml",
-            r#"
+    validate(
+        r#"
             version: 1
             registries:
               docker.io:
@@ -33,11 +41,10 @@ fn every_problem_is_reported_at_once_with_positions() {
                 targetLocation: []
                 layerCheck: yes
             "#,
-        )
-        .args(&["validate"])
-        .status(1)
-        .stderr(
-            "
+    )
+    .status(1)
+    .stderr(
+        "
             error: invalid variable name `$DOCKER_USER`: expected [A-Za-z_][A-Za-z0-9_]* (write the name without `$`: the job reads the value at run time)
              --> gipgee.yaml:4:23
               |
@@ -97,16 +104,14 @@ fn every_problem_is_reported_at_once_with_positions() {
                |                 ^^^
             11 errors in gipgee.yaml
             ",
-        )
-        .run();
+    )
+    .run();
 }
 
 #[test]
 fn a_missing_variable_names_the_variable_and_the_field() {
-    Test::new()
-        .file(
-            "gipgee.yaml",
-            r#"
+    with_config(
+        r#"
             version: 1
             images:
               a:
@@ -114,48 +119,40 @@ fn a_missing_variable_names_the_variable_and_the_field() {
                 targetLocations: ["${CI_REGISTRY_IMAGE}/a:1"]
                 staging: registry.example.com/staging
             "#,
-        )
-        .gitlab_manual_run_without_registry()
-        .args(&["generate"])
-        .status(1)
-        .stderr(
-            r#"
+    )
+    .gitlab_manual_run_without_registry()
+    .args(&["generate"])
+    .status(1)
+    .stderr(
+        r#"
             error: `targetLocations`: cannot expand `${CI_REGISTRY_IMAGE}/a:1`: variable `CI_REGISTRY_IMAGE` is not set
              --> gipgee.yaml:5:23
               |
             5 |     targetLocations: ["${CI_REGISTRY_IMAGE}/a:1"]
               |                       ^^^^^^^^^^^^^^^^^^^^^^^^
             "#,
-        )
-        .run();
+    )
+    .run();
 }
 
 #[test]
 fn validate_tolerates_variables_gitlab_sets_later() {
-    Test::new()
-        .file(
-            "gipgee.yaml",
-            r#"
+    validate(
+        r#"
             version: 1
             images:
               a:
                 baseImage: ${CI_REGISTRY_IMAGE}/base:1
                 targetLocations: ["${CI_REGISTRY_IMAGE}/a:1"]
             "#,
-        )
-        .args(&["validate"])
-        .stdout("gipgee.yaml: ok (1 images)\n")
-        .run();
+    )
+    .stdout("gipgee.yaml: ok (1 images)\n")
+    .run();
 }
 
 #[test]
 fn yaml_syntax_errors_point_at_the_problem() {
-    Test::new()
-        .file(
-            "gipgee.yaml",
-            "version: 1\nimages:\n  a: {baseImage: [1, 2\n",
-        )
-        .args(&["validate"])
+    validate("version: 1\nimages:\n  a: {baseImage: [1, 2\n")
         .status(1)
         .stderr(
             "
@@ -168,9 +165,7 @@ fn yaml_syntax_errors_point_at_the_problem() {
 
 #[test]
 fn an_empty_file_says_what_is_expected() {
-    Test::new()
-        .file("gipgee.yaml", "")
-        .args(&["validate"])
+    validate("")
         .status(1)
         .stderr(
             "
@@ -183,10 +178,8 @@ fn an_empty_file_says_what_is_expected() {
 
 #[test]
 fn duplicate_keys_and_wrong_version_are_errors() {
-    Test::new()
-        .file(
-            "gipgee.yaml",
-            "
+    validate(
+        "
             version: 2
             images:
               a:
@@ -194,11 +187,10 @@ fn duplicate_keys_and_wrong_version_are_errors() {
                 baseImage: debian
                 targetLocations: [registry.example.com/a:1]
             ",
-        )
-        .args(&["validate"])
-        .status(1)
-        .stderr(
-            "
+    )
+    .status(1)
+    .stderr(
+        "
             error: unsupported version: expected `1`
              --> gipgee.yaml:1:10
               |
@@ -211,16 +203,14 @@ fn duplicate_keys_and_wrong_version_are_errors() {
               |     ^^^^^^^^^
             2 errors in gipgee.yaml
             ",
-        )
-        .run();
+    )
+    .run();
 }
 
 #[test]
 fn every_cycle_is_named() {
-    Test::new()
-        .file(
-            "gipgee.yaml",
-            "
+    validate(
+        "
             version: 1
             images:
               a: {baseImage: registry.example.com/c:1, targetLocations: [registry.example.com/a:1]}
@@ -228,11 +218,10 @@ fn every_cycle_is_named() {
               c: {baseImage: registry.example.com/b:1, targetLocations: [registry.example.com/c:1]}
               d: {baseImage: registry.example.com/d:1, targetLocations: [registry.example.com/d:1]}
             ",
-        )
-        .args(&["validate"])
-        .status(1)
-        .stderr(
-            "
+    )
+    .status(1)
+    .stderr(
+        "
             error: images are built on each other in a cycle: a → c → b → a
              --> gipgee.yaml:3:18
               |
@@ -247,26 +236,23 @@ fn every_cycle_is_named() {
               = help: `a → b` means a's baseImage is a target location of b
             2 errors in gipgee.yaml
             ",
-        )
-        .run();
+    )
+    .run();
 }
 
 #[test]
 fn a_target_location_belongs_to_one_image() {
-    Test::new()
-        .file(
-            "gipgee.yaml",
-            "
+    validate(
+        "
             version: 1
             images:
               a: {baseImage: alpine, targetLocations: [registry.example.com/x:1]}
               b: {baseImage: alpine, targetLocations: ['registry.example.com/x:1']}
             ",
-        )
-        .args(&["validate"])
-        .status(1)
-        .stderr(
-            "
+    )
+    .status(1)
+    .stderr(
+        "
             error: target location `registry.example.com/x:1` is released by `a` too
              --> gipgee.yaml:4:44
               |
@@ -274,36 +260,34 @@ fn a_target_location_belongs_to_one_image() {
               |                                            ^
               = help: each target location belongs to one image
             ",
-        )
-        .run();
+    )
+    .run();
 }
 
 #[test]
 fn an_unknown_image_in_the_rebuild_selection_gets_a_suggestion() {
-    Test::new()
-        .gitlab_manual_run()
-        .file(
-            "gipgee.yaml",
-            "
+    with_config(
+        "
             version: 1
             images:
               base-tools: {baseImage: alpine, targetLocations: [registry.example.com/x:1]}
             ",
-        )
-        .file(
-            "selection.json",
-            r#"{"images": {"base-tool": "base moved"}}"#,
-        )
-        .args(&["plan", "--mode", "rebuild", "--selection", "selection.json"])
-        .status(1)
-        .stderr(
-            "
+    )
+    .gitlab_manual_run()
+    .file(
+        "selection.json",
+        r#"{"images": {"base-tool": "base moved"}}"#,
+    )
+    .args(&["plan", "--mode", "rebuild", "--selection", "selection.json"])
+    .status(1)
+    .stderr(
+        "
             error: unknown image id `base-tool` in the selection
              --> selection.json
               = help: did you mean `base-tools`?
             ",
-        )
-        .run();
+    )
+    .run();
 }
 
 #[test]

@@ -80,18 +80,7 @@ fn auto_fails_when_apt_cannot_download_the_package_indexes() {
     );
     let error = "`apt-get update -qq -o APT::Update::Error-Mode=any` could not download every package index: W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Could not resolve 'deb.debian.org'\n\
                  W: Some index files failed to download. They have been ignored, or old ones used instead.";
-    let out = test
-        .env("PATH", &path)
-        .args(&[
-            "update-check",
-            "auto",
-            "--image-id",
-            "x",
-            "--result-file",
-            "r/x.result",
-            "--error-file",
-            "r/x.error",
-        ])
+    let out = auto_check(test, &path, &["--error-file", "r/x.error"])
         .status(1)
         .stderr(&format!(
             "gipgee: package manager: apt-get\n\
@@ -119,15 +108,18 @@ fn with_fake_program(program: &str, script: &str) -> (Test, String) {
     (test, path)
 }
 
-fn auto_check(test: Test, path: &str) -> Test {
-    test.env("PATH", path).args(&[
+/// `update-check auto` for image `x` into `r/x.result`, with `path` as PATH and `more`
+/// arguments.
+fn auto_check(test: Test, path: &str, more: &[&str]) -> Test {
+    let args = [
         "update-check",
         "auto",
         "--image-id",
         "x",
         "--result-file",
         "r/x.result",
-    ])
+    ];
+    test.env("PATH", path).args(&[&args, more].concat())
 }
 
 #[test]
@@ -137,7 +129,7 @@ fn dnf_exit_100_means_updates_even_when_the_listing_is_not_understood() {
         "dnf",
         "#!/bin/sh\necho 'Security: 1 advisory available'\nexit 100\n",
     );
-    let out = auto_check(test, &path).any_stdout().any_stderr().run();
+    let out = auto_check(test, &path, &[]).any_stdout().any_stderr().run();
     assert_eq!(
         out.read("r/x.result"),
         "UPGRADE_NEEDED\ndnf check-update reported updates (exit code 100)\n"
@@ -150,26 +142,46 @@ fn a_failing_microdnf_is_an_error_not_no_upgrade_needed() {
         "microdnf",
         "#!/bin/sh\necho 'error: cannot update repo ubi-9-baseos' >&2\nexit 1\n",
     );
-    let out = auto_check(test, &path).status(1).any_stderr().run();
+    let out = auto_check(test, &path, &[]).status(1).any_stderr().run();
     assert!(out.stderr.contains("error: `microdnf --refresh upgrade --assumeno` failed (exit status: 1): error: cannot update repo ubi-9-baseos"), "{}", out.stderr);
     assert!(!out.dir.join("r/x.result").exists(), "no verdict");
 }
 
+/// `gipgee evaluate` of [`CONFIG`] with these files in `gipgee-results/`.
 fn evaluate(results: &[(&str, &str)]) -> Test {
     let mut test = Test::new().gitlab_manual_run().file("gipgee.yaml", CONFIG);
     for (path, content) in results {
         test = test.file(&format!("gipgee-results/{path}"), content);
     }
-    test.args(&[
-        "evaluate",
-        "--results",
-        "gipgee-results",
-        "--output",
-        "rebuild.yml",
-        "--junit",
-        "report.xml",
-    ])
+    test.args(EVALUATE)
 }
+
+const EVALUATE: &[&str] = &[
+    "evaluate",
+    "--results",
+    "gipgee-results",
+    "--output",
+    "rebuild.yml",
+    "--junit",
+    "report.xml",
+];
+
+/// The jobs of a rebuild pipeline (its keys with a `:`).
+fn job_names(pipeline: &serde_yaml::Value) -> Vec<&str> {
+    pipeline
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| k.contains(':'))
+        .collect()
+}
+
+/// The layer check found base and child up to date.
+const LAYER_CHECK_UP_TO_DATE: (&str, &str) = (
+    "layer-check.json",
+    r#"{"images": {"base": {"status": "up-to-date", "evidence": "on sha256:a"}, "child": {"status": "up-to-date", "evidence": "on sha256:b"}}}"#,
+);
 
 #[test]
 fn a_stale_base_rebuilds_it_and_its_child_and_errors_are_reported() {
@@ -199,15 +211,8 @@ fn a_stale_base_rebuilds_it_and_its_child_and_errors_are_reported() {
     )
     .run();
     let pipeline: serde_yaml::Value = serde_yaml::from_str(&out.read("rebuild.yml")).unwrap();
-    let jobs: Vec<&str> = pipeline
-        .as_mapping()
-        .unwrap()
-        .keys()
-        .filter_map(|k| k.as_str())
-        .filter(|k| k.contains(':'))
-        .collect();
     assert_eq!(
-        jobs,
+        job_names(&pipeline),
         [
             "gipgee:plan",
             "build:base",
@@ -235,9 +240,12 @@ fn a_stale_base_rebuilds_it_and_its_child_and_errors_are_reported() {
 #[test]
 fn package_updates_rebuild_only_that_image() {
     let out = evaluate(&[
-        ("layer-check.json", r#"{"images": {"base": {"status": "up-to-date", "evidence": "on sha256:a"}, "child": {"status": "up-to-date", "evidence": "on sha256:b"}}}"#),
+        LAYER_CHECK_UP_TO_DATE,
         ("update-check/base.result", "NO_UPGRADE_NEEDED\n"),
-        ("update-check/child.result", "UPGRADE_NEEDED\ncurl 8.0.1-1 -> 8.0.1-2\n"),
+        (
+            "update-check/child.result",
+            "UPGRADE_NEEDED\ncurl 8.0.1-1 -> 8.0.1-2\n",
+        ),
     ])
     .any_stdout()
     .run();
@@ -258,7 +266,7 @@ fn package_updates_rebuild_only_that_image() {
 #[test]
 fn nothing_stale_gives_a_rebuild_pipeline_that_builds_nothing() {
     let out = evaluate(&[
-        ("layer-check.json", r#"{"images": {"base": {"status": "up-to-date", "evidence": "on sha256:a"}, "child": {"status": "up-to-date", "evidence": "on sha256:b"}}}"#),
+        LAYER_CHECK_UP_TO_DATE,
         ("update-check/base.result", "NO_UPGRADE_NEEDED\n"),
         ("update-check/child.result", "NO_UPGRADE_NEEDED\n"),
     ])
@@ -271,14 +279,7 @@ fn nothing_stale_gives_a_rebuild_pipeline_that_builds_nothing() {
         out.stdout
     );
     let pipeline: serde_yaml::Value = serde_yaml::from_str(&out.read("rebuild.yml")).unwrap();
-    let jobs: Vec<&str> = pipeline
-        .as_mapping()
-        .unwrap()
-        .keys()
-        .filter_map(|k| k.as_str())
-        .filter(|k| k.contains(':'))
-        .collect();
-    assert_eq!(jobs, ["gipgee:plan"]);
+    assert_eq!(job_names(&pipeline), ["gipgee:plan"]);
     support::tools::check_pipeline(&out.dir, &out.dir.join("rebuild.yml"));
 }
 
@@ -305,19 +306,13 @@ const BASE_STALE: &[(&str, &str)] = &[
 
 #[test]
 fn a_broken_rebuild_template_keeps_the_report_and_records_the_error() {
-    let mut test = evaluate(BASE_STALE).file("tpl/build.yml.j2", "script: [{{ image.nope }}]\n");
-    test = test.args(&[
-        "evaluate",
-        "--results",
-        "gipgee-results",
-        "--output",
-        "rebuild.yml",
-        "--junit",
-        "report.xml",
-        "--templates",
-        "tpl",
-    ]);
-    let out = test.status(1).any_stdout().any_stderr().run();
+    let out = evaluate(BASE_STALE)
+        .file("tpl/build.yml.j2", "script: [{{ image.nope }}]\n")
+        .args(&[EVALUATE, &["--templates", "tpl"]].concat())
+        .status(1)
+        .any_stdout()
+        .any_stderr()
+        .run();
     assert!(
         out.stdout.contains("Stale: base."),
         "the report is printed: {}",
