@@ -154,7 +154,8 @@ impl Context {
     }
 }
 
-fn short(sha: &str) -> &str {
+/// A commit sha shortened for people and staging tags.
+pub fn short(sha: &str) -> &str {
     sha.get(..8).unwrap_or(sha)
 }
 

@@ -218,7 +218,7 @@ fn describe_reason(reason: &Reason) -> String {
 /// can never serve a stale staging image. Long ids are shortened with a hash to fit the
 /// 128-character tag limit.
 fn staging_reference(image: &Image, context: &Context) -> Result<Reference, crate::error::Error> {
-    let short_sha = context.commit_sha.get(..8).unwrap_or(&context.commit_sha);
+    let short_sha = crate::context::short(&context.commit_sha);
     let suffix = format!("-{short_sha}-{}", context.pipeline_id);
     let room = 128usize.saturating_sub(suffix.len());
     let id = if image.id.len() <= room {

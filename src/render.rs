@@ -17,48 +17,28 @@ pub struct BuiltIn {
     pub source: &'static str,
 }
 
+/// A built-in template from `components/<kind>.yml.j2`: the kind names the file, once.
+macro_rules! built_in {
+    ($kind:literal) => {
+        BuiltIn {
+            kind: $kind,
+            source: include_str!(concat!("../components/", $kind, ".yml.j2")),
+        }
+    };
+}
+
 /// The job kinds and their built-in templates, in the order `templates export` writes them.
 pub const BUILT_INS: &[BuiltIn] = &[
-    BuiltIn {
-        kind: "common",
-        source: include_str!("../components/common.yml.j2"),
-    },
-    BuiltIn {
-        kind: "plan",
-        source: include_str!("../components/plan.yml.j2"),
-    },
-    BuiltIn {
-        kind: "build",
-        source: include_str!("../components/build.yml.j2"),
-    },
-    BuiltIn {
-        kind: "test",
-        source: include_str!("../components/test.yml.j2"),
-    },
-    BuiltIn {
-        kind: "release",
-        source: include_str!("../components/release.yml.j2"),
-    },
-    BuiltIn {
-        kind: "layer-check",
-        source: include_str!("../components/layer-check.yml.j2"),
-    },
-    BuiltIn {
-        kind: "update-check",
-        source: include_str!("../components/update-check.yml.j2"),
-    },
-    BuiltIn {
-        kind: "evaluate",
-        source: include_str!("../components/evaluate.yml.j2"),
-    },
-    BuiltIn {
-        kind: "verdict",
-        source: include_str!("../components/verdict.yml.j2"),
-    },
-    BuiltIn {
-        kind: "trigger",
-        source: include_str!("../components/trigger.yml.j2"),
-    },
+    built_in!("common"),
+    built_in!("plan"),
+    built_in!("build"),
+    built_in!("test"),
+    built_in!("release"),
+    built_in!("layer-check"),
+    built_in!("update-check"),
+    built_in!("evaluate"),
+    built_in!("verdict"),
+    built_in!("trigger"),
 ];
 
 /// The file name a template of `kind` has, built in or in a templates directory.
