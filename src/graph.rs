@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
-use crate::error::{Diagnostic, Error, Position};
+use crate::diagnostic::{Diagnostic, Position};
+use crate::error::Error;
 use crate::reference::Reference;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

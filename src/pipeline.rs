@@ -67,7 +67,7 @@ pub fn check_job(body: &Mapping) -> Result<(), JobProblem> {
             });
         }
         if !JOB_KEYWORDS.contains(&key.as_str()) {
-            let hint = crate::error::suggest(&key, JOB_KEYWORDS.iter().copied())
+            let hint = crate::diagnostic::suggest(&key, JOB_KEYWORDS.iter().copied())
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             return Err(JobProblem {

@@ -151,7 +151,7 @@ fn reject_unknown_files(dir: &Path) -> Result<(), Error> {
     names.sort();
     for name in names {
         if name.ends_with(".j2") && !known.contains(&name) {
-            let hint = crate::error::suggest(&name, known.iter().map(String::as_str))
+            let hint = crate::diagnostic::suggest(&name, known.iter().map(String::as_str))
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             return Err(Error::User(format!(

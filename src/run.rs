@@ -74,7 +74,7 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
         }
         Command::Validate { config } => validate(&config, vars),
         Command::Schema => {
-            say!("{}", crate::schema::json_schema());
+            say!("{}", crate::config::schema::json_schema());
             Ok(())
         }
         Command::UpdateCheck { command } => update_check(command),

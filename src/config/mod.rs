@@ -7,13 +7,16 @@
 
 mod fields;
 mod parse;
+pub mod schema;
+mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use fields::{Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS};
 
-use crate::error::{Error, Position};
+use crate::diagnostic::{Diagnostic, Position, SourceDiagnostics};
+use crate::error::Error;
 use crate::reference::{Reference, Repository};
 use crate::vars::Vars;
 
@@ -36,8 +39,8 @@ pub struct Source {
 
 impl Source {
     /// These diagnostics, shown against this file.
-    pub fn invalid(&self, diagnostics: Vec<crate::error::Diagnostic>) -> Error {
-        Error::Invalid(crate::error::SourceDiagnostics {
+    pub fn invalid(&self, diagnostics: Vec<Diagnostic>) -> Error {
+        Error::Invalid(SourceDiagnostics {
             file: self.file.clone(),
             source: self.text.clone(),
             diagnostics,

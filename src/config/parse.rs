@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use globset::Glob;
 
 use super::fields::{Field, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS};
+use super::yaml::{self, Node, Value};
 use super::{
     BUILDERS, Config, DEFAULT_STAGING, Image, ImagePositions, ImageTest, MissingVariables,
     RegistryConfig, Source, TestRun, UpdateCheck,
 };
-use crate::error::{Diagnostic, Error, SourceDiagnostics, suggest};
+use crate::diagnostic::{Diagnostic, SourceDiagnostics, suggest};
+use crate::error::Error;
 use crate::reference::{Reference, Repository, normalize_registry_host};
 use crate::vars::{CREDENTIAL_VARIABLES, ExpandError, Vars, expand_with, is_variable_name};
-use crate::yaml::{self, Node, Value};
 
 /// Tests per image: the release job `needs` all of them plus the parent's release, within
 /// GitLab's 50.

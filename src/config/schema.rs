@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{BUILDERS, Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS};
+use super::{BUILDERS, Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS};
 
 pub fn json_schema() -> String {
     let image = object(IMAGE_FIELDS, &[]);

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use crate::error::{Diagnostic, Position};
+use crate::diagnostic::{Diagnostic, Position};
 
 /// A YAML node with the position where it starts.
 #[derive(Debug, Clone, PartialEq)]
