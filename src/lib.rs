@@ -12,6 +12,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod evaluate;
 pub mod generate;
+pub mod gitlab;
 pub mod graph;
 pub mod jobs;
 pub mod layer_check;

@@ -1,106 +1,11 @@
-//! GitLab pipeline assembly: stages, `needs`, `when: manual`, GitLab's limits, and the final
-//! YAML text with stable ordering. This module is the one place that knows GitLab's
-//! pipeline rules; templates only render job bodies.
+//! Pipeline assembly: the rendered jobs, in order, under their stages with `needs` and
+//! `when: manual`, written as the final YAML text with stable ordering (the same jobs give
+//! byte-identical output). GitLab's rules themselves live in `gitlab`.
 
 use serde_yaml::{Mapping, Value};
 
 use crate::error::Error;
-use crate::jobs::{Job, Stage};
-
-/// GitLab's default maximum number of `needs` of one job.
-pub const MAX_NEEDS: usize = 50;
-
-/// Keys a job template may write (GitLab's job keywords), minus those gipgee manages.
-const JOB_KEYWORDS: &[&str] = &[
-    "after_script",
-    "allow_failure",
-    "artifacts",
-    "before_script",
-    "cache",
-    "coverage",
-    "dast_configuration",
-    "dependencies",
-    "environment",
-    "extends",
-    "hooks",
-    "id_tokens",
-    "identity",
-    "image",
-    "inherit",
-    "interruptible",
-    "manual_confirmation",
-    "pages",
-    "parallel",
-    "release",
-    "resource_group",
-    "retry",
-    "rules",
-    "run",
-    "script",
-    "secrets",
-    "services",
-    "tags",
-    "timeout",
-    "trigger",
-    "variables",
-    "when",
-];
-/// Keys gipgee sets itself: a template that sets them would fight the job graph.
-const MANAGED_KEYWORDS: &[&str] = &["stage", "needs"];
-
-/// A problem with a rendered job, found before it is placed in the pipeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobProblem {
-    /// The offending key, so the caller can point at its line.
-    pub key: Option<String>,
-    pub message: String,
-}
-
-/// Checks a rendered job body: only GitLab job keywords, none of those gipgee manages.
-pub fn check_job(body: &Mapping) -> Result<(), JobProblem> {
-    for key in body.keys() {
-        let key = key_text(key);
-        if MANAGED_KEYWORDS.contains(&key.as_str()) {
-            return Err(JobProblem {
-                message: format!("sets `{key}`, which gipgee manages (the job graph)"),
-                key: Some(key),
-            });
-        }
-        if !JOB_KEYWORDS.contains(&key.as_str()) {
-            let hint = crate::diagnostic::suggest(&key, JOB_KEYWORDS.iter().copied())
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
-            return Err(JobProblem {
-                message: format!("`{key}` is not a GitLab job keyword{hint}"),
-                key: Some(key),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Checks the rendered hidden jobs: a mapping of `.name` → job body.
-pub fn check_hidden_jobs(hidden: &Mapping) -> Result<(), JobProblem> {
-    for (name, body) in hidden {
-        let name_text = key_text(name);
-        if !name_text.starts_with('.') {
-            return Err(JobProblem {
-                message: format!("`{name_text}` is not a hidden job name (start it with `.`)"),
-                key: Some(name_text),
-            });
-        }
-        match body {
-            Value::Mapping(body) => check_job(body)?,
-            _ => {
-                return Err(JobProblem {
-                    message: format!("hidden job `{name_text}` is not a mapping of job keywords"),
-                    key: Some(name_text),
-                });
-            }
-        }
-    }
-    Ok(())
-}
+use crate::gitlab::{Job, MAX_NEEDS, Stage};
 
 /// Writes the pipeline: the hidden jobs, then every job in the order given, each with its
 /// stage, `needs` and manual start. Jobs were checked when they were rendered.
@@ -153,14 +58,4 @@ fn job_value(job: Job) -> Result<Value, Error> {
         body.insert("when".into(), "manual".into());
     }
     Ok(Value::Mapping(body))
-}
-
-fn key_text(key: &Value) -> String {
-    match key {
-        Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    }
 }

@@ -9,7 +9,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::pipeline::JobProblem;
+use crate::gitlab::JobProblem;
 
 /// A built-in template: its kind (the file stem) and source.
 pub struct BuiltIn {

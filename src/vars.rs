@@ -71,17 +71,6 @@ pub enum ExpandError {
     Refused(String),
 }
 
-/// Variables that hold secrets in every GitLab job. Together with the variables named in
-/// `registries:`, they are never expanded into a pipeline or a message.
-pub const CREDENTIAL_VARIABLES: &[&str] = &[
-    "CI_JOB_TOKEN",
-    "CI_REGISTRY_PASSWORD",
-    "CI_DEPLOY_PASSWORD",
-    "CI_DEPENDENCY_PROXY_PASSWORD",
-    "CI_REPOSITORY_URL",
-    "DOCKER_AUTH_CONFIG",
-];
-
 /// Expands `${NAME}` and `$NAME`; `$$` is a literal `$` (as in GitLab). A `$` not followed by
 /// a name, `{` or `$` stays as it is.
 pub fn expand(input: &str, vars: &Vars) -> Result<String, ExpandError> {

@@ -14,13 +14,13 @@ use super::{
 };
 use crate::diagnostic::{Diagnostic, SourceDiagnostics, suggest};
 use crate::error::Error;
+use crate::gitlab::{MAX_NEEDS, SECRET_VARIABLES};
 use crate::reference::{Reference, Repository, normalize_registry_host};
-use crate::vars::{CREDENTIAL_VARIABLES, ExpandError, Vars, expand_with, is_variable_name};
+use crate::vars::{ExpandError, Vars, expand_with, is_variable_name};
 
-/// Tests per image: the release job `needs` all of them plus the parent's release, within
-/// GitLab's 50.
-const MAX_TESTS: usize = 49;
-/// Maximum length of an image id (SPEC §2).
+/// Tests per image: the release job `needs` all of them plus the parent's release.
+const MAX_TESTS: usize = MAX_NEEDS - 1;
+/// Maximum length of an image id: it is part of job names and staging tags.
 const MAX_ID_LEN: usize = 128;
 /// Build args gipgee sets itself; a user value would silently lose.
 const RESERVED_BUILD_ARGS: &[&str] = &["GIPGEE_BASE_IMAGE", "GIPGEE_IMAGE_ID"];
@@ -400,8 +400,7 @@ impl Walker {
     fn expand(&mut self, text: &str) -> Result<String, String> {
         loop {
             let lookup = |name: &str| {
-                if self.credential_variables.contains(name) || CREDENTIAL_VARIABLES.contains(&name)
-                {
+                if self.credential_variables.contains(name) || SECRET_VARIABLES.contains(&name) {
                     return Err(ExpandError::Refused(name.to_string()));
                 }
                 self.vars
@@ -760,7 +759,7 @@ fn join_path(dir: &str, file: &str) -> String {
     }
 }
 
-/// SPEC §2: `[A-Za-z0-9_.-]`, at most 128 characters, not starting with `.` or `-`.
+/// Image ids: `[A-Za-z0-9_.-]`, at most 128 characters, not starting with `.` or `-`.
 fn check_image_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
         return Err("expected at least one character".into());

@@ -10,7 +10,7 @@ mod update_check;
 use crate::config::{Config, TestRun};
 use crate::context::Trigger;
 use crate::error::Error;
-use crate::pipeline;
+use crate::gitlab::{self, Job, Stage};
 use crate::plan::{Plan, PlannedImage};
 use crate::reference::Reference;
 use crate::render::Templates;
@@ -47,56 +47,6 @@ impl Settings {
             templates_dir: pick("GIPGEE_TEMPLATES_DIR", ""),
         }
     }
-}
-
-/// A pipeline stage, in run order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Stage {
-    Plan,
-    Build,
-    Test,
-    Release,
-    Check,
-    Evaluate,
-    Rebuild,
-    Verdict,
-}
-
-impl Stage {
-    /// The stages of a build pipeline.
-    pub const BUILD: &[Stage] = &[Stage::Plan, Stage::Build, Stage::Test, Stage::Release];
-    /// The stages of a scheduled update-check pipeline.
-    pub const UPDATE_CHECK: &[Stage] = &[
-        Stage::Plan,
-        Stage::Check,
-        Stage::Evaluate,
-        Stage::Rebuild,
-        Stage::Verdict,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Plan => "gipgee-plan",
-            Stage::Build => "gipgee-build",
-            Stage::Test => "gipgee-test",
-            Stage::Release => "gipgee-release",
-            Stage::Check => "gipgee-check",
-            Stage::Evaluate => "gipgee-evaluate",
-            Stage::Rebuild => "gipgee-rebuild",
-            Stage::Verdict => "gipgee-verdict",
-        }
-    }
-}
-
-/// One rendered job, before it is placed in the pipeline.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Job {
-    pub name: String,
-    pub stage: Stage,
-    /// `None`: no `needs`, the job waits for every earlier stage (fan-in through stages).
-    pub needs: Option<Vec<String>>,
-    pub manual: bool,
-    pub body: serde_yaml::Mapping,
 }
 
 // ---- the template context -------------------------------------------------------------
@@ -235,7 +185,7 @@ impl<'a> JobBuilder<'a> {
             "common",
             "",
             &self.common_context(),
-            pipeline::check_hidden_jobs,
+            gitlab::check_hidden_jobs,
         )
     }
 
@@ -249,7 +199,7 @@ impl<'a> JobBuilder<'a> {
                         spec.kind,
                         &spec.name,
                         &spec.context,
-                        pipeline::check_job,
+                        gitlab::check_job,
                     )?,
                     name: spec.name,
                     stage: spec.stage,

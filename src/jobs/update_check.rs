@@ -7,9 +7,10 @@
 
 use serde::Serialize;
 
-use super::{JobBuilder, JobSpec, PLAN_JOB, ReferenceInfo, Stage};
+use super::{JobBuilder, JobSpec, PLAN_JOB, ReferenceInfo};
 use crate::config::UpdateCheck;
 use crate::evaluate::{ERRORS_FILE, LAYER_CHECK_FILE, SUMMARY_FILE, UPDATE_CHECK_DIR};
+use crate::gitlab::Stage;
 
 pub const RESULTS_DIR: &str = "gipgee-results";
 pub const BINARY_DIR: &str = "gipgee-bin";

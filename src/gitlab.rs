@@ -1,0 +1,174 @@
+//! What gipgee knows about GitLab CI itself, in one place: the job keywords a template may
+//! write, the limits a pipeline must stay inside, the stages gipgee's pipelines use, a job as
+//! GitLab sees it, and the predefined variables that hold secrets. Templates render job
+//! bodies; the checks here decide whether GitLab would accept them.
+
+use serde_yaml::{Mapping, Value};
+
+use crate::diagnostic::suggest;
+
+/// GitLab's predefined variables that hold secrets in every job. Together with the variables
+/// named in `registries:`, they are never expanded into a pipeline or a message.
+pub const SECRET_VARIABLES: &[&str] = &[
+    "CI_JOB_TOKEN",
+    "CI_REGISTRY_PASSWORD",
+    "CI_DEPLOY_PASSWORD",
+    "CI_DEPENDENCY_PROXY_PASSWORD",
+    "CI_REPOSITORY_URL",
+    "DOCKER_AUTH_CONFIG",
+];
+
+/// GitLab's default maximum number of `needs` of one job.
+pub const MAX_NEEDS: usize = 50;
+
+/// Keys a job template may write (GitLab's job keywords), minus those gipgee manages.
+const JOB_KEYWORDS: &[&str] = &[
+    "after_script",
+    "allow_failure",
+    "artifacts",
+    "before_script",
+    "cache",
+    "coverage",
+    "dast_configuration",
+    "dependencies",
+    "environment",
+    "extends",
+    "hooks",
+    "id_tokens",
+    "identity",
+    "image",
+    "inherit",
+    "interruptible",
+    "manual_confirmation",
+    "pages",
+    "parallel",
+    "release",
+    "resource_group",
+    "retry",
+    "rules",
+    "run",
+    "script",
+    "secrets",
+    "services",
+    "tags",
+    "timeout",
+    "trigger",
+    "variables",
+    "when",
+];
+/// Keys gipgee sets itself: a template that sets them would fight the job graph.
+const MANAGED_KEYWORDS: &[&str] = &["stage", "needs"];
+
+/// A problem with a rendered job, found before it is placed in the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobProblem {
+    /// The offending key, so the caller can point at its line.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// Checks a rendered job body: only GitLab job keywords, none of those gipgee manages.
+pub fn check_job(body: &Mapping) -> Result<(), JobProblem> {
+    for key in body.keys() {
+        let key = key_text(key);
+        if MANAGED_KEYWORDS.contains(&key.as_str()) {
+            return Err(JobProblem {
+                message: format!("sets `{key}`, which gipgee manages (the job graph)"),
+                key: Some(key),
+            });
+        }
+        if !JOB_KEYWORDS.contains(&key.as_str()) {
+            let hint = suggest(&key, JOB_KEYWORDS.iter().copied())
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return Err(JobProblem {
+                message: format!("`{key}` is not a GitLab job keyword{hint}"),
+                key: Some(key),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the rendered hidden jobs: a mapping of `.name` → job body.
+pub fn check_hidden_jobs(hidden: &Mapping) -> Result<(), JobProblem> {
+    for (name, body) in hidden {
+        let name_text = key_text(name);
+        if !name_text.starts_with('.') {
+            return Err(JobProblem {
+                message: format!("`{name_text}` is not a hidden job name (start it with `.`)"),
+                key: Some(name_text),
+            });
+        }
+        match body {
+            Value::Mapping(body) => check_job(body)?,
+            _ => {
+                return Err(JobProblem {
+                    message: format!("hidden job `{name_text}` is not a mapping of job keywords"),
+                    key: Some(name_text),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A pipeline stage, in run order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Plan,
+    Build,
+    Test,
+    Release,
+    Check,
+    Evaluate,
+    Rebuild,
+    Verdict,
+}
+
+impl Stage {
+    /// The stages of a build pipeline.
+    pub const BUILD: &[Stage] = &[Stage::Plan, Stage::Build, Stage::Test, Stage::Release];
+    /// The stages of a scheduled update-check pipeline.
+    pub const UPDATE_CHECK: &[Stage] = &[
+        Stage::Plan,
+        Stage::Check,
+        Stage::Evaluate,
+        Stage::Rebuild,
+        Stage::Verdict,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Plan => "gipgee-plan",
+            Stage::Build => "gipgee-build",
+            Stage::Test => "gipgee-test",
+            Stage::Release => "gipgee-release",
+            Stage::Check => "gipgee-check",
+            Stage::Evaluate => "gipgee-evaluate",
+            Stage::Rebuild => "gipgee-rebuild",
+            Stage::Verdict => "gipgee-verdict",
+        }
+    }
+}
+
+/// One rendered job, before it is placed in the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub name: String,
+    pub stage: Stage,
+    /// `None`: no `needs`, the job waits for every earlier stage (fan-in through stages).
+    pub needs: Option<Vec<String>>,
+    pub manual: bool,
+    pub body: serde_yaml::Mapping,
+}
+
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.clone(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
