@@ -1,5 +1,6 @@
-//! The pipeline context: which kind of pipeline GitLab is running (SPEC §3), decided once
-//! from GitLab's predefined variables and the requested mode.
+//! The pipeline run: which kind of pipeline GitLab is running (a push to the default branch,
+//! a merge request, a schedule, …), decided once from GitLab's predefined variables and the
+//! requested mode. README's table "What a pipeline run builds" lists every kind.
 
 use crate::vars::Vars;
 
@@ -9,7 +10,7 @@ pub enum Mode {
     /// Decide from `CI_PIPELINE_SOURCE` (schedule → update check, otherwise build).
     #[default]
     Auto,
-    /// A build pipeline for the current context.
+    /// A build pipeline for this pipeline run.
     Build,
     /// The scheduled update check.
     UpdateCheck,
@@ -19,7 +20,7 @@ pub enum Mode {
 
 /// The kind of pipeline run, with what it needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trigger {
+pub enum RunKind {
     /// Default branch, started by hand or by the API (`web`, `api`, `trigger`, `pipeline`, `chat`).
     ManualDefault { source: String },
     /// Default branch, `push`.
@@ -45,10 +46,10 @@ pub enum Trigger {
     Unsupported { source: String },
 }
 
-/// Everything about the run that the plan depends on.
+/// Everything about the pipeline run that the plan depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Context {
-    pub trigger: Trigger,
+pub struct PipelineRun {
+    pub kind: RunKind,
     /// The commit being built (`CI_COMMIT_SHA`, or `HEAD` outside CI).
     pub commit_sha: String,
     /// `CI_PIPELINE_ID`, or `local` outside CI; part of every staging tag.
@@ -60,18 +61,18 @@ pub struct Context {
 /// The GitLab sources that mean "someone started this pipeline on purpose".
 const MANUAL_SOURCES: &[&str] = &["web", "api", "trigger", "pipeline", "chat"];
 
-impl Context {
-    pub fn detect(vars: &Vars, mode: Mode) -> Context {
-        let trigger = match mode {
-            Mode::Rebuild => Trigger::Rebuild {
+impl PipelineRun {
+    pub fn detect(vars: &Vars, mode: Mode) -> PipelineRun {
+        let kind = match mode {
+            Mode::Rebuild => RunKind::Rebuild {
                 on_default_branch: vars.get("CI_COMMIT_BRANCH")
                     == Some(vars.get("CI_DEFAULT_BRANCH").unwrap_or("main")),
             },
-            Mode::UpdateCheck => Trigger::Schedule,
-            Mode::Auto | Mode::Build => detect_trigger(vars, mode),
+            Mode::UpdateCheck => RunKind::Schedule,
+            Mode::Auto | Mode::Build => detect_kind(vars, mode),
         };
-        Context {
-            trigger,
+        PipelineRun {
+            kind,
             commit_sha: vars.get("CI_COMMIT_SHA").unwrap_or("HEAD").to_string(),
             pipeline_id: vars.get("CI_PIPELINE_ID").unwrap_or("local").to_string(),
             force_autostart: vars.is_true("GIPGEE_FORCE_AUTOSTART"),
@@ -81,10 +82,10 @@ impl Context {
     /// Whether this run releases what it builds.
     pub fn releases(&self) -> bool {
         matches!(
-            self.trigger,
-            Trigger::ManualDefault { .. }
-                | Trigger::PushDefault { .. }
-                | Trigger::Rebuild {
+            self.kind,
+            RunKind::ManualDefault { .. }
+                | RunKind::PushDefault { .. }
+                | RunKind::Rebuild {
                     on_default_branch: true
                 }
         )
@@ -93,7 +94,7 @@ impl Context {
     /// Whether the first job of each chain waits for a click.
     pub fn manual_first_jobs(&self) -> bool {
         // A schedule (with `--mode build`) has nobody to click.
-        matches!(&self.trigger, Trigger::ManualDefault { source } if source != "schedule")
+        matches!(&self.kind, RunKind::ManualDefault { source } if source != "schedule")
             && !self.force_autostart
     }
 
@@ -104,22 +105,22 @@ impl Context {
         } else {
             "nothing is released"
         };
-        let what = match &self.trigger {
-            Trigger::ManualDefault { source } if self.force_autostart || source == "schedule" => {
+        let what = match &self.kind {
+            RunKind::ManualDefault { source } if self.force_autostart || source == "schedule" => {
                 format!(
                     "default branch, started by `{source}` with GIPGEE_FORCE_AUTOSTART=true: all images, jobs start automatically"
                 )
             }
-            Trigger::ManualDefault { source } => {
+            RunKind::ManualDefault { source } => {
                 format!(
                     "default branch, started by `{source}`: all images, the first job of each chain is manual"
                 )
             }
-            Trigger::PushDefault { before_sha } => format!(
+            RunKind::PushDefault { before_sha } => format!(
                 "push to the default branch, changes since {}",
                 short(before_sha)
             ),
-            Trigger::PushBranch {
+            RunKind::PushBranch {
                 branch,
                 default_branch,
             } => {
@@ -127,24 +128,24 @@ impl Context {
                     "push to branch `{branch}`, changes since the merge base with `{default_branch}`"
                 )
             }
-            Trigger::MergeRequest { diff_base_sha } => {
+            RunKind::MergeRequest { diff_base_sha } => {
                 format!(
                     "merge request pipeline, changes since {}",
                     short(diff_base_sha)
                 )
             }
-            Trigger::Tag { tag } => format!("tag `{tag}`: gipgee builds from branches, not tags"),
-            Trigger::Schedule => "scheduled update check".to_string(),
-            Trigger::Rebuild {
+            RunKind::Tag { tag } => format!("tag `{tag}`: gipgee builds from branches, not tags"),
+            RunKind::Schedule => "scheduled update check".to_string(),
+            RunKind::Rebuild {
                 on_default_branch: true,
             } => "rebuild of the images an update check found stale".to_string(),
-            Trigger::Rebuild {
+            RunKind::Rebuild {
                 on_default_branch: false,
             } => "rebuild of the images an update check found stale, outside the default branch (released images come from the default branch)".to_string(),
-            Trigger::Local { default_branch } => {
+            RunKind::Local { default_branch } => {
                 format!("outside GitLab CI: changes since the merge base with `{default_branch}`")
             }
-            Trigger::Unsupported { source } => {
+            RunKind::Unsupported { source } => {
                 format!(
                     "pipeline source `{source}`: gipgee builds for push, web, api, trigger, pipeline, chat, merge requests and schedules"
                 )
@@ -159,40 +160,40 @@ pub fn short(sha: &str) -> &str {
     sha.get(..8).unwrap_or(sha)
 }
 
-fn detect_trigger(vars: &Vars, mode: Mode) -> Trigger {
+fn detect_kind(vars: &Vars, mode: Mode) -> RunKind {
     let default_branch = vars.get("CI_DEFAULT_BRANCH").unwrap_or("main").to_string();
     let Some(source) = vars.get("CI_PIPELINE_SOURCE") else {
-        return Trigger::Local { default_branch };
+        return RunKind::Local { default_branch };
     };
     if source == "schedule" && mode == Mode::Auto {
-        return Trigger::Schedule;
+        return RunKind::Schedule;
     }
     if source == "merge_request_event" || vars.get("CI_MERGE_REQUEST_IID").is_some() {
         let diff_base_sha = vars
             .get("CI_MERGE_REQUEST_DIFF_BASE_SHA")
             .unwrap_or_default()
             .to_string();
-        return Trigger::MergeRequest { diff_base_sha };
+        return RunKind::MergeRequest { diff_base_sha };
     }
     if let Some(tag) = vars.get("CI_COMMIT_TAG") {
-        return Trigger::Tag {
+        return RunKind::Tag {
             tag: tag.to_string(),
         };
     }
     let branch = vars.get("CI_COMMIT_BRANCH").unwrap_or_default().to_string();
     if branch != default_branch {
-        return Trigger::PushBranch {
+        return RunKind::PushBranch {
             branch,
             default_branch,
         };
     }
     if MANUAL_SOURCES.contains(&source) || source == "schedule" {
-        return Trigger::ManualDefault {
+        return RunKind::ManualDefault {
             source: source.to_string(),
         };
     }
     if source != "push" {
-        return Trigger::Unsupported {
+        return RunKind::Unsupported {
             source: source.to_string(),
         };
     }
@@ -201,38 +202,38 @@ fn detect_trigger(vars: &Vars, mode: Mode) -> Trigger {
         .get("CI_COMMIT_BEFORE_SHA")
         .unwrap_or_default()
         .to_string();
-    Trigger::PushDefault { before_sha }
+    RunKind::PushDefault { before_sha }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn detect(pairs: &[(&str, &str)], mode: Mode) -> Context {
+    fn detect(pairs: &[(&str, &str)], mode: Mode) -> PipelineRun {
         let mut vars = Vars::from_pairs([("CI_DEFAULT_BRANCH", "main"), ("CI_COMMIT_SHA", "abc")]);
         for (k, v) in pairs {
             vars.set(k, v);
         }
-        Context::detect(&vars, mode)
+        PipelineRun::detect(&vars, mode)
     }
 
     #[test]
-    fn every_row_of_the_context_table() {
+    fn every_row_of_the_pipeline_run_table() {
         const ZERO: &str = "0000000000000000000000000000000000000000";
-        // (variables, mode, trigger, releases, manual first jobs)
+        // (variables, mode, kind, releases, manual first jobs)
         type Case = (
             &'static [(&'static str, &'static str)],
             Mode,
-            Trigger,
+            RunKind,
             bool,
             bool,
         );
         let cases: Vec<Case> = vec![
-            // (variables, mode, trigger, releases, manual first jobs)
+            // (variables, mode, kind, releases, manual first jobs)
             (
                 &[("CI_PIPELINE_SOURCE", "web"), ("CI_COMMIT_BRANCH", "main")],
                 Mode::Auto,
-                Trigger::ManualDefault {
+                RunKind::ManualDefault {
                     source: "web".into(),
                 },
                 true,
@@ -245,7 +246,7 @@ mod tests {
                     ("GIPGEE_FORCE_AUTOSTART", "true"),
                 ],
                 Mode::Auto,
-                Trigger::ManualDefault {
+                RunKind::ManualDefault {
                     source: "api".into(),
                 },
                 true,
@@ -258,7 +259,7 @@ mod tests {
                     ("CI_COMMIT_BEFORE_SHA", ZERO),
                 ],
                 Mode::Auto,
-                Trigger::PushDefault {
+                RunKind::PushDefault {
                     before_sha: ZERO.into(),
                 },
                 true,
@@ -267,7 +268,7 @@ mod tests {
             (
                 &[("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_BRANCH", "main")],
                 Mode::Auto,
-                Trigger::PushDefault {
+                RunKind::PushDefault {
                     before_sha: String::new(),
                 },
                 true,
@@ -279,7 +280,7 @@ mod tests {
                     ("CI_COMMIT_BRANCH", "feature"),
                 ],
                 Mode::Auto,
-                Trigger::PushBranch {
+                RunKind::PushBranch {
                     branch: "feature".into(),
                     default_branch: "main".into(),
                 },
@@ -292,7 +293,7 @@ mod tests {
                     ("CI_COMMIT_BRANCH", "feature"),
                 ],
                 Mode::Auto,
-                Trigger::PushBranch {
+                RunKind::PushBranch {
                     branch: "feature".into(),
                     default_branch: "main".into(),
                 },
@@ -305,7 +306,7 @@ mod tests {
                     ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "base"),
                 ],
                 Mode::Auto,
-                Trigger::MergeRequest {
+                RunKind::MergeRequest {
                     diff_base_sha: "base".into(),
                 },
                 false,
@@ -317,7 +318,7 @@ mod tests {
                     ("CI_MERGE_REQUEST_IID", "7"),
                 ],
                 Mode::Auto,
-                Trigger::MergeRequest {
+                RunKind::MergeRequest {
                     diff_base_sha: String::new(),
                 },
                 false,
@@ -326,7 +327,7 @@ mod tests {
             (
                 &[("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_TAG", "v1")],
                 Mode::Auto,
-                Trigger::Tag { tag: "v1".into() },
+                RunKind::Tag { tag: "v1".into() },
                 false,
                 false,
             ),
@@ -336,7 +337,7 @@ mod tests {
                     ("CI_COMMIT_BRANCH", "main"),
                 ],
                 Mode::Auto,
-                Trigger::Schedule,
+                RunKind::Schedule,
                 false,
                 false,
             ),
@@ -346,7 +347,7 @@ mod tests {
                     ("CI_COMMIT_BRANCH", "main"),
                 ],
                 Mode::Build,
-                Trigger::ManualDefault {
+                RunKind::ManualDefault {
                     source: "schedule".into(),
                 },
                 true,
@@ -358,7 +359,7 @@ mod tests {
                     ("CI_COMMIT_BRANCH", "main"),
                 ],
                 Mode::Auto,
-                Trigger::Unsupported {
+                RunKind::Unsupported {
                     source: "parent_pipeline".into(),
                 },
                 false,
@@ -370,7 +371,7 @@ mod tests {
                     ("CI_COMMIT_BRANCH", "main"),
                 ],
                 Mode::Rebuild,
-                Trigger::Rebuild {
+                RunKind::Rebuild {
                     on_default_branch: true,
                 },
                 true,
@@ -382,7 +383,7 @@ mod tests {
                     ("CI_COMMIT_BRANCH", "feature/x"),
                 ],
                 Mode::Rebuild,
-                Trigger::Rebuild {
+                RunKind::Rebuild {
                     on_default_branch: false,
                 },
                 false,
@@ -391,18 +392,18 @@ mod tests {
             (
                 &[],
                 Mode::Auto,
-                Trigger::Local {
+                RunKind::Local {
                     default_branch: "main".into(),
                 },
                 false,
                 false,
             ),
         ];
-        for (pairs, mode, trigger, releases, manual) in cases {
-            let context = detect(pairs, mode);
-            assert_eq!(context.trigger, trigger, "{pairs:?} {mode:?}");
-            assert_eq!(context.releases(), releases, "releases for {pairs:?}");
-            assert_eq!(context.manual_first_jobs(), manual, "manual for {pairs:?}");
+        for (pairs, mode, kind, releases, manual) in cases {
+            let run = detect(pairs, mode);
+            assert_eq!(run.kind, kind, "{pairs:?} {mode:?}");
+            assert_eq!(run.releases(), releases, "releases for {pairs:?}");
+            assert_eq!(run.manual_first_jobs(), manual, "manual for {pairs:?}");
         }
     }
 }
