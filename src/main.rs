@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(gipgee::run::main());
+    std::process::exit(gipgee::cli::main());
 }

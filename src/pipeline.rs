@@ -4,12 +4,34 @@
 
 use serde_yaml::{Mapping, Value};
 
+use crate::config::Config;
+use crate::environment::Settings;
 use crate::error::Error;
 use crate::gitlab::{Job, MAX_NEEDS, Stage};
+use crate::jobs;
+use crate::plan::Plan;
+use crate::render::Templates;
+
+/// The pipeline YAML of a plan: its jobs, each rendered from its template, assembled.
+pub fn generate(
+    config: &Config,
+    settings: &Settings,
+    plan: &Plan,
+    templates: &Templates,
+) -> Result<String, Error> {
+    let spec = jobs::pipeline_spec(config, settings, plan);
+    let hidden = templates.render_hidden_jobs(&spec.hidden)?;
+    let jobs = spec
+        .jobs
+        .iter()
+        .map(|job| templates.render_job(job))
+        .collect::<Result<Vec<Job>, Error>>()?;
+    assemble(spec.stages, hidden, jobs)
+}
 
 /// Writes the pipeline: the hidden jobs, then every job in the order given, each with its
 /// stage, `needs` and manual start. Jobs were checked when they were rendered.
-pub fn assemble(stages: &[Stage], hidden: Mapping, jobs: Vec<Job>) -> Result<String, Error> {
+fn assemble(stages: &[Stage], hidden: Mapping, jobs: Vec<Job>) -> Result<String, Error> {
     let mut root = Mapping::new();
     let stages = stages.iter().map(|s| Value::from(s.name())).collect();
     root.insert("stages".into(), Value::Sequence(stages));

@@ -24,14 +24,6 @@ impl std::fmt::Debug for Vars {
 }
 
 impl Vars {
-    pub fn from_process() -> Self {
-        Vars {
-            values: std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect(),
-        }
-    }
-
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {

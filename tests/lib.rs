@@ -1,5 +1,6 @@
 //! gipgee's integration tests: one binary, one module per area.
 
+mod architecture;
 mod cli;
 mod config_errors;
 mod e2e;

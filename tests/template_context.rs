@@ -5,10 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use gipgee::context::Mode;
-use gipgee::generate::{self, Request};
-use gipgee::jobs::JobBuilder;
-use gipgee::render::Templates;
+use gipgee::config::{self, MissingVariables};
+use gipgee::environment::{Flags, Settings};
 use gipgee::vars::Vars;
 
 /// Values documented as one variable of a documented type: maps whose keys are data (build
@@ -88,20 +86,22 @@ fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
             "registry.gitlab.example.com/group/project",
         ),
     ]);
-    let request = Request {
+    let flags = Flags {
         config: project.join("gipgee.yaml"),
-        mode: Mode::Auto,
-        selection: None,
-        repo: project.clone(),
-        missing_variables: gipgee::config::MissingVariables::Error,
+        workdir: project.clone(),
+        ..Flags::default()
     };
-    let (config, plan) = generate::make_plan(&request, &vars, &mut |_| {}).expect("plan");
-    let templates = Templates::new(None).expect("templates");
-    let builder = JobBuilder::new(&config, Path::new("gipgee.yaml"), &plan, &templates, &vars);
-    builder
-        .template_contexts()
-        .into_iter()
-        .map(|(kind, _job, context)| (kind, context))
+    let settings = Settings::resolve(flags, &vars);
+    let config =
+        config::load(&settings.config, &vars, MissingVariables::Error).expect("the config loads");
+    let plan = gipgee::plan::make(&config, &settings, &mut |_| {}).expect("plan");
+    let spec = gipgee::jobs::pipeline_spec(&config, &settings, &plan);
+    std::iter::once(&spec.hidden)
+        .chain(&spec.jobs)
+        .map(|job| {
+            let vars = serde_json::to_value(&job.vars).expect("template variables are JSON");
+            (job.kind, vars)
+        })
         .collect()
 }
 

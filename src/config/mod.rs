@@ -73,7 +73,8 @@ pub struct Image {
     pub positions: ImagePositions,
     pub base_image: Reference,
     pub containerfile: String,
-    pub context: String,
+    /// The build context directory (the `context` key).
+    pub build_context: String,
     pub target_locations: Vec<Reference>,
     pub staging: Repository,
     /// Globs, repo-relative. The containerfile is added by the selection, not here.
@@ -113,9 +114,10 @@ pub const BUILDERS: &[&str] = &["buildah"];
 pub const DEFAULT_STAGING: &str = "${CI_REGISTRY_IMAGE}/staging";
 
 /// How `${VAR}`s that are not set are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MissingVariables {
     /// An error naming the variable and the field (generating a pipeline).
+    #[default]
     Error,
     /// Not an error; the field is checked only as far as possible (`gipgee validate` on a
     /// laptop, where GitLab's variables are not set).

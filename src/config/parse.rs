@@ -363,7 +363,7 @@ impl Walker {
             },
             base_image: base_image?,
             containerfile: containerfile?,
-            context: context?,
+            build_context: context?,
             target_locations: target_locations?,
             staging: staging?,
             watched_assets: watched_assets?,

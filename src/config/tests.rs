@@ -71,7 +71,7 @@ fn defaults_fill_every_field_an_image_does_not_set() {
     );
     assert_eq!(plain.update_check, UpdateCheck::None);
     assert_eq!(
-        (plain.context.as_str(), plain.containerfile.as_str()),
+        (plain.build_context.as_str(), plain.containerfile.as_str()),
         (".", "Containerfile")
     );
     assert!(plain.layer_check);

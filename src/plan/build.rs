@@ -1,18 +1,20 @@
-//! The plan: for every image, whether it is built and why, what it is built FROM, where its
-//! staging image goes, whether it is released and whether its chain starts by hand. Everything
-//! the job templates need is decided here; rendering only formats it.
+//! The plan of a build pipeline: for every image, whether it is built and why, what it is
+//! built FROM, where its staging image goes, whether it is released and whether its chain
+//! starts by hand. Everything the job templates need is decided here; rendering only formats
+//! it.
 
 use std::fmt::Write as _;
 
-use crate::config::{Config, Image, UpdateCheck};
-use crate::context::{Context, Trigger};
-use crate::graph::Graph;
-use crate::reference::Reference;
-use crate::selection::{Decision, Reason};
+use super::graph::Graph;
+use super::selection::{Decision, Reason};
+use crate::config::{Config, Image};
+use crate::environment::run::{PipelineRun, short};
+use crate::error::Error;
+use crate::reference::{Reference, TAG_LENGTH_MAX};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    pub context: Context,
+pub struct BuildPlan {
+    pub run: PipelineRun,
     /// Loud warnings for the job log (e.g. git history could not be read).
     pub warnings: Vec<String>,
     /// Every image of the config, parents before children.
@@ -37,14 +39,14 @@ pub struct PlannedImage {
     pub manual: bool,
 }
 
-impl Plan {
+impl BuildPlan {
     pub fn new(
         config: &Config,
         graph: &Graph,
-        context: Context,
+        run: PipelineRun,
         decisions: &std::collections::BTreeMap<String, Decision>,
         warnings: Vec<String>,
-    ) -> Result<Plan, crate::error::Error> {
+    ) -> Result<BuildPlan, Error> {
         let mut images: Vec<PlannedImage> = Vec::new();
         for id in graph.order() {
             let Some(image) = config.images.get(id) else {
@@ -60,7 +62,7 @@ impl Plan {
                 .and_then(|p| images.iter().find(|i| &i.image.id == p));
             let parent_built =
                 parent_planned.is_some_and(|p| p.decision.is_build()) && decision.is_build();
-            let staging_image = staging_reference(image, &context)?;
+            let staging_image = staging_reference(image, &run)?;
             let build_base = match parent_planned {
                 Some(p) if parent_built => p.staging_image.clone(),
                 _ => image.base_image.clone(),
@@ -73,12 +75,12 @@ impl Plan {
                 staging_image,
                 build_base,
                 parent_built,
-                release: is_build && context.releases(),
-                manual: is_build && !parent_built && context.manual_first_jobs(),
+                release: is_build && run.releases(),
+                manual: is_build && !parent_built && run.manual_first_jobs(),
             });
         }
-        Ok(Plan {
-            context,
+        Ok(BuildPlan {
+            run,
             warnings,
             images,
         })
@@ -94,11 +96,8 @@ impl Plan {
 
     /// The plan for humans: one line per image, what was decided and why.
     pub fn to_text(&self) -> String {
-        if self.context.trigger == Trigger::Schedule {
-            return self.update_check_text();
-        }
         let mut out = String::new();
-        let _ = writeln!(out, "gipgee plan: {}", self.context.describe());
+        let _ = writeln!(out, "gipgee plan: {}", self.run.describe());
         for warning in &self.warnings {
             let _ = writeln!(out, "WARNING: {warning}");
         }
@@ -109,7 +108,7 @@ impl Plan {
         if let Some(why) = all_images_reason {
             let _ = writeln!(out, "All images are selected: {why}.");
         }
-        let width = self.id_width();
+        let width = super::id_width(self.images.iter().map(|i| i.image.id.as_str()));
         for planned in &self.images {
             let id = &planned.image.id;
             let line = match &planned.decision {
@@ -131,48 +130,6 @@ impl Plan {
             ),
             _ => writeln!(out, "{built} of {total} images are built."),
         };
-        out
-    }
-}
-
-impl Plan {
-    /// The width of the id column in plan text.
-    fn id_width(&self) -> usize {
-        self.images
-            .iter()
-            .map(|i| i.image.id.len())
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// The plan of a scheduled update check: which checks run for which image.
-    fn update_check_text(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "gipgee plan: {}", self.context.describe());
-        let width = self.id_width();
-        for planned in &self.images {
-            let image = &planned.image;
-            let layer = match image.layer_check {
-                true => format!("layer check against {}", image.base_image),
-                false => "no layer check".to_string(),
-            };
-            let released = image
-                .target_locations
-                .first()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            let update = match &image.update_check {
-                UpdateCheck::Auto => format!("package check in {released}"),
-                UpdateCheck::Command(argv) => format!("`{}` in {released}", argv.join(" ")),
-                UpdateCheck::None => "no update check".to_string(),
-            };
-            let _ = writeln!(out, "  check  {:width$}  {layer}; {update}", image.id);
-        }
-        let _ = writeln!(
-            out,
-            "{} images are checked; stale images and the images built on them are rebuilt by a rebuild pipeline.",
-            self.images.len()
-        );
         out
     }
 }
@@ -216,11 +173,11 @@ fn describe_reason(reason: &Reason) -> String {
 
 /// `<staging>:<id>-<short sha>-<pipeline id>`: unique per pipeline, so a runner's pull policy
 /// can never serve a stale staging image. Long ids are shortened with a hash to fit the
-/// 128-character tag limit.
-fn staging_reference(image: &Image, context: &Context) -> Result<Reference, crate::error::Error> {
-    let short_sha = crate::context::short(&context.commit_sha);
-    let suffix = format!("-{short_sha}-{}", context.pipeline_id);
-    let room = 128usize.saturating_sub(suffix.len());
+/// tag length limit.
+fn staging_reference(image: &Image, run: &PipelineRun) -> Result<Reference, Error> {
+    let short_sha = short(&run.commit_sha);
+    let suffix = format!("-{short_sha}-{}", run.pipeline_id);
+    let room = TAG_LENGTH_MAX.saturating_sub(suffix.len());
     let id = if image.id.len() <= room {
         image.id.clone()
     } else {
@@ -232,7 +189,7 @@ fn staging_reference(image: &Image, context: &Context) -> Result<Reference, crat
         .staging
         .with_tag(&format!("{id}{suffix}"))
         .map_err(|err| {
-            crate::error::Error::User(format!(
+            Error::User(format!(
                 "image `{}`: cannot make a staging reference: {err}",
                 image.id
             ))
@@ -252,8 +209,8 @@ mod tests {
 
     use super::*;
     use crate::config::MissingVariables;
-    use crate::context::Mode;
-    use crate::selection::{Wanted, select};
+    use crate::environment::run::Mode;
+    use crate::plan::selection::{Wanted, select};
     use crate::vars::Vars;
 
     const CHAIN: &str = "
@@ -266,7 +223,7 @@ images:
   d: {baseImage: alpine, targetLocations: [registry.example.com/d:1]}
 ";
 
-    fn plan(config_text: &str, source: &str, mode: Mode, wanted: Wanted) -> Plan {
+    fn plan(config_text: &str, source: &str, mode: Mode, wanted: Wanted) -> BuildPlan {
         let vars = Vars::from_pairs([
             ("CI_PIPELINE_SOURCE", source),
             ("CI_COMMIT_BRANCH", "main"),
@@ -283,17 +240,17 @@ images:
         .unwrap_or_else(|e| panic!("{e}"));
         let graph = Graph::new(&config).unwrap();
         let decisions = select(&config, &graph, &wanted);
-        Plan::new(
+        BuildPlan::new(
             &config,
             &graph,
-            Context::detect(&vars, mode),
+            PipelineRun::detect(&vars, mode),
             &decisions,
             Vec::new(),
         )
         .unwrap()
     }
 
-    fn built(plan: &Plan) -> Vec<&str> {
+    fn built(plan: &BuildPlan) -> Vec<&str> {
         plan.built().map(|p| p.image.id.as_str()).collect()
     }
 

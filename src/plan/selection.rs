@@ -3,12 +3,15 @@
 //! selected one.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use globset::GlobMatcher;
 
+use super::graph::Graph;
 use crate::changes::Changes;
 use crate::config::Config;
-use crate::graph::Graph;
+use crate::diagnostic::{Diagnostic, Position, SourceDiagnostics, suggest};
+use crate::error::Error;
 
 /// Why an image is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +87,45 @@ pub fn select(config: &Config, graph: &Graph, wanted: &Wanted) -> BTreeMap<Strin
         }
     }
     decisions
+}
+
+/// The rebuild selection: `{"images": {"<id>": "<why>"}}`. Unknown ids are errors (with a
+/// suggestion), so a stale selection never silently rebuilds nothing.
+pub fn read_selection(path: &Path, config: &Config) -> Result<BTreeMap<String, String>, Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SelectionFile {
+        images: BTreeMap<String, String>,
+    }
+    let source =
+        std::fs::read_to_string(path).map_err(|err| Error::io("read selection", path, err))?;
+    let invalid = |diagnostics: Vec<Diagnostic>| {
+        Error::Invalid(SourceDiagnostics {
+            file: path.to_path_buf(),
+            source: source.clone(),
+            diagnostics,
+        })
+    };
+    let file: SelectionFile = serde_json::from_str(&source).map_err(|err| {
+        let position = Position { line: err.line(), col: err.column() };
+        invalid(vec![Diagnostic::at(position, format!("invalid selection file: {err}; expected {{\"images\": {{\"<image id>\": \"<reason>\"}}}}"))])
+    })?;
+    let unknown: Vec<Diagnostic> = file
+        .images
+        .keys()
+        .filter(|id| !config.images.contains_key(*id))
+        .map(|id| {
+            let diag = Diagnostic::unplaced(format!("unknown image id `{id}` in the selection"));
+            match suggest(id, config.images.keys().map(String::as_str)) {
+                Some(s) => diag.with_help(format!("did you mean `{s}`?")),
+                None => diag,
+            }
+        })
+        .collect();
+    match unknown.is_empty() {
+        true => Ok(file.images),
+        false => Err(invalid(unknown)),
+    }
 }
 
 fn match_changes(image: &crate::config::Image, files: &BTreeSet<String>) -> Decision {

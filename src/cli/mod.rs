@@ -1,18 +1,23 @@
-//! Runs one CLI command and maps the outcome to an exit code (SPEC §6): 0 ok, 1 user or
-//! configuration error (a message, never a backtrace), 2 usage.
+//! The command line: the only place that reads the process environment and wires the steps
+//! of a command together (config + environment → plan → jobs → YAML; the checks of the
+//! scheduled pipeline). Runs one command and maps the outcome to an exit code: 0 ok, 1 user
+//! or configuration error (a message, never a backtrace), 2 usage, 70 a bug.
+
+mod args;
+mod evaluate;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ModeArg, PlanArgs, TemplatesCommand, UpdateCheckCommand};
 use crate::config::{self, MissingVariables};
-use crate::context::Mode;
+use crate::environment::{Flags, Mode, Settings};
 use crate::error::Error;
-use crate::generate::{self, Request};
+use crate::plan;
 use crate::render::{self, Templates};
 use crate::vars::Vars;
+pub use args::{Cli, Command, ModeArg, PlanArgs, TemplatesCommand, UpdateCheckCommand};
 
 /// Writes to stdout; a closed pipe (`gipgee plan | head`) ends the output quietly instead
 /// of panicking.
@@ -38,7 +43,10 @@ pub fn main() -> i32 {
             return err.exit_code();
         }
     };
-    let vars = Vars::from_process();
+    let vars =
+        Vars::from_pairs(std::env::vars_os().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.into_string().ok()?))
+        }));
     match run(cli.command, &vars) {
         Ok(()) => 0,
         Err(err) => {
@@ -55,26 +63,26 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             output,
             templates,
         } => {
-            let templates_dir = templates.filter(|t| !t.as_os_str().is_empty());
-            let templates = Templates::new(templates_dir.as_deref())?;
-            let request = request(&target, MissingVariables::Error)?;
-            let (config, plan) = generate::make_plan(&request, vars, &mut log)?;
-            let yaml =
-                generate::render_pipeline(&config, &request.config, &plan, &templates, vars)?;
-            generate::write_file(&output, &yaml)?;
+            let settings = settings(&target, templates, MissingVariables::Error, vars)?;
+            let templates = Templates::new(settings.templates_dir.as_deref())?;
+            let config = config::load(&settings.config, vars, settings.missing_variables)?;
+            let plan = plan::make(&config, &settings, &mut log)?;
+            let yaml = crate::pipeline::generate(&config, &settings, &plan, &templates)?;
+            write_file(&output, &yaml)?;
             say_raw!("{}", plan.to_text());
             say!("Wrote {}.", output.display());
             Ok(())
         }
         Command::Plan { target } => {
-            let request = request(&target, MissingVariables::Tolerate)?;
-            let (_, plan) = generate::make_plan(&request, vars, &mut log)?;
+            let settings = settings(&target, None, MissingVariables::Tolerate, vars)?;
+            let config = config::load(&settings.config, vars, settings.missing_variables)?;
+            let plan = plan::make(&config, &settings, &mut log)?;
             say_raw!("{}", plan.to_text());
             Ok(())
         }
         Command::Validate { config } => validate(&config, vars),
         Command::Schema => {
-            say!("{}", crate::config::schema::json_schema());
+            say!("{}", config::schema::json_schema());
             Ok(())
         }
         Command::UpdateCheck { command } => update_check(command),
@@ -87,7 +95,7 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let json = serde_json::to_string_pretty(&results).map_err(|err| {
                 Error::User(format!("cannot write the layer-check results: {err}"))
             })?;
-            generate::write_file(&output, &json)?;
+            write_file(&output, &json)?;
             let stats = client.stats();
             say!(
                 "Checked {} images with {} registry requests; wrote {}.",
@@ -104,14 +112,20 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             junit,
             templates,
         } => {
-            let templates =
-                Templates::new(templates.filter(|t| !t.as_os_str().is_empty()).as_deref())?;
-            let evaluation = generate::evaluate(&config, &results, vars, &templates)?;
+            let target = PlanArgs {
+                config,
+                mode: ModeArg::Rebuild,
+                selection: None,
+            };
+            let settings = settings(&target, templates, MissingVariables::Error, vars)?;
+            let templates = Templates::new(settings.templates_dir.as_deref())?;
+            let config = config::load(&settings.config, vars, settings.missing_variables)?;
+            let evaluation = evaluate::evaluate(&config, &settings, &results, &templates)?;
             say_raw!("{}", evaluation.report);
             if let Some(junit) = junit {
-                generate::write_file(&junit, &evaluation.junit)?;
+                write_file(&junit, &evaluation.junit)?;
             }
-            generate::write_file(&output, &evaluation.rebuild_pipeline?)?;
+            write_file(&output, &evaluation.rebuild_pipeline?)?;
             say!("Wrote the rebuild pipeline to {}.", output.display());
             Ok(())
         }
@@ -121,8 +135,14 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
     }
 }
 
-fn request(args: &PlanArgs, missing_variables: MissingVariables) -> Result<Request, Error> {
-    let repo = std::env::current_dir()
+/// The settings of a command, resolved once from its flags and the variables.
+fn settings(
+    args: &PlanArgs,
+    templates_dir: Option<PathBuf>,
+    missing_variables: MissingVariables,
+    vars: &Vars,
+) -> Result<Settings, Error> {
+    let workdir = std::env::current_dir()
         .map_err(|err| Error::io("find", Path::new("the current directory"), err))?;
     let mode = match args.mode {
         ModeArg::Auto => Mode::Auto,
@@ -130,13 +150,15 @@ fn request(args: &PlanArgs, missing_variables: MissingVariables) -> Result<Reque
         ModeArg::UpdateCheck => Mode::UpdateCheck,
         ModeArg::Rebuild => Mode::Rebuild,
     };
-    Ok(Request {
+    let flags = Flags {
         config: args.config.clone(),
         mode,
         selection: args.selection.clone(),
-        repo,
+        templates_dir,
+        workdir,
         missing_variables,
-    })
+    };
+    Ok(Settings::resolve(flags, vars))
 }
 
 fn log(line: &str) {
@@ -145,7 +167,7 @@ fn log(line: &str) {
 
 fn validate(path: &Path, vars: &Vars) -> Result<(), Error> {
     let config = config::load(path, vars, MissingVariables::Tolerate)?;
-    crate::graph::Graph::new(&config)?;
+    plan::Graph::new(&config)?;
     say!("{}: ok ({} images)", path.display(), config.images.len());
     Ok(())
 }
@@ -173,7 +195,7 @@ fn update_check(command: UpdateCheckCommand) -> Result<(), Error> {
     let (files, outcome) = match command {
         UpdateCheckCommand::Auto { files } => {
             let outcome = crate::update_check::check_auto(&mut log).and_then(|verdict| {
-                generate::write_file(&files.result_file, &verdict.to_file_text())?;
+                write_file(&files.result_file, &verdict.to_file_text())?;
                 Ok(verdict)
             });
             (files, outcome)
@@ -206,9 +228,17 @@ fn update_check(command: UpdateCheckCommand) -> Result<(), Error> {
         }
         Err(err) => {
             if let Some(error_file) = &files.error_file {
-                generate::write_file(error_file, err.to_string().trim_start_matches("error: "))?;
+                write_file(error_file, err.to_string().trim_start_matches("error: "))?;
             }
             Err(err)
         }
     }
+}
+
+/// Writes a file, creating its directory.
+fn write_file(path: &Path, text: &str) -> Result<(), Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|err| Error::io("create", dir, err))?;
+    }
+    std::fs::write(path, text).map_err(|err| Error::io("write", path, err))
 }

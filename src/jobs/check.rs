@@ -1,4 +1,4 @@
-//! The jobs of the scheduled update-check pipeline (SPEC §4): `layer-check` (which also hands
+//! The jobs of the scheduled update-check pipeline: `layer-check` (which also hands
 //! the static gipgee binary to the checks as an artifact), `update-check:<id>` inside each
 //! released image, `evaluate` (fan-in through stage order, so no job has more than 50
 //! `needs`), the `rebuild` trigger of the pipeline `evaluate` wrote (the third pipeline level
@@ -7,10 +7,11 @@
 
 use serde::Serialize;
 
-use super::{JobBuilder, JobSpec, PLAN_JOB, ReferenceInfo};
-use crate::config::UpdateCheck;
+use super::template_vars::ReferenceVars;
+use super::{JobFactory, JobSpec, PLAN_JOB};
 use crate::evaluate::{ERRORS_FILE, LAYER_CHECK_FILE, SUMMARY_FILE, UPDATE_CHECK_DIR};
 use crate::gitlab::Stage;
+use crate::plan::{CheckPlan, CheckedImage};
 
 pub const RESULTS_DIR: &str = "gipgee-results";
 pub const BINARY_DIR: &str = "gipgee-bin";
@@ -22,8 +23,8 @@ pub const REBUILD_JOB: &str = "rebuild";
 pub const VERDICT_JOB: &str = "gipgee:verdict";
 
 /// Where the update-check jobs leave their results (all relative to the project directory).
-#[derive(Serialize)]
-pub(super) struct Files {
+#[derive(Debug, Serialize)]
+pub struct Files {
     results_dir: String,
     binary_dir: String,
     layer_check: String,
@@ -48,18 +49,18 @@ impl Files {
 }
 
 /// What one `update-check:<id>` job checks and where it writes.
-#[derive(Serialize)]
-pub(super) struct CheckInfo {
+#[derive(Debug, Serialize)]
+pub struct CheckVars {
     /// The released image the job runs in (the first target location).
-    image: ReferenceInfo,
+    image: ReferenceVars,
     /// The user's check command, or none for the built-in `auto` check.
     command: Option<Vec<String>>,
     result_file: String,
     error_file: String,
 }
 
-#[derive(Serialize)]
-pub(super) struct TriggerInfo {
+#[derive(Debug, Serialize)]
+pub struct TriggerVars {
     artifact: String,
     job: String,
 }
@@ -68,52 +69,37 @@ pub fn update_check_job_name(id: &str) -> String {
     format!("update-check:{id}")
 }
 
-impl JobBuilder<'_> {
-    pub(super) fn update_check_specs(&self) -> Vec<JobSpec<'_>> {
-        let mut specs = vec![self.plan_spec(), self.layer_check_spec()];
-        for planned in &self.plan.images {
-            let command = match &planned.image.update_check {
-                UpdateCheck::None => continue,
-                UpdateCheck::Auto => None,
-                UpdateCheck::Command(argv) => Some(argv.clone()),
-            };
-            let Some(released) = planned.image.target_locations.first() else {
-                continue;
-            };
-            let id = &planned.image.id;
-            let needs = Some(vec![LAYER_CHECK_JOB.to_string()]);
-            let mut spec = self.spec(
-                "update-check",
-                update_check_job_name(id),
+impl<'a> JobFactory<'a> {
+    pub(super) fn check_pipeline(&self, plan: &CheckPlan) -> Vec<JobSpec<'a>> {
+        let mut specs = vec![
+            self.plan_job(&plan.to_text(), 0),
+            self.files_job(
+                "layer-check",
+                LAYER_CHECK_JOB,
                 Stage::Check,
-                needs,
-                false,
-            );
-            spec.context.image = Some(self.image_info(planned));
-            spec.context.files = Some(Files::new());
-            spec.context.check = Some(CheckInfo {
-                image: self.reference_info(released),
-                command,
-                result_file: format!("{RESULTS_DIR}/{UPDATE_CHECK_DIR}/{id}.result"),
-                error_file: format!("{RESULTS_DIR}/{UPDATE_CHECK_DIR}/{id}.error"),
-            });
-            specs.push(spec);
+                Some(vec![PLAN_JOB.to_string()]),
+            ),
+        ];
+        for checked in &plan.images {
+            if let Some(spec) = self.update_check_job(checked) {
+                specs.push(spec);
+            }
         }
-        specs.push(self.files_spec("evaluate", EVALUATE_JOB, Stage::Evaluate, None));
-        let mut rebuild = self.files_spec(
+        specs.push(self.files_job("evaluate", EVALUATE_JOB, Stage::Evaluate, None));
+        let mut rebuild = self.files_job(
             "trigger",
             REBUILD_JOB,
             Stage::Rebuild,
             Some(vec![EVALUATE_JOB.to_string()]),
         );
-        rebuild.context.trigger = Some(TriggerInfo {
+        rebuild.vars.trigger = Some(TriggerVars {
             artifact: REBUILD_PIPELINE.into(),
             job: EVALUATE_JOB.into(),
         });
         specs.push(rebuild);
         // After the rebuild (when: always runs it even when the rebuild failed), with the
         // evaluate job's artifacts.
-        specs.push(self.files_spec(
+        specs.push(self.files_job(
             "verdict",
             VERDICT_JOB,
             Stage::Verdict,
@@ -122,24 +108,33 @@ impl JobBuilder<'_> {
         specs
     }
 
-    fn layer_check_spec(&self) -> JobSpec<'_> {
-        self.files_spec(
-            "layer-check",
-            LAYER_CHECK_JOB,
-            Stage::Check,
-            Some(vec![PLAN_JOB.to_string()]),
-        )
+    fn update_check_job(&self, checked: &CheckedImage) -> Option<JobSpec<'a>> {
+        let command = checked.update_check()?;
+        let released = checked.image.target_locations.first()?;
+        let id = &checked.image.id;
+        let needs = Some(vec![LAYER_CHECK_JOB.to_string()]);
+        let name = update_check_job_name(id);
+        let mut spec = self.files_job("update-check", &name, Stage::Check, needs);
+        spec.vars.image = Some(self.image_vars(&checked.image, checked.parent.as_deref()));
+        spec.vars.check = Some(CheckVars {
+            image: self.reference_vars(released),
+            command: command.map(<[String]>::to_vec),
+            result_file: format!("{RESULTS_DIR}/{UPDATE_CHECK_DIR}/{id}.result"),
+            error_file: format!("{RESULTS_DIR}/{UPDATE_CHECK_DIR}/{id}.error"),
+        });
+        Some(spec)
     }
 
-    fn files_spec(
+    /// A job that reads or writes the results directory.
+    fn files_job(
         &self,
         kind: &'static str,
         name: &str,
         stage: Stage,
         needs: Option<Vec<String>>,
-    ) -> JobSpec<'_> {
-        let mut spec = self.spec(kind, name.to_string(), stage, needs, false);
-        spec.context.files = Some(Files::new());
+    ) -> JobSpec<'a> {
+        let mut spec = self.spec(kind, name.to_string(), stage, needs);
+        spec.vars.files = Some(Files::new());
         spec
     }
 }

@@ -1,6 +1,9 @@
 //! Job templates: the built-in minijinja templates (compiled in from `components/`), user
-//! overrides from a templates directory, the escaping filters, and turning a rendered
-//! template into a GitLab job mapping — or into an error naming the template and line.
+//! overrides from a templates directory, and turning a job spec into a GitLab job — or into an
+//! error naming the template and line. The escaping filters every template uses are in
+//! [`escape`].
+
+mod escape;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,7 +12,8 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::gitlab::JobProblem;
+use crate::gitlab::{self, Job, JobProblem};
+use crate::jobs::JobSpec;
 
 /// A built-in template: its kind (the file stem) and source.
 pub struct BuiltIn {
@@ -22,7 +26,7 @@ macro_rules! built_in {
     ($kind:literal) => {
         BuiltIn {
             kind: $kind,
-            source: include_str!(concat!("../components/", $kind, ".yml.j2")),
+            source: include_str!(concat!("../../components/", $kind, ".yml.j2")),
         }
     };
 }
@@ -59,8 +63,8 @@ impl Templates {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Escaping is explicit (`yaml`, `sh`), so a value is never escaped twice.
         env.set_auto_escape_callback(|_| AutoEscape::None);
-        env.add_filter("yaml", yaml_filter);
-        env.add_filter("sh", sh_filter);
+        env.add_filter("yaml", escape::yaml_filter);
+        env.add_filter("sh", escape::sh_filter);
         let mut origins = BTreeMap::new();
         for built_in in BUILT_INS {
             let name = file_name(built_in.kind);
@@ -85,9 +89,27 @@ impl Templates {
         Ok(Templates { env, origins })
     }
 
+    /// Renders a job: its template's body, with the name, stage, `needs` and manual start the
+    /// spec decided.
+    pub fn render_job(&self, spec: &JobSpec) -> Result<Job, Error> {
+        let body = self.render(spec.kind, &spec.name, &spec.vars, gitlab::check_job)?;
+        Ok(Job {
+            name: spec.name.clone(),
+            stage: spec.stage,
+            needs: spec.needs.clone(),
+            manual: spec.manual,
+            body,
+        })
+    }
+
+    /// Renders the hidden jobs (`.gipgee-*`) other jobs extend.
+    pub fn render_hidden_jobs(&self, spec: &JobSpec) -> Result<serde_yaml::Mapping, Error> {
+        self.render(spec.kind, "", &spec.vars, gitlab::check_hidden_jobs)
+    }
+
     /// Renders the template of `kind`, parses it as a YAML mapping and applies `check`
     /// (GitLab's rules for what a job may contain); any problem names the template and line.
-    pub fn render<C: Serialize>(
+    fn render<C: Serialize>(
         &self,
         kind: &str,
         job: &str,
@@ -225,84 +247,5 @@ fn yaml_kind(value: &serde_yaml::Value) -> &'static str {
         serde_yaml::Value::Sequence(_) => "a list",
         serde_yaml::Value::Mapping(_) => "a mapping",
         _ => "a scalar",
-    }
-}
-
-/// `{{ value | yaml }}`: the value as a YAML flow node (JSON is valid YAML), so no string can
-/// add keys, list items or comments.
-fn yaml_filter(value: Value) -> Result<String, minijinja::Error> {
-    let json = serde_json::to_string(&value).map_err(|err| {
-        minijinja::Error::new(
-            minijinja::ErrorKind::InvalidOperation,
-            format!("cannot write value as YAML: {err}"),
-        )
-    })?;
-    Ok(escape_for_yaml(&json))
-}
-
-/// JSON leaves some characters raw that YAML forbids or reads as line breaks (DEL, the C1
-/// controls, NEL, LS, PS, BOM); written as `\uXXXX` inside the JSON strings they stay the
-/// same character. (Outside strings JSON has only ASCII punctuation, so this is safe.)
-fn escape_for_yaml(json: &str) -> String {
-    json.chars()
-        .map(|c| match c {
-            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' => {
-                format!("\\u{:04x}", u32::from(c))
-            }
-            c => c.to_string(),
-        })
-        .collect()
-}
-
-/// `{{ value | sh }}`: one shell word, single-quoted, so no string can add words or commands.
-fn sh_filter(value: Value) -> String {
-    let text = match value.as_str() {
-        Some(text) => text.to_string(),
-        None => value.to_string(),
-    };
-    shell_quote(&text)
-}
-
-/// Words the shell treats specially at the start of a command.
-const RESERVED_WORDS: &[&str] = &[
-    "!", "case", "do", "done", "elif", "else", "esac", "fi", "for", "function", "if", "in",
-    "select", "then", "time", "until", "while",
-];
-
-/// One shell word. Plain words stay readable; anything else is single-quoted. `=` always
-/// quotes (`A=b cmd` would be an assignment), and so do reserved words.
-pub fn shell_quote(text: &str) -> String {
-    let plain = text.chars().all(|c| {
-        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '@' | ',' | '+')
-    });
-    if plain && !text.is_empty() && !RESERVED_WORDS.contains(&text) {
-        return text.to_string();
-    }
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_quote_keeps_plain_words_and_quotes_the_rest() {
-        assert_eq!(
-            shell_quote("registry.example.com/a:1"),
-            "registry.example.com/a:1"
-        );
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("FOO=bar"), "'FOO=bar'");
-        assert_eq!(shell_quote("if"), "'if'");
-        assert_eq!(shell_quote("it's $(rm -rf /)"), r"'it'\''s $(rm -rf /)'");
-    }
-
-    #[test]
-    fn yaml_filter_keeps_structure() {
-        let hostile = "x\nevil: true # comment \u{7f}\u{85}\u{2028}\u{2029}\u{feff}\u{9b} end";
-        let out = yaml_filter(Value::from(hostile)).unwrap();
-        let parsed: serde_yaml::Value = serde_yaml::from_str(&format!("key: {out}")).unwrap();
-        assert_eq!(parsed["key"].as_str(), Some(hostile));
     }
 }

@@ -1,4 +1,5 @@
-//! Command-line arguments (SPEC §6), defined once. Parsing only: `run.rs` acts on them.
+//! Command-line arguments, defined once. Parsing only: the settings are resolved from them
+//! (and the variables) in one place, and the commands act on those.
 
 use std::path::PathBuf;
 

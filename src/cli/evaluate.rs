@@ -1,0 +1,75 @@
+//! The `evaluate` command: the update check's results → a verdict per image, the report, and
+//! the rebuild pipeline of the stale images (and every image built on them).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::write_file;
+use crate::config::Config;
+use crate::environment::Settings;
+use crate::error::Error;
+use crate::pipeline;
+use crate::plan::{BuildPlan, Graph, Plan, Wanted, selection};
+use crate::render::Templates;
+
+/// What `gipgee evaluate` produces.
+pub struct Evaluation {
+    pub report: String,
+    pub junit: String,
+    /// The rebuild pipeline, or why it could not be made (also recorded as an error).
+    pub rebuild_pipeline: Result<String, Error>,
+}
+
+/// Reads the update-check results, decides, and makes the rebuild pipeline: the stale images
+/// plus every image built on them, released, starting automatically. Nothing stale gives a
+/// rebuild pipeline with only its plan job, which says so. Also leaves the error list and a
+/// summary in the results directory for the verdict job.
+pub fn evaluate(
+    config: &Config,
+    settings: &Settings,
+    results: &Path,
+    templates: &Templates,
+) -> Result<Evaluation, Error> {
+    let graph = Graph::new(config)?;
+    let verdicts = crate::evaluate::read_results(config, results)?;
+    let stale: BTreeMap<String, String> = verdicts
+        .iter()
+        .filter(|(_, v)| v.is_stale())
+        .map(|(id, v)| (id.clone(), v.stale_reason()))
+        .collect();
+    let mut errors: Vec<String> = verdicts
+        .iter()
+        .flat_map(|(id, v)| v.errors().into_iter().map(move |e| format!("{id}: {e}")))
+        .collect();
+    let wanted = match stale.is_empty() {
+        true => Wanted::Nothing("no image is stale".into()),
+        false => Wanted::Selection(stale.clone()),
+    };
+    let decisions = selection::select(config, &graph, &wanted);
+    let plan = BuildPlan::new(config, &graph, settings.run.clone(), &decisions, Vec::new())?;
+    let rebuilt: Vec<String> = plan.built().map(|p| p.image.id.clone()).collect();
+    // Render last: the report, the JUnit file and the verdict's files must exist even when
+    // a (custom) template fails, so the stale images found are never lost.
+    let mut rebuild_pipeline = pipeline::generate(config, settings, &Plan::Build(plan), templates);
+    if let Err(err) = &rebuild_pipeline {
+        errors.push(format!(
+            "the rebuild pipeline could not be generated: {}",
+            err.to_string().trim()
+        ));
+    }
+    let summary = serde_json::json!({"stale": stale, "rebuilt": rebuilt, "errors": errors});
+    let errors_text: String = errors.iter().map(|e| format!("{e}\n")).collect();
+    let written = write_file(
+        &results.join(crate::evaluate::SUMMARY_FILE),
+        &summary.to_string(),
+    )
+    .and_then(|()| write_file(&results.join(crate::evaluate::ERRORS_FILE), &errors_text));
+    if let Err(err) = written {
+        rebuild_pipeline = Err(err);
+    }
+    Ok(Evaluation {
+        report: crate::evaluate::report(&verdicts),
+        junit: crate::evaluate::junit(&verdicts),
+        rebuild_pipeline,
+    })
+}

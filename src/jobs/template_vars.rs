@@ -1,0 +1,247 @@
+//! What a job template receives: the template context. Every variable here is documented in
+//! README (the "Template context" table) for the template kinds that receive it, and a test
+//! keeps the two in step, so a custom template can rely on it. Only variable *names* of
+//! credentials are ever passed, never a value.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::Image;
+use crate::environment::{JobImages, PipelineRun, Settings};
+use crate::gitlab::Stage;
+use crate::plan::PlannedImage;
+use crate::reference::Reference;
+
+/// The variables of one template.
+#[derive(Debug, Serialize)]
+pub struct TemplateVars<'a> {
+    pub gipgee: GipgeeVars,
+    pub pipeline: PipelineVars,
+    pub settings: SettingsVars<'a>,
+    pub job: JobVars,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageVars>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestVars>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logins: Option<Vec<Login>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanVars>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<super::check::Files>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<super::check::CheckVars>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<super::check::TriggerVars>,
+}
+
+impl<'a> TemplateVars<'a> {
+    pub(super) fn new(settings: &'a Settings, run: &PipelineRun, job: JobVars) -> Self {
+        TemplateVars {
+            gipgee: GipgeeVars {
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            pipeline: PipelineVars {
+                config: settings.config.display().to_string(),
+                commit_sha: run.commit_sha.clone(),
+                pipeline_id: run.pipeline_id.clone(),
+                run: run.describe(),
+                releases: run.releases(),
+            },
+            settings: SettingsVars {
+                images: &settings.job_images,
+                templates_dir: settings
+                    .templates_dir
+                    .as_ref()
+                    .map(|dir| dir.display().to_string())
+                    .unwrap_or_default(),
+            },
+            job,
+            image: None,
+            test: None,
+            logins: None,
+            plan: None,
+            files: None,
+            check: None,
+            trigger: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct GipgeeVars {
+    version: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PipelineVars {
+    config: String,
+    commit_sha: String,
+    pipeline_id: String,
+    /// The pipeline run, in words (as in the plan's first line).
+    run: String,
+    releases: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SettingsVars<'a> {
+    #[serde(flatten)]
+    images: &'a JobImages,
+    /// `--templates DIR`, passed on to the rebuild pipeline's generation; empty when none.
+    templates_dir: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct JobVars {
+    name: String,
+    stage: &'static str,
+}
+
+impl JobVars {
+    pub(super) fn new(name: &str, stage: Stage) -> JobVars {
+        JobVars {
+            name: name.to_string(),
+            stage: stage.name(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReferenceVars {
+    full: String,
+    registry: String,
+    repository: String,
+    tag: Option<String>,
+    digest: Option<String>,
+    insecure: bool,
+}
+
+/// The configured image; in a build pipeline also what this pipeline does with it.
+#[derive(Debug, Serialize)]
+pub struct ImageVars {
+    id: String,
+    base_image: ReferenceVars,
+    target_locations: Vec<ReferenceVars>,
+    containerfile: String,
+    context: String,
+    build_args: BTreeMap<String, String>,
+    builder: String,
+    parent: Option<String>,
+    test_names: Vec<String>,
+    #[serde(flatten)]
+    build: Option<BuildVars>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BuildVars {
+    build_base: ReferenceVars,
+    staging_image: ReferenceVars,
+    parent_built: bool,
+    release: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TestVars {
+    pub(super) name: String,
+    pub(super) script: Option<Vec<String>>,
+    pub(super) command: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Login {
+    host: String,
+    username_variable: String,
+    password_variable: String,
+    insecure: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanVars {
+    pub(super) lines: Vec<String>,
+    pub(super) built: usize,
+}
+
+/// Template variables that depend on the configuration (registry settings).
+impl super::JobFactory<'_> {
+    pub(super) fn image_vars(&self, image: &Image, parent: Option<&str>) -> ImageVars {
+        ImageVars {
+            id: image.id.clone(),
+            base_image: self.reference_vars(&image.base_image),
+            target_locations: image
+                .target_locations
+                .iter()
+                .map(|r| self.reference_vars(r))
+                .collect(),
+            containerfile: image.containerfile.clone(),
+            context: image.build_context.clone(),
+            build_args: image.build_args.clone(),
+            builder: image.builder.clone(),
+            parent: parent.map(str::to_string),
+            test_names: image.tests.iter().map(|t| t.name.clone()).collect(),
+            build: None,
+        }
+    }
+
+    pub(super) fn planned_image_vars(&self, planned: &PlannedImage) -> ImageVars {
+        ImageVars {
+            build: Some(BuildVars {
+                build_base: self.reference_vars(&planned.build_base),
+                staging_image: self.reference_vars(&planned.staging_image),
+                parent_built: planned.parent_built,
+                release: planned.release,
+            }),
+            ..self.image_vars(&planned.image, planned.parent.as_deref())
+        }
+    }
+
+    pub(super) fn reference_vars(&self, reference: &Reference) -> ReferenceVars {
+        ReferenceVars {
+            full: reference.to_string(),
+            registry: reference.registry().to_string(),
+            repository: reference.repository().to_string(),
+            tag: reference.tag().map(str::to_string),
+            digest: reference.digest().map(ToString::to_string),
+            insecure: self.insecure(reference.registry()),
+        }
+    }
+
+    fn insecure(&self, host: &str) -> bool {
+        self.config.registries.get(host).is_some_and(|r| r.insecure)
+    }
+
+    /// The registry logins a job needs for these references: configured credential variables,
+    /// or the job's own registry credentials for `$CI_REGISTRY`. Only variable names.
+    pub(super) fn logins<'r>(
+        &self,
+        references: impl IntoIterator<Item = &'r Reference>,
+    ) -> Vec<Login> {
+        let mut logins: Vec<Login> = references
+            .into_iter()
+            .filter_map(|reference| self.login(reference.registry()))
+            .collect();
+        logins.sort();
+        logins.dedup();
+        logins
+    }
+
+    fn login(&self, host: &str) -> Option<Login> {
+        let configured = self.config.registries.get(host);
+        let variables = configured
+            .and_then(|r| Some((r.username_variable.clone()?, r.password_variable.clone()?)))
+            .or_else(|| {
+                (self.settings.ci_registry.as_deref() == Some(host)).then(|| {
+                    (
+                        "CI_REGISTRY_USER".to_string(),
+                        "CI_REGISTRY_PASSWORD".to_string(),
+                    )
+                })
+            })?;
+        Some(Login {
+            host: host.to_string(),
+            username_variable: variables.0,
+            password_variable: variables.1,
+            insecure: self.insecure(host),
+        })
+    }
+}

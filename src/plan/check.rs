@@ -1,0 +1,82 @@
+//! The plan of the scheduled update check: every image of the config, with the checks that
+//! run for it (the layer check against its base, the update check in its released image).
+//! What is stale is decided later, from the checks' results, by `evaluate`.
+
+use std::fmt::Write as _;
+
+use super::graph::Graph;
+use crate::config::{Config, Image, UpdateCheck};
+use crate::environment::run::PipelineRun;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckPlan {
+    pub run: PipelineRun,
+    /// Every image of the config, parents before children.
+    pub images: Vec<CheckedImage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedImage {
+    pub image: Image,
+    /// The image this one is built on, when that is another gipgee image.
+    pub parent: Option<String>,
+}
+
+impl CheckedImage {
+    /// The user's check command, `None` for the built-in one; no update check at all when
+    /// the image has `updateCheck: none` or nowhere it is released.
+    pub fn update_check(&self) -> Option<Option<&[String]>> {
+        self.image.target_locations.first()?;
+        match &self.image.update_check {
+            UpdateCheck::None => None,
+            UpdateCheck::Auto => Some(None),
+            UpdateCheck::Command(argv) => Some(Some(argv)),
+        }
+    }
+}
+
+impl CheckPlan {
+    pub fn new(config: &Config, graph: &Graph, run: PipelineRun) -> CheckPlan {
+        let images = graph
+            .order()
+            .iter()
+            .filter_map(|id| config.images.get(id))
+            .map(|image| CheckedImage {
+                image: image.clone(),
+                parent: graph.parent(&image.id).map(str::to_string),
+            })
+            .collect();
+        CheckPlan { run, images }
+    }
+
+    /// The plan for humans: which checks run for which image.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "gipgee plan: {}", self.run.describe());
+        let width = super::id_width(self.images.iter().map(|i| i.image.id.as_str()));
+        for checked in &self.images {
+            let image = &checked.image;
+            let layer = match image.layer_check {
+                true => format!("layer check against {}", image.base_image),
+                false => "no layer check".to_string(),
+            };
+            let released = image
+                .target_locations
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let update = match &image.update_check {
+                UpdateCheck::Auto => format!("package check in {released}"),
+                UpdateCheck::Command(argv) => format!("`{}` in {released}", argv.join(" ")),
+                UpdateCheck::None => "no update check".to_string(),
+            };
+            let _ = writeln!(out, "  check  {:width$}  {layer}; {update}", image.id);
+        }
+        let _ = writeln!(
+            out,
+            "{} images are checked; stale images and the images built on them are rebuilt by a rebuild pipeline.",
+            self.images.len()
+        );
+        out
+    }
+}
