@@ -329,3 +329,38 @@ fn more_tests_than_gitlab_needs_allow_is_a_config_error() {
         out.stderr
     );
 }
+
+/// Regression: the evaluate job of an update-check pipeline generated with `--templates DIR`
+/// must regenerate the rebuild pipeline with DIR too; it used to pass on only the
+/// GIPGEE_TEMPLATES_DIR variable and lost the flag.
+#[test]
+fn the_templates_flag_reaches_the_evaluate_job() {
+    let out = Test::new()
+        .env("CI_PIPELINE_SOURCE", "schedule")
+        .env("CI_DEFAULT_BRANCH", "main")
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_PIPELINE_ID", "4242")
+        .file("gipgee.yaml", CONFIG)
+        .file(
+            "ci/templates/plan.yml.j2",
+            "image: busybox\nscript: [\"true\"]\n",
+        )
+        .args(&[
+            "generate",
+            "--templates",
+            "ci/templates",
+            "--output",
+            "check.yml",
+        ])
+        .any_stdout()
+        .run();
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&out.read("check.yml")).unwrap();
+    let script = pipeline["evaluate"]["script"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        script.ends_with(" --templates ci/templates"),
+        "the evaluate job runs: {script}"
+    );
+    assert_eq!(pipeline["gipgee:plan"]["image"].as_str(), Some("busybox"));
+}
