@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::changes::{self, ChangeBase, Changes};
+use crate::checks;
 use crate::config::{self, Config, MissingVariables};
 use crate::context::{Context, Mode, Trigger};
 use crate::error::{Diagnostic, Error, Position, SourceDiagnostics, suggest};
@@ -13,6 +14,7 @@ use crate::graph::Graph;
 use crate::jobs::JobBuilder;
 use crate::plan::Plan;
 use crate::render::Templates;
+use crate::results::{ERRORS_FILE, SUMMARY_FILE};
 use crate::selection::{self, Wanted};
 use crate::vars::Vars;
 
@@ -161,7 +163,7 @@ pub fn evaluate(
 ) -> Result<Evaluation, Error> {
     let config = config::load(config_path, vars, MissingVariables::Error)?;
     let graph = Graph::new(&config)?;
-    let verdicts = crate::evaluate::read_results(&config, results)?;
+    let verdicts = checks::evaluate::read_results(&config, results)?;
     let stale: BTreeMap<String, String> = verdicts
         .iter()
         .filter(|(_, v)| v.is_stale())
@@ -190,17 +192,14 @@ pub fn evaluate(
     }
     let summary = serde_json::json!({"stale": stale, "rebuilt": rebuilt, "errors": errors});
     let errors_text: String = errors.iter().map(|e| format!("{e}\n")).collect();
-    let written = write_file(
-        &results.join(crate::evaluate::SUMMARY_FILE),
-        &summary.to_string(),
-    )
-    .and_then(|()| write_file(&results.join(crate::evaluate::ERRORS_FILE), &errors_text));
+    let written = write_file(&results.join(SUMMARY_FILE), &summary.to_string())
+        .and_then(|()| write_file(&results.join(ERRORS_FILE), &errors_text));
     if let Err(err) = written {
         rebuild_pipeline = Err(err);
     }
     Ok(Evaluation {
-        report: crate::evaluate::report(&verdicts),
-        junit: crate::evaluate::junit(&verdicts),
+        report: checks::evaluate::report(&verdicts),
+        junit: checks::evaluate::junit(&verdicts),
         rebuild_pipeline,
     })
 }

@@ -1,4 +1,4 @@
-//! The jobs of the scheduled update-check pipeline (SPEC §4): `layer-check` (which also hands
+//! The jobs of the scheduled update-check pipeline: `layer-check` (which also hands
 //! the static gipgee binary to the checks as an artifact), `update-check:<id>` inside each
 //! released image, `evaluate` (fan-in through stage order, so no job has more than 50
 //! `needs`), the `rebuild` trigger of the pipeline `evaluate` wrote (the third pipeline level
@@ -9,12 +9,11 @@ use serde::Serialize;
 
 use super::{JobBuilder, JobSpec, PLAN_JOB, ReferenceInfo, Stage};
 use crate::config::UpdateCheck;
-use crate::evaluate::{ERRORS_FILE, LAYER_CHECK_FILE, SUMMARY_FILE, UPDATE_CHECK_DIR};
+use crate::results::{
+    BINARY_DIR, ERRORS_FILE, LAYER_CHECK_FILE, REBUILD_PIPELINE, REPORT, RESULTS_DIR, SUMMARY_FILE,
+    UPDATE_CHECK_DIR,
+};
 
-pub const RESULTS_DIR: &str = "gipgee-results";
-pub const BINARY_DIR: &str = "gipgee-bin";
-pub const REBUILD_PIPELINE: &str = "gipgee-rebuild.yml";
-pub const REPORT: &str = "gipgee-report.xml";
 pub const LAYER_CHECK_JOB: &str = "layer-check";
 pub const EVALUATE_JOB: &str = "evaluate";
 pub const REBUILD_JOB: &str = "rebuild";
