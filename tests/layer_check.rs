@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
+use gipgee::checks::layer;
 use gipgee::config::{self, Config, MissingVariables};
-use gipgee::evaluate::LayerResult;
-use gipgee::layer_check;
 use gipgee::registry::{Client, Digest, Options, RetryPolicy};
+use gipgee::results::Verdict;
 use gipgee::vars::Vars;
 
 use crate::registry::harness::{self, Auth, Blob, Layout, Registry};
@@ -119,10 +119,10 @@ impl Lab {
         Client::new(options, &config.registries, &Vars::default()).expect("client")
     }
 
-    fn check(&self, images: &str) -> (LayerResult, u64) {
+    fn check(&self, images: &str) -> (Verdict, u64) {
         let config = self.config(images);
         let client = self.client(&config);
-        let results = layer_check::check_all(&config, &client);
+        let results = layer::check_all(&config, &client);
         let result = results
             .images
             .get("app")
@@ -146,10 +146,10 @@ struct TwoPlatformBase {
     amd64_image: Blob,
 }
 
-fn evidence(result: &LayerResult) -> &str {
+fn evidence(result: &Verdict) -> &str {
     match result {
-        LayerResult::UpToDate { evidence } | LayerResult::Stale { evidence, .. } => evidence,
-        LayerResult::Error { error } => error,
+        Verdict::UpToDate { evidence } | Verdict::Stale { evidence, .. } => evidence,
+        Verdict::Error { error } => error,
     }
 }
 
@@ -171,7 +171,7 @@ fn the_layer_prefix_rule_finds_a_moved_base() {
     lab.push_image("app", &app, "app:1");
 
     let (result, _) = lab.check(APP);
-    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+    assert!(matches!(result, Verdict::UpToDate { .. }), "{result:?}");
     assert!(
         evidence(&result).contains("has the 1 layers of the current"),
         "{result:?}"
@@ -180,7 +180,7 @@ fn the_layer_prefix_rule_finds_a_moved_base() {
     // The base is pushed again with a change: the released app no longer starts with it.
     lab.push_base("base2", "v2\n");
     let (result, _) = lab.check(APP);
-    assert!(matches!(result, LayerResult::Stale { .. }), "{result:?}");
+    assert!(matches!(result, Verdict::Stale { .. }), "{result:?}");
     assert!(
         evidence(&result).contains(&format!(
             "its first differing layer is {}",
@@ -212,7 +212,7 @@ fn the_base_digest_annotation_decides_when_present() {
     );
     lab.push_image("app", &current, "app:1");
     let (result, _) = lab.check(APP);
-    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+    assert!(matches!(result, Verdict::UpToDate { .. }), "{result:?}");
     assert!(
         evidence(&result).contains(&format!("was built on {}", base.image.digest)),
         "{result:?}"
@@ -227,7 +227,7 @@ fn the_base_digest_annotation_decides_when_present() {
     );
     lab.push_image("app2", &outdated, "app:1");
     let (result, _) = lab.check(APP);
-    assert!(matches!(result, LayerResult::Stale { .. }), "{result:?}");
+    assert!(matches!(result, Verdict::Stale { .. }), "{result:?}");
     assert!(
         evidence(&result).contains(&format!("was built on {old}")),
         "{result:?}"
@@ -252,10 +252,10 @@ fn multi_platform_images_are_checked_per_platform() {
     // A single-platform image built FROM the multi-platform base is compared with linux/amd64.
     lab.push_image("single", &app_amd, "single:1");
     let (result, _) = lab.check(APP);
-    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+    assert!(matches!(result, Verdict::UpToDate { .. }), "{result:?}");
     let (result, _) =
         lab.check("  app: {baseImage: REG/base:1, targetLocations: [REG/single:1]}\n");
-    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+    assert!(matches!(result, Verdict::UpToDate { .. }), "{result:?}");
 
     // Only the arm64 base moves: the arm64 image is stale, and the evidence says so.
     let arm_v2 = lab.layout.layer("base-arm64", "arm64 v2\n");
@@ -263,7 +263,7 @@ fn multi_platform_images_are_checked_per_platform() {
     let base2 = lab.two_platform_index(&base.amd64_image, &base_arm2);
     lab.push_index("base2", &base2, "base:1");
     let (result, _) = lab.check(APP);
-    assert!(matches!(result, LayerResult::Stale { .. }), "{result:?}");
+    assert!(matches!(result, Verdict::Stale { .. }), "{result:?}");
     assert!(evidence(&result).contains("linux/arm64"), "{result:?}");
     assert!(!evidence(&result).contains("linux/amd64"), "{result:?}");
 }
@@ -281,10 +281,10 @@ fn targets_with_one_digest_are_checked_once_and_a_missing_target_is_an_error() {
     lab.push_image("app", &app, "app:1");
     lab.push_image("app-copy", &app, "mirror/app:1");
     let (result, one_target) = lab.check(APP);
-    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+    assert!(matches!(result, Verdict::UpToDate { .. }), "{result:?}");
     let (result, two_targets) = lab
         .check("  app: {baseImage: REG/base:1, targetLocations: [REG/app:1, REG/mirror/app:1]}\n");
-    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+    assert!(matches!(result, Verdict::UpToDate { .. }), "{result:?}");
     assert_eq!(
         evidence(&result).matches("has the 1 layers").count(),
         1,
@@ -297,7 +297,7 @@ fn targets_with_one_digest_are_checked_once_and_a_missing_target_is_an_error() {
     );
 
     let (result, _) = lab.check(APP_AND_NEVER_RELEASED);
-    assert!(matches!(result, LayerResult::Error { .. }), "{result:?}");
+    assert!(matches!(result, Verdict::Error { .. }), "{result:?}");
     assert!(evidence(&result).contains("never-released"), "{result:?}");
 }
 
@@ -354,7 +354,7 @@ fn a_single_platform_image_of_another_architecture_matches_its_base_platform() {
     );
     lab.push_image("app", &app, "app:1");
     let (result, _) = lab.check(APP);
-    assert!(matches!(result, LayerResult::UpToDate { .. }), "{result:?}");
+    assert!(matches!(result, Verdict::UpToDate { .. }), "{result:?}");
 }
 
 #[test]
@@ -370,7 +370,7 @@ fn an_error_on_one_location_does_not_hide_a_stale_one() {
     lab.push_image("app", &app, "app:1");
     lab.push_base("base", "v2\n");
     let (result, _) = lab.check(APP_AND_NEVER_RELEASED);
-    let LayerResult::Stale { errors, .. } = &result else {
+    let Verdict::Stale { errors, .. } = &result else {
         panic!("stale expected: {result:?}")
     };
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -393,7 +393,7 @@ fn an_index_without_a_runnable_image_is_an_error() {
     )]);
     lab.push_index("app", &index, "app:1");
     let (result, _) = lab.check(APP);
-    assert!(matches!(result, LayerResult::Error { .. }), "{result:?}");
+    assert!(matches!(result, Verdict::Error { .. }), "{result:?}");
     assert!(
         evidence(&result).contains("no runnable image"),
         "{result:?}"

@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::write_file;
+use crate::checks;
 use crate::config::Config;
 use crate::environment::Settings;
 use crate::error::Error;
 use crate::pipeline;
 use crate::plan::{BuildPlan, Graph, Plan, Wanted, selection};
 use crate::render::Templates;
+use crate::results::{ERRORS_FILE, SUMMARY_FILE};
 
 /// What `gipgee evaluate` produces.
 pub struct Evaluation {
@@ -31,7 +33,7 @@ pub fn evaluate(
     templates: &Templates,
 ) -> Result<Evaluation, Error> {
     let graph = Graph::new(config)?;
-    let verdicts = crate::evaluate::read_results(config, results)?;
+    let verdicts = checks::evaluate::read_results(config, results)?;
     let stale: BTreeMap<String, String> = verdicts
         .iter()
         .filter(|(_, v)| v.is_stale())
@@ -59,17 +61,14 @@ pub fn evaluate(
     }
     let summary = serde_json::json!({"stale": stale, "rebuilt": rebuilt, "errors": errors});
     let errors_text: String = errors.iter().map(|e| format!("{e}\n")).collect();
-    let written = write_file(
-        &results.join(crate::evaluate::SUMMARY_FILE),
-        &summary.to_string(),
-    )
-    .and_then(|()| write_file(&results.join(crate::evaluate::ERRORS_FILE), &errors_text));
+    let written = write_file(&results.join(SUMMARY_FILE), &summary.to_string())
+        .and_then(|()| write_file(&results.join(ERRORS_FILE), &errors_text));
     if let Err(err) = written {
         rebuild_pipeline = Err(err);
     }
     Ok(Evaluation {
-        report: crate::evaluate::report(&verdicts),
-        junit: crate::evaluate::junit(&verdicts),
+        report: checks::evaluate::report(&verdicts),
+        junit: checks::evaluate::junit(&verdicts),
         rebuild_pipeline,
     })
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use crate::checks;
 use crate::config::{self, MissingVariables};
 use crate::environment::{Flags, Mode, Settings};
 use crate::error::Error;
@@ -90,8 +91,8 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let config = config::load(&config, vars, MissingVariables::Error)?;
             let client =
                 crate::registry::Client::new(Default::default(), &config.registries, vars)?;
-            let results = crate::layer_check::check_all(&config, &client);
-            say_raw!("{}", crate::layer_check::report(&results));
+            let results = checks::layer::check_all(&config, &client);
+            say_raw!("{}", checks::layer::report(&results));
             let json = serde_json::to_string_pretty(&results).map_err(|err| {
                 Error::User(format!("cannot write the layer-check results: {err}"))
             })?;
@@ -189,15 +190,17 @@ fn export_templates(dir: &Path, force: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs a check and leaves its verdict in the result file, or its failure in the error file
+/// Runs a check and leaves its result in the result file, or its failure in the error file
 /// (so `evaluate` can report it even when the job fails).
 fn update_check(command: UpdateCheckCommand) -> Result<(), Error> {
     let (files, outcome) = match command {
         UpdateCheckCommand::Auto { files } => {
-            let outcome = crate::update_check::check_auto(&mut log).and_then(|verdict| {
-                write_file(&files.result_file, &verdict.to_file_text())?;
-                Ok(verdict)
-            });
+            let path = std::env::var_os("PATH");
+            let outcome =
+                checks::update::check_auto(path.as_deref(), &mut log).and_then(|result| {
+                    write_file(&files.result_file, &result.to_file_text())?;
+                    Ok(result)
+                });
             (files, outcome)
         }
         UpdateCheckCommand::Run { files, argv } => {
@@ -208,20 +211,19 @@ fn update_check(command: UpdateCheckCommand) -> Result<(), Error> {
             {
                 std::fs::create_dir_all(dir).map_err(|err| Error::io("create", dir, err))?;
             }
-            let outcome =
-                crate::update_check::check_command(&argv, &files.image_id, &files.result_file);
+            let outcome = checks::update::check_command(&argv, &files.image_id, &files.result_file);
             (files, outcome)
         }
     };
     match outcome {
-        Ok(verdict) => {
-            let state = if verdict.upgrade_needed {
+        Ok(result) => {
+            let state = if result.upgrade_needed {
                 "upgrade needed"
             } else {
                 "no upgrade needed"
             };
             say!("{}: {state}", files.image_id);
-            for line in &verdict.details {
+            for line in &result.details {
                 say!("  {line}");
             }
             Ok(())

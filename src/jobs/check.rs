@@ -9,14 +9,13 @@ use serde::Serialize;
 
 use super::template_vars::ReferenceVars;
 use super::{JobFactory, JobSpec, PLAN_JOB};
-use crate::evaluate::{ERRORS_FILE, LAYER_CHECK_FILE, SUMMARY_FILE, UPDATE_CHECK_DIR};
 use crate::gitlab::Stage;
 use crate::plan::{CheckPlan, CheckedImage};
+use crate::results::{
+    BINARY_DIR, ERRORS_FILE, LAYER_CHECK_FILE, REBUILD_PIPELINE, REPORT, RESULTS_DIR, SUMMARY_FILE,
+    UPDATE_CHECK_DIR,
+};
 
-pub const RESULTS_DIR: &str = "gipgee-results";
-pub const BINARY_DIR: &str = "gipgee-bin";
-pub const REBUILD_PIPELINE: &str = "gipgee-rebuild.yml";
-pub const REPORT: &str = "gipgee-report.xml";
 pub const LAYER_CHECK_JOB: &str = "layer-check";
 pub const EVALUATE_JOB: &str = "evaluate";
 pub const REBUILD_JOB: &str = "rebuild";

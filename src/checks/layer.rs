@@ -1,4 +1,4 @@
-//! The layer check (`gipgee layer-check`, SPEC §4.1): is every released image still built on
+//! The layer check (`gipgee layer-check`): is every released image still built on
 //! the *current* digest of its configured base image? Manifests only, through gipgee's
 //! registry client; target locations of one image that share a digest are checked once.
 //!
@@ -15,11 +15,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::config::{Config, Image};
-use crate::evaluate::{LayerCheckResults, LayerResult};
 use crate::reference::Reference;
 use crate::registry::{
     Client, Digest, FetchedManifest, Manifest, Platform, PlatformImage, parallel_map,
 };
+use crate::results::{LayerCheckResults, Verdict};
 
 /// How many images are checked at once.
 pub const WORKERS: usize = 8;
@@ -48,18 +48,18 @@ struct Findings {
 }
 
 impl Findings {
-    fn into_result(self) -> LayerResult {
+    fn into_verdict(self) -> Verdict {
         if !self.stale.is_empty() {
-            LayerResult::Stale {
+            Verdict::Stale {
                 evidence: self.stale.join("; "),
                 errors: self.errors,
             }
         } else if !self.errors.is_empty() {
-            LayerResult::Error {
+            Verdict::Error {
                 error: self.errors.join("; "),
             }
         } else {
-            LayerResult::UpToDate {
+            Verdict::UpToDate {
                 evidence: self.current.join("; "),
             }
         }
@@ -67,7 +67,7 @@ impl Findings {
 }
 
 /// One image: every distinct released digest against the base's current manifests.
-pub fn check_image(client: &Client, image: &Image) -> LayerResult {
+pub fn check_image(client: &Client, image: &Image) -> Verdict {
     let base = match client.manifest(&image.base_image) {
         Ok(top) => Base {
             client,
@@ -75,7 +75,7 @@ pub fn check_image(client: &Client, image: &Image) -> LayerResult {
             top,
         },
         Err(err) => {
-            return LayerResult::Error {
+            return Verdict::Error {
                 error: format!("base image: {err}"),
             };
         }
@@ -121,24 +121,19 @@ pub fn check_image(client: &Client, image: &Image) -> LayerResult {
                 .as_ref()
                 .map_or_else(|| "the image".to_string(), ToString::to_string);
             match base.compare(released, &client.options().platform) {
-                Ok(Verdict::Current(evidence)) => findings
+                Ok(Verdict::UpToDate { evidence }) => findings
                     .current
                     .push(format!("{target}: {platform} {evidence}")),
-                Ok(Verdict::Stale(evidence)) => findings
+                Ok(Verdict::Stale { evidence, .. }) => findings
                     .stale
                     .push(format!("{target}: {platform} {evidence}")),
-                Err(error) => findings
+                Ok(Verdict::Error { error }) | Err(error) => findings
                     .errors
                     .push(format!("{target}: {platform}: {error}")),
             }
         }
     }
-    findings.into_result()
-}
-
-enum Verdict {
-    Current(String),
-    Stale(String),
+    findings.into_verdict()
 }
 
 /// A list of layers the released image may start with, and the base platform it belongs to.
@@ -153,7 +148,8 @@ struct Base<'a> {
 }
 
 impl Base<'_> {
-    /// One platform of a released image against the base.
+    /// One platform of a released image against the base: up to date or stale, or why it
+    /// could not be compared.
     fn compare(
         &self,
         released: &PlatformImage,
@@ -169,10 +165,10 @@ impl Base<'_> {
                 )
                 .any(|digest| *digest == recorded);
             return Ok(match current {
-                true => {
-                    Verdict::Current(format!("was built on {recorded}, the current {base_ref}"))
-                }
-                false => Verdict::Stale(format!(
+                true => Verdict::UpToDate {
+                    evidence: format!("was built on {recorded}, the current {base_ref}"),
+                },
+                false => Verdict::stale(format!(
                     "was built on {recorded}; {base_ref} is now {}",
                     self.top.digest
                 )),
@@ -184,10 +180,12 @@ impl Base<'_> {
             .iter()
             .find(|(_, base)| layers.starts_with(&base.iter().collect::<Vec<_>>()))
         {
-            return Ok(Verdict::Current(format!(
-                "has the {} layers of the current {base_ref}",
-                base_layers.len()
-            )));
+            return Ok(Verdict::UpToDate {
+                evidence: format!(
+                    "has the {} layers of the current {base_ref}",
+                    base_layers.len()
+                ),
+            });
         }
         // Show the difference against the platform a single-platform image most likely has.
         let (label, base_layers) = candidates
@@ -202,7 +200,7 @@ impl Base<'_> {
             .as_ref()
             .map(|p| format!(" ({p})"))
             .unwrap_or_default();
-        Ok(Verdict::Stale(format!(
+        Ok(Verdict::stale(format!(
             "does not start with the {} layers of the current {base_ref}{against} (its first differing layer is {})",
             base_layers.len(),
             first_difference(&base_layers.iter().collect::<Vec<_>>(), &layers)
@@ -289,17 +287,17 @@ pub fn report(results: &LayerCheckResults) -> String {
     let mut out = String::new();
     for (id, result) in &results.images {
         let line = match result {
-            LayerResult::UpToDate { evidence } => format!("up to date  {id}: {evidence}"),
-            LayerResult::Stale { evidence, errors } if errors.is_empty() => {
+            Verdict::UpToDate { evidence } => format!("up to date  {id}: {evidence}"),
+            Verdict::Stale { evidence, errors } if errors.is_empty() => {
                 format!("STALE       {id}: {evidence}")
             }
-            LayerResult::Stale { evidence, errors } => {
+            Verdict::Stale { evidence, errors } => {
                 format!(
                     "STALE       {id}: {evidence} (and errors: {})",
                     errors.join("; ")
                 )
             }
-            LayerResult::Error { error } => format!("ERROR       {id}: {error}"),
+            Verdict::Error { error } => format!("ERROR       {id}: {error}"),
         };
         out.push_str(&line);
         out.push('\n');

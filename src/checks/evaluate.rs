@@ -1,95 +1,63 @@
-//! The verdict of a scheduled update check (`gipgee evaluate`): reads the layer-check and
-//! update-check results, decides per image up to date / stale / error with the evidence,
-//! and writes the report for the job log and as JUnit for GitLab.
-//!
-//! The results directory (an artifact of the update-check pipeline):
-//! `layer-check.json` (written by `gipgee layer-check`), `update-check/<id>.result` (the result
-//! file contract, see `update_check`) or `update-check/<id>.error` (why the check failed).
+//! `gipgee evaluate`: reads the layer-check and update-check results of the scheduled
+//! pipeline, decides per image up to date / stale / error with the evidence, and writes the
+//! report for the job log and as JUnit for GitLab. A missing or unreadable result is an
+//! error, never a silent "up to date".
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::{Config, UpdateCheck};
 use crate::error::Error;
-use crate::update_check;
+use crate::results::{
+    LAYER_CHECK_FILE, LayerCheckResults, UPDATE_CHECK_DIR, UpdateCheckResult, Verdict,
+};
 
-pub const LAYER_CHECK_FILE: &str = "layer-check.json";
-pub const UPDATE_CHECK_DIR: &str = "update-check";
-/// Written by `evaluate`: the errors, one per line; empty when every check worked.
-pub const ERRORS_FILE: &str = "errors.txt";
-/// Written by `evaluate` when it finished, so a later job can tell "no errors" from "no verdict".
-pub const SUMMARY_FILE: &str = "evaluation.json";
-
-/// What the layer check found for one image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "status")]
-pub enum LayerResult {
-    UpToDate {
-        evidence: String,
-    },
-    /// Stale on some location or platform; `errors` are what could not be checked besides.
-    Stale {
-        evidence: String,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        errors: Vec<String>,
-    },
-    Error {
-        error: String,
-    },
-}
-
-/// `layer-check.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LayerCheckResults {
-    pub images: BTreeMap<String, LayerResult>,
-}
-
-/// One check's outcome for one image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    UpToDate(String),
-    Stale(String),
-    Error(String),
-    /// The image does not have this check (`layerCheck: false`, `updateCheck: none`).
-    NotChecked,
-}
-
-/// Both checks for one image.
+/// Both checks of one image; `None` where the image does not have the check
+/// (`layerCheck: false`, `updateCheck: none`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageVerdict {
-    pub layer: Outcome,
-    pub update: Outcome,
-    /// Errors next to a stale verdict (a location that could not be read while another was
-    /// found stale): reported, and they fail the pipeline, but do not stop the rebuild.
-    pub other_errors: Vec<String>,
+    pub layer: Option<Verdict>,
+    pub update: Option<Verdict>,
 }
 
 impl ImageVerdict {
-    pub fn is_stale(&self) -> bool {
-        matches!(self.layer, Outcome::Stale(_)) || matches!(self.update, Outcome::Stale(_))
+    fn checks(&self) -> [Option<&Verdict>; 2] {
+        [self.layer.as_ref(), self.update.as_ref()]
     }
 
+    pub fn is_stale(&self) -> bool {
+        self.checks().into_iter().flatten().any(Verdict::is_stale)
+    }
+
+    /// Every error: the checks that did not work, then the errors next to a stale verdict (a
+    /// location that could not be read while another was found stale), which fail the
+    /// pipeline too but do not stop the rebuild.
     pub fn errors(&self) -> Vec<&str> {
-        [&self.layer, &self.update]
+        let failed = self.checks().into_iter().flatten().filter_map(|v| match v {
+            Verdict::Error { error } => Some(error.as_str()),
+            _ => None,
+        });
+        failed.chain(self.errors_beside_stale()).collect()
+    }
+
+    fn errors_beside_stale(&self) -> impl Iterator<Item = &str> {
+        self.checks()
             .into_iter()
-            .filter_map(|o| match o {
-                Outcome::Error(e) => Some(e.as_str()),
-                _ => None,
+            .flatten()
+            .flat_map(|v| match v {
+                Verdict::Stale { errors, .. } => errors.as_slice(),
+                _ => &[],
             })
-            .chain(self.other_errors.iter().map(String::as_str))
-            .collect()
+            .map(String::as_str)
     }
 
     /// Why the image is rebuilt, for the rebuild plan.
     pub fn stale_reason(&self) -> String {
         let reasons: Vec<String> = [("layer check", &self.layer), ("update check", &self.update)]
             .into_iter()
-            .filter_map(|(what, o)| match o {
-                Outcome::Stale(why) => Some(format!("{what}: {why}")),
+            .filter_map(|(what, v)| match v {
+                Some(Verdict::Stale { evidence, .. }) => Some(format!("{what}: {evidence}")),
                 _ => None,
             })
             .collect();
@@ -119,49 +87,59 @@ pub fn read_results(
         .images
         .values()
         .map(|image| {
-            let mut other_errors = Vec::new();
             let layer = match (&layer_results, image.layer_check) {
-                (_, false) => Outcome::NotChecked,
-                (None, true) => Outcome::Error(
-                    "no layer-check result (the layer-check job did not finish)".into(),
-                ),
-                (Some(results), true) => match results.images.get(&image.id) {
-                    Some(LayerResult::UpToDate { evidence }) => Outcome::UpToDate(evidence.clone()),
-                    Some(LayerResult::Stale { evidence, errors }) => {
-                        other_errors.extend(errors.iter().map(|e| format!("layer check: {e}")));
-                        Outcome::Stale(evidence.clone())
-                    }
-                    Some(LayerResult::Error { error }) => {
-                        Outcome::Error(format!("layer check: {error}"))
-                    }
-                    None => Outcome::Error("the layer check has no result for this image".into()),
-                },
+                (_, false) => None,
+                (None, true) => Some(error(
+                    "no layer-check result (the layer-check job did not finish)",
+                )),
+                (Some(results), true) => Some(match results.images.get(&image.id) {
+                    Some(Verdict::UpToDate { evidence }) => Verdict::UpToDate {
+                        evidence: evidence.clone(),
+                    },
+                    Some(Verdict::Stale { evidence, errors }) => Verdict::Stale {
+                        evidence: evidence.clone(),
+                        errors: errors.iter().map(|e| format!("layer check: {e}")).collect(),
+                    },
+                    Some(Verdict::Error { error: e }) => error(format!("layer check: {e}")),
+                    None => error("the layer check has no result for this image"),
+                }),
             };
             let update = match image.update_check {
-                UpdateCheck::None => Outcome::NotChecked,
-                _ => read_update_result(&results.join(UPDATE_CHECK_DIR), &image.id),
+                UpdateCheck::None => None,
+                _ => Some(read_update_result(
+                    &results.join(UPDATE_CHECK_DIR),
+                    &image.id,
+                )),
             };
-            let verdict = ImageVerdict {
-                layer,
-                update,
-                other_errors,
-            };
+            let verdict = ImageVerdict { layer, update };
             (image.id.clone(), verdict)
         })
         .collect();
     Ok(verdicts)
 }
 
-fn read_update_result(dir: &Path, id: &str) -> Outcome {
-    if let Ok(error) = std::fs::read_to_string(dir.join(format!("{id}.error"))) {
-        return Outcome::Error(format!("update check: {}", error.trim()));
+fn error(error: impl Into<String>) -> Verdict {
+    Verdict::Error {
+        error: error.into(),
+    }
+}
+
+fn read_update_result(dir: &Path, id: &str) -> Verdict {
+    if let Ok(text) = std::fs::read_to_string(dir.join(format!("{id}.error"))) {
+        return error(format!("update check: {}", text.trim()));
     }
     match std::fs::read_to_string(dir.join(format!("{id}.result"))) {
-        Err(_) => Outcome::Error("no update-check result (the update-check job did not run or failed before writing one)".into()),
-        Ok(text) => match update_check::parse_result(&text) {
-            Err(message) => Outcome::Error(format!("update check: {message}")),
-            Ok(verdict) if verdict.upgrade_needed => Outcome::Stale(summarise(&verdict.details, "package updates")),
-            Ok(verdict) => Outcome::UpToDate(summarise(&verdict.details, "no package updates")),
+        Err(_) => error(
+            "no update-check result (the update-check job did not run or failed before writing one)",
+        ),
+        Ok(text) => match UpdateCheckResult::parse(&text) {
+            Err(message) => error(format!("update check: {message}")),
+            Ok(result) if result.upgrade_needed => {
+                Verdict::stale(summarise(&result.details, "package updates"))
+            }
+            Ok(result) => Verdict::UpToDate {
+                evidence: summarise(&result.details, "no package updates"),
+            },
         },
     }
 }
@@ -196,19 +174,19 @@ pub fn report(verdicts: &BTreeMap<String, ImageVerdict>) -> String {
             "ok"
         };
         let _ = writeln!(out, "{status:5}  {id}");
-        for (what, outcome) in [
+        for (what, check) in [
             ("layer check ", &verdict.layer),
             ("update check", &verdict.update),
         ] {
-            let line = match outcome {
-                Outcome::UpToDate(e) => format!("up to date ({e})"),
-                Outcome::Stale(e) => format!("STALE: {e}"),
-                Outcome::Error(e) => format!("ERROR: {e}"),
-                Outcome::NotChecked => "not checked".to_string(),
+            let line = match check {
+                Some(Verdict::UpToDate { evidence }) => format!("up to date ({evidence})"),
+                Some(Verdict::Stale { evidence, .. }) => format!("STALE: {evidence}"),
+                Some(Verdict::Error { error }) => format!("ERROR: {error}"),
+                None => "not checked".to_string(),
             };
             let _ = writeln!(out, "       {what}  {line}");
         }
-        for error in &verdict.other_errors {
+        for error in verdict.errors_beside_stale() {
             let _ = writeln!(out, "       also          ERROR: {error}");
         }
     }
@@ -248,20 +226,28 @@ pub fn junit(verdicts: &BTreeMap<String, ImageVerdict>) -> String {
     let mut cases = String::new();
     let (mut tests, mut failures, mut errors) = (0, 0, 0);
     for (id, verdict) in verdicts {
-        for (check, outcome) in [
+        for (check, verdict) in [
             ("layer-check", &verdict.layer),
             ("update-check", &verdict.update),
         ] {
-            let body = match outcome {
-                Outcome::NotChecked => continue,
-                Outcome::UpToDate(e) => format!("<system-out>{}</system-out>", xml_escape(e)),
-                Outcome::Stale(e) => {
-                    failures += 1;
-                    format!("<failure message=\"stale\">{}</failure>", xml_escape(e))
+            let body = match verdict {
+                None => continue,
+                Some(Verdict::UpToDate { evidence }) => {
+                    format!("<system-out>{}</system-out>", xml_escape(evidence))
                 }
-                Outcome::Error(e) => {
+                Some(Verdict::Stale { evidence, .. }) => {
+                    failures += 1;
+                    format!(
+                        "<failure message=\"stale\">{}</failure>",
+                        xml_escape(evidence)
+                    )
+                }
+                Some(Verdict::Error { error }) => {
                     errors += 1;
-                    format!("<error message=\"check failed\">{}</error>", xml_escape(e))
+                    format!(
+                        "<error message=\"check failed\">{}</error>",
+                        xml_escape(error)
+                    )
                 }
             };
             tests += 1;
@@ -295,12 +281,18 @@ fn xml_escape(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn verdict(layer: Outcome, update: Outcome) -> ImageVerdict {
-        ImageVerdict {
-            layer,
-            update,
-            other_errors: Vec::new(),
-        }
+    fn verdict(layer: Option<Verdict>, update: Option<Verdict>) -> ImageVerdict {
+        ImageVerdict { layer, update }
+    }
+
+    fn up_to_date(evidence: &str) -> Option<Verdict> {
+        Some(Verdict::UpToDate {
+            evidence: evidence.into(),
+        })
+    }
+
+    fn stale(evidence: &str) -> Option<Verdict> {
+        Some(Verdict::stale(evidence))
     }
 
     #[test]
@@ -309,23 +301,20 @@ mod tests {
             (
                 "a".to_string(),
                 verdict(
-                    Outcome::Stale("base moved: sha256:1 → sha256:2".into()),
-                    Outcome::UpToDate("no package updates".into()),
+                    stale("base moved: sha256:1 → sha256:2"),
+                    up_to_date("no package updates"),
                 ),
             ),
             (
                 "b".to_string(),
                 verdict(
-                    Outcome::UpToDate("on base sha256:3".into()),
-                    Outcome::Error("update check: registry down".into()),
+                    up_to_date("on base sha256:3"),
+                    Some(error("update check: registry down")),
                 ),
             ),
             (
                 "c".to_string(),
-                verdict(
-                    Outcome::NotChecked,
-                    Outcome::Stale("package updates: curl".into()),
-                ),
+                verdict(None, stale("package updates: curl")),
             ),
         ]);
         let text = report(&verdicts);
@@ -343,6 +332,28 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains("sha256:1 → sha256:2</failure>"));
+    }
+
+    #[test]
+    fn errors_beside_a_stale_verdict_come_after_the_failed_checks() {
+        let image = verdict(
+            Some(Verdict::Stale {
+                evidence: "base moved".into(),
+                errors: vec!["layer check: r:2: unauthorized".into()],
+            }),
+            Some(error("update check: boom")),
+        );
+        assert!(image.is_stale());
+        assert_eq!(
+            image.errors(),
+            ["update check: boom", "layer check: r:2: unauthorized"]
+        );
+        assert_eq!(image.stale_reason(), "layer check: base moved");
+        let text = report(&BTreeMap::from([("a".to_string(), image)]));
+        assert!(
+            text.contains("\n       also          ERROR: layer check: r:2: unauthorized\n"),
+            "{text}"
+        );
     }
 
     #[test]
