@@ -87,7 +87,8 @@ pub enum Error {
     /// A bug in gipgee (a state the checks before it should have ruled out).
     Internal(String),
     /// A registry operation failed; the error names the registry host, the reference and,
-    /// for authentication failures, the credential source (never a credential).
+    /// for authentication failures, the credential source (never a credential). Shown with
+    /// gipgee's hint on what to configure ([`crate::credentials::explain`]).
     Registry(crate::registry::RegistryError),
 }
 
@@ -106,9 +107,8 @@ impl Error {
         }
     }
 
-    /// The process exit code for this error (SPEC §6: 1 for user and config errors).
-    /// The process exit code (SPEC §6): 1 for user and configuration errors, anything else
-    /// is a bug.
+    /// The process exit code: 1 for user and configuration errors (what the user can fix),
+    /// 70 (`EX_SOFTWARE`) for a bug in gipgee.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Internal(_) => 70,
@@ -150,7 +150,7 @@ impl fmt::Display for Error {
                 f,
                 "error: internal error (a bug in gipgee, please report it): {message}"
             ),
-            Error::Registry(err) => writeln!(f, "error: {err}"),
+            Error::Registry(err) => writeln!(f, "error: {}", crate::credentials::explain(err)),
         }
     }
 }

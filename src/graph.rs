@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
 use crate::error::{Diagnostic, Error, Position};
-use crate::reference::Reference;
+use crate::oci::Reference;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Graph {

@@ -1,4 +1,4 @@
-//! The layer check (`gipgee layer-check`, SPEC §4.1): is every released image still built on
+//! The layer check (`gipgee layer-check`): is every released image still built on
 //! the *current* digest of its configured base image? Manifests only, through gipgee's
 //! registry client; target locations of one image that share a digest are checked once.
 //!
@@ -15,11 +15,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::config::{Config, Image};
+use crate::credentials::explain;
 use crate::evaluate::{LayerCheckResults, LayerResult};
-use crate::reference::Reference;
-use crate::registry::{
-    Client, Digest, FetchedManifest, Manifest, Platform, PlatformImage, parallel_map,
-};
+use crate::oci::{Digest, Manifest, Platform, Reference};
+use crate::registry::{Client, FetchedManifest, PlatformImage, parallel_map};
 
 /// How many images are checked at once.
 pub const WORKERS: usize = 8;
@@ -76,7 +75,7 @@ pub fn check_image(client: &Client, image: &Image) -> LayerResult {
         },
         Err(err) => {
             return LayerResult::Error {
-                error: format!("base image: {err}"),
+                error: format!("base image: {}", explain(&err)),
             };
         }
     };
@@ -90,7 +89,9 @@ pub fn check_image(client: &Client, image: &Image) -> LayerResult {
                 Ok(digest) if !checked.insert(digest.clone()) => continue,
                 Ok(_) => {}
                 Err(err) => {
-                    findings.errors.push(format!("released image: {err}"));
+                    findings
+                        .errors
+                        .push(format!("released image: {}", explain(&err)));
                     continue;
                 }
             }
@@ -98,7 +99,9 @@ pub fn check_image(client: &Client, image: &Image) -> LayerResult {
         let platforms = match client.images(target) {
             Ok(platforms) => platforms,
             Err(err) => {
-                findings.errors.push(format!("released image: {err}"));
+                findings
+                    .errors
+                    .push(format!("released image: {}", explain(&err)));
                 continue;
             }
         };
@@ -107,7 +110,9 @@ pub fn check_image(client: &Client, image: &Image) -> LayerResult {
                 Ok(digest) => {
                     checked.insert(digest);
                 }
-                Err(err) => findings.errors.push(format!("released image: {err}")),
+                Err(err) => findings
+                    .errors
+                    .push(format!("released image: {}", explain(&err))),
             }
         }
         if platforms.is_empty() {
@@ -120,7 +125,7 @@ pub fn check_image(client: &Client, image: &Image) -> LayerResult {
                 .platform
                 .as_ref()
                 .map_or_else(|| "the image".to_string(), ToString::to_string);
-            match base.compare(released, &client.options().platform) {
+            match base.compare(released, &client.config().platform) {
                 Ok(Verdict::Current(evidence)) => findings
                     .current
                     .push(format!("{target}: {platform} {evidence}")),
@@ -240,7 +245,7 @@ impl Base<'_> {
                     let fetched = self
                         .client
                         .manifest_by_digest(self.reference, digest)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| explain(&e))?;
                     match &fetched.manifest {
                         Manifest::Image(image) => candidates.push((
                             entry_platform,

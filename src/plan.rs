@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::config::{Config, Image, UpdateCheck};
 use crate::context::{Context, Trigger};
 use crate::graph::Graph;
-use crate::reference::Reference;
+use crate::oci::{Reference, TAG_LENGTH_MAX};
 use crate::selection::{Decision, Reason};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,11 +216,11 @@ fn describe_reason(reason: &Reason) -> String {
 
 /// `<staging>:<id>-<short sha>-<pipeline id>`: unique per pipeline, so a runner's pull policy
 /// can never serve a stale staging image. Long ids are shortened with a hash to fit the
-/// 128-character tag limit.
+/// tag length limit ([`TAG_LENGTH_MAX`]).
 fn staging_reference(image: &Image, context: &Context) -> Result<Reference, crate::error::Error> {
     let short_sha = crate::context::short(&context.commit_sha);
     let suffix = format!("-{short_sha}-{}", context.pipeline_id);
-    let room = 128usize.saturating_sub(suffix.len());
+    let room = TAG_LENGTH_MAX.saturating_sub(suffix.len());
     let id = if image.id.len() <= room {
         image.id.clone()
     } else {

@@ -1,16 +1,19 @@
-//! Runs one CLI command and maps the outcome to an exit code (SPEC §6): 0 ok, 1 user or
-//! configuration error (a message, never a backtrace), 2 usage.
+//! Runs one CLI command and maps the outcome to an exit code: 0 ok, 1 user or configuration
+//! error (a message, never a backtrace), 2 usage.
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command, ModeArg, PlanArgs, TemplatesCommand, UpdateCheckCommand};
 use crate::config::{self, MissingVariables};
 use crate::context::Mode;
+use crate::credentials;
 use crate::error::Error;
 use crate::generate::{self, Request};
+use crate::registry::Client;
 use crate::render::{self, Templates};
 use crate::vars::Vars;
 
@@ -80,8 +83,10 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
         Command::UpdateCheck { command } => update_check(command),
         Command::LayerCheck { config, output } => {
             let config = config::load(&config, vars, MissingVariables::Error)?;
+            let client_config = credentials::client_config(&config.registries, vars)?;
+            let provider = Arc::new(credentials::CredentialStore::new(&config.registries, vars));
             let client =
-                crate::registry::Client::new(Default::default(), &config.registries, vars)?;
+                Client::new(client_config, provider).map_err(|err| Error::User(err.to_string()))?;
             let results = crate::layer_check::check_all(&config, &client);
             say_raw!("{}", crate::layer_check::report(&results));
             let json = serde_json::to_string_pretty(&results).map_err(|err| {

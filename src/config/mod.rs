@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub use fields::{Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS};
 
 use crate::error::{Error, Position};
-use crate::reference::{Reference, Repository};
+use crate::oci::{Reference, Repository};
 use crate::vars::Vars;
 
 /// The resolved configuration.

@@ -12,7 +12,7 @@ use super::{
     RegistryConfig, Source, TestRun, UpdateCheck,
 };
 use crate::error::{Diagnostic, Error, SourceDiagnostics, suggest};
-use crate::reference::{Reference, Repository, normalize_registry_host};
+use crate::oci::{Reference, Repository, normalize_registry_host};
 use crate::vars::{CREDENTIAL_VARIABLES, ExpandError, Vars, expand_with, is_variable_name};
 use crate::yaml::{self, Node, Value};
 

@@ -10,9 +10,9 @@ mod update_check;
 use crate::config::{Config, TestRun};
 use crate::context::Trigger;
 use crate::error::Error;
+use crate::oci::Reference;
 use crate::pipeline;
 use crate::plan::{Plan, PlannedImage};
-use crate::reference::Reference;
 use crate::render::Templates;
 use crate::vars::Vars;
 
@@ -462,7 +462,7 @@ impl<'a> JobBuilder<'a> {
             registry: reference.registry().to_string(),
             repository: reference.repository().to_string(),
             tag: reference.tag().map(str::to_string),
-            digest: reference.digest().map(str::to_string),
+            digest: reference.digest().map(ToString::to_string),
             insecure: self.insecure(reference.registry()),
         }
     }
