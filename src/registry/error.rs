@@ -35,14 +35,14 @@ pub enum ErrorKind {
     TooLarge { limit: u64 },
     /// The body does not hash to the digest that was asked for or announced.
     DigestMismatch { expected: String, actual: String },
-    /// The body is not a manifest gipgee understands.
+    /// The body is not a manifest the client understands.
     InvalidManifest(String),
     /// An index without an entry for the wanted platform.
     NoMatchingPlatform {
         wanted: String,
         available: Vec<String>,
     },
-    /// An HTTP status gipgee cannot go on from (after retries, for 429 and 5xx).
+    /// An HTTP status the client cannot go on from (after retries, for 429 and 5xx).
     Status {
         status: u16,
         attempts: u32,
@@ -52,7 +52,7 @@ pub enum ErrorKind {
     Transport(String),
     /// The TLS handshake failed (an unknown CA, a wrong host name).
     Tls(String),
-    /// A redirect gipgee will not follow.
+    /// A redirect the client will not follow.
     Redirect(String),
 }
 

@@ -1231,3 +1231,49 @@ fn a_cached_token_the_registry_refuses_is_dropped_and_fetched_anew() {
         ]
     );
 }
+
+#[test]
+fn the_accept_header_lists_every_media_type_the_model_parses() {
+    assert_eq!(ACCEPT, manifest::MEDIA_TYPES.join(", "));
+}
+
+#[test]
+fn errors_describe_the_registry_not_the_application() {
+    let error = |kind| RegistryError::new("r.example.com", None, kind);
+    assert_eq!(
+        error(ErrorKind::Unauthorized { source: None }).to_string(),
+        "registry `r.example.com`: authentication required, and no credentials are configured for `r.example.com`"
+    );
+    assert_eq!(
+        error(ErrorKind::CredentialsWithheld {
+            source: TEST_SOURCE.to_string()
+        })
+        .to_string(),
+        "registry `r.example.com`: authentication required, but the registry's token server is plain http: the credentials from the variables `REG_USER` / `REG_PASSWORD` are not sent in clear text"
+    );
+}
+
+#[test]
+fn credentials_are_withheld_from_a_plain_http_realm_of_an_https_registry() {
+    // The client decides per registry host: this one is not insecure, so the plain-http realm
+    // its challenge names gets an anonymous token request.
+    let client = client(
+        fast_options(),
+        TestCredentials::password("r.example.com", "s3cret"),
+    );
+    let reference = reference("r.example.com", "app:1");
+    let (tokens, _) = token_server(Some(basic("alice", "s3cret")));
+    let realm = format!("{}/token", tokens.url());
+    let err = client
+        .bearer(&reference, &realm, &None, "repository:app:pull")
+        .unwrap_err();
+    assert_eq!(
+        err.kind,
+        ErrorKind::CredentialsWithheld {
+            source: TEST_SOURCE.to_string()
+        }
+    );
+    let sent = tokens.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].header("authorization"), None);
+}

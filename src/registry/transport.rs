@@ -170,8 +170,8 @@ impl Transport {
             // Redirects are followed by the client, hop by hop, so it can drop credentials
             // on the way to another host.
             .max_redirects(0)
-            // Keep a connection per worker of the layer check alive: with ureq's default (3 per
-            // host) the 8 workers reopened connections (and TLS sessions) all the time.
+            // Keep a connection per thread sharing the client alive: with ureq's default (3 per
+            // host) 8 parallel workers reopened connections (and TLS sessions) all the time.
             .max_idle_connections(64)
             .max_idle_connections_per_host(16)
             .timeout_connect(Some(options.connect_timeout))
