@@ -19,7 +19,7 @@ use crate::yaml::{self, Node, Value};
 /// Tests per image: the release job `needs` all of them plus the parent's release, within
 /// GitLab's 50.
 const MAX_TESTS: usize = 49;
-/// Maximum length of an image id (SPEC §2).
+/// Maximum length of an image id.
 const MAX_ID_LEN: usize = 128;
 /// Build args gipgee sets itself; a user value would silently lose.
 const RESERVED_BUILD_ARGS: &[&str] = &["GIPGEE_BASE_IMAGE", "GIPGEE_IMAGE_ID"];
@@ -759,7 +759,8 @@ fn join_path(dir: &str, file: &str) -> String {
     }
 }
 
-/// SPEC §2: `[A-Za-z0-9_.-]`, at most 128 characters, not starting with `.` or `-`.
+/// An image id: `[A-Za-z0-9_.-]`, at most [`MAX_ID_LEN`] characters, not starting with `.`
+/// or `-`.
 fn check_image_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
         return Err("expected at least one character".into());
