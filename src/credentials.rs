@@ -107,6 +107,7 @@ impl fmt::Debug for DockerAuths {
             .finish()
     }
 }
+
 /// Which variables log in to `host`: those named by `usernameVariable` / `passwordVariable`
 /// in `registries:`, else `CI_REGISTRY_USER` / `CI_REGISTRY_PASSWORD` when `host` is
 /// `$CI_REGISTRY` (`ci_registry`). Hosts are compared in the spelling of

@@ -3,6 +3,10 @@
 //! Data flows one way:
 //! `config` (gipgee.yaml → resolved model) + `context` (GitLab variables, git changes)
 //! → `selection` → `plan` → `render` (minijinja job templates) → `pipeline` (GitLab YAML).
+//!
+//! `oci` is the image model (references, digests, manifests) everything shares; it does no
+//! I/O. `registry` is a manifest-reading client that knows only `oci`; `credentials` adapts
+//! gipgee's configuration and job environment to it (credentials, trust, error hints).
 
 pub mod changes;
 pub mod cli;
