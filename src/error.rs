@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::SourceDiagnostics;
+use crate::registry::{ErrorKind, RegistryError};
 
 /// Every error gipgee can report.
 #[derive(Debug)]
@@ -33,12 +34,13 @@ pub enum Error {
     /// A bug in gipgee (a state the checks before it should have ruled out).
     Internal(String),
     /// A registry operation failed; the error names the registry host, the reference and,
-    /// for authentication failures, the credential source (never a credential).
-    Registry(crate::registry::RegistryError),
+    /// for authentication failures, the credential source (never a credential). Shown with
+    /// gipgee's hint on what to configure ([`crate::credentials::explain`]).
+    Registry(RegistryError),
 }
 
-impl From<crate::registry::RegistryError> for Error {
-    fn from(err: crate::registry::RegistryError) -> Self {
+impl From<RegistryError> for Error {
+    fn from(err: RegistryError) -> Self {
         Error::Registry(err)
     }
 }
@@ -52,7 +54,7 @@ impl Error {
         }
     }
 
-    /// The process exit code: 1 for user and configuration errors (a message, no backtrace);
+    /// The process exit code: 1 for user and configuration errors (what the user can fix),
     /// 70 (`EX_SOFTWARE`) for a bug in gipgee.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -95,9 +97,62 @@ impl fmt::Display for Error {
                 f,
                 "error: internal error (a bug in gipgee, please report it): {message}"
             ),
-            Error::Registry(err) => writeln!(f, "error: {err}"),
+            Error::Registry(err) => writeln!(f, "error: {}", explain_registry_error(err)),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// A registry error as gipgee shows it: the registry's message, and for the failures a
+/// setting can fix, which setting.
+pub fn explain_registry_error(err: &RegistryError) -> String {
+    let hint = match &err.kind {
+        ErrorKind::Unauthorized { source: None } => {
+            Some("name the variables under `registries:` in gipgee.yaml, or set DOCKER_AUTH_CONFIG")
+        }
+        ErrorKind::CredentialsWithheld { .. } => {
+            Some("mark the registry `insecure` in gipgee.yaml only if it is a test registry")
+        }
+        ErrorKind::Tls(_) => Some("a private CA goes into SSL_CERT_FILE or CI_SERVER_TLS_CA_FILE"),
+        _ => None,
+    };
+    match hint {
+        Some(hint) => format!("{err} ({hint})"),
+        None => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explain_adds_what_to_configure() {
+        let error = |kind| {
+            RegistryError::new(
+                "reg.example.com",
+                Some("reg.example.com/app:1".into()),
+                kind,
+            )
+        };
+        assert_eq!(
+            explain_registry_error(&error(ErrorKind::Unauthorized { source: None })),
+            "registry `reg.example.com`: cannot read `reg.example.com/app:1`: authentication required, and no credentials are configured for `reg.example.com` (name the variables under `registries:` in gipgee.yaml, or set DOCKER_AUTH_CONFIG)"
+        );
+        assert_eq!(
+            explain_registry_error(&error(ErrorKind::CredentialsWithheld {
+                source:
+                    "`$CI_REGISTRY` with the user `gitlab-ci-token` and the variable `CI_JOB_TOKEN`"
+                        .into()
+            })),
+            "registry `reg.example.com`: cannot read `reg.example.com/app:1`: authentication required, but the registry's token server is plain http: the credentials from `$CI_REGISTRY` with the user `gitlab-ci-token` and the variable `CI_JOB_TOKEN` are not sent in clear text (mark the registry `insecure` in gipgee.yaml only if it is a test registry)"
+        );
+        assert_eq!(
+            explain_registry_error(&error(ErrorKind::Tls("https://reg.example.com/v2/app/manifests/1: TLS failed: invalid peer certificate: UnknownIssuer".into()))),
+            "registry `reg.example.com`: cannot read `reg.example.com/app:1`: https://reg.example.com/v2/app/manifests/1: TLS failed: invalid peer certificate: UnknownIssuer (a private CA goes into SSL_CERT_FILE or CI_SERVER_TLS_CA_FILE)"
+        );
+        let not_found = error(ErrorKind::NotFound);
+        assert_eq!(explain_registry_error(&not_found), not_found.to_string());
+    }
+}

@@ -134,14 +134,19 @@ fn the_registry_and_oci_know_nothing_of_gipgee() {
                 "{} uses {gipgee:?}: the registry client takes plain data",
                 file.display()
             );
+            if file.ends_with("tests.rs") {
+                continue;
+            }
+            // Unit tests may hold any text as data; the code itself may not know gipgee.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
             for word in ["std::env", "gipgee.yaml", "registries:", "CI_REGISTRY"] {
-                let code: Vec<&str> = text
+                let lines: Vec<&str> = code
                     .lines()
                     .filter(|l| !l.trim_start().starts_with("//") && l.contains(word))
                     .collect();
                 assert!(
-                    code.is_empty() || file.ends_with("tests.rs"),
-                    "{} mentions `{word}`: {code:?}",
+                    lines.is_empty(),
+                    "{} mentions `{word}`: {lines:?}",
                     file.display()
                 );
             }

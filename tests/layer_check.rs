@@ -5,10 +5,12 @@
 //! or a registry that is down.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use gipgee::checks::layer;
 use gipgee::config::{self, Config, MissingVariables};
-use gipgee::registry::{Client, Digest, Options, RetryPolicy};
+use gipgee::environment::credentials::{self, CredentialStore};
+use gipgee::registry::{Client, Digest, RetryPolicy};
 use gipgee::results::Verdict;
 use gipgee::vars::Vars;
 
@@ -111,12 +113,15 @@ impl Lab {
     }
 
     fn client(&self, config: &Config) -> Client {
-        let mut options = Options::default();
+        let vars = Vars::default();
+        let mut options =
+            credentials::client_config(&config.registries, &vars).expect("client config");
         options.transport.retry = RetryPolicy {
             attempts: 1,
             ..options.transport.retry
         };
-        Client::new(options, &config.registries, &Vars::default()).expect("client")
+        let provider = Arc::new(CredentialStore::new(&config.registries, &vars));
+        Client::new(options, provider).expect("client")
     }
 
     fn check(&self, images: &str) -> (Verdict, u64) {

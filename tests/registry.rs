@@ -6,11 +6,13 @@ pub mod harness;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gipgee::config::RegistryConfig;
-use gipgee::reference::Reference;
-use gipgee::registry::{Client, Digest, ErrorKind, Options, Platform, RetryPolicy};
+use gipgee::environment::credentials::{self, CredentialStore};
+use gipgee::oci::Reference;
+use gipgee::registry::{Client, Digest, ErrorKind, Platform, RetryPolicy};
 use gipgee::vars::Vars;
 
 use harness::{Auth, Blob, Layout, Registry, TokenServer};
@@ -74,16 +76,18 @@ fn push_images(dir: &Path, host: &str, creds: Option<(&str, &str)>, ca: Option<&
     }
 }
 
-fn options() -> Options {
-    let mut options = Options::default();
-    options.transport.retry = RetryPolicy {
+/// A client for `registries:` and `vars` as `gipgee layer-check` builds one, with shorter
+/// retries and timeouts.
+fn new_client(registries: &BTreeMap<String, RegistryConfig>, vars: &Vars) -> Client {
+    let mut config = credentials::client_config(registries, vars).unwrap();
+    config.transport.retry = RetryPolicy {
         attempts: 2,
         base_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(50),
     };
-    options.transport.connect_timeout = Duration::from_secs(5);
-    options.transport.request_timeout = Duration::from_secs(20);
-    options
+    config.transport.connect_timeout = Duration::from_secs(5);
+    config.transport.request_timeout = Duration::from_secs(20);
+    Client::new(config, Arc::new(CredentialStore::new(registries, vars))).unwrap()
 }
 
 /// `registries:` with the plain-http registry `host`, whose credentials are in the variables
@@ -101,7 +105,7 @@ fn registries(host: &str, credentials: bool) -> BTreeMap<String, RegistryConfig>
 
 /// A client of the plain-http registry `host` with no credentials configured, and `vars`.
 fn client_for(host: &str, vars: &Vars) -> Client {
-    Client::new(options(), &registries(host, false), vars).unwrap()
+    new_client(&registries(host, false), vars)
 }
 
 /// A client of the plain-http registry `host` with the credentials `tester` / `password` in
@@ -111,7 +115,7 @@ fn client_with_password(host: &str, password: &str) -> Client {
         ("TEST_REGISTRY_USER", "tester"),
         ("TEST_REGISTRY_PASSWORD", password),
     ]);
-    Client::new(options(), &registries(host, true), &vars).unwrap()
+    new_client(&registries(host, true), &vars)
 }
 
 /// htpasswd with the user `tester`, password `basic-secret`.
@@ -350,16 +354,17 @@ fn tls_registry_with_a_private_ca() {
 
     // Not marked insecure: https, trusting the CA GitLab names in CI_SERVER_TLS_CA_FILE.
     let vars = Vars::from_pairs([("CI_SERVER_TLS_CA_FILE", ca.to_str().unwrap())]);
-    let client = Client::new(options(), &BTreeMap::new(), &vars).unwrap();
+    let client = new_client(&BTreeMap::new(), &vars);
     check_reads(&client, &host, &pushed);
 
     // Without the CA the handshake fails, is not retried, and the error says where a CA goes.
-    let untrusting = Client::new(options(), &BTreeMap::new(), &Vars::default()).unwrap();
+    let untrusting = new_client(&BTreeMap::new(), &Vars::default());
     let err = untrusting
         .digest(&reference(&host, "base/busybox:1"))
         .unwrap_err();
-    let shown = err.to_string();
-    assert!(matches!(err.kind, ErrorKind::Transport(_)), "{err:?}");
+    // The registry client reports the TLS failure; gipgee's text adds where a CA goes.
+    let shown = gipgee::error::explain_registry_error(&err);
+    assert!(matches!(err.kind, ErrorKind::Tls(_)), "{err:?}");
     assert!(shown.contains("TLS failed"), "{shown}");
     assert!(shown.contains("CI_SERVER_TLS_CA_FILE"), "{shown}");
     assert_eq!(untrusting.stats().requests, 1);

@@ -15,10 +15,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::config::{Config, Image};
-use crate::reference::Reference;
-use crate::registry::{
-    Client, Digest, FetchedManifest, Manifest, Platform, PlatformImage, parallel_map,
-};
+use crate::error::explain_registry_error as explain;
+use crate::oci::{Digest, Manifest, Platform, Reference};
+use crate::registry::{Client, FetchedManifest, PlatformImage, parallel_map};
 use crate::results::{LayerCheckResults, Verdict};
 
 /// How many images are checked at once.
@@ -76,7 +75,7 @@ pub fn check_image(client: &Client, image: &Image) -> Verdict {
         },
         Err(err) => {
             return Verdict::Error {
-                error: format!("base image: {err}"),
+                error: format!("base image: {}", explain(&err)),
             };
         }
     };
@@ -90,7 +89,9 @@ pub fn check_image(client: &Client, image: &Image) -> Verdict {
                 Ok(digest) if !checked.insert(digest.clone()) => continue,
                 Ok(_) => {}
                 Err(err) => {
-                    findings.errors.push(format!("released image: {err}"));
+                    findings
+                        .errors
+                        .push(format!("released image: {}", explain(&err)));
                     continue;
                 }
             }
@@ -98,7 +99,9 @@ pub fn check_image(client: &Client, image: &Image) -> Verdict {
         let platforms = match client.images(target) {
             Ok(platforms) => platforms,
             Err(err) => {
-                findings.errors.push(format!("released image: {err}"));
+                findings
+                    .errors
+                    .push(format!("released image: {}", explain(&err)));
                 continue;
             }
         };
@@ -107,7 +110,9 @@ pub fn check_image(client: &Client, image: &Image) -> Verdict {
                 Ok(digest) => {
                     checked.insert(digest);
                 }
-                Err(err) => findings.errors.push(format!("released image: {err}")),
+                Err(err) => findings
+                    .errors
+                    .push(format!("released image: {}", explain(&err))),
             }
         }
         if platforms.is_empty() {
@@ -120,7 +125,7 @@ pub fn check_image(client: &Client, image: &Image) -> Verdict {
                 .platform
                 .as_ref()
                 .map_or_else(|| "the image".to_string(), ToString::to_string);
-            match base.compare(released, &client.options().platform) {
+            match base.compare(released, &client.config().platform) {
                 Ok(Verdict::UpToDate { evidence }) => findings
                     .current
                     .push(format!("{target}: {platform} {evidence}")),
@@ -238,7 +243,7 @@ impl Base<'_> {
                     let fetched = self
                         .client
                         .manifest_by_digest(self.reference, digest)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| explain(&e))?;
                     match &fetched.manifest {
                         Manifest::Image(image) => candidates.push((
                             entry_platform,

@@ -8,14 +8,16 @@ mod evaluate;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Parser;
 
 use crate::checks;
 use crate::config::{self, MissingVariables};
-use crate::environment::{Flags, Mode, Settings};
+use crate::environment::{Flags, Mode, Settings, credentials};
 use crate::error::Error;
 use crate::plan;
+use crate::registry::Client;
 use crate::render::{self, Templates};
 use crate::vars::Vars;
 pub use args::{Cli, Command, ModeArg, PlanArgs, TemplatesCommand, UpdateCheckCommand};
@@ -89,8 +91,10 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
         Command::UpdateCheck { command } => update_check(command),
         Command::LayerCheck { config, output } => {
             let config = config::load(&config, vars, MissingVariables::Error)?;
+            let client_config = credentials::client_config(&config.registries, vars)?;
+            let provider = Arc::new(credentials::CredentialStore::new(&config.registries, vars));
             let client =
-                crate::registry::Client::new(Default::default(), &config.registries, vars)?;
+                Client::new(client_config, provider).map_err(|err| Error::User(err.to_string()))?;
             let results = checks::layer::check_all(&config, &client);
             say_raw!("{}", checks::layer::report(&results));
             let json = serde_json::to_string_pretty(&results).map_err(|err| {

@@ -17,7 +17,7 @@ pub use fields::{Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, T
 
 use crate::diagnostic::{Diagnostic, Position, SourceDiagnostics};
 use crate::error::Error;
-use crate::reference::{Reference, Repository};
+use crate::oci::{Reference, Repository};
 use crate::vars::Vars;
 
 /// The resolved configuration.

@@ -15,7 +15,7 @@ use super::{
 use crate::diagnostic::{Diagnostic, SourceDiagnostics, suggest};
 use crate::error::Error;
 use crate::gitlab::{MAX_NEEDS, SECRET_VARIABLES};
-use crate::reference::{Reference, Repository, normalize_registry_host};
+use crate::oci::{Reference, Repository, normalize_registry_host};
 use crate::vars::{ExpandError, Vars, expand_with, is_variable_name};
 
 /// Tests per image: the release job `needs` all of them plus the parent's release.
@@ -759,7 +759,8 @@ fn join_path(dir: &str, file: &str) -> String {
     }
 }
 
-/// Image ids: `[A-Za-z0-9_.-]`, at most 128 characters, not starting with `.` or `-`.
+/// An image id: `[A-Za-z0-9_.-]`, at most [`MAX_ID_LEN`] characters, not starting with `.`
+/// or `-`.
 fn check_image_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
         return Err("expected at least one character".into());

@@ -1,7 +1,8 @@
-//! Where gipgee runs, resolved once: the pipeline run GitLab started ([`run`]) and the
-//! settings of the command ([`settings`]), from the command line and a snapshot of the
-//! variables. Nothing below this module reads the process environment.
+//! Where gipgee runs, resolved once from the command line and a snapshot of the variables:
+//! the pipeline run GitLab started ([`run`]), the settings of the command ([`settings`]),
+//! and the registry credentials and trust the registry client gets ([`credentials`]).
 
+pub mod credentials;
 pub mod run;
 pub mod settings;
 

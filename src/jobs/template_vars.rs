@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::config::Image;
-use crate::environment::{JobImages, PipelineRun, Settings};
+use crate::environment::{JobImages, PipelineRun, Settings, credentials};
 use crate::gitlab::Stage;
+use crate::oci::Reference;
 use crate::plan::PlannedImage;
-use crate::reference::Reference;
 
 /// The variables of one template.
 #[derive(Debug, Serialize)]
@@ -226,21 +226,13 @@ impl super::JobFactory<'_> {
     }
 
     fn login(&self, host: &str) -> Option<Login> {
-        let configured = self.config.registries.get(host);
-        let variables = configured
-            .and_then(|r| Some((r.username_variable.clone()?, r.password_variable.clone()?)))
-            .or_else(|| {
-                (self.settings.ci_registry.as_deref() == Some(host)).then(|| {
-                    (
-                        "CI_REGISTRY_USER".to_string(),
-                        "CI_REGISTRY_PASSWORD".to_string(),
-                    )
-                })
-            })?;
+        let ci_registry = self.settings.ci_registry.as_deref();
+        let (username_variable, password_variable) =
+            credentials::login_variables(&self.config.registries, ci_registry, host)?;
         Some(Login {
             host: host.to_string(),
-            username_variable: variables.0,
-            password_variable: variables.1,
+            username_variable,
+            password_variable,
             insecure: self.insecure(host),
         })
     }

@@ -10,7 +10,7 @@ use super::selection::{Decision, Reason};
 use crate::config::{Config, Image};
 use crate::environment::run::{PipelineRun, short};
 use crate::error::Error;
-use crate::reference::{Reference, TAG_LENGTH_MAX};
+use crate::oci::{Reference, TAG_LENGTH_MAX};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildPlan {
@@ -173,7 +173,7 @@ fn describe_reason(reason: &Reason) -> String {
 
 /// `<staging>:<id>-<short sha>-<pipeline id>`: unique per pipeline, so a runner's pull policy
 /// can never serve a stale staging image. Long ids are shortened with a hash to fit the
-/// tag length limit.
+/// tag length limit ([`TAG_LENGTH_MAX`]).
 fn staging_reference(image: &Image, run: &PipelineRun) -> Result<Reference, Error> {
     let short_sha = short(&run.commit_sha);
     let suffix = format!("-{short_sha}-{}", run.pipeline_id);

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Position};
 use crate::error::Error;
-use crate::reference::Reference;
+use crate::oci::Reference;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Graph {

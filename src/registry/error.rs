@@ -1,6 +1,8 @@
 //! Registry errors as values callers can match (`kind`), with the registry host and the
-//! reference they concern. Messages name credential *sources* (variables, files), never a
-//! credential.
+//! reference they concern. Messages name credential *sources* (as the credential provider
+//! described them), never a credential. They say what happened at the registry, not how the
+//! application configures credentials or trust: the application adds that hint, knowing its
+//! own configuration (match on `kind`).
 
 use std::fmt;
 
@@ -21,30 +23,36 @@ pub enum ErrorKind {
     Unauthorized { source: Option<String> },
     /// The credentials were accepted but do not allow reading this repository.
     Denied { source: Option<String> },
-    /// A credential source is misconfigured (unset variable, invalid DOCKER_AUTH_CONFIG).
+    /// The credential provider could not look up the credentials (its message).
     Credentials(String),
+    /// Authentication is required, but the registry's token server is plain http and the
+    /// registry is not marked insecure: the credentials from `source` were not sent in clear
+    /// text, and an anonymous token was not enough.
+    CredentialsWithheld { source: String },
     /// No such repository, tag or digest.
     NotFound,
     /// The manifest is larger than the limit.
     TooLarge { limit: u64 },
     /// The body does not hash to the digest that was asked for or announced.
     DigestMismatch { expected: String, actual: String },
-    /// The body is not a manifest gipgee understands.
+    /// The body is not a manifest the client understands.
     InvalidManifest(String),
     /// An index without an entry for the wanted platform.
     NoMatchingPlatform {
         wanted: String,
         available: Vec<String>,
     },
-    /// An HTTP status gipgee cannot go on from (after retries, for 429 and 5xx).
+    /// An HTTP status the client cannot go on from (after retries, for 429 and 5xx).
     Status {
         status: u16,
         attempts: u32,
         detail: Option<String>,
     },
-    /// No response: connection, timeout, TLS.
+    /// No response: connection, timeout, malformed HTTP.
     Transport(String),
-    /// A redirect gipgee will not follow.
+    /// The TLS handshake failed (an unknown CA, a wrong host name).
+    Tls(String),
+    /// A redirect the client will not follow.
     Redirect(String),
 }
 
@@ -75,7 +83,7 @@ impl fmt::Display for RegistryError {
             }
             ErrorKind::Unauthorized { source: None } => write!(
                 f,
-                "authentication required, and no credentials are configured for `{}` (name the variables under `registries:` in gipgee.yaml, or set DOCKER_AUTH_CONFIG)",
+                "authentication required, and no credentials are configured for `{}`",
                 self.registry
             ),
             ErrorKind::Denied {
@@ -88,6 +96,10 @@ impl fmt::Display for RegistryError {
                 write!(f, "access denied to anonymous reads")
             }
             ErrorKind::Credentials(problem) => f.write_str(problem),
+            ErrorKind::CredentialsWithheld { source } => write!(
+                f,
+                "authentication required, but the registry's token server is plain http: the credentials from {source} are not sent in clear text"
+            ),
             ErrorKind::NotFound => f.write_str("not found (no such repository, tag or digest)"),
             ErrorKind::TooLarge { limit } => {
                 write!(f, "the manifest is larger than the limit of {limit} bytes")
@@ -120,10 +132,23 @@ impl fmt::Display for RegistryError {
                 }
                 Ok(())
             }
-            ErrorKind::Transport(problem) => f.write_str(problem),
+            ErrorKind::Transport(problem) | ErrorKind::Tls(problem) => f.write_str(problem),
             ErrorKind::Redirect(problem) => write!(f, "redirect not followed: {problem}"),
         }
     }
 }
 
 impl std::error::Error for RegistryError {}
+
+/// A [`crate::registry::ClientConfig`] the client cannot work with (extra CA certificates
+/// that hold no certificate). The message names the certificates by their label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}

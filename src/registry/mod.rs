@@ -1,5 +1,9 @@
-//! gipgee's own registry client: reads manifests (never blobs) over the distribution HTTP
-//! API, for the scheduled layer check.
+//! A registry client that reads manifests (never blobs) over the distribution HTTP API.
+//!
+//! It knows the OCI model ([`crate::oci`]) and HTTP, nothing of the application using it:
+//! settings come as plain data ([`ClientConfig`]), credentials from a [`CredentialProvider`]
+//! asked by registry host, and errors ([`RegistryError`]) say what happened at the registry,
+//! leaving hints about the application's configuration to the application.
 //!
 //! The [`Client`] owns the per-run state: which auth scheme each registry asked for, bearer
 //! tokens per registry and scope, and once-per-run caches (a reference is resolved once, a
@@ -14,81 +18,119 @@
 //! carries one `Accept` header listing all supported kinds.
 //!
 //! # Credential policy
-//! A registry's credentials (see [`auth`] for their sources) go to exactly two places:
+//! A registry's credentials go to exactly two places:
 //! - the registry's own API origin (scheme, host, port), as Basic auth when it asks for Basic;
 //! - the token realm named in a `Bearer` challenge that this registry origin itself sent
 //!   (not one reached through a redirect), when the realm is https — or plain http and the
-//!   registry is marked `insecure`. Docker Hub (auth.docker.io) and GitLab (`/jwt/auth` on the
-//!   GitLab host) keep their token servers on other hosts; the challenge asking for them is
-//!   what makes sending credentials there right. A plain-http realm of an https registry
-//!   gets an anonymous token request; if that is not enough, the error says the credentials
-//!   were withheld ([`auth::realm_may_receive_credentials`]).
+//!   registry is one of [`ClientConfig::insecure_hosts`]. Docker Hub (auth.docker.io) and
+//!   GitLab (`/jwt/auth` on the GitLab host) keep their token servers on other hosts; the
+//!   challenge asking for them is what makes sending credentials there right. A plain-http
+//!   realm of an https registry gets an anonymous token request; if that is not enough, the
+//!   error says the credentials were withheld ([`auth::realm_may_receive_credentials`]).
 //!
-//! Plain http is used only for registries marked `insecure` in gipgee.yaml (loopback
-//! included: nothing is insecure by default).
+//! Plain http is used only for the configured insecure hosts (loopback included: nothing is
+//! insecure by default).
 //!
 //! A redirect to another origin (blob storage, a CDN) gets no `Authorization` header at all,
 //! neither credentials nor token; a redirect from https to http is refused; a 401 from
 //! another origin is an error, never a challenge. Token requests never follow redirects.
 //! Errors quote URLs without query, fragment or user info (a presigned storage URL carries
-//! its signature in the query), and `Debug` output of the client shows no credential, token
-//! or variable value.
+//! its signature in the query), and `Debug` output of the client shows no credential or
+//! token.
 //!
-//! Registry-controlled data is bounded: manifest size ([`Options::max_manifest_bytes`]),
+//! Registry-controlled data is bounded: manifest size ([`ClientConfig::max_manifest_bytes`]),
 //! images read from one index ([`MAX_INDEX_IMAGES`]), token lifetime
 //! ([`auth::MAX_TOKEN_LIFETIME`]), retries and redirect hops.
 //!
-//! Layers: [`manifest`] (content types), [`auth`] (challenges, credentials, tokens),
-//! [`transport`] (HTTP, TLS, retries), [`error`] (errors callers can match).
+//! Layers: [`auth`] (challenges, credentials, tokens), [`transport`] (HTTP, TLS, retries),
+//! [`error`] (errors callers can match).
 
 pub mod auth;
 mod cache;
 pub mod error;
-pub mod manifest;
 pub mod transport;
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use crate::config::RegistryConfig;
-use crate::reference::Reference;
-use crate::vars::Vars;
+use crate::oci::{DEFAULT_TAG, Reference, canonical_host};
 
-pub use error::{ErrorKind, RegistryError};
-pub use manifest::{Descriptor, Digest, ImageManifest, Index, Manifest, Platform};
+pub use crate::oci::{Descriptor, Digest, ImageManifest, Index, Manifest, Platform};
+pub use auth::{Anonymous, Credential, CredentialProblem, CredentialProvider, Secret};
+pub use error::{ConfigError, ErrorKind, RegistryError};
 pub use transport::{RetryPolicy, TransportOptions};
 
-use auth::{CredentialStore, Scheme, Schemes, Source, Token, TokenCache, TokenKey};
+use auth::{Scheme, Schemes, Token, TokenCache, TokenKey};
 use cache::OnceMap;
 use transport::{Method, Response, Transport, TransportError};
+
+/// The one `Accept` header of every manifest request: every kind the client understands
+/// ([`crate::oci::manifest::MEDIA_TYPES`]), so a registry never converts (and re-digests)
+/// what it stores.
+pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.docker.distribution.manifest.v2+json";
+
+/// Largest manifest read by default (the limit containerd and regclient use): a registry, or
+/// something in front of it, cannot make the client buffer an arbitrary body.
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The most images [`Client::images`] reads from one index (attestations not counted). Real
 /// multi-platform images list a handful; a 4 MiB index could list some 20 000, each one a
 /// request.
 pub const MAX_INDEX_IMAGES: usize = 64;
 
-/// Settings of a [`Client`]. `Default` is what the CLI uses; tests shorten the delays.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
+/// Settings of a [`Client`], plain data. `Default`: linux/amd64, https everywhere, the
+/// system's trust roots only; tests shorten the delays.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientConfig {
     /// The platform picked from an index (default `linux/amd64`).
     pub platform: Platform,
     pub transport: TransportOptions,
-    /// Largest manifest body read (default 4 MiB).
+    /// Largest manifest body read (default [`MAX_MANIFEST_BYTES`]).
     pub max_manifest_bytes: u64,
     /// Redirect hops followed per request.
     pub max_redirects: u32,
+    /// Registry hosts spoken to over plain http (`host[:port]`, compared after
+    /// [`canonical_host`]); every other host over https.
+    pub insecure_hosts: BTreeSet<String>,
+    /// PEM certificates trusted besides the system's, as (label, PEM bytes). The label is
+    /// what an error about the PEM names, e.g. "`CA_FILE` (/path/ca.pem)".
+    pub extra_ca_certificates: Vec<(String, Vec<u8>)>,
 }
 
-impl Default for Options {
+impl Default for ClientConfig {
     fn default() -> Self {
-        Options {
+        ClientConfig {
             platform: Platform::default(),
             transport: TransportOptions::default(),
-            max_manifest_bytes: manifest::MAX_MANIFEST_BYTES,
+            max_manifest_bytes: MAX_MANIFEST_BYTES,
             max_redirects: 5,
+            insecure_hosts: BTreeSet::new(),
+            extra_ca_certificates: Vec::new(),
         }
+    }
+}
+
+/// The certificates by label and size: PEM is public, but a wall of base64 helps nobody.
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let certificates: Vec<String> = self
+            .extra_ca_certificates
+            .iter()
+            .map(|(label, pem)| format!("{label} ({} bytes)", pem.len()))
+            .collect();
+        f.debug_struct("ClientConfig")
+            .field("platform", &self.platform)
+            .field("transport", &self.transport)
+            .field("max_manifest_bytes", &self.max_manifest_bytes)
+            .field("max_redirects", &self.max_redirects)
+            .field("insecure_hosts", &self.insecure_hosts)
+            .field("extra_ca_certificates", &certificates)
+            .finish()
     }
 }
 
@@ -129,9 +171,11 @@ pub struct Stats {
 /// The registry client. See the module docs for the request and credential policy.
 #[derive(Debug)]
 pub struct Client {
-    options: Options,
+    config: ClientConfig,
+    /// [`ClientConfig::insecure_hosts`], spelled by [`canonical_host`].
+    insecure_hosts: BTreeSet<String>,
     transport: Transport,
-    credentials: CredentialStore,
+    credentials: Arc<dyn CredentialProvider>,
     schemes: Schemes,
     tokens: TokenCache,
     token_requests: AtomicU64,
@@ -144,18 +188,22 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the registries of gipgee.yaml (credential variable names, `insecure`),
-    /// reading credentials and CA files from `vars`. Fails only on an unreadable CA file.
+    /// A client with these settings, asking `credentials` when a registry wants some. Fails
+    /// only on extra CA certificates that hold no certificate.
     pub fn new(
-        options: Options,
-        registries: &BTreeMap<String, RegistryConfig>,
-        vars: &Vars,
-    ) -> Result<Client, crate::error::Error> {
-        let roots = transport::root_certificates(vars).map_err(crate::error::Error::User)?;
+        config: ClientConfig,
+        credentials: Arc<dyn CredentialProvider>,
+    ) -> Result<Client, ConfigError> {
+        let roots = transport::root_certificates(&config.extra_ca_certificates)?;
         Ok(Client {
-            transport: Transport::new(&options.transport, roots),
-            options,
-            credentials: CredentialStore::new(registries, vars),
+            transport: Transport::new(&config.transport, roots),
+            insecure_hosts: config
+                .insecure_hosts
+                .iter()
+                .map(|host| canonical_host(host))
+                .collect(),
+            config,
+            credentials,
             schemes: Schemes::default(),
             tokens: TokenCache::default(),
             token_requests: AtomicU64::new(0),
@@ -165,8 +213,8 @@ impl Client {
         })
     }
 
-    pub fn options(&self) -> &Options {
-        &self.options
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
     }
 
     pub fn stats(&self) -> Stats {
@@ -225,7 +273,7 @@ impl Client {
 
     /// The image for the configured platform (see [`Client::image_for`]).
     pub fn image(&self, reference: &Reference) -> Result<PlatformImage, RegistryError> {
-        self.image_for(reference, &self.options.platform)
+        self.image_for(reference, &self.config.platform)
     }
 
     /// The image manifest for `platform`: the reference's manifest itself when it is a
@@ -312,12 +360,10 @@ impl Client {
 
     fn head_digest(&self, reference: &Reference) -> Result<Option<Digest>, RegistryError> {
         if let Some(digest) = reference.digest() {
-            return Digest::parse(digest)
-                .map(Some)
-                .map_err(|e| self.error(reference, ErrorKind::InvalidManifest(e)));
+            return Ok(Some(digest.clone()));
         }
         self.digests.get_or_compute(reference.to_string(), || {
-            let tag = reference.tag().unwrap_or(crate::reference::DEFAULT_TAG);
+            let tag = reference.tag().unwrap_or(DEFAULT_TAG);
             let response = self.request(reference, Method::Head, tag)?;
             match response.header("docker-content-digest") {
                 Some(value) => Digest::parse(value.trim()).map(Some).map_err(|e| {
@@ -332,7 +378,7 @@ impl Client {
     }
 
     fn get_by_tag(&self, reference: &Reference) -> Result<Arc<FetchedManifest>, RegistryError> {
-        let tag = reference.tag().unwrap_or(crate::reference::DEFAULT_TAG);
+        let tag = reference.tag().unwrap_or(DEFAULT_TAG);
         let fetched = self.get_manifest(reference, tag, None)?;
         Ok(Arc::new(fetched))
     }
@@ -395,11 +441,7 @@ impl Client {
         tag_or_digest: &str,
     ) -> Result<Response, RegistryError> {
         let host = reference.registry();
-        let scheme = if self.credentials.insecure(host) {
-            "http"
-        } else {
-            "https"
-        };
+        let scheme = if self.insecure(host) { "http" } else { "https" };
         let url = format!(
             "{scheme}://{}/v2/{}/manifests/{tag_or_digest}",
             reference.api_host(),
@@ -473,7 +515,7 @@ impl Client {
             200..=299 => return Ok(response),
             401 => return Err(self.unauthorized(reference, auth)),
             403 => ErrorKind::Denied {
-                source: auth.source.as_ref().map(Source::to_string),
+                source: auth.source.clone(),
             },
             404 => ErrorKind::NotFound,
             status => ErrorKind::Status {
@@ -487,11 +529,11 @@ impl Client {
 
     fn unauthorized(&self, reference: &Reference, auth: &Authorization) -> RegistryError {
         let kind = match (&auth.source, &auth.withheld) {
-            (None, Some(withheld)) => ErrorKind::Credentials(format!(
-                "authentication required, but the registry's token server is plain http: the credentials from {withheld} are not sent in clear text (mark the registry `insecure` in gipgee.yaml only if it is a test registry)"
-            )),
+            (None, Some(withheld)) => ErrorKind::CredentialsWithheld {
+                source: withheld.clone(),
+            },
             (source, _) => ErrorKind::Unauthorized {
-                source: source.as_ref().map(Source::to_string),
+                source: source.clone(),
             },
         };
         self.error(reference, kind)
@@ -522,10 +564,15 @@ impl Client {
         }
     }
 
-    fn credential(&self, reference: &Reference) -> Result<Option<auth::Credential>, RegistryError> {
+    fn credential(&self, reference: &Reference) -> Result<Option<Credential>, RegistryError> {
         self.credentials
-            .lookup(reference.registry())
+            .credential(reference.registry())
             .map_err(|problem| self.error(reference, ErrorKind::Credentials(problem.0)))
+    }
+
+    /// Whether `host` is spoken to over plain http.
+    fn insecure(&self, host: &str) -> bool {
+        self.insecure_hosts.contains(&canonical_host(host))
     }
 
     /// A bearer token for `scope`, cached per (registry, realm, service, scope). The slot's
@@ -540,7 +587,7 @@ impl Client {
         let host = reference.registry();
         let mut credential = self.credential(reference)?;
         let mut withheld = None;
-        if !auth::realm_may_receive_credentials(realm, self.credentials.insecure(host)) {
+        if !auth::realm_may_receive_credentials(realm, self.insecure(host)) {
             withheld = credential.take().map(|c| c.source);
         }
         let source = credential.as_ref().map(|c| c.source.clone());
@@ -657,13 +704,13 @@ impl Client {
         let mut hops = 0;
         loop {
             let from_registry = origin(&url) == registry_origin;
-            let mut headers: Vec<(&str, String)> = vec![("Accept", manifest::ACCEPT.to_string())];
+            let mut headers: Vec<(&str, String)> = vec![("Accept", ACCEPT.to_string())];
             if let (true, Some(value)) = (from_registry, authorization) {
                 headers.push(("Authorization", value.to_string()));
             }
             let response = self
                 .transport
-                .send(method, &url, &headers, self.options.max_manifest_bytes)
+                .send(method, &url, &headers, self.config.max_manifest_bytes)
                 .map_err(|e| self.transport_error(reference, e, "", &url))?;
             if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
                 return Ok((response, from_registry));
@@ -677,10 +724,10 @@ impl Client {
             let next = redirect_target(&url, location)
                 .map_err(|problem| self.error(reference, ErrorKind::Redirect(problem)))?;
             hops += 1;
-            if hops > self.options.max_redirects {
+            if hops > self.config.max_redirects {
                 return Err(self.error(
                     reference,
-                    ErrorKind::Redirect(format!("more than {} hops", self.options.max_redirects)),
+                    ErrorKind::Redirect(format!("more than {} hops", self.config.max_redirects)),
                 ));
             }
             url = next;
@@ -702,7 +749,11 @@ impl Client {
                 let redacted = redact_url(url);
                 // The HTTP library may quote the URL itself ("bad uri: …").
                 let message = other.to_string().replace(url, &redacted);
-                ErrorKind::Transport(format!("{what}{redacted}: {message}"))
+                let message = format!("{what}{redacted}: {message}");
+                match other {
+                    TransportError::Tls(_) => ErrorKind::Tls(message),
+                    _ => ErrorKind::Transport(message),
+                }
             }
         };
         self.error(reference, kind)
@@ -719,9 +770,9 @@ impl Client {
 struct Authorization {
     header: Option<String>,
     /// Where the credentials behind it came from (for errors).
-    source: Option<Source>,
+    source: Option<String>,
     /// Credentials that exist but were not sent to a plain-http token realm.
-    withheld: Option<Source>,
+    withheld: Option<String>,
     /// Credentials or a token obtained for this very request: a 401 will not pass by
     /// asking again.
     fresh: bool,

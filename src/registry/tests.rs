@@ -1,15 +1,15 @@
 //! The client against canned HTTP responses: auth flows, caching, retries, limits, digest
-//! checks, index selection and the credential policy on redirects.
+//! checks, index selection and the credential policy on redirects. Credentials come from a
+//! [`TestCredentials`] provider, as an application's would.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::testserver::{Recorded, Reply, Server};
 use super::*;
-use crate::config::RegistryConfig;
-use crate::vars::Vars;
+use crate::oci::manifest;
 
 const LAYER_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const LAYER_B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -109,8 +109,8 @@ impl Content {
     }
 }
 
-fn fast_options() -> Options {
-    let mut options = Options::default();
+fn fast_options() -> ClientConfig {
+    let mut options = ClientConfig::default();
     options.transport.retry = RetryPolicy {
         attempts: 3,
         base_delay: Duration::from_millis(1),
@@ -120,43 +120,67 @@ fn fast_options() -> Options {
     options
 }
 
-fn insecure(hosts: &[&str]) -> BTreeMap<String, RegistryConfig> {
-    hosts
-        .iter()
-        .map(|h| {
-            (
-                h.to_string(),
-                RegistryConfig {
-                    insecure: true,
-                    ..RegistryConfig::default()
-                },
-            )
-        })
-        .collect()
+/// [`fast_options`] with plain http for `hosts`.
+fn insecure(hosts: &[&str]) -> ClientConfig {
+    ClientConfig {
+        insecure_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        ..fast_options()
+    }
 }
 
-fn with_credentials(host: &str) -> BTreeMap<String, RegistryConfig> {
-    BTreeMap::from([(
-        host.to_string(),
-        RegistryConfig {
-            username_variable: Some("REG_USER".into()),
-            password_variable: Some("REG_PASSWORD".into()),
-            insecure: true,
-        },
-    )])
+/// The source [`TestCredentials`] names.
+const TEST_SOURCE: &str = "the variables `REG_USER` / `REG_PASSWORD`";
+
+/// A credential provider: the user `alice` with a password for some hosts, or a lookup
+/// problem for every host.
+#[derive(Debug, Default)]
+struct TestCredentials {
+    hosts: BTreeSet<String>,
+    password: Option<Secret>,
+    problem: Option<String>,
 }
 
-fn credential_vars(password: &str) -> Vars {
-    Vars::from_pairs([("REG_USER", "alice"), ("REG_PASSWORD", password)])
+impl TestCredentials {
+    fn password(host: &str, password: &str) -> TestCredentials {
+        TestCredentials {
+            hosts: BTreeSet::from([host.to_string()]),
+            password: Some(Secret::new(password.to_string())),
+            problem: None,
+        }
+    }
+
+    fn problem(problem: &str) -> TestCredentials {
+        TestCredentials {
+            problem: Some(problem.to_string()),
+            ..TestCredentials::default()
+        }
+    }
 }
 
-fn client(options: Options, registries: BTreeMap<String, RegistryConfig>, vars: Vars) -> Client {
-    Client::new(options, &registries, &vars).unwrap()
+impl CredentialProvider for TestCredentials {
+    fn credential(&self, registry_host: &str) -> Result<Option<Credential>, CredentialProblem> {
+        if let Some(problem) = &self.problem {
+            return Err(CredentialProblem(problem.clone()));
+        }
+        Ok(self
+            .password
+            .as_ref()
+            .filter(|_| self.hosts.contains(registry_host))
+            .map(|password| Credential {
+                username: "alice".to_string(),
+                password: password.clone(),
+                source: TEST_SOURCE.to_string(),
+            }))
+    }
+}
+
+fn client(config: ClientConfig, credentials: TestCredentials) -> Client {
+    Client::new(config, Arc::new(credentials)).unwrap()
 }
 
 /// A client of the plain-http registry `host` with no credentials.
 fn anonymous_client(host: &str) -> Client {
-    client(fast_options(), insecure(&[host]), Vars::default())
+    client(insecure(&[host]), TestCredentials::default())
 }
 
 /// What an anonymous client's read of the manifest `rest` (`app:1`, `app@<digest>`) from the
@@ -170,11 +194,7 @@ fn manifest_error(host: &str, rest: &str) -> RegistryError {
 /// A client of the plain-http registry `host` with the user `alice` and `password` in the
 /// configured variables.
 fn client_with_password(host: &str, password: &str) -> Client {
-    client(
-        fast_options(),
-        with_credentials(host),
-        credential_vars(password),
-    )
+    client(insecure(&[host]), TestCredentials::password(host, password))
 }
 
 /// A 401 answer asking for authentication as `www_authenticate` says.
@@ -249,7 +269,7 @@ fn anonymous_content_is_one_get_by_tag_per_run() {
         vec!["GET /v2/app/manifests/1".to_string()]
     );
     for request in &requests {
-        assert_eq!(request.header("accept"), Some(manifest::ACCEPT));
+        assert_eq!(request.header("accept"), Some(ACCEPT));
         assert_eq!(request.header("authorization"), None);
     }
     assert_eq!(client.stats().requests, 1);
@@ -341,7 +361,7 @@ fn wrong_password_names_registry_and_variable_never_the_value() {
     assert_eq!(
         message,
         format!(
-            "registry `{host}`: cannot read `{host}/app:1`: authentication failed with the credentials from the variables `REG_USER` / `REG_PASSWORD` (named in `registries:` of gipgee.yaml); check the value of `REG_PASSWORD`"
+            "registry `{host}`: cannot read `{host}/app:1`: authentication failed with the credentials from the variables `REG_USER` / `REG_PASSWORD`"
         )
     );
     assert!(!message.contains("wrong-pw"));
@@ -362,9 +382,8 @@ fn auth_required_without_credentials_and_unset_variable() {
         "{err}"
     );
     let unset = client(
-        fast_options(),
-        with_credentials(&host),
-        Vars::from_pairs([("REG_USER", "alice")]),
+        insecure(&[&host]),
+        TestCredentials::problem("the variable `REG_PASSWORD` is not set"),
     );
     let err = unset.image(&reference(&host, "app:1")).unwrap_err();
     assert!(matches!(err.kind, ErrorKind::Credentials(_)));
@@ -536,9 +555,9 @@ fn retry_after_is_honoured() {
             }
         })
     };
-    let mut options = fast_options();
+    let mut options = insecure(&[&server.host()]);
     options.transport.retry.max_delay = Duration::from_secs(5);
-    let client = client(options, insecure(&[&server.host()]), Vars::default());
+    let client = client(options, TestCredentials::default());
     let start = Instant::now();
     client.image(&reference(&server.host(), "app:1")).unwrap();
     let elapsed = start.elapsed();
@@ -591,10 +610,10 @@ fn a_registry_that_does_not_answer_times_out() {
         std::thread::sleep(Duration::from_secs(2));
         Reply::new(200)
     });
-    let mut options = fast_options();
+    let mut options = insecure(&[&server.host()]);
     options.transport.request_timeout = Duration::from_millis(150);
     options.transport.retry.attempts = 2;
-    let client = client(options, insecure(&[&server.host()]), Vars::default());
+    let client = client(options, TestCredentials::default());
     let start = Instant::now();
     let err = client
         .digest(&reference(&server.host(), "app:1"))
@@ -612,7 +631,7 @@ fn a_registry_that_does_not_answer_times_out() {
 fn oversized_manifests_are_refused() {
     let huge = format!(
         r#"{{"schemaVersion": 2, "padding": "{}"}}"#,
-        "x".repeat(manifest::MAX_MANIFEST_BYTES as usize)
+        "x".repeat(MAX_MANIFEST_BYTES as usize)
     );
     let digest = Digest::sha256(huge.as_bytes()).to_string();
     for close_delimited in [false, true] {
@@ -636,7 +655,7 @@ fn oversized_manifests_are_refused() {
         assert_eq!(
             err.kind,
             ErrorKind::TooLarge {
-                limit: manifest::MAX_MANIFEST_BYTES
+                limit: MAX_MANIFEST_BYTES
             },
             "close_delimited: {close_delimited}"
         );
@@ -742,9 +761,9 @@ fn index_selection_skips_attestations_and_honours_the_platform() {
         "{err}"
     );
 
-    let mut options = fast_options();
+    let mut options = insecure(&[&host]);
     options.platform = Platform::parse("linux/arm64").unwrap();
-    let arm_client = Client::new(options, &insecure(&[&host]), &Vars::default()).unwrap();
+    let arm_client = Client::new(options, Arc::new(TestCredentials::default())).unwrap();
     assert_eq!(arm_client.image(&multi).unwrap().digest.as_str(), arm64);
 }
 
@@ -793,7 +812,7 @@ fn redirect_to_another_host_gets_no_credentials() {
     let stored = storage.requests();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].header("authorization"), None);
-    assert_eq!(stored[0].header("accept"), Some(manifest::ACCEPT));
+    assert_eq!(stored[0].header("accept"), Some(ACCEPT));
 }
 
 #[test]
@@ -981,33 +1000,18 @@ fn no_matching_platform_lists_each_platform_once_and_not_endlessly() {
 
 #[test]
 fn debug_output_of_a_client_and_an_authorization_shows_no_secret() {
-    use base64::Engine as _;
-    let docker_auth = base64::engine::general_purpose::STANDARD.encode("hubuser:hunter2-docker");
     let (tokens, _) = token_server(Some(basic("alice", "hunter2-config")));
     let registry = bearer_registry(
         Content::default().tag("app:1", &image_manifest(&[LAYER_A])),
         format!("{}/token", tokens.url()),
     );
     let host = registry.host();
-    let vars = Vars::from_pairs([
-        ("REG_USER", "alice"),
-        ("REG_PASSWORD", "hunter2-config"),
-        ("CI_JOB_TOKEN", "hunter2-job"),
-        (
-            "DOCKER_AUTH_CONFIG",
-            &format!(r#"{{"auths": {{"docker.io": {{"auth": "{docker_auth}"}}}}}}"#),
-        ),
-    ]);
-    let client = client(fast_options(), with_credentials(&host), vars.clone());
+    let client = client_with_password(&host, "hunter2-config");
     // A token in the cache, a scheme learnt: everything the client can hold.
     client.image(&reference(&host, "app:1")).unwrap();
-    let debug = format!("{client:?}\n{client:#?}\n{vars:?}\n{vars:#?}");
-    for secret in ["hunter2", &docker_auth, "tok-0", "hubuser"] {
+    let debug = format!("{client:?}\n{client:#?}");
+    for secret in ["hunter2", "tok-0"] {
         assert!(!debug.contains(secret), "`{secret}` in {debug}");
-    }
-    // Names stay, for debugging.
-    for name in ["REG_PASSWORD", "CI_JOB_TOKEN", "DOCKER_AUTH_CONFIG"] {
-        assert!(debug.contains(name), "`{name}` not in {debug}");
     }
 
     let header = basic("alice", "hunter2-config");
@@ -1052,7 +1056,7 @@ fn redirect_urls_in_errors_lose_their_query() {
     }
     // The HTTP library may quote a URL it refuses in its own message.
     let url = "https://s3.example.com/bucket/blob?X-Amz-Signature=secret-sig";
-    let client = client(fast_options(), BTreeMap::new(), Vars::default());
+    let client = client(fast_options(), TestCredentials::default());
     let err = client.transport_error(
         &reference("r.example.com", "app:1"),
         TransportError::Other(format!("bad uri: {url} is missing host")),
@@ -1102,7 +1106,7 @@ fn redirects_from_https_go_to_https_only() {
     );
     // As an error: a `Redirect`, naming the reference.
     let reference = reference("r.example.com", "app:1");
-    let client = client(fast_options(), BTreeMap::new(), Vars::default());
+    let client = client(fast_options(), TestCredentials::default());
     let err = client.error(&reference, ErrorKind::Redirect(err));
     assert_eq!(
         err.to_string(),
@@ -1226,4 +1230,50 @@ fn a_cached_token_the_registry_refuses_is_dropped_and_fetched_anew() {
             "/v2/app/manifests/3 Bearer tok-1",
         ]
     );
+}
+
+#[test]
+fn the_accept_header_lists_every_media_type_the_model_parses() {
+    assert_eq!(ACCEPT, manifest::MEDIA_TYPES.join(", "));
+}
+
+#[test]
+fn errors_describe_the_registry_not_the_application() {
+    let error = |kind| RegistryError::new("r.example.com", None, kind);
+    assert_eq!(
+        error(ErrorKind::Unauthorized { source: None }).to_string(),
+        "registry `r.example.com`: authentication required, and no credentials are configured for `r.example.com`"
+    );
+    assert_eq!(
+        error(ErrorKind::CredentialsWithheld {
+            source: TEST_SOURCE.to_string()
+        })
+        .to_string(),
+        "registry `r.example.com`: authentication required, but the registry's token server is plain http: the credentials from the variables `REG_USER` / `REG_PASSWORD` are not sent in clear text"
+    );
+}
+
+#[test]
+fn credentials_are_withheld_from_a_plain_http_realm_of_an_https_registry() {
+    // The client decides per registry host: this one is not insecure, so the plain-http realm
+    // its challenge names gets an anonymous token request.
+    let client = client(
+        fast_options(),
+        TestCredentials::password("r.example.com", "s3cret"),
+    );
+    let reference = reference("r.example.com", "app:1");
+    let (tokens, _) = token_server(Some(basic("alice", "s3cret")));
+    let realm = format!("{}/token", tokens.url());
+    let err = client
+        .bearer(&reference, &realm, &None, "repository:app:pull")
+        .unwrap_err();
+    assert_eq!(
+        err.kind,
+        ErrorKind::CredentialsWithheld {
+            source: TEST_SOURCE.to_string()
+        }
+    );
+    let sent = tokens.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].header("authorization"), None);
 }

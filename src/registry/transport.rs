@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
-use crate::vars::Vars;
+use super::error::ConfigError;
 
 /// How often and how patiently to retry a request that failed for a reason that may pass
 /// (429, 500, 502, 503, 504, a refused or timed-out connection).
@@ -140,10 +140,7 @@ impl std::fmt::Display for TransportError {
         match self {
             TransportError::Connect(m) => write!(f, "cannot connect: {m}"),
             TransportError::Timeout(m) => write!(f, "timed out: {m}"),
-            TransportError::Tls(m) => write!(
-                f,
-                "TLS failed: {m} (a private CA goes into SSL_CERT_FILE or CI_SERVER_TLS_CA_FILE)"
-            ),
+            TransportError::Tls(m) => write!(f, "TLS failed: {m}"),
             TransportError::TooLarge { limit } => {
                 write!(f, "the response is larger than the limit of {limit} bytes")
             }
@@ -173,8 +170,8 @@ impl Transport {
             // Redirects are followed by the client, hop by hop, so it can drop credentials
             // on the way to another host.
             .max_redirects(0)
-            // Keep a connection per worker of the layer check alive: with ureq's default (3 per
-            // host) the 8 workers reopened connections (and TLS sessions) all the time.
+            // Keep a connection per thread sharing the client alive: with ureq's default (3 per
+            // host) 8 parallel workers reopened connections (and TLS sessions) all the time.
             .max_idle_connections(64)
             .max_idle_connections_per_host(16)
             .timeout_connect(Some(options.connect_timeout))
@@ -363,11 +360,14 @@ fn parse_http_date(value: &str) -> Option<u64> {
 }
 
 /// The TLS trust roots: the system store (which honours `SSL_CERT_FILE` / `SSL_CERT_DIR` of
-/// the process), plus the PEM files named by `SSL_CERT_FILE` and `CI_SERVER_TLS_CA_FILE` in
-/// `vars` (GitLab puts a self-managed instance's CA there). When the system has no store at
-/// all — a busybox or distroless job image — Mozilla's roots, compiled in, take its place,
-/// so public registries still work.
-pub fn root_certificates(vars: &Vars) -> Result<Vec<Certificate<'static>>, String> {
+/// the process), plus the `extra` PEM certificates (label, PEM bytes) the caller trusts, e.g.
+/// a self-managed instance's private CA. When the system has no store at all — a busybox or
+/// distroless job image — Mozilla's roots, compiled in, take its place, so public registries
+/// still work. Extra PEM data without a certificate is an error naming its label: trusting
+/// nothing of what was meant to be trusted would only fail later, less clearly.
+pub fn root_certificates(
+    extra: &[(String, Vec<u8>)],
+) -> Result<Vec<Certificate<'static>>, ConfigError> {
     let mut roots: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
         .certs
         .iter()
@@ -380,20 +380,15 @@ pub fn root_certificates(vars: &Vars) -> Result<Vec<Certificate<'static>>, Strin
                 .map(|der| Certificate::from_der(der.as_ref()).to_owned()),
         );
     }
-    for variable in ["SSL_CERT_FILE", "CI_SERVER_TLS_CA_FILE"] {
-        let Some(path) = vars.get(variable) else {
-            continue;
-        };
-        let pem =
-            std::fs::read(path).map_err(|e| format!("cannot read `{variable}` ({path}): {e}"))?;
+    for (label, pem) in extra {
         let before = roots.len();
-        for item in ureq::tls::parse_pem(&pem) {
+        for item in ureq::tls::parse_pem(pem) {
             if let Ok(ureq::tls::PemItem::Certificate(cert)) = item {
                 roots.push(cert);
             }
         }
         if roots.len() == before {
-            return Err(format!("`{variable}` ({path}) holds no PEM certificate"));
+            return Err(ConfigError(format!("{label} holds no PEM certificate")));
         }
     }
     Ok(roots)
@@ -446,15 +441,15 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_or_empty_ca_files_are_errors_naming_the_variable() {
-        let vars = Vars::from_pairs([("CI_SERVER_TLS_CA_FILE", "/nonexistent/ca.pem")]);
-        let err = root_certificates(&vars).unwrap_err();
-        assert!(err.contains("CI_SERVER_TLS_CA_FILE"), "{err}");
-        let dir = tempfile::tempdir().unwrap();
-        let empty = dir.path().join("empty.pem");
-        std::fs::write(&empty, "not a certificate\n").unwrap();
-        let vars = Vars::from_pairs([("SSL_CERT_FILE", empty.to_str().unwrap())]);
-        let err = root_certificates(&vars).unwrap_err();
-        assert!(err.contains("holds no PEM certificate"), "{err}");
+    fn extra_pem_without_a_certificate_is_an_error_naming_its_label() {
+        let extra = vec![(
+            "the test CA (/tmp/empty.pem)".to_string(),
+            b"not a certificate\n".to_vec(),
+        )];
+        let err = root_certificates(&extra).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the test CA (/tmp/empty.pem) holds no PEM certificate"
+        );
     }
 }

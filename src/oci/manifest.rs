@@ -1,15 +1,17 @@
-//! Registry content types, apart from any HTTP: digests, media types, descriptors, image
-//! manifests and indexes (OCI and Docker v2), platforms and platform selection.
+//! Manifest content types, apart from any HTTP: media types, descriptors, image manifests and
+//! indexes (OCI and Docker schema 2), the annotations builders write, and which index entries
+//! are runnable images.
 //!
-//! Only what the layer check needs is modelled: descriptors, layers, annotations and the
+//! Only what a layer comparison needs is modelled: descriptors, layers, annotations and the
 //! platforms of an index. Docker schema 1 manifests are not supported (registries convert them
 //! only on request, and no current builder writes them).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
+
+use super::digest::Digest;
+use super::platform::Platform;
 
 /// OCI image index (multi-platform).
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -20,16 +22,13 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 /// Docker image manifest, schema 2 (one platform).
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
-/// The one `Accept` header of every manifest request: every kind gipgee understands, so a
-/// registry never converts (and re-digests) what it stores.
-pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
-application/vnd.oci.image.manifest.v1+json, \
-application/vnd.docker.distribution.manifest.list.v2+json, \
-application/vnd.docker.distribution.manifest.v2+json";
-
-/// Largest manifest gipgee reads (the limit containerd and regclient use): a registry, or
-/// something in front of it, cannot make gipgee buffer an arbitrary body.
-pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+/// Every manifest media type [`Manifest::parse`] understands.
+pub const MEDIA_TYPES: [&str; 4] = [
+    OCI_INDEX,
+    OCI_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    DOCKER_MANIFEST,
+];
 
 /// Annotation buildah writes into a child image: the digest of the image it was built FROM.
 pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
@@ -39,169 +38,6 @@ pub const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.name";
 /// BuildKit marks its attestation (SBOM / provenance) manifests in an index with this
 /// annotation, and gives them the platform `unknown/unknown`.
 const ANNOTATION_REFERENCE_TYPE: &str = "vnd.docker.reference.type";
-
-/// A content digest, `algorithm:hex`, validated. Only sha256 can be verified; other
-/// algorithms parse (they are legal in the grammar) but fail verification.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Digest(String);
-
-impl Digest {
-    /// Parses `sha256:<64 lowercase hex>` (or `sha512:<128 hex>`); anything else is an error
-    /// that quotes the input.
-    pub fn parse(input: &str) -> Result<Digest, String> {
-        let (algorithm, hex) = input
-            .split_once(':')
-            .ok_or_else(|| format!("invalid digest {input:?}: expected `algorithm:hex`"))?;
-        let expected_len = match algorithm {
-            "sha256" => 64,
-            "sha512" => 128,
-            _ => return Err(format!("invalid digest {input:?}: unknown algorithm")),
-        };
-        if hex.len() != expected_len || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
-            return Err(format!(
-                "invalid digest {input:?}: expected {expected_len} lowercase hex digits"
-            ));
-        }
-        Ok(Digest(input.to_string()))
-    }
-
-    /// The sha256 digest of `bytes`.
-    pub fn sha256(bytes: &[u8]) -> Digest {
-        let hash = Sha256::digest(bytes);
-        let mut out = String::with_capacity(7 + 64);
-        out.push_str("sha256:");
-        for byte in hash.iter() {
-            out.push_str(&format!("{byte:02x}"));
-        }
-        Digest(out)
-    }
-
-    pub fn algorithm(&self) -> &str {
-        self.0.split_once(':').map_or("", |(a, _)| a)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Checks that `bytes` hash to this digest; on a mismatch returns what they hash to.
-    /// A digest of another algorithm than sha256 cannot be checked and is reported as
-    /// `Err(None)`.
-    pub fn verify(&self, bytes: &[u8]) -> Result<(), Option<Digest>> {
-        if self.algorithm() != "sha256" {
-            return Err(None);
-        }
-        let actual = Digest::sha256(bytes);
-        if &actual == self {
-            Ok(())
-        } else {
-            Err(Some(actual))
-        }
-    }
-}
-
-impl TryFrom<String> for Digest {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Digest::parse(&value)
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An OS / architecture / variant triple, as in an index entry or `--platform linux/arm64/v8`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    #[serde(default)]
-    pub variant: Option<String>,
-    #[serde(default, rename = "os.version")]
-    pub os_version: Option<String>,
-}
-
-impl Default for Platform {
-    /// `linux/amd64`, what GitLab's shared runners and most registries' users run.
-    fn default() -> Self {
-        Platform::new("linux", "amd64", None)
-    }
-}
-
-impl Platform {
-    pub fn new(os: &str, architecture: &str, variant: Option<&str>) -> Platform {
-        Platform {
-            os: os.to_string(),
-            architecture: architecture.to_string(),
-            variant: variant.map(str::to_string),
-            os_version: None,
-        }
-    }
-
-    /// Parses `os/architecture[/variant]`.
-    pub fn parse(input: &str) -> Result<Platform, String> {
-        let parts: Vec<&str> = input.split('/').collect();
-        let valid_part = |p: &&str| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-        };
-        match parts.as_slice() {
-            [os, arch] if [os, arch].iter().all(|p| valid_part(p)) => {
-                Ok(Platform::new(os, arch, None))
-            }
-            [os, arch, variant] if [os, arch, variant].iter().all(|p| valid_part(p)) => {
-                Ok(Platform::new(os, arch, Some(variant)))
-            }
-            _ => Err(format!(
-                "invalid platform {input:?}: expected `os/architecture[/variant]`, e.g. `linux/arm64/v8`"
-            )),
-        }
-    }
-
-    /// The `unknown/unknown` platform BuildKit gives attestation manifests.
-    pub fn is_unknown(&self) -> bool {
-        self.os == "unknown" && self.architecture == "unknown"
-    }
-
-    /// Whether an index entry with this platform serves `wanted`. The variant is compared
-    /// after the usual defaults (arm64 → v8, arm → v7, as containerd does), so `linux/arm64`
-    /// finds an entry written as `linux/arm64/v8` and vice versa; a wanted platform of any
-    /// other architecture without a variant accepts every variant.
-    pub fn serves(&self, wanted: &Platform) -> bool {
-        if self.os != wanted.os || self.architecture != wanted.architecture {
-            return false;
-        }
-        match normalized_variant(wanted) {
-            None => true,
-            Some(variant) => normalized_variant(self) == Some(variant),
-        }
-    }
-}
-
-fn normalized_variant(platform: &Platform) -> Option<&str> {
-    match (platform.architecture.as_str(), platform.variant.as_deref()) {
-        (_, Some(variant)) if !variant.is_empty() => Some(variant),
-        ("arm64", _) => Some("v8"),
-        ("arm", _) => Some("v7"),
-        _ => None,
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(variant) = &self.variant {
-            write!(f, "/{variant}")?;
-        }
-        Ok(())
-    }
-}
 
 /// A pointer to content: what a manifest says about a layer, a config or a child manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -387,42 +223,6 @@ mod tests {
     const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
     const D3: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
     const D4: &str = "sha256:4444444444444444444444444444444444444444444444444444444444444444";
-
-    #[test]
-    fn digests_parse_and_verify() {
-        assert!(Digest::parse(D1).is_ok());
-        for bad in [
-            "sha256:abc",
-            "md5:1111",
-            "sha256",
-            "sha256:1111111111111111111111111111111111111111111111111111111111111ABC",
-        ] {
-            assert!(Digest::parse(bad).is_err(), "{bad}");
-        }
-        let digest = Digest::sha256(b"hello");
-        assert_eq!(
-            digest.as_str(),
-            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-        );
-        assert_eq!(digest.verify(b"hello"), Ok(()));
-        assert_eq!(digest.verify(b"hellO"), Err(Some(Digest::sha256(b"hellO"))));
-    }
-
-    #[test]
-    fn platforms_parse_and_match_with_default_variants() {
-        let arm64 = Platform::parse("linux/arm64").unwrap();
-        let arm64_v8 = Platform::parse("linux/arm64/v8").unwrap();
-        assert!(arm64_v8.serves(&arm64));
-        assert!(arm64.serves(&arm64_v8));
-        let arm_v6 = Platform::parse("linux/arm/v6").unwrap();
-        assert!(!arm_v6.serves(&Platform::parse("linux/arm").unwrap()));
-        assert!(!Platform::default().serves(&arm64));
-        assert_eq!(arm64_v8.to_string(), "linux/arm64/v8");
-        for bad in ["linux", "linux/", "a/b/c/d", "linux/amd 64"] {
-            assert!(Platform::parse(bad).is_err(), "{bad}");
-        }
-    }
-
     fn index_json() -> String {
         format!(
             r#"{{"schemaVersion": 2, "mediaType": "{OCI_INDEX}", "manifests": [

@@ -3,11 +3,13 @@
 //! Implements the grammar of `github.com/distribution/reference` (`reference.go` /
 //! `normalize.go`) by hand: `[domain/]path[:tag][@digest]`, where a missing domain
 //! means `docker.io`, single-component Docker Hub names get the `library/` prefix,
-//! `index.docker.io` is renamed to `docker.io`, and the tag defaults to `latest`
-//! only when neither a tag nor a digest is given.
+//! Docker Hub's other host names are folded into `docker.io` ([`canonical_host`]), and the
+//! tag defaults to `latest` only when neither a tag nor a digest is given.
 
 use std::fmt;
 use std::str::FromStr;
+
+use super::digest::Digest;
 
 /// The registry used when a reference names none.
 pub const DEFAULT_REGISTRY: &str = "docker.io";
@@ -15,6 +17,14 @@ pub const DEFAULT_REGISTRY: &str = "docker.io";
 pub const LEGACY_DEFAULT_REGISTRY: &str = "index.docker.io";
 /// Host that serves the registry HTTP API for Docker Hub.
 pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
+/// Every other name of Docker Hub, folded into [`DEFAULT_REGISTRY`] by [`canonical_host`]:
+/// one registry has one spelling, whether it is written in a reference, a configuration key
+/// or a docker config's `auths`.
+pub const DOCKER_HUB_ALIASES: [&str; 3] = [
+    LEGACY_DEFAULT_REGISTRY,
+    DOCKER_HUB_API_HOST,
+    "registry.hub.docker.com",
+];
 /// Tag assumed when a reference has neither tag nor digest.
 pub const DEFAULT_TAG: &str = "latest";
 /// Prefix for single-component Docker Hub repositories ("official images").
@@ -58,7 +68,7 @@ pub struct Reference {
     registry: String,
     repository: String,
     tag: Option<String>,
-    digest: Option<String>,
+    digest: Option<Digest>,
 }
 
 impl Reference {
@@ -95,8 +105,8 @@ impl Reference {
     }
 
     /// The digest, e.g. "sha256:<64 hex>", if any.
-    pub fn digest(&self) -> Option<&str> {
-        self.digest.as_deref()
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
     }
 
     /// `registry/repository`, e.g. "docker.io/library/alpine".
@@ -228,11 +238,6 @@ pub fn is_valid_tag(tag: &str) -> bool {
     check_tag(tag).is_ok()
 }
 
-/// Whether `digest` is `sha256:` + 64 or `sha512:` + 128 lowercase hex characters.
-pub fn is_valid_digest(digest: &str) -> bool {
-    check_digest(digest).is_ok()
-}
-
 fn api_host_for(registry: &str) -> &str {
     if registry == DEFAULT_REGISTRY {
         DOCKER_HUB_API_HOST
@@ -246,7 +251,7 @@ struct Parts {
     registry: String,
     repository: String,
     tag: Option<String>,
-    digest: Option<String>,
+    digest: Option<Digest>,
 }
 
 fn parse_parts(input: &str) -> Result<Parts, String> {
@@ -286,7 +291,7 @@ fn parse_parts(input: &str) -> Result<Parts, String> {
             if digest.contains('@') {
                 return Err("must contain at most one \"@\" (before the digest)".to_string());
             }
-            check_digest(digest)?;
+            let digest = Digest::parse(digest).map_err(|e| e.reason)?;
             (rest, Some(digest))
         }
         None => (input, None),
@@ -303,7 +308,7 @@ fn parse_parts(input: &str) -> Result<Parts, String> {
     }
 
     if name.is_empty() {
-        return Err(match (tag, digest) {
+        return Err(match (tag, &digest) {
             (Some(_), _) => "repository name is missing before \":\"".to_string(),
             _ => "repository name is missing before \"@\"".to_string(),
         });
@@ -322,7 +327,7 @@ fn parse_parts(input: &str) -> Result<Parts, String> {
     check_path(path)?;
 
     // Host names are case-insensitive: one spelling, so equal references compare equal.
-    let registry = canonical_registry(registry.unwrap_or(DEFAULT_REGISTRY));
+    let registry = canonical_host(registry.unwrap_or(DEFAULT_REGISTRY));
     let registry = registry.as_str();
     let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') {
         format!("{OFFICIAL_REPO_PREFIX}{path}")
@@ -341,20 +346,25 @@ fn parse_parts(input: &str) -> Result<Parts, String> {
         registry: registry.to_string(),
         repository,
         tag: tag.map(str::to_string),
-        digest: digest.map(str::to_string),
+        digest,
     })
 }
 
-fn canonical_registry(host: &str) -> String {
+/// The one spelling of a registry host (`host[:port]`): lower case (host names are
+/// case-insensitive), Docker Hub's aliases ([`DOCKER_HUB_ALIASES`]) folded into `docker.io`.
+/// References, configuration keys and credential lookups all go through it, so a registry
+/// is the same registry wherever it is named.
+pub fn canonical_host(host: &str) -> String {
     let host = host.to_ascii_lowercase();
-    match host == LEGACY_DEFAULT_REGISTRY {
-        true => DEFAULT_REGISTRY.to_string(),
-        false => host,
+    if DOCKER_HUB_ALIASES.contains(&host.as_str()) {
+        DEFAULT_REGISTRY.to_string()
+    } else {
+        host
     }
 }
 
-/// A registry host as written in configuration (`host[:port]`), in the spelling references
-/// use: lower case, `index.docker.io` → `docker.io`.
+/// A registry host as written in configuration (`host[:port]`), validated and in the
+/// spelling references use ([`canonical_host`]).
 pub fn normalize_registry_host(host: &str) -> Result<String, ReferenceError> {
     let error = |reason: String| ReferenceError {
         input: host.to_string(),
@@ -366,7 +376,7 @@ pub fn normalize_registry_host(host: &str) -> Result<String, ReferenceError> {
         ));
     }
     check_domain(host).map_err(error)?;
-    Ok(canonical_registry(host))
+    Ok(canonical_host(host))
 }
 
 /// Splits `name[:tag]`: a ':' only starts a tag if it comes after the last '/'.
@@ -421,51 +431,6 @@ fn check_tag(tag: &str) -> Result<(), String> {
         return Err(format!(
             "tag is {} characters long; at most {TAG_LENGTH_MAX} are allowed",
             tag.len()
-        ));
-    }
-    Ok(())
-}
-
-/// Digest: `sha256:` + 64 or `sha512:` + 128 lowercase hex characters.
-fn check_digest(digest: &str) -> Result<(), String> {
-    let Some((algorithm, hex)) = digest.split_once(':') else {
-        return Err(format!(
-            "digest {digest:?} must have the form \"algorithm:hex\", e.g. \"sha256:<64 hex characters>\""
-        ));
-    };
-    let expected = match algorithm {
-        "sha256" => 64,
-        "sha512" => 128,
-        "" => {
-            return Err(format!(
-                "digest {digest:?} has no algorithm before \":\"; expected \"sha256\" or \"sha512\""
-            ));
-        }
-        other => {
-            return Err(format!(
-                "unsupported digest algorithm {other:?}; expected \"sha256\" or \"sha512\""
-            ));
-        }
-    };
-    if hex.is_empty() {
-        return Err(format!(
-            "{algorithm} digest has no hex part; expected exactly {expected} lowercase hex characters"
-        ));
-    }
-    if let Some(c) = hex.chars().find(|c| !c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "{algorithm} digest contains non-hex character {c:?}; expected exactly {expected} lowercase hex characters"
-        ));
-    }
-    if hex.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(format!(
-            "{algorithm} digest must be lowercase hex; expected exactly {expected} lowercase hex characters"
-        ));
-    }
-    if hex.len() != expected {
-        return Err(format!(
-            "{algorithm} digest must have exactly {expected} hex characters, got {}",
-            hex.len()
         ));
     }
     Ok(())
@@ -608,6 +573,7 @@ fn check_path_component(component: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::digest::is_valid_digest;
     use super::*;
 
     const SHA256: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -655,7 +621,8 @@ mod tests {
             v("docker.io/library/alpine", "docker.io/library/alpine:latest", "docker.io", "library/alpine", Some("latest"), None),
             v("index.docker.io/x/y:1", "docker.io/x/y:1", "docker.io", "x/y", Some("1"), None),
             v("index.docker.io/alpine", "docker.io/library/alpine:latest", "docker.io", "library/alpine", Some("latest"), None),
-            v("registry-1.docker.io/alpine", "registry-1.docker.io/alpine:latest", "registry-1.docker.io", "alpine", Some("latest"), None),
+            v("registry-1.docker.io/alpine", "docker.io/library/alpine:latest", "docker.io", "library/alpine", Some("latest"), None),
+            v("Registry.Hub.Docker.com/x/y:1", "docker.io/x/y:1", "docker.io", "x/y", Some("1"), None),
             v("localhost/x", "localhost/x:latest", "localhost", "x", Some("latest"), None),
             v("localhost:5000/a/b", "localhost:5000/a/b:latest", "localhost:5000", "a/b", Some("latest"), None),
             v("127.0.0.1:5000/base/busybox:1", "127.0.0.1:5000/base/busybox:1", "127.0.0.1:5000", "base/busybox", Some("1"), None),
@@ -703,7 +670,7 @@ mod tests {
             );
             assert_eq!(r.tag(), case.tag.as_deref(), "tag of {:?}", case.input);
             assert_eq!(
-                r.digest(),
+                r.digest().map(Digest::as_str),
                 case.digest.as_deref(),
                 "digest of {:?}",
                 case.input
@@ -1015,6 +982,10 @@ mod tests {
             normalize_registry_host("index.docker.io").unwrap(),
             "docker.io"
         );
+        for alias in DOCKER_HUB_ALIASES {
+            assert_eq!(normalize_registry_host(alias).unwrap(), "docker.io");
+            assert_eq!(canonical_host(&alias.to_uppercase()), "docker.io");
+        }
         assert!(normalize_registry_host("https://registry.example.com").is_err());
         assert!(normalize_registry_host("bad host").is_err());
     }
