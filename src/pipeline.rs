@@ -35,7 +35,7 @@ fn assemble(stages: &[Stage], hidden: Mapping, jobs: Vec<Job>) -> Result<String,
     let mut root = Mapping::new();
     let stages = stages.iter().map(|s| Value::from(s.name())).collect();
     root.insert("stages".into(), Value::Sequence(stages));
-    // A child pipeline must never be dropped by rules inherited from its context (e.g. a
+    // A child pipeline must never be dropped by rules inherited from its parent (e.g. a
     // merge request parent): it always runs, its plan job says what it does.
     let always: Mapping = [(Value::from("when"), Value::from("always"))]
         .into_iter()

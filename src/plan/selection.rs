@@ -16,7 +16,7 @@ use crate::error::Error;
 /// Why an image is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
-    /// The context builds every image (manual run, first push, force push, fallback).
+    /// The pipeline run builds every image (manual run, first push, force push, fallback).
     AllImages(String),
     /// A changed file matched a watched glob (`more` other matching files).
     Changed {
@@ -43,7 +43,7 @@ impl Decision {
     }
 }
 
-/// What the context asks for, before parents pull in their children.
+/// What the pipeline run asks for, before parents pull in their children.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wanted {
     All(String),

@@ -109,11 +109,11 @@ impl Templates {
 
     /// Renders the template of `kind`, parses it as a YAML mapping and applies `check`
     /// (GitLab's rules for what a job may contain); any problem names the template and line.
-    fn render<C: Serialize>(
+    fn render<V: Serialize>(
         &self,
         kind: &str,
         job: &str,
-        context: &C,
+        vars: &V,
         check: fn(&serde_yaml::Mapping) -> Result<(), JobProblem>,
     ) -> Result<serde_yaml::Mapping, Error> {
         let name = file_name(kind);
@@ -127,7 +127,7 @@ impl Templates {
             .get_template(&name)
             .map_err(|err| template_error(&origin, &err))?;
         let text = template
-            .render(Value::from(minijinja::value::Serde(context)))
+            .render(Value::from(minijinja::value::Serde(vars)))
             .map_err(|err| template_error(&origin, &err))?;
         let mapping = parse_job(&text)
             .map_err(|(line, message)| rendered_error(&origin, job, line, message, &text))?;
