@@ -12,8 +12,9 @@ use gipgee::layer_check;
 use gipgee::registry::{Client, Digest, Options, RetryPolicy};
 use gipgee::vars::Vars;
 
-use crate::registry::harness::{self, Auth, Blob, Layout, Registry};
 use crate::support::Test;
+use crate::support::oci::{Blob, Layout};
+use crate::support::registry::{self, Registry};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -28,11 +29,11 @@ struct Lab {
 
 impl Lab {
     fn start(test: &str) -> Option<Lab> {
-        if !harness::tools_available(test) {
+        if !registry::tools_available(test) {
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        let registry = Registry::start(dir.path(), Auth::Anonymous, None);
+        let registry = Registry::builder(dir.path()).start();
         let layout = Layout::new(&dir.path().join("layout"));
         Some(Lab {
             _dir: dir,

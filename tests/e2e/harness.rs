@@ -26,8 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -36,7 +35,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::git_env;
+use crate::support::registry::{self, Auth, Registry};
+use crate::support::{self, tools};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const GIPGEE: &str = env!("CARGO_BIN_EXE_gipgee");
@@ -48,17 +48,15 @@ pub const RELEASE_USER: &str = "release-bot";
 pub const RELEASE_PASSWORD: &str = "e2e-s3cret-never-in-a-pipeline-file";
 /// A whole pipeline takes seconds; this only stops a hung run.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
-/// Tools the harness and the generated jobs use.
+/// Tools the harness and the generated jobs use, besides the registries'
+/// ([`registry::SERVER_TOOLS`]).
 const TOOLS: &[&str] = &[
-    "docker-registry",
     "buildah",
     "skopeo",
     "gitlab-ci-local",
-    "htpasswd",
     "rsync",
     "git",
     "unshare",
-    "setpriv",
 ];
 /// Where buildah, skopeo, podman and CNI keep state by default when run as root; the
 /// harness's tools write none of these (see `expect_tool_state_in_temp_folder`).
@@ -101,17 +99,13 @@ const SANDBOX: &str = r#"mount -t overlay overlay -o "lowerdir=/var/lib,upperdir
 
 /// Whether everything the end-to-end tests need is here. Missing tools skip the scenario with
 /// a message, or fail it when GIPGEE_REQUIRE_TOOLS is set (scripts/test.sh).
+#[track_caller]
 fn tools_ready(scenario: &str, setup: Setup) -> bool {
     let debian: &[&str] = match setup.debian {
         true => &["debootstrap", "curl", "flock"],
         false => &[],
     };
-    let mut missing: Vec<String> = TOOLS
-        .iter()
-        .chain(debian)
-        .filter(|tool| find_on_path(tool).is_none())
-        .map(|tool| tool.to_string())
-        .collect();
+    let mut missing = tools::missing(&[registry::SERVER_TOOLS, TOOLS, debian].concat());
     if !Path::new("/bin/busybox").exists() {
         missing.push("/bin/busybox (busybox-static)".into());
     }
@@ -122,19 +116,7 @@ fn tools_ready(scenario: &str, setup: Setup) -> bool {
     if !root {
         missing.push("root (buildah's chroot isolation and mount namespaces)".into());
     }
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var("GIPGEE_REQUIRE_TOOLS").is_err(),
-        "e2e scenario `{scenario}`: {} required (GIPGEE_REQUIRE_TOOLS is set) but missing; run scripts/install-test-deps.sh",
-        missing.join(", ")
-    );
-    eprintln!(
-        "SKIPPED: e2e scenario `{scenario}`: missing {}; run scripts/test.sh for the end-to-end tests",
-        missing.join(", ")
-    );
-    false
+    tools::present_or_skip(&format!("e2e scenario `{scenario}`"), &missing)
 }
 
 /// gipgee built statically (`+crt-static` glibc: LAB.md), which runs inside any image, as the
@@ -181,105 +163,6 @@ pub fn static_gipgee(scenario: &str) -> &'static Path {
         Ok(binary) => binary,
         Err(err) => panic!("e2e `{scenario}`: {err}"),
     }
-}
-
-fn find_on_path(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(tool))
-        .find(|candidate| {
-            candidate
-                .metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
-/// A `docker-registry` process on 127.0.0.1, stopped by PID when dropped.
-pub struct Registry {
-    pub host: String,
-    child: Child,
-}
-
-impl Registry {
-    fn start(dir: &Path, name: &str, htpasswd: Option<&Path>) -> Registry {
-        let data = dir.join(format!("{name}-data"));
-        let log_path = dir.join(format!("{name}.log"));
-        for _ in 0..10 {
-            // The port is free now; another test may take it before the registry binds it,
-            // so a registry that dies at once is retried on another port.
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let mut config = format!(
-                "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
-                data.display()
-            );
-            if let Some(htpasswd) = htpasswd {
-                writeln!(
-                    config,
-                    "auth: {{htpasswd: {{realm: gipgee-e2e, path: {}}}}}",
-                    htpasswd.display()
-                )
-                .unwrap();
-            }
-            let config_path = dir.join(format!("{name}.yml"));
-            std::fs::write(&config_path, config).expect("write registry config");
-            let log = std::fs::File::create(&log_path).expect("registry log");
-            let child = Command::new("setpriv")
-                .args(["--pdeathsig", "KILL", "docker-registry", "serve"])
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log)
-                .spawn()
-                .expect("docker-registry starts");
-            let mut registry = Registry {
-                host: format!("127.0.0.1:{port}"),
-                child,
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if matches!(http_status(port, "/v2/"), Some(200 | 401)) {
-                    return registry;
-                }
-                if registry.child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(30));
-            }
-            drop(registry); // stops it if it still runs
-        }
-        panic!(
-            "registry `{name}` did not start; its log:\n{}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-    }
-}
-
-impl Registry {
-    /// Stops the registry (by PID): a registry that is down.
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The HTTP status of a GET on loopback, without an HTTP client library.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 /// What a job did in a pipeline run.
@@ -698,15 +581,14 @@ impl World {
             .tempdir()
             .expect("temp dir");
         let dir = tempdir.path().to_path_buf();
-        let htpasswd = dir.join("htpasswd");
-        let out = Command::new("htpasswd")
-            .args(["-Bbn", RELEASE_USER, RELEASE_PASSWORD])
-            .output()
-            .expect("htpasswd runs");
-        assert!(out.status.success(), "htpasswd failed");
-        std::fs::write(&htpasswd, &out.stdout).expect("write htpasswd");
-        let anon = Registry::start(&dir, "registry-anonymous", None);
-        let auth = Registry::start(&dir, "registry-release", Some(&htpasswd));
+        let anon = Registry::builder(&dir).name("registry-anonymous").start();
+        let auth = Registry::builder(&dir)
+            .name("registry-release")
+            .auth(Auth::Basic {
+                user: RELEASE_USER.into(),
+                password: RELEASE_PASSWORD.into(),
+            })
+            .start();
         let world = World {
             scenario: scenario.to_string(),
             setup,
@@ -853,21 +735,13 @@ impl World {
         cmd
     }
 
-    /// Runs a tool to completion; panics with its output when it fails.
+    /// Runs a tool (sandboxed) to completion; its trimmed stdout. Panics at the caller with
+    /// the command, its status and output when it fails.
+    #[track_caller]
     fn tool(&self, program: &str, args: &[&str]) -> String {
-        let out = self
-            .sandboxed(program)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-        assert!(
-            out.status.success(),
-            "e2e `{}`: {program} {args:?} failed:\n{}{}",
-            self.scenario,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        support::run(self.sandboxed(program).args(args))
+            .trim()
+            .to_string()
     }
 
     /// The busybox base: busybox-static and a marker file, no network pull, pushed to
@@ -1009,18 +883,10 @@ impl World {
             .expect("symlink");
     }
 
+    /// git in the project; its trimmed stdout. Panics at the caller when git fails.
+    #[track_caller]
     pub fn git(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new("git");
-        cmd.current_dir(&self.project).args(args);
-        git_env(&mut cmd, 0);
-        let out = cmd.output().expect("git runs");
-        assert!(
-            out.status.success(),
-            "e2e `{}`: git {args:?} failed: {}",
-            self.scenario,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        support::git(&self.project, args)
     }
 
     pub fn commit(&self, message: &str) -> String {

@@ -1,8 +1,12 @@
 //! Test support: a builder that runs the real `gipgee` binary in a temporary git repository
-//! and compares its whole output, and the external checks every generated pipeline passes.
+//! and compares its whole output, the command helpers every suite uses ([`run`], [`git`]),
+//! the external checks every generated pipeline passes ([`tools`]), the registry fixture
+//! ([`registry`]) and hand-written OCI layouts ([`oci`]).
 
 #![allow(dead_code)]
 
+pub mod oci;
+pub mod registry;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
