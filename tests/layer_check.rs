@@ -42,15 +42,18 @@ impl Lab {
         })
     }
 
+    #[track_caller]
     fn push_image(&mut self, name: &str, blob: &Blob, repo_tag: &str) {
         self.push(name, blob, OCI_MANIFEST, repo_tag);
     }
 
+    #[track_caller]
     fn push_index(&mut self, name: &str, blob: &Blob, repo_tag: &str) {
         self.push(name, blob, OCI_INDEX, repo_tag);
     }
 
     /// Names `blob` `name` in the layout and copies it to `<registry>/<repo_tag>`.
+    #[track_caller]
     fn push(&mut self, name: &str, blob: &Blob, media_type: &str, repo_tag: &str) {
         self.layout.tag(name, blob, media_type);
         self.layout.push(
@@ -63,6 +66,7 @@ impl Lab {
 
     /// Pushes `base:1` (named `name` in the layout): an amd64 image of one layer, whose
     /// `/etc/base-version` holds `version`.
+    #[track_caller]
     fn push_base(&mut self, name: &str, version: &str) -> OneLayerBase {
         let layer = self.layout.layer("base-version", version);
         let image = self.layout.image(std::slice::from_ref(&layer), "amd64");
@@ -78,6 +82,7 @@ impl Lab {
 
     /// Pushes `base:1` as a two-platform index of one-layer images (`/etc/base-amd64` and
     /// `/etc/base-arm64`).
+    #[track_caller]
     fn push_two_platform_base(&mut self) -> TwoPlatformBase {
         let amd64_layer = self.layout.layer("base-amd64", "amd64\n");
         let arm64_layer = self.layout.layer("base-arm64", "arm64\n");
@@ -96,6 +101,7 @@ impl Lab {
         }
     }
 
+    #[track_caller]
     fn config(&self, images: &str) -> Config {
         let text = format!(
             "version: 1\nregistries:\n  {host}: {{insecure: true}}\ndefaults: {{staging: {host}/staging}}\nimages:\n{}",
@@ -111,6 +117,7 @@ impl Lab {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    #[track_caller]
     fn client(&self, config: &Config) -> Client {
         let mut options = Options::default();
         options.transport.retry = RetryPolicy {
@@ -120,6 +127,7 @@ impl Lab {
         Client::new(options, &config.registries, &Vars::default()).expect("client")
     }
 
+    #[track_caller]
     fn check(&self, images: &str) -> (LayerResult, u64) {
         let config = self.config(images);
         let client = self.client(&config);

@@ -320,6 +320,7 @@ impl Run {
     }
 
     /// Fails with every mismatch at once: which job, what it did instead, its output.
+    #[track_caller]
     pub fn expect(&self, expected: &[(&str, Outcome)]) {
         let mut problems = String::new();
         for (job, want) in expected {
@@ -352,11 +353,13 @@ impl Run {
     }
 
     /// Exactly these jobs are in the generated child pipeline.
+    #[track_caller]
     pub fn expect_pipeline_jobs(&self, expected: &[&str]) {
         self.expect_jobs("the generated pipeline", self.pipeline_jobs(), expected);
     }
 
     /// `pipeline` (named so in the failure) has the jobs `got`, which are `expected`.
+    #[track_caller]
     fn expect_jobs(&self, pipeline: &str, got: Vec<&str>, expected: &[&str]) {
         let mut want: Vec<&str> = expected.to_vec();
         want.sort();
@@ -367,48 +370,59 @@ impl Run {
         }
     }
 
+    #[track_caller]
     pub fn pipeline_jobs(&self) -> Vec<&str> {
         job_names(self.pipeline())
     }
 
+    #[track_caller]
     pub fn pipeline(&self) -> &serde_yaml::Mapping {
-        self.pipeline
-            .as_ref()
-            .unwrap_or_else(|| self.fail("\nno generated pipeline (gipgee-pipeline.yml)"))
+        match &self.pipeline {
+            Some(pipeline) => pipeline,
+            None => self.fail("\nno generated pipeline (gipgee-pipeline.yml)"),
+        }
     }
 
     /// A job of the generated pipeline.
+    #[track_caller]
     pub fn pipeline_job(&self, job: &str) -> &serde_yaml::Value {
-        self.pipeline()
-            .get(job)
-            .unwrap_or_else(|| self.fail(&format!("\nthe generated pipeline has no job `{job}`")))
+        match self.pipeline().get(job) {
+            Some(value) => value,
+            None => self.fail(&format!("\nthe generated pipeline has no job `{job}`")),
+        }
     }
 
     /// A variable of a job of the generated pipeline.
+    #[track_caller]
     pub fn job_variable(&self, job: &str, name: &str) -> String {
-        self.pipeline_job(job)["variables"][name]
-            .as_str()
-            .unwrap_or_else(|| self.fail(&format!("\njob `{job}` has no variable {name}")))
-            .to_string()
+        match self.pipeline_job(job)["variables"][name].as_str() {
+            Some(value) => value.to_string(),
+            None => self.fail(&format!("\njob `{job}` has no variable {name}")),
+        }
     }
 
     /// The staging reference of an image, from its build job.
+    #[track_caller]
     pub fn staging(&self, id: &str) -> String {
         self.job_variable(&format!("build:{id}"), "GIPGEE_STAGING_IMAGE")
     }
 
+    #[track_caller]
     pub fn rebuild(&self) -> &serde_yaml::Mapping {
-        self.rebuild.as_ref().unwrap_or_else(|| {
-            self.fail("\nno rebuild pipeline (gipgee-rebuild.yml, written by `evaluate`)")
-        })
+        match &self.rebuild {
+            Some(rebuild) => rebuild,
+            None => self.fail("\nno rebuild pipeline (gipgee-rebuild.yml, written by `evaluate`)"),
+        }
     }
 
     /// The jobs of the rebuild pipeline, without the `rebuild/` prefix.
+    #[track_caller]
     pub fn rebuild_jobs(&self) -> Vec<&str> {
         job_names(self.rebuild())
     }
 
     /// Exactly these jobs are in the rebuild pipeline.
+    #[track_caller]
     pub fn expect_rebuild_jobs(&self, expected: &[&str]) {
         self.expect_jobs(
             "the rebuild pipeline (written by `evaluate`)",
@@ -418,33 +432,38 @@ impl Run {
     }
 
     /// The staging reference of an image rebuilt by the rebuild pipeline.
+    #[track_caller]
     pub fn rebuild_staging(&self, id: &str) -> String {
         let job = format!("build:{id}");
-        self.rebuild()
+        let staging = self
+            .rebuild()
             .get(job.as_str())
-            .and_then(|j| j["variables"]["GIPGEE_STAGING_IMAGE"].as_str())
-            .unwrap_or_else(|| {
-                self.fail(&format!(
-                    "\nthe rebuild pipeline has no job `{job}` with GIPGEE_STAGING_IMAGE"
-                ))
-            })
-            .to_string()
+            .and_then(|j| j["variables"]["GIPGEE_STAGING_IMAGE"].as_str());
+        match staging {
+            Some(staging) => staging.to_string(),
+            None => self.fail(&format!(
+                "\nthe rebuild pipeline has no job `{job}` with GIPGEE_STAGING_IMAGE"
+            )),
+        }
     }
 
     /// A variable of a job of the rebuild pipeline.
+    #[track_caller]
     pub fn rebuild_job_variable(&self, job: &str, name: &str) -> String {
-        self.rebuild()
+        let value = self
+            .rebuild()
             .get(job)
-            .and_then(|j| j["variables"][name].as_str())
-            .unwrap_or_else(|| {
-                self.fail(&format!(
-                    "\nthe rebuild pipeline's job `{job}` has no variable {name}"
-                ))
-            })
-            .to_string()
+            .and_then(|j| j["variables"][name].as_str());
+        match value {
+            Some(value) => value.to_string(),
+            None => self.fail(&format!(
+                "\nthe rebuild pipeline's job `{job}` has no variable {name}"
+            )),
+        }
     }
 
     /// `later` started only after `earlier` had finished.
+    #[track_caller]
     pub fn expect_order(&self, earlier: &str, later: &str) {
         let finished = self.jobs.get(earlier).and_then(|r| r.finished);
         let started = self.jobs.get(later).and_then(|r| r.started);
@@ -458,6 +477,7 @@ impl Run {
 
     /// Panics with the scenario, the problem, and the end of gitlab-ci-local's output (the
     /// whole output is on the test's stderr, which `cargo test` shows for a failed test).
+    #[track_caller]
     pub fn fail(&self, problem: &str) -> ! {
         let lines: Vec<&str> = self.output.lines().collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
@@ -746,6 +766,7 @@ impl World {
 
     /// The busybox base: busybox-static and a marker file, no network pull, pushed to
     /// `base/busybox:<tag>` for each tag. `patch` adds `/etc/base-patch`: a changed base.
+    #[track_caller]
     fn push_busybox_base(&self, patch: Option<&str>, tags: &[&str]) {
         let rootfs = self.dir.join("base-rootfs");
         let _ = std::fs::remove_dir_all(&rootfs);
@@ -780,6 +801,7 @@ impl World {
 
     /// The busybox base pushed again to `base/busybox:1` with a change (`/etc/base-patch`):
     /// what a base image's maintainers do. The pinned `base/busybox:1.36` stays.
+    #[track_caller]
     pub fn push_changed_busybox_base(&self, patch: &str) {
         self.push_busybox_base(Some(patch), &["1"]);
     }
@@ -817,6 +839,7 @@ impl World {
         );
     }
 
+    #[track_caller]
     fn commit_and_push(&self, ctr: &str, cmd: &str, path: &str, repository: &str, tags: &[&str]) {
         self.tool("buildah", &["config", "--cmd", cmd, "--env", path, ctr]);
         let local = format!("localhost/e2e-{}:latest", repository.replace('/', "-"));
@@ -889,6 +912,7 @@ impl World {
         support::git(&self.project, args)
     }
 
+    #[track_caller]
     pub fn commit(&self, message: &str) -> String {
         self.git(&["add", "-A"]);
         self.git(&["commit", "-q", "-m", message]);
@@ -990,6 +1014,7 @@ impl World {
     }
 
     /// The generated pipeline passes GitLab's CI schema and gitlab-ci-local's `--list`.
+    #[track_caller]
     pub fn check_pipeline(&self, run: &Run) {
         // Without the run's variables file, whose overrides of predefined variables make
         // gitlab-ci-local print warnings into the job list.
@@ -999,6 +1024,7 @@ impl World {
 
     /// The rebuild pipeline `evaluate` wrote passes GitLab's CI schema and gitlab-ci-local's
     /// `--list`.
+    #[track_caller]
     pub fn check_rebuild_pipeline(&self, run: &Run) {
         run.rebuild();
         let _ = std::fs::remove_file(self.project.join(".gitlab-ci-local-variables.yml"));
@@ -1027,6 +1053,7 @@ impl World {
         }
     }
 
+    #[track_caller]
     fn inspect(&self, reference: &str) -> Option<serde_json::Value> {
         match self.skopeo(&["inspect"], reference) {
             Ok(json) => Some(serde_json::from_str(&json).expect("skopeo's JSON")),
@@ -1039,19 +1066,21 @@ impl World {
     }
 
     /// The manifest digest the registry serves for `reference`, `None` if there is none.
+    #[track_caller]
     pub fn digest(&self, reference: &str) -> Option<String> {
         self.inspect(reference)
             .map(|v| v["Digest"].as_str().expect("a digest").to_string())
     }
 
     /// The layer digests (compressed, as stored) of `reference`, which must exist.
+    #[track_caller]
     pub fn layers(&self, reference: &str) -> Vec<String> {
-        let info = self.inspect(reference).unwrap_or_else(|| {
+        let Some(info) = self.inspect(reference) else {
             panic!(
                 "e2e `{}`: {reference} is not in the registry",
                 self.scenario
             )
-        });
+        };
         info["Layers"]
             .as_array()
             .expect("layers")
@@ -1061,14 +1090,20 @@ impl World {
     }
 
     /// The raw manifest of `reference`, which must exist.
+    #[track_caller]
     pub fn manifest(&self, reference: &str) -> serde_json::Value {
-        let raw = self
-            .skopeo(&["inspect", "--raw"], reference)
-            .unwrap_or_else(|err| panic!("e2e `{}`: {reference}: {err}", self.scenario));
+        let raw = match self.skopeo(&["inspect", "--raw"], reference) {
+            Ok(raw) => raw,
+            Err(err) => panic!(
+                "e2e `{}`: skopeo inspect --raw {reference} failed: {err}",
+                self.scenario
+            ),
+        };
         serde_json::from_str(&raw).expect("manifest JSON")
     }
 
     /// Deletes a tag's manifest from the registry: a target location that does not exist.
+    #[track_caller]
     pub fn delete(&self, reference: &str) {
         if let Err(err) = self.skopeo(&["delete"], reference) {
             panic!(
@@ -1084,6 +1119,7 @@ impl World {
     }
 
     /// The tags of a repository (`host/path`), empty when it does not exist.
+    #[track_caller]
     pub fn tags(&self, repository: &str) -> Vec<String> {
         match self.skopeo(&["list-tags"], repository) {
             Ok(json) => {
@@ -1107,6 +1143,7 @@ impl World {
 
     /// An anonymous request for a tag on the release registry is refused: its images are
     /// reachable only with the credentials.
+    #[track_caller]
     pub fn expect_release_registry_protected(&self, reference: &str) {
         let out = self
             .sandboxed("skopeo")
@@ -1126,6 +1163,7 @@ impl World {
     /// blob-info cache in a sandbox's `/var/lib` overlay, the CNI lock in the configured
     /// directory. New entries in the host's default places are reported, not failed: other
     /// processes on a shared machine (or other tests) may make them.
+    #[track_caller]
     pub fn expect_tool_state_in_temp_folder(&self) {
         assert!(
             self.dir.join("cni/cni.lock").exists(),

@@ -139,10 +139,7 @@ impl Test {
 
     /// The variables of a GitLab job on the default branch, started from the web UI.
     pub fn gitlab_manual_run(self) -> Test {
-        self.env("CI_PIPELINE_SOURCE", "web")
-            .env("CI_DEFAULT_BRANCH", "main")
-            .env("CI_COMMIT_BRANCH", "main")
-            .env("CI_PIPELINE_ID", "4242")
+        self.gitlab_manual_run_without_registry()
             .env("CI_REGISTRY", "registry.gitlab.example.com")
             .env(
                 "CI_REGISTRY_IMAGE",
