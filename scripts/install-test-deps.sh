@@ -7,7 +7,7 @@ set -euo pipefail
 tools_dir="${GIPGEE_TOOLS_DIR:-$HOME/.cache/gipgee-tools}"
 gcl_version="4.73.0" # 4.74+ crashes on Node 20 (Set.union)
 
-# python3 runs the token server of the registry tests (tests/registry/token_server.py);
+# python3 runs the token server of the registry tests (tests/support/token_server.py);
 # debootstrap makes the Debian image of the scheduled e2e scenario d (tests/e2e/debian-rootfs.sh).
 apt_packages=(git docker-registry skopeo buildah runc busybox-static apache2-utils rsync curl openssl python3 debootstrap)
 missing=()

@@ -66,6 +66,7 @@ fn web() -> Vec<(&'static str, String)> {
 }
 
 /// Runs the project's pipeline as `source` (`CI_PIPELINE_SOURCE`: `web`, `push`) starts it.
+#[track_caller]
 pub fn run_started_by(world: &World, source: &str, step: &str) -> Run {
     world.run(
         step,
@@ -79,6 +80,7 @@ pub fn run_started_by(world: &World, source: &str, step: &str) -> Run {
 /// Runs the default branch's pipeline as started from the web UI (the world's component
 /// include has `force_autostart: true`) and checks that every image was built, tested and
 /// released to every target location.
+#[track_caller]
 pub fn release_everything(world: &World, step: &str) -> Run {
     let run = run_started_by(world, "web", step);
     run.expect_pipeline_jobs(ALL_JOBS);
@@ -91,6 +93,7 @@ pub fn release_everything(world: &World, step: &str) -> Run {
 
 /// A scenario's first step: [`release_everything`]; returns the digest of every target
 /// location after it.
+#[track_caller]
 pub fn seed(world: &World) -> BTreeMap<String, Option<String>> {
     release_everything(world, "seed: release main");
     world.target_digests()
@@ -98,6 +101,7 @@ pub fn seed(world: &World) -> BTreeMap<String, Option<String>> {
 
 /// On a new branch `branch`, changes `path` as `change` says, commits it with `message` and
 /// runs the pipeline of the push.
+#[track_caller]
 fn push_to_new_branch(
     world: &World,
     branch: &str,
@@ -112,6 +116,7 @@ fn push_to_new_branch(
 }
 
 /// Every target of `id` has the digest of this run's staging image.
+#[track_caller]
 pub fn expect_released(world: &World, run: &Run, id: &str) {
     let staging = run.staging(id);
     let digest = expect_pushed(world, run, "the staging image", &staging, id);
@@ -127,6 +132,7 @@ pub fn expect_released(world: &World, run: &Run, id: &str) {
 
 /// The digest of `staging`, a staging image of `id`, which must be in the registry; `what`
 /// names it in the failure.
+#[track_caller]
 pub fn expect_pushed(
     world: &World,
     run: &Run,
@@ -144,6 +150,7 @@ pub fn expect_pushed(
 }
 
 /// No target location changed.
+#[track_caller]
 pub fn expect_targets_unchanged(
     world: &World,
     run: &Run,
@@ -161,6 +168,7 @@ pub fn expect_targets_unchanged(
 
 /// `child` is built on `parent`: its layers start with the parent's layers, and buildah's
 /// base-image annotation names the parent's digest.
+#[track_caller]
 pub fn expect_built_on(world: &World, run: &Run, child: &str, parent: &str) {
     let parent_layers = world.layers(parent);
     let child_layers = world.layers(child);
@@ -180,6 +188,7 @@ pub fn expect_built_on(world: &World, run: &Run, child: &str, parent: &str) {
 
 /// gitlab-ci-local ran the job (a test or update-check job) through the job shell, inside
 /// its image.
+#[track_caller]
 pub fn expect_ran_in_image(run: &Run, job: &str) {
     let image = run.job_variable(job, "GIPGEE_IMAGE");
     let definition = run.pipeline_job(job);

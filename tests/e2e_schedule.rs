@@ -63,6 +63,7 @@ fn busybox_world(scenario: &str) -> Option<World> {
 }
 
 /// Runs the project's pipeline as a pipeline schedule starts it.
+#[track_caller]
 fn scheduled(world: &World, step: &str, vars: &[(&'static str, &str)]) -> Run {
     let mut all = vec![("CI_PIPELINE_SOURCE", "schedule".to_string())];
     all.extend(vars.iter().map(|(k, v)| (*k, v.to_string())));
@@ -90,6 +91,7 @@ fn check_jobs(ids: &[&str]) -> Vec<String> {
 /// The update-check pipeline has a check job per image; they ran as `outcomes` says
 /// (every other job of it passed, `gipgee:verdict` as `verdict` says), each update check
 /// inside its released image.
+#[track_caller]
 fn expect_check_pipeline(
     run: &Run,
     ids: &[&str],
@@ -121,6 +123,7 @@ fn expect_check_pipeline(
 
 /// The layer check's and the update check's results per image, read from the files the jobs
 /// left (`gipgee-results/`), and `evaluate`'s report agrees.
+#[track_caller]
 fn expect_checks(world: &World, run: &Run, expected: &[(&str, Check, Check)]) {
     let layer_json = world
         .output_file("gipgee-results/layer-check.json")
@@ -169,6 +172,7 @@ fn expect_checks(world: &World, run: &Run, expected: &[(&str, Check, Check)]) {
 
 /// `evaluate` found these images stale (and no others), and the rebuild pipeline rebuilds
 /// `rebuilt`; the report says so.
+#[track_caller]
 fn expect_evaluation(world: &World, run: &Run, stale: &[&str], rebuilt: &[&str]) {
     let summary = world
         .output_file("gipgee-results/evaluation.json")
@@ -212,6 +216,7 @@ fn expect_evaluation(world: &World, run: &Run, stale: &[&str], rebuilt: &[&str])
 
 /// The rebuild pipeline has exactly the plan job and these images' build, test and release
 /// jobs, and every one passed.
+#[track_caller]
 fn expect_rebuilt(run: &Run, jobs: &[&str]) {
     let mut all = vec!["gipgee:plan"];
     all.extend(jobs);
@@ -223,6 +228,7 @@ fn expect_rebuilt(run: &Run, jobs: &[&str]) {
 
 /// Nothing stale: the rebuild pipeline only has its plan job (GitLab cannot skip a trigger
 /// job on an artifact's content), which says why, and no image is built.
+#[track_caller]
 fn expect_nothing_rebuilt(run: &Run) {
     expect_rebuilt(run, &[]);
     let plan = run.log("rebuild/gipgee:plan");
@@ -235,6 +241,7 @@ fn expect_nothing_rebuilt(run: &Run) {
 
 /// `id`'s target locations have the digest of the rebuild pipeline's staging image of it,
 /// which differs from what was released before.
+#[track_caller]
 fn expect_rereleased(
     world: &World,
     run: &Run,
@@ -259,6 +266,7 @@ fn expect_rereleased(
 }
 
 /// The targets of the images not in `changed` kept their digests.
+#[track_caller]
 fn expect_others_unchanged(
     world: &World,
     run: &Run,
@@ -279,6 +287,7 @@ fn expect_others_unchanged(
 
 /// base-tools is stale: `evaluate` says so, the rebuild pipeline rebuilds it and app (built on
 /// it) and every job of it passes, and both are released again.
+#[track_caller]
 fn expect_base_tools_and_app_rebuilt(
     world: &World,
     run: &Run,
@@ -291,6 +300,7 @@ fn expect_base_tools_and_app_rebuilt(
 }
 
 /// A scheduled run that finds everything up to date.
+#[track_caller]
 fn expect_all_up_to_date(world: &World, run: &Run, ids: &[&str]) {
     expect_check_pipeline(run, ids, &[], Passed);
     let expected: Vec<(&str, Check, Check)> =

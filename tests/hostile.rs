@@ -33,21 +33,13 @@ images:
 
 /// Runs one script line in `sh` with `buildah`/`skopeo` as functions that print each argument
 /// on its own line (NUL-free), and returns what they printed.
+#[track_caller]
 fn run_with_stub(line: &str) -> Vec<String> {
     let script = format!(
         "buildah() {{ for a in \"$@\"; do printf '%s\\0' \"$a\"; done; }}\nskopeo() {{ buildah \"$@\"; }}\n{line}\n"
     );
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .expect("sh runs");
-    assert!(
-        out.status.success(),
-        "script line failed: {line}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    // Panics at the caller with the script (the line in it), its status and stderr.
+    support::run(Command::new("sh").arg("-c").arg(script))
         .split('\0')
         .filter(|s| !s.is_empty())
         .map(str::to_string)

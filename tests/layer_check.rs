@@ -14,8 +14,9 @@ use gipgee::registry::{Client, Digest, RetryPolicy};
 use gipgee::results::Verdict;
 use gipgee::vars::Vars;
 
-use crate::registry::harness::{self, Auth, Blob, Layout, Registry};
 use crate::support::Test;
+use crate::support::oci::{Blob, Layout};
+use crate::support::registry::{self, Registry};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -30,11 +31,11 @@ struct Lab {
 
 impl Lab {
     fn start(test: &str) -> Option<Lab> {
-        if !harness::tools_available(test) {
+        if !registry::tools_available(test) {
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        let registry = Registry::start(dir.path(), Auth::Anonymous, None);
+        let registry = Registry::builder(dir.path()).start();
         let layout = Layout::new(&dir.path().join("layout"));
         Some(Lab {
             _dir: dir,
@@ -43,15 +44,18 @@ impl Lab {
         })
     }
 
+    #[track_caller]
     fn push_image(&mut self, name: &str, blob: &Blob, repo_tag: &str) {
         self.push(name, blob, OCI_MANIFEST, repo_tag);
     }
 
+    #[track_caller]
     fn push_index(&mut self, name: &str, blob: &Blob, repo_tag: &str) {
         self.push(name, blob, OCI_INDEX, repo_tag);
     }
 
     /// Names `blob` `name` in the layout and copies it to `<registry>/<repo_tag>`.
+    #[track_caller]
     fn push(&mut self, name: &str, blob: &Blob, media_type: &str, repo_tag: &str) {
         self.layout.tag(name, blob, media_type);
         self.layout.push(
@@ -64,6 +68,7 @@ impl Lab {
 
     /// Pushes `base:1` (named `name` in the layout): an amd64 image of one layer, whose
     /// `/etc/base-version` holds `version`.
+    #[track_caller]
     fn push_base(&mut self, name: &str, version: &str) -> OneLayerBase {
         let layer = self.layout.layer("base-version", version);
         let image = self.layout.image(std::slice::from_ref(&layer), "amd64");
@@ -79,6 +84,7 @@ impl Lab {
 
     /// Pushes `base:1` as a two-platform index of one-layer images (`/etc/base-amd64` and
     /// `/etc/base-arm64`).
+    #[track_caller]
     fn push_two_platform_base(&mut self) -> TwoPlatformBase {
         let amd64_layer = self.layout.layer("base-amd64", "amd64\n");
         let arm64_layer = self.layout.layer("base-arm64", "arm64\n");
@@ -97,6 +103,7 @@ impl Lab {
         }
     }
 
+    #[track_caller]
     fn config(&self, images: &str) -> Config {
         let text = format!(
             "version: 1\nregistries:\n  {host}: {{insecure: true}}\ndefaults: {{staging: {host}/staging}}\nimages:\n{}",
@@ -112,6 +119,7 @@ impl Lab {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    #[track_caller]
     fn client(&self, config: &Config) -> Client {
         let vars = Vars::default();
         let mut options =
@@ -124,6 +132,7 @@ impl Lab {
         Client::new(options, provider).expect("client")
     }
 
+    #[track_caller]
     fn check(&self, images: &str) -> (Verdict, u64) {
         let config = self.config(images);
         let client = self.client(&config);

@@ -2,8 +2,6 @@
 //! (htpasswd) and Bearer (token auth with a token server) reads, a private CA over TLS, and the
 //! errors a user sees for a wrong password, a missing image and a registry that is down.
 
-pub mod harness;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +13,8 @@ use gipgee::oci::Reference;
 use gipgee::registry::{Client, Digest, ErrorKind, Platform, RetryPolicy};
 use gipgee::vars::Vars;
 
-use harness::{Auth, Blob, Layout, Registry, TokenServer};
+use crate::support::oci::{Blob, Layout};
+use crate::support::registry::{self, Auth, Registry, TokenServer};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -164,11 +163,11 @@ fn check_reads(client: &Client, host: &str, pushed: &Pushed) {
 
 #[test]
 fn anonymous_read_of_images_and_index() {
-    if !harness::tools_available("anonymous_read_of_images_and_index") {
+    if !registry::tools_available("anonymous_read_of_images_and_index") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::start(dir.path(), Auth::Anonymous, None);
+    let registry = Registry::builder(dir.path()).start();
     let pushed = push_images(dir.path(), &registry.host, None, None);
     let client = client_for(&registry.host, &Vars::default());
     check_reads(&client, &registry.host, &pushed);
@@ -189,12 +188,13 @@ fn anonymous_read_of_images_and_index() {
 
 #[test]
 fn basic_auth_read_with_configured_variables_and_docker_auth_config() {
-    if !harness::tools_available("basic_auth_read_with_configured_variables_and_docker_auth_config")
-    {
+    if !registry::tools_available(
+        "basic_auth_read_with_configured_variables_and_docker_auth_config",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::start(dir.path(), basic_auth(), None);
+    let registry = Registry::builder(dir.path()).auth(basic_auth()).start();
     let host = registry.host.clone();
     let pushed = push_images(dir.path(), &host, Some(("tester", "basic-secret")), None);
 
@@ -225,11 +225,11 @@ fn basic_auth_read_with_configured_variables_and_docker_auth_config() {
 
 #[test]
 fn basic_auth_wrong_password_names_registry_and_variable() {
-    if !harness::tools_available("basic_auth_wrong_password_names_registry_and_variable") {
+    if !registry::tools_available("basic_auth_wrong_password_names_registry_and_variable") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::start(dir.path(), basic_auth(), None);
+    let registry = Registry::builder(dir.path()).auth(basic_auth()).start();
     let host = registry.host.clone();
     let client = client_with_password(&host, "not-the-password");
     let err = client
@@ -255,13 +255,13 @@ struct TokenSetup {
 
 fn token_setup() -> TokenSetup {
     let dir = tempfile::tempdir().unwrap();
-    let (key, cert) = harness::token_signing_key(dir.path());
+    let (key, cert) = registry::token_signing_key(dir.path());
     let tokens = TokenServer::start(dir.path(), &key, &cert, "tester", "token-secret");
     let auth = Auth::Token {
         realm: tokens.url.clone(),
         cert,
     };
-    let registry = Registry::start(dir.path(), auth, None);
+    let registry = Registry::builder(dir.path()).auth(auth).start();
     let pushed = push_images(
         dir.path(),
         &registry.host,
@@ -278,7 +278,7 @@ fn token_setup() -> TokenSetup {
 
 #[test]
 fn bearer_read_reuses_tokens_per_repository() {
-    if !harness::tools_available("bearer_read_reuses_tokens_per_repository") {
+    if !registry::tools_available("bearer_read_reuses_tokens_per_repository") {
         return;
     }
     let setup = token_setup();
@@ -309,7 +309,7 @@ fn bearer_read_reuses_tokens_per_repository() {
 
 #[test]
 fn bearer_wrong_password_and_anonymous_are_clear_errors() {
-    if !harness::tools_available("bearer_wrong_password_and_anonymous_are_clear_errors") {
+    if !registry::tools_available("bearer_wrong_password_and_anonymous_are_clear_errors") {
         return;
     }
     let setup = token_setup();
@@ -340,12 +340,12 @@ fn bearer_wrong_password_and_anonymous_are_clear_errors() {
 
 #[test]
 fn tls_registry_with_a_private_ca() {
-    if !harness::tools_available("tls_registry_with_a_private_ca") {
+    if !registry::tools_available("tls_registry_with_a_private_ca") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = harness::private_ca(dir.path());
-    let registry = Registry::start(dir.path(), Auth::Anonymous, Some((&cert, &key)));
+    let (ca, cert, key) = registry::private_ca(dir.path());
+    let registry = Registry::builder(dir.path()).tls(&cert, &key).start();
     let host = registry.host.clone();
     let certs_dir = dir.path().join("certs.d");
     std::fs::create_dir_all(&certs_dir).unwrap();
@@ -382,11 +382,11 @@ fn tls_registry_with_a_private_ca() {
 
 #[test]
 fn missing_image_and_stopped_registry_are_errors() {
-    if !harness::tools_available("missing_image_and_stopped_registry_are_errors") {
+    if !registry::tools_available("missing_image_and_stopped_registry_are_errors") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut registry = Registry::start(dir.path(), Auth::Anonymous, None);
+    let mut registry = Registry::builder(dir.path()).start();
     let host = registry.host.clone();
     let pushed = push_images(dir.path(), &host, None, None);
     let client = client_for(&host, &Vars::default());

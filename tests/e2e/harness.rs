@@ -26,8 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -36,7 +35,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::git_env;
+use crate::support::registry::{self, Auth, Registry};
+use crate::support::{self, tools};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const GIPGEE: &str = env!("CARGO_BIN_EXE_gipgee");
@@ -48,17 +48,15 @@ pub const RELEASE_USER: &str = "release-bot";
 pub const RELEASE_PASSWORD: &str = "e2e-s3cret-never-in-a-pipeline-file";
 /// A whole pipeline takes seconds; this only stops a hung run.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
-/// Tools the harness and the generated jobs use.
+/// Tools the harness and the generated jobs use, besides the registries'
+/// ([`registry::SERVER_TOOLS`]).
 const TOOLS: &[&str] = &[
-    "docker-registry",
     "buildah",
     "skopeo",
     "gitlab-ci-local",
-    "htpasswd",
     "rsync",
     "git",
     "unshare",
-    "setpriv",
 ];
 /// Where buildah, skopeo, podman and CNI keep state by default when run as root; the
 /// harness's tools write none of these (see `expect_tool_state_in_temp_folder`).
@@ -101,17 +99,13 @@ const SANDBOX: &str = r#"mount -t overlay overlay -o "lowerdir=/var/lib,upperdir
 
 /// Whether everything the end-to-end tests need is here. Missing tools skip the scenario with
 /// a message, or fail it when GIPGEE_REQUIRE_TOOLS is set (scripts/test.sh).
+#[track_caller]
 fn tools_ready(scenario: &str, setup: Setup) -> bool {
     let debian: &[&str] = match setup.debian {
         true => &["debootstrap", "curl", "flock"],
         false => &[],
     };
-    let mut missing: Vec<String> = TOOLS
-        .iter()
-        .chain(debian)
-        .filter(|tool| find_on_path(tool).is_none())
-        .map(|tool| tool.to_string())
-        .collect();
+    let mut missing = tools::missing(&[registry::SERVER_TOOLS, TOOLS, debian].concat());
     if !Path::new("/bin/busybox").exists() {
         missing.push("/bin/busybox (busybox-static)".into());
     }
@@ -122,19 +116,7 @@ fn tools_ready(scenario: &str, setup: Setup) -> bool {
     if !root {
         missing.push("root (buildah's chroot isolation and mount namespaces)".into());
     }
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var("GIPGEE_REQUIRE_TOOLS").is_err(),
-        "e2e scenario `{scenario}`: {} required (GIPGEE_REQUIRE_TOOLS is set) but missing; run scripts/install-test-deps.sh",
-        missing.join(", ")
-    );
-    eprintln!(
-        "SKIPPED: e2e scenario `{scenario}`: missing {}; run scripts/test.sh for the end-to-end tests",
-        missing.join(", ")
-    );
-    false
+    tools::present_or_skip(&format!("e2e scenario `{scenario}`"), &missing)
 }
 
 /// gipgee built statically (`+crt-static` glibc: LAB.md), which runs inside any image, as the
@@ -181,105 +163,6 @@ pub fn static_gipgee(scenario: &str) -> &'static Path {
         Ok(binary) => binary,
         Err(err) => panic!("e2e `{scenario}`: {err}"),
     }
-}
-
-fn find_on_path(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(tool))
-        .find(|candidate| {
-            candidate
-                .metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
-/// A `docker-registry` process on 127.0.0.1, stopped by PID when dropped.
-pub struct Registry {
-    pub host: String,
-    child: Child,
-}
-
-impl Registry {
-    fn start(dir: &Path, name: &str, htpasswd: Option<&Path>) -> Registry {
-        let data = dir.join(format!("{name}-data"));
-        let log_path = dir.join(format!("{name}.log"));
-        for _ in 0..10 {
-            // The port is free now; another test may take it before the registry binds it,
-            // so a registry that dies at once is retried on another port.
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let mut config = format!(
-                "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
-                data.display()
-            );
-            if let Some(htpasswd) = htpasswd {
-                writeln!(
-                    config,
-                    "auth: {{htpasswd: {{realm: gipgee-e2e, path: {}}}}}",
-                    htpasswd.display()
-                )
-                .unwrap();
-            }
-            let config_path = dir.join(format!("{name}.yml"));
-            std::fs::write(&config_path, config).expect("write registry config");
-            let log = std::fs::File::create(&log_path).expect("registry log");
-            let child = Command::new("setpriv")
-                .args(["--pdeathsig", "KILL", "docker-registry", "serve"])
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log)
-                .spawn()
-                .expect("docker-registry starts");
-            let mut registry = Registry {
-                host: format!("127.0.0.1:{port}"),
-                child,
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if matches!(http_status(port, "/v2/"), Some(200 | 401)) {
-                    return registry;
-                }
-                if registry.child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(30));
-            }
-            drop(registry); // stops it if it still runs
-        }
-        panic!(
-            "registry `{name}` did not start; its log:\n{}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-    }
-}
-
-impl Registry {
-    /// Stops the registry (by PID): a registry that is down.
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The HTTP status of a GET on loopback, without an HTTP client library.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 /// What a job did in a pipeline run.
@@ -437,6 +320,7 @@ impl Run {
     }
 
     /// Fails with every mismatch at once: which job, what it did instead, its output.
+    #[track_caller]
     pub fn expect(&self, expected: &[(&str, Outcome)]) {
         let mut problems = String::new();
         for (job, want) in expected {
@@ -469,11 +353,13 @@ impl Run {
     }
 
     /// Exactly these jobs are in the generated child pipeline.
+    #[track_caller]
     pub fn expect_pipeline_jobs(&self, expected: &[&str]) {
         self.expect_jobs("the generated pipeline", self.pipeline_jobs(), expected);
     }
 
     /// `pipeline` (named so in the failure) has the jobs `got`, which are `expected`.
+    #[track_caller]
     fn expect_jobs(&self, pipeline: &str, got: Vec<&str>, expected: &[&str]) {
         let mut want: Vec<&str> = expected.to_vec();
         want.sort();
@@ -484,48 +370,59 @@ impl Run {
         }
     }
 
+    #[track_caller]
     pub fn pipeline_jobs(&self) -> Vec<&str> {
         job_names(self.pipeline())
     }
 
+    #[track_caller]
     pub fn pipeline(&self) -> &serde_yaml::Mapping {
-        self.pipeline
-            .as_ref()
-            .unwrap_or_else(|| self.fail("\nno generated pipeline (gipgee-pipeline.yml)"))
+        match &self.pipeline {
+            Some(pipeline) => pipeline,
+            None => self.fail("\nno generated pipeline (gipgee-pipeline.yml)"),
+        }
     }
 
     /// A job of the generated pipeline.
+    #[track_caller]
     pub fn pipeline_job(&self, job: &str) -> &serde_yaml::Value {
-        self.pipeline()
-            .get(job)
-            .unwrap_or_else(|| self.fail(&format!("\nthe generated pipeline has no job `{job}`")))
+        match self.pipeline().get(job) {
+            Some(value) => value,
+            None => self.fail(&format!("\nthe generated pipeline has no job `{job}`")),
+        }
     }
 
     /// A variable of a job of the generated pipeline.
+    #[track_caller]
     pub fn job_variable(&self, job: &str, name: &str) -> String {
-        self.pipeline_job(job)["variables"][name]
-            .as_str()
-            .unwrap_or_else(|| self.fail(&format!("\njob `{job}` has no variable {name}")))
-            .to_string()
+        match self.pipeline_job(job)["variables"][name].as_str() {
+            Some(value) => value.to_string(),
+            None => self.fail(&format!("\njob `{job}` has no variable {name}")),
+        }
     }
 
     /// The staging reference of an image, from its build job.
+    #[track_caller]
     pub fn staging(&self, id: &str) -> String {
         self.job_variable(&format!("build:{id}"), "GIPGEE_STAGING_IMAGE")
     }
 
+    #[track_caller]
     pub fn rebuild(&self) -> &serde_yaml::Mapping {
-        self.rebuild.as_ref().unwrap_or_else(|| {
-            self.fail("\nno rebuild pipeline (gipgee-rebuild.yml, written by `evaluate`)")
-        })
+        match &self.rebuild {
+            Some(rebuild) => rebuild,
+            None => self.fail("\nno rebuild pipeline (gipgee-rebuild.yml, written by `evaluate`)"),
+        }
     }
 
     /// The jobs of the rebuild pipeline, without the `rebuild/` prefix.
+    #[track_caller]
     pub fn rebuild_jobs(&self) -> Vec<&str> {
         job_names(self.rebuild())
     }
 
     /// Exactly these jobs are in the rebuild pipeline.
+    #[track_caller]
     pub fn expect_rebuild_jobs(&self, expected: &[&str]) {
         self.expect_jobs(
             "the rebuild pipeline (written by `evaluate`)",
@@ -535,33 +432,38 @@ impl Run {
     }
 
     /// The staging reference of an image rebuilt by the rebuild pipeline.
+    #[track_caller]
     pub fn rebuild_staging(&self, id: &str) -> String {
         let job = format!("build:{id}");
-        self.rebuild()
+        let staging = self
+            .rebuild()
             .get(job.as_str())
-            .and_then(|j| j["variables"]["GIPGEE_STAGING_IMAGE"].as_str())
-            .unwrap_or_else(|| {
-                self.fail(&format!(
-                    "\nthe rebuild pipeline has no job `{job}` with GIPGEE_STAGING_IMAGE"
-                ))
-            })
-            .to_string()
+            .and_then(|j| j["variables"]["GIPGEE_STAGING_IMAGE"].as_str());
+        match staging {
+            Some(staging) => staging.to_string(),
+            None => self.fail(&format!(
+                "\nthe rebuild pipeline has no job `{job}` with GIPGEE_STAGING_IMAGE"
+            )),
+        }
     }
 
     /// A variable of a job of the rebuild pipeline.
+    #[track_caller]
     pub fn rebuild_job_variable(&self, job: &str, name: &str) -> String {
-        self.rebuild()
+        let value = self
+            .rebuild()
             .get(job)
-            .and_then(|j| j["variables"][name].as_str())
-            .unwrap_or_else(|| {
-                self.fail(&format!(
-                    "\nthe rebuild pipeline's job `{job}` has no variable {name}"
-                ))
-            })
-            .to_string()
+            .and_then(|j| j["variables"][name].as_str());
+        match value {
+            Some(value) => value.to_string(),
+            None => self.fail(&format!(
+                "\nthe rebuild pipeline's job `{job}` has no variable {name}"
+            )),
+        }
     }
 
     /// `later` started only after `earlier` had finished.
+    #[track_caller]
     pub fn expect_order(&self, earlier: &str, later: &str) {
         let finished = self.jobs.get(earlier).and_then(|r| r.finished);
         let started = self.jobs.get(later).and_then(|r| r.started);
@@ -575,6 +477,7 @@ impl Run {
 
     /// Panics with the scenario, the problem, and the end of gitlab-ci-local's output (the
     /// whole output is on the test's stderr, which `cargo test` shows for a failed test).
+    #[track_caller]
     pub fn fail(&self, problem: &str) -> ! {
         let lines: Vec<&str> = self.output.lines().collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
@@ -698,15 +601,14 @@ impl World {
             .tempdir()
             .expect("temp dir");
         let dir = tempdir.path().to_path_buf();
-        let htpasswd = dir.join("htpasswd");
-        let out = Command::new("htpasswd")
-            .args(["-Bbn", RELEASE_USER, RELEASE_PASSWORD])
-            .output()
-            .expect("htpasswd runs");
-        assert!(out.status.success(), "htpasswd failed");
-        std::fs::write(&htpasswd, &out.stdout).expect("write htpasswd");
-        let anon = Registry::start(&dir, "registry-anonymous", None);
-        let auth = Registry::start(&dir, "registry-release", Some(&htpasswd));
+        let anon = Registry::builder(&dir).name("registry-anonymous").start();
+        let auth = Registry::builder(&dir)
+            .name("registry-release")
+            .auth(Auth::Basic {
+                user: RELEASE_USER.into(),
+                password: RELEASE_PASSWORD.into(),
+            })
+            .start();
         let world = World {
             scenario: scenario.to_string(),
             setup,
@@ -853,25 +755,18 @@ impl World {
         cmd
     }
 
-    /// Runs a tool to completion; panics with its output when it fails.
+    /// Runs a tool (sandboxed) to completion; its trimmed stdout. Panics at the caller with
+    /// the command, its status and output when it fails.
+    #[track_caller]
     fn tool(&self, program: &str, args: &[&str]) -> String {
-        let out = self
-            .sandboxed(program)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-        assert!(
-            out.status.success(),
-            "e2e `{}`: {program} {args:?} failed:\n{}{}",
-            self.scenario,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        support::run(self.sandboxed(program).args(args))
+            .trim()
+            .to_string()
     }
 
     /// The busybox base: busybox-static and a marker file, no network pull, pushed to
     /// `base/busybox:<tag>` for each tag. `patch` adds `/etc/base-patch`: a changed base.
+    #[track_caller]
     fn push_busybox_base(&self, patch: Option<&str>, tags: &[&str]) {
         let rootfs = self.dir.join("base-rootfs");
         let _ = std::fs::remove_dir_all(&rootfs);
@@ -906,6 +801,7 @@ impl World {
 
     /// The busybox base pushed again to `base/busybox:1` with a change (`/etc/base-patch`):
     /// what a base image's maintainers do. The pinned `base/busybox:1.36` stays.
+    #[track_caller]
     pub fn push_changed_busybox_base(&self, patch: &str) {
         self.push_busybox_base(Some(patch), &["1"]);
     }
@@ -943,6 +839,7 @@ impl World {
         );
     }
 
+    #[track_caller]
     fn commit_and_push(&self, ctr: &str, cmd: &str, path: &str, repository: &str, tags: &[&str]) {
         self.tool("buildah", &["config", "--cmd", cmd, "--env", path, ctr]);
         let local = format!("localhost/e2e-{}:latest", repository.replace('/', "-"));
@@ -1009,20 +906,13 @@ impl World {
             .expect("symlink");
     }
 
+    /// git in the project; its trimmed stdout. Panics at the caller when git fails.
+    #[track_caller]
     pub fn git(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new("git");
-        cmd.current_dir(&self.project).args(args);
-        git_env(&mut cmd, 0);
-        let out = cmd.output().expect("git runs");
-        assert!(
-            out.status.success(),
-            "e2e `{}`: git {args:?} failed: {}",
-            self.scenario,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        support::git(&self.project, args)
     }
 
+    #[track_caller]
     pub fn commit(&self, message: &str) -> String {
         self.git(&["add", "-A"]);
         self.git(&["commit", "-q", "-m", message]);
@@ -1124,6 +1014,7 @@ impl World {
     }
 
     /// The generated pipeline passes GitLab's CI schema and gitlab-ci-local's `--list`.
+    #[track_caller]
     pub fn check_pipeline(&self, run: &Run) {
         // Without the run's variables file, whose overrides of predefined variables make
         // gitlab-ci-local print warnings into the job list.
@@ -1133,6 +1024,7 @@ impl World {
 
     /// The rebuild pipeline `evaluate` wrote passes GitLab's CI schema and gitlab-ci-local's
     /// `--list`.
+    #[track_caller]
     pub fn check_rebuild_pipeline(&self, run: &Run) {
         run.rebuild();
         let _ = std::fs::remove_file(self.project.join(".gitlab-ci-local-variables.yml"));
@@ -1161,6 +1053,7 @@ impl World {
         }
     }
 
+    #[track_caller]
     fn inspect(&self, reference: &str) -> Option<serde_json::Value> {
         match self.skopeo(&["inspect"], reference) {
             Ok(json) => Some(serde_json::from_str(&json).expect("skopeo's JSON")),
@@ -1173,19 +1066,21 @@ impl World {
     }
 
     /// The manifest digest the registry serves for `reference`, `None` if there is none.
+    #[track_caller]
     pub fn digest(&self, reference: &str) -> Option<String> {
         self.inspect(reference)
             .map(|v| v["Digest"].as_str().expect("a digest").to_string())
     }
 
     /// The layer digests (compressed, as stored) of `reference`, which must exist.
+    #[track_caller]
     pub fn layers(&self, reference: &str) -> Vec<String> {
-        let info = self.inspect(reference).unwrap_or_else(|| {
+        let Some(info) = self.inspect(reference) else {
             panic!(
                 "e2e `{}`: {reference} is not in the registry",
                 self.scenario
             )
-        });
+        };
         info["Layers"]
             .as_array()
             .expect("layers")
@@ -1195,14 +1090,20 @@ impl World {
     }
 
     /// The raw manifest of `reference`, which must exist.
+    #[track_caller]
     pub fn manifest(&self, reference: &str) -> serde_json::Value {
-        let raw = self
-            .skopeo(&["inspect", "--raw"], reference)
-            .unwrap_or_else(|err| panic!("e2e `{}`: {reference}: {err}", self.scenario));
+        let raw = match self.skopeo(&["inspect", "--raw"], reference) {
+            Ok(raw) => raw,
+            Err(err) => panic!(
+                "e2e `{}`: skopeo inspect --raw {reference} failed: {err}",
+                self.scenario
+            ),
+        };
         serde_json::from_str(&raw).expect("manifest JSON")
     }
 
     /// Deletes a tag's manifest from the registry: a target location that does not exist.
+    #[track_caller]
     pub fn delete(&self, reference: &str) {
         if let Err(err) = self.skopeo(&["delete"], reference) {
             panic!(
@@ -1218,6 +1119,7 @@ impl World {
     }
 
     /// The tags of a repository (`host/path`), empty when it does not exist.
+    #[track_caller]
     pub fn tags(&self, repository: &str) -> Vec<String> {
         match self.skopeo(&["list-tags"], repository) {
             Ok(json) => {
@@ -1241,6 +1143,7 @@ impl World {
 
     /// An anonymous request for a tag on the release registry is refused: its images are
     /// reachable only with the credentials.
+    #[track_caller]
     pub fn expect_release_registry_protected(&self, reference: &str) {
         let out = self
             .sandboxed("skopeo")
@@ -1260,6 +1163,7 @@ impl World {
     /// blob-info cache in a sandbox's `/var/lib` overlay, the CNI lock in the configured
     /// directory. New entries in the host's default places are reported, not failed: other
     /// processes on a shared machine (or other tests) may make them.
+    #[track_caller]
     pub fn expect_tool_state_in_temp_folder(&self) {
         assert!(
             self.dir.join("cni/cni.lock").exists(),

@@ -1,12 +1,18 @@
 //! Test support: a builder that runs the real `gipgee` binary in a temporary git repository
-//! and compares its whole output, and the external checks every generated pipeline passes.
+//! and compares its whole output, the command helpers every suite uses ([`run`], [`git`]),
+//! the external checks every generated pipeline passes ([`tools`]), the registry fixture
+//! ([`registry`]) and hand-written OCI layouts ([`oci`]).
 
 #![allow(dead_code)]
 
+pub mod oci;
+pub mod registry;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use tempfile::TempDir;
 
 pub const GIPGEE: &str = env!("CARGO_BIN_EXE_gipgee");
 
@@ -24,31 +30,73 @@ pub fn git_env(cmd: &mut Command, tick: u64) {
         .env("GIT_CONFIG_GLOBAL", "/dev/null");
 }
 
+/// Runs git in `dir` with [`git_env`]; its trimmed stdout. Panics (at the caller) as
+/// [`run`] does.
+#[track_caller]
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let mut cmd = Command::new("git");
     cmd.current_dir(dir).args(args);
     git_env(&mut cmd, 0);
-    let out = cmd.output().expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    run(&mut cmd).trim().to_string()
 }
 
-/// The result of one run of the binary.
+/// Runs `cmd` to completion and returns its stdout. Panics at the caller when it cannot start
+/// or does not succeed, naming the command, its directory, its exit status, stdout and stderr.
+#[track_caller]
+pub fn run(cmd: &mut Command) -> String {
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(err) => panic!("`{}` could not start: {err}", describe(cmd)),
+    };
+    if !out.status.success() {
+        panic!(
+            "`{}` failed ({}):\n--- stdout\n{}--- stderr\n{}",
+            describe(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A command as a shell line (program and arguments, and its directory if set), for messages.
+pub fn describe(cmd: &Command) -> String {
+    let mut line = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args() {
+        let arg = arg.to_string_lossy();
+        match arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+            true => line.push_str(&format!(" '{}'", arg.replace('\'', r"'\''"))),
+            false => line.push_str(&format!(" {arg}")),
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        line.push_str(&format!(" (in {})", dir.display()));
+    }
+    line
+}
+
+/// The result of one run of the binary. It owns the run's temporary repository, `dir`, which
+/// is removed when the output is dropped (at the end of the test).
 #[derive(Debug)]
 pub struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
     pub dir: PathBuf,
+    _tempdir: TempDir,
 }
 
 impl Output {
+    #[track_caller]
     pub fn read(&self, path: &str) -> String {
-        std::fs::read_to_string(self.dir.join(path)).unwrap_or_else(|e| panic!("read {path}: {e}"))
+        match std::fs::read_to_string(self.dir.join(path)) {
+            Ok(text) => text,
+            Err(err) => panic!(
+                "read {} (left by the run): {err}",
+                self.dir.join(path).display()
+            ),
+        }
     }
 }
 
@@ -62,7 +110,7 @@ pub struct Test {
     expected_stdout: Option<String>,
     expected_stderr: Option<String>,
     expected_code: i32,
-    tempdir: tempfile::TempDir,
+    tempdir: TempDir,
 }
 
 impl Test {
@@ -91,10 +139,7 @@ impl Test {
 
     /// The variables of a GitLab job on the default branch, started from the web UI.
     pub fn gitlab_manual_run(self) -> Test {
-        self.env("CI_PIPELINE_SOURCE", "web")
-            .env("CI_DEFAULT_BRANCH", "main")
-            .env("CI_COMMIT_BRANCH", "main")
-            .env("CI_PIPELINE_ID", "4242")
+        self.gitlab_manual_run_without_registry()
             .env("CI_REGISTRY", "registry.gitlab.example.com")
             .env(
                 "CI_REGISTRY_IMAGE",
@@ -144,6 +189,8 @@ impl Test {
         self.tempdir.path()
     }
 
+    /// Runs the binary and checks its output; panics at the caller on a difference.
+    #[track_caller]
     pub fn run(self) -> Output {
         let dir = self.tempdir.path().to_path_buf();
         for (path, content) in &self.files {
@@ -171,16 +218,23 @@ impl Test {
             env.push(("CI_COMMIT_SHA".into(), git(&dir, &["rev-parse", "HEAD"])));
         }
         cmd.envs(env);
-        let out = cmd.output().expect("gipgee runs");
+        let out = match cmd.output() {
+            Ok(out) => out,
+            Err(err) => panic!("`{}` could not start: {err}", describe(&cmd)),
+        };
         let output = Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).to_string(),
             stderr: String::from_utf8_lossy(&out.stderr).to_string(),
-            dir: dir.clone(),
+            dir,
+            _tempdir: self.tempdir,
         };
         let context = format!(
-            "args {:?}\nstdout:\n{}\nstderr:\n{}",
-            self.args, output.stdout, output.stderr
+            "gipgee {:?} (in {})\nstdout:\n{}\nstderr:\n{}",
+            self.args,
+            output.dir.display(),
+            output.stdout,
+            output.stderr
         );
         if let Some(expected) = &self.expected_stdout {
             assert_eq!(&output.stdout, expected, "stdout differs; {context}");
@@ -192,8 +246,6 @@ impl Test {
             output.code, self.expected_code,
             "exit code differs; {context}"
         );
-        // Keep the directory alive for the caller's checks.
-        std::mem::forget(self.tempdir);
         output
     }
 }

@@ -4,44 +4,64 @@
 //! `scripts/test.sh` installs both and sets GIPGEE_REQUIRE_TOOLS=1, which turns a missing tool
 //! into a failure; a plain `cargo test` on a machine without them says what it skipped.
 
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Whether every tool is on PATH. When one is missing, the test skips with a message — or,
 /// with GIPGEE_REQUIRE_TOOLS set (`scripts/test.sh`), fails.
+#[track_caller]
 pub fn tools_available(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
+    present_or_skip(test, &missing(tools))
+}
+
+/// The tools of `tools` that are not on PATH.
+pub fn missing(tools: &[&str]) -> Vec<String> {
+    tools
         .iter()
-        .copied()
-        .filter(|tool| !on_path(tool))
-        .collect();
+        .filter(|tool| find_on_path(tool).is_none())
+        .map(|tool| tool.to_string())
+        .collect()
+}
+
+/// `true` when nothing is `missing`. Otherwise the test skips with a message (`false`) or,
+/// with GIPGEE_REQUIRE_TOOLS set, fails at the caller.
+#[track_caller]
+pub fn present_or_skip(test: &str, missing: &[String]) -> bool {
     if missing.is_empty() {
         return true;
     }
     assert!(
         std::env::var_os("GIPGEE_REQUIRE_TOOLS").is_none(),
-        "{test}: {} required (GIPGEE_REQUIRE_TOOLS is set) but not on PATH; run scripts/install-test-deps.sh",
+        "{test}: {} required (GIPGEE_REQUIRE_TOOLS is set) but missing; run scripts/install-test-deps.sh",
         missing.join(", ")
     );
     eprintln!(
-        "SKIPPED {test}: {} not installed; run scripts/test.sh for the full checks",
+        "SKIPPED {test}: {} missing; run scripts/test.sh for the full checks",
         missing.join(", ")
     );
     false
 }
 
+#[track_caller]
 fn tool_available(name: &str) -> bool {
     tools_available(name, &[name])
 }
 
-pub fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths)
-            .any(|dir| std::fs::metadata(dir.join(tool)).is_ok_and(|m| m.is_file()))
-    })
+/// The executable `tool` on PATH, if there is one.
+pub fn find_on_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// Validates a pipeline file against GitLab's CI schema.
+#[track_caller]
 pub fn check_schema(pipeline: &Path) {
     if !tool_available("check-jsonschema") {
         return;
@@ -60,8 +80,9 @@ pub fn check_schema(pipeline: &Path) {
         .expect("check-jsonschema runs");
     assert!(
         out.status.success(),
-        "{} fails GitLab's CI schema:\n{}{}",
+        "{} fails GitLab's CI schema (check-jsonschema: {}):\n{}{}",
         pipeline.display(),
+        out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -69,6 +90,7 @@ pub fn check_schema(pipeline: &Path) {
 
 /// Lists the pipeline with gitlab-ci-local (in `repo`, a git repository with an origin) and
 /// returns the job names it lists.
+#[track_caller]
 pub fn gitlab_ci_local_list(repo: &Path, pipeline: &Path) -> Option<Vec<String>> {
     if !tool_available("gitlab-ci-local") {
         return None;
@@ -88,8 +110,9 @@ pub fn gitlab_ci_local_list(repo: &Path, pipeline: &Path) -> Option<Vec<String>>
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
-        "gitlab-ci-local --list rejects {}:\n{stdout}{}",
+        "gitlab-ci-local --list-csv rejects {} ({}):\n{stdout}{}",
         pipeline.display(),
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     Some(
@@ -106,6 +129,7 @@ pub fn gitlab_ci_local_list(repo: &Path, pipeline: &Path) -> Option<Vec<String>>
 const GLOBAL_KEYWORDS: &[&str] = &["default", "include", "stages", "variables", "workflow"];
 
 /// Both checks, and that gitlab-ci-local sees exactly the jobs of the file.
+#[track_caller]
 pub fn check_pipeline(repo: &Path, pipeline: &Path) {
     check_schema(pipeline);
     let text = std::fs::read_to_string(pipeline).expect("pipeline readable");
@@ -122,13 +146,16 @@ pub fn check_pipeline(repo: &Path, pipeline: &Path) {
         listed.sort();
         expected.sort();
         assert_eq!(
-            listed, expected,
-            "gitlab-ci-local lists other jobs than the file has"
+            listed,
+            expected,
+            "gitlab-ci-local lists other jobs than {} has",
+            pipeline.display()
         );
     }
 }
 
 /// gitlab-ci-local needs an `origin` remote and its default branch ref.
+#[track_caller]
 fn ensure_origin(repo: &Path) {
     let has_origin = Command::new("git")
         .current_dir(repo)
@@ -150,6 +177,7 @@ fn ensure_origin(repo: &Path) {
 }
 
 /// Validates a YAML file against a JSON Schema file; `None` when check-jsonschema is missing.
+#[track_caller]
 pub fn check_against_schema(schema: &Path, file: &Path) -> Option<bool> {
     if !tool_available("check-jsonschema") {
         return None;
