@@ -35,7 +35,7 @@ pub enum Error {
     Internal(String),
     /// A registry operation failed; the error names the registry host, the reference and,
     /// for authentication failures, the credential source (never a credential). Shown with
-    /// gipgee's hint on what to configure ([`crate::credentials::explain`]).
+    /// gipgee's hint on what to configure ([`explain_registry_error`]).
     Registry(RegistryError),
 }
 

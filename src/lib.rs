@@ -1,10 +1,10 @@
 //! gipgee — the GitLab Image Pipeline Generator.
 //!
-//! Data flows one way:
-//! `config` (gipgee.yaml → resolved model) + `context` (GitLab variables, git changes)
-//! → `selection` → `plan` → `render` (minijinja job templates) → `pipeline` (GitLab YAML).
-//! The scheduled pipeline's `checks` decide what is rebuilt; the files they pass between
-//! jobs follow the contract in `results`.
+//! Data flows one way: `config` (gipgee.yaml) + `environment` (the pipeline run, the
+//! settings) + `changes` (git) → `plan` → `jobs` (job specs) → `render` (minijinja templates)
+//! → `pipeline` (GitLab YAML). The scheduled pipeline's `checks` decide what is rebuilt; the
+//! files they pass between jobs follow the contract in `results`. `cli` wires the commands.
+//! docs/design.md lists every module, what it owns and what it may import.
 
 pub mod changes;
 pub mod checks;

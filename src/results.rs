@@ -29,6 +29,25 @@ pub const ERRORS_FILE: &str = "errors.txt";
 /// Written by `evaluate` when it finished, so a later job can tell "no errors" from "no verdict".
 pub const SUMMARY_FILE: &str = "evaluation.json";
 
+/// `evaluation.json`: what `evaluate` decided, written when it finished, so the verdict job
+/// can tell "no errors" from "no verdict".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The stale images and why.
+    pub stale: BTreeMap<String, String>,
+    /// What the rebuild pipeline builds: the stale images and every image built on them.
+    pub rebuilt: Vec<String>,
+    /// Every check that did not work, and a rebuild pipeline that could not be made.
+    pub errors: Vec<String>,
+}
+
+impl Summary {
+    pub fn to_json(&self) -> String {
+        // Strings and maps of strings always serialize.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 /// What a check found for one image: the one answer to "must it be rebuilt?", with the
 /// evidence a person needs to believe it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

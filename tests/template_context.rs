@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use gipgee::config::{self, MissingVariables};
-use gipgee::environment::{Flags, Settings};
+use gipgee::environment::{Flags, Mode, PipelineRun, Settings};
 use gipgee::vars::Vars;
 
 /// Values documented as one variable of a documented type: maps whose keys are data (build
@@ -92,16 +92,14 @@ fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
         ..Flags::default()
     };
     let settings = Settings::resolve(flags, &vars);
+    let run = PipelineRun::detect(&vars, Mode::Auto);
     let config =
         config::load(&settings.config, &vars, MissingVariables::Error).expect("the config loads");
-    let plan = gipgee::plan::make(&config, &settings, &mut |_| {}).expect("plan");
+    let plan = gipgee::plan::make(&config, &settings, &run, &mut |_| {}).expect("plan");
     let spec = gipgee::jobs::pipeline_spec(&config, &settings, &plan);
-    std::iter::once(&spec.hidden)
-        .chain(&spec.jobs)
-        .map(|job| {
-            let vars = serde_json::to_value(&job.vars).expect("template variables are JSON");
-            (job.kind, vars)
-        })
+    let json = |vars| serde_json::to_value(vars).expect("template variables are JSON");
+    std::iter::once(("common", json(&spec.hidden)))
+        .chain(spec.jobs.iter().map(|job| (job.kind, json(&job.vars))))
         .collect()
 }
 

@@ -1,5 +1,5 @@
 //! `gipgee evaluate`: reads the layer-check and update-check results of the scheduled
-//! pipeline, decides per image up to date / stale / error with the evidence, and writes the
+//! pipeline, decides per image up to date / stale / error with the evidence, and words the
 //! report for the job log and as JUnit for GitLab. A missing or unreadable result is an
 //! error, never a silent "up to date".
 

@@ -126,19 +126,26 @@ pub fn check_image(client: &Client, image: &Image) -> Verdict {
                 .as_ref()
                 .map_or_else(|| "the image".to_string(), ToString::to_string);
             match base.compare(released, &client.config().platform) {
-                Ok(Verdict::UpToDate { evidence }) => findings
+                Ok(Compared::Current(evidence)) => findings
                     .current
                     .push(format!("{target}: {platform} {evidence}")),
-                Ok(Verdict::Stale { evidence, .. }) => findings
+                Ok(Compared::Stale(evidence)) => findings
                     .stale
                     .push(format!("{target}: {platform} {evidence}")),
-                Ok(Verdict::Error { error }) | Err(error) => findings
+                Err(error) => findings
                     .errors
                     .push(format!("{target}: {platform}: {error}")),
             }
         }
     }
     findings.into_verdict()
+}
+
+/// How one platform of a released image compares with the base; a comparison that could not
+/// be made is an `Err` beside it.
+enum Compared {
+    Current(String),
+    Stale(String),
 }
 
 /// A list of layers the released image may start with, and the base platform it belongs to.
@@ -159,7 +166,7 @@ impl Base<'_> {
         &self,
         released: &PlatformImage,
         default_platform: &Platform,
-    ) -> Result<Verdict, String> {
+    ) -> Result<Compared, String> {
         let base_ref = self.reference;
         if let Some(recorded) = released.manifest.base_digest() {
             let current = std::iter::once(&self.top.digest)
@@ -170,10 +177,10 @@ impl Base<'_> {
                 )
                 .any(|digest| *digest == recorded);
             return Ok(match current {
-                true => Verdict::UpToDate {
-                    evidence: format!("was built on {recorded}, the current {base_ref}"),
-                },
-                false => Verdict::stale(format!(
+                true => {
+                    Compared::Current(format!("was built on {recorded}, the current {base_ref}"))
+                }
+                false => Compared::Stale(format!(
                     "was built on {recorded}; {base_ref} is now {}",
                     self.top.digest
                 )),
@@ -185,12 +192,10 @@ impl Base<'_> {
             .iter()
             .find(|(_, base)| layers.starts_with(&base.iter().collect::<Vec<_>>()))
         {
-            return Ok(Verdict::UpToDate {
-                evidence: format!(
-                    "has the {} layers of the current {base_ref}",
-                    base_layers.len()
-                ),
-            });
+            return Ok(Compared::Current(format!(
+                "has the {} layers of the current {base_ref}",
+                base_layers.len()
+            )));
         }
         // Show the difference against the platform a single-platform image most likely has.
         let (label, base_layers) = candidates
@@ -200,12 +205,13 @@ impl Base<'_> {
                     .as_ref()
                     .is_some_and(|p| p.serves(default_platform))
             })
-            .unwrap_or(&candidates[0]);
+            .or_else(|| candidates.first())
+            .ok_or_else(|| format!("the base {base_ref} has no layers to compare with"))?;
         let against = label
             .as_ref()
             .map(|p| format!(" ({p})"))
             .unwrap_or_default();
-        Ok(Verdict::stale(format!(
+        Ok(Compared::Stale(format!(
             "does not start with the {} layers of the current {base_ref}{against} (its first differing layer is {})",
             base_layers.len(),
             first_difference(&base_layers.iter().collect::<Vec<_>>(), &layers)

@@ -7,12 +7,12 @@ use std::path::Path;
 use super::write_file;
 use crate::checks;
 use crate::config::Config;
-use crate::environment::Settings;
+use crate::environment::{PipelineRun, Settings};
 use crate::error::Error;
 use crate::pipeline;
-use crate::plan::{BuildPlan, Graph, Plan, Wanted, selection};
+use crate::plan::{self, Plan};
 use crate::render::Templates;
-use crate::results::{ERRORS_FILE, SUMMARY_FILE};
+use crate::results::{ERRORS_FILE, SUMMARY_FILE, Summary};
 
 /// What `gipgee evaluate` produces.
 pub struct Evaluation {
@@ -29,10 +29,10 @@ pub struct Evaluation {
 pub fn evaluate(
     config: &Config,
     settings: &Settings,
+    run: &PipelineRun,
     results: &Path,
     templates: &Templates,
 ) -> Result<Evaluation, Error> {
-    let graph = Graph::new(config)?;
     let verdicts = checks::evaluate::read_results(config, results)?;
     let stale: BTreeMap<String, String> = verdicts
         .iter()
@@ -43,12 +43,7 @@ pub fn evaluate(
         .iter()
         .flat_map(|(id, v)| v.errors().into_iter().map(move |e| format!("{id}: {e}")))
         .collect();
-    let wanted = match stale.is_empty() {
-        true => Wanted::Nothing("no image is stale".into()),
-        false => Wanted::Selection(stale.clone()),
-    };
-    let decisions = selection::select(config, &graph, &wanted);
-    let plan = BuildPlan::new(config, &graph, settings.run.clone(), &decisions, Vec::new())?;
+    let plan = plan::rebuild(config, run, &stale)?;
     let rebuilt: Vec<String> = plan.built().map(|p| p.image.id.clone()).collect();
     // Render last: the report, the JUnit file and the verdict's files must exist even when
     // a (custom) template fails, so the stale images found are never lost.
@@ -59,9 +54,13 @@ pub fn evaluate(
             err.to_string().trim()
         ));
     }
-    let summary = serde_json::json!({"stale": stale, "rebuilt": rebuilt, "errors": errors});
     let errors_text: String = errors.iter().map(|e| format!("{e}\n")).collect();
-    let written = write_file(&results.join(SUMMARY_FILE), &summary.to_string())
+    let summary = Summary {
+        stale,
+        rebuilt,
+        errors,
+    };
+    let written = write_file(&results.join(SUMMARY_FILE), &summary.to_json())
         .and_then(|()| write_file(&results.join(ERRORS_FILE), &errors_text));
     if let Err(err) = written {
         rebuild_pipeline = Err(err);

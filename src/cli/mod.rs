@@ -14,7 +14,7 @@ use clap::Parser;
 
 use crate::checks;
 use crate::config::{self, MissingVariables};
-use crate::environment::{Flags, Mode, Settings, credentials};
+use crate::environment::{Flags, Mode, PipelineRun, Settings, credentials};
 use crate::error::Error;
 use crate::plan;
 use crate::registry::Client;
@@ -66,10 +66,11 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             output,
             templates,
         } => {
-            let settings = settings(&target, templates, MissingVariables::Error, vars)?;
+            let run = PipelineRun::detect(vars, mode(target.mode));
+            let settings = settings(target.config, target.selection, templates, vars)?;
             let templates = Templates::new(settings.templates_dir.as_deref())?;
-            let config = config::load(&settings.config, vars, settings.missing_variables)?;
-            let plan = plan::make(&config, &settings, &mut log)?;
+            let config = config::load(&settings.config, vars, MissingVariables::Error)?;
+            let plan = plan::make(&config, &settings, &run, &mut log)?;
             let yaml = crate::pipeline::generate(&config, &settings, &plan, &templates)?;
             write_file(&output, &yaml)?;
             say_raw!("{}", plan.to_text());
@@ -77,9 +78,11 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             Ok(())
         }
         Command::Plan { target } => {
-            let settings = settings(&target, None, MissingVariables::Tolerate, vars)?;
-            let config = config::load(&settings.config, vars, settings.missing_variables)?;
-            let plan = plan::make(&config, &settings, &mut log)?;
+            // On a laptop GitLab's variables are not set: placeholders stand in for them.
+            let run = PipelineRun::detect(vars, mode(target.mode));
+            let settings = settings(target.config, target.selection, None, vars)?;
+            let config = config::load(&settings.config, vars, MissingVariables::Tolerate)?;
+            let plan = plan::make(&config, &settings, &run, &mut log)?;
             say_raw!("{}", plan.to_text());
             Ok(())
         }
@@ -117,15 +120,11 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             junit,
             templates,
         } => {
-            let target = PlanArgs {
-                config,
-                mode: ModeArg::Rebuild,
-                selection: None,
-            };
-            let settings = settings(&target, templates, MissingVariables::Error, vars)?;
+            let settings = settings(config, None, templates, vars)?;
+            let run = PipelineRun::detect(vars, Mode::Rebuild);
             let templates = Templates::new(settings.templates_dir.as_deref())?;
-            let config = config::load(&settings.config, vars, settings.missing_variables)?;
-            let evaluation = evaluate::evaluate(&config, &settings, &results, &templates)?;
+            let config = config::load(&settings.config, vars, MissingVariables::Error)?;
+            let evaluation = evaluate::evaluate(&config, &settings, &run, &results, &templates)?;
             say_raw!("{}", evaluation.report);
             if let Some(junit) = junit {
                 write_file(&junit, &evaluation.junit)?;
@@ -142,28 +141,29 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
 
 /// The settings of a command, resolved once from its flags and the variables.
 fn settings(
-    args: &PlanArgs,
+    config: PathBuf,
+    selection: Option<PathBuf>,
     templates_dir: Option<PathBuf>,
-    missing_variables: MissingVariables,
     vars: &Vars,
 ) -> Result<Settings, Error> {
     let workdir = std::env::current_dir()
         .map_err(|err| Error::io("find", Path::new("the current directory"), err))?;
-    let mode = match args.mode {
+    let flags = Flags {
+        config,
+        selection,
+        templates_dir,
+        workdir,
+    };
+    Ok(Settings::resolve(flags, vars))
+}
+
+fn mode(arg: ModeArg) -> Mode {
+    match arg {
         ModeArg::Auto => Mode::Auto,
         ModeArg::Build => Mode::Build,
         ModeArg::UpdateCheck => Mode::UpdateCheck,
         ModeArg::Rebuild => Mode::Rebuild,
-    };
-    let flags = Flags {
-        config: args.config.clone(),
-        mode,
-        selection: args.selection.clone(),
-        templates_dir,
-        workdir,
-        missing_variables,
-    };
-    Ok(Settings::resolve(flags, vars))
+    }
 }
 
 fn log(line: &str) {

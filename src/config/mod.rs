@@ -114,10 +114,9 @@ pub const BUILDERS: &[&str] = &["buildah"];
 pub const DEFAULT_STAGING: &str = "${CI_REGISTRY_IMAGE}/staging";
 
 /// How `${VAR}`s that are not set are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MissingVariables {
     /// An error naming the variable and the field (generating a pipeline).
-    #[default]
     Error,
     /// Not an error; the field is checked only as far as possible (`gipgee validate` on a
     /// laptop, where GitLab's variables are not set).

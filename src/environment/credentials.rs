@@ -20,8 +20,8 @@
 //! `username` + `password` are used; `identitytoken`, `credsStore` and `credHelpers` are not
 //! (they need a helper program or an OAuth refresh flow that CI jobs do not have).
 //!
-//! Also here: the client settings gipgee derives from its configuration ([`client_config`])
-//! and the text of a registry error with gipgee's hint on what to configure ([`explain`]).
+//! Also here: the client settings gipgee derives from its configuration ([`client_config`]),
+//! and the one rule which variables a job logs in with ([`login_variables`]).
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -6,23 +6,18 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::run::{Mode, PipelineRun};
-use crate::config::MissingVariables;
 use crate::vars::Vars;
 
 /// What the command line asked for, before the variables are consulted.
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
     pub config: PathBuf,
-    pub mode: Mode,
     /// The rebuild selection file (`--selection`).
     pub selection: Option<PathBuf>,
     /// `--templates DIR`; an empty path means none (the component always passes the input).
     pub templates_dir: Option<PathBuf>,
     /// The git work tree: the directory gipgee runs in.
     pub workdir: PathBuf,
-    /// `generate` needs every variable; `plan` and `validate` on a laptop tolerate unset ones.
-    pub missing_variables: MissingVariables,
 }
 
 /// Everything downstream needs to know about how gipgee was called and where it runs.
@@ -32,9 +27,6 @@ pub struct Settings {
     pub selection: Option<PathBuf>,
     pub templates_dir: Option<PathBuf>,
     pub workdir: PathBuf,
-    pub missing_variables: MissingVariables,
-    /// The pipeline run GitLab started, as the mode asks to treat it.
-    pub run: PipelineRun,
     /// The images of the jobs gipgee generates.
     pub job_images: JobImages,
     /// `$CI_REGISTRY`, whose jobs log in with the job's own registry credentials.
@@ -73,14 +65,12 @@ impl JobImages {
 impl Settings {
     pub fn resolve(flags: Flags, vars: &Vars) -> Settings {
         Settings {
-            run: PipelineRun::detect(vars, flags.mode),
             config: flags.config,
             selection: flags.selection,
             templates_dir: flags
                 .templates_dir
                 .filter(|dir| !dir.as_os_str().is_empty()),
             workdir: flags.workdir,
-            missing_variables: flags.missing_variables,
             job_images: JobImages::from_vars(vars),
             ci_registry: vars.get("CI_REGISTRY").map(str::to_string),
         }

@@ -3,7 +3,7 @@
 //! context, documented in README and checked by a test). No template is rendered and no YAML
 //! is written here.
 //!
-//! [`build`] makes the jobs of a build pipeline, [`check`] those of the scheduled update check;
+//! `build` makes the jobs of a build pipeline, `check` those of the scheduled update check;
 //! [`template_vars`] holds what every template receives.
 
 mod build;
@@ -15,7 +15,6 @@ use crate::environment::{PipelineRun, Settings};
 use crate::gitlab::Stage;
 use crate::plan::Plan;
 
-pub use check::{EVALUATE_JOB, LAYER_CHECK_JOB, REBUILD_JOB, VERDICT_JOB, update_check_job_name};
 use template_vars::{JobVars, PlanVars, TemplateVars};
 
 pub const PLAN_JOB: &str = "gipgee:plan";
@@ -37,8 +36,9 @@ pub struct JobSpec<'a> {
 #[derive(Debug)]
 pub struct PipelineSpec<'a> {
     pub stages: &'static [Stage],
-    /// The `common` template: the hidden jobs (`.gipgee-*`) other jobs extend.
-    pub hidden: JobSpec<'a>,
+    /// What the `common` template receives: it renders the hidden jobs (`.gipgee-*`) other
+    /// jobs extend, which are no job of their own.
+    pub hidden: TemplateVars<'a>,
     pub jobs: Vec<JobSpec<'a>>,
 }
 
@@ -59,7 +59,7 @@ pub fn pipeline_spec<'a>(
     };
     PipelineSpec {
         stages,
-        hidden: factory.hidden(),
+        hidden: TemplateVars::new(settings, plan.run(), JobVars::default()),
         jobs,
     }
 }
@@ -72,10 +72,6 @@ struct JobFactory<'a> {
 }
 
 impl<'a> JobFactory<'a> {
-    fn hidden(&self) -> JobSpec<'a> {
-        self.spec("common", String::new(), Stage::Plan, None)
-    }
-
     /// A job that starts automatically; its kind-specific variables are added by the caller.
     fn spec(
         &self,
@@ -84,14 +80,9 @@ impl<'a> JobFactory<'a> {
         stage: Stage,
         needs: Option<Vec<String>>,
     ) -> JobSpec<'a> {
-        let job = match kind {
-            // The hidden jobs are not a job of their own.
-            "common" => JobVars::default(),
-            _ => JobVars::new(&name, stage),
-        };
         JobSpec {
             kind,
-            vars: TemplateVars::new(self.settings, self.run, job),
+            vars: TemplateVars::new(self.settings, self.run, JobVars::new(&name, stage)),
             name,
             stage,
             needs,

@@ -12,6 +12,9 @@ use crate::environment::{JobImages, PipelineRun, Settings, credentials};
 use crate::gitlab::Stage;
 use crate::oci::Reference;
 use crate::plan::PlannedImage;
+use crate::results::{
+    BINARY_DIR, ERRORS_FILE, LAYER_CHECK_FILE, REBUILD_PIPELINE, REPORT, RESULTS_DIR, SUMMARY_FILE,
+};
 
 /// The variables of one template.
 #[derive(Debug, Serialize)]
@@ -29,11 +32,11 @@ pub struct TemplateVars<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanVars>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub files: Option<super::check::Files>,
+    pub files: Option<Files>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub check: Option<super::check::CheckVars>,
+    pub check: Option<CheckVars>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub trigger: Option<super::check::TriggerVars>,
+    pub trigger: Option<TriggerVars>,
 }
 
 impl<'a> TemplateVars<'a> {
@@ -160,6 +163,49 @@ pub struct Login {
 pub struct PlanVars {
     pub(super) lines: Vec<String>,
     pub(super) built: usize,
+}
+
+/// Where the update-check jobs leave their results (all relative to the project directory).
+#[derive(Debug, Serialize)]
+pub struct Files {
+    results_dir: String,
+    binary_dir: String,
+    layer_check: String,
+    errors: String,
+    summary: String,
+    rebuild_pipeline: String,
+    report: String,
+}
+
+impl Files {
+    pub(super) fn new() -> Files {
+        Files {
+            results_dir: RESULTS_DIR.into(),
+            binary_dir: BINARY_DIR.into(),
+            layer_check: format!("{RESULTS_DIR}/{LAYER_CHECK_FILE}"),
+            errors: format!("{RESULTS_DIR}/{ERRORS_FILE}"),
+            summary: format!("{RESULTS_DIR}/{SUMMARY_FILE}"),
+            rebuild_pipeline: REBUILD_PIPELINE.into(),
+            report: REPORT.into(),
+        }
+    }
+}
+
+/// What one `update-check:<id>` job checks and where it writes.
+#[derive(Debug, Serialize)]
+pub struct CheckVars {
+    /// The released image the job runs in (the first target location).
+    pub(super) image: ReferenceVars,
+    /// The user's check command, or none for the built-in `auto` check.
+    pub(super) command: Option<Vec<String>>,
+    pub(super) result_file: String,
+    pub(super) error_file: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TriggerVars {
+    pub(super) artifact: String,
+    pub(super) job: String,
 }
 
 /// Template variables that depend on the configuration (registry settings).

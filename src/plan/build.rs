@@ -126,7 +126,7 @@ impl BuildPlan {
         let _ = match built {
             0 => writeln!(
                 out,
-                "Nothing to build: no image is selected in this context."
+                "Nothing to build: no image is selected in this pipeline run."
             ),
             _ => writeln!(out, "{built} of {total} images are built."),
         };

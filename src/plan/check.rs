@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use super::graph::Graph;
 use crate::config::{Config, Image, UpdateCheck};
 use crate::environment::run::PipelineRun;
+use crate::oci::Reference;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckPlan {
@@ -20,18 +21,30 @@ pub struct CheckedImage {
     pub image: Image,
     /// The image this one is built on, when that is another gipgee image.
     pub parent: Option<String>,
+    /// The update check that runs for it; none for `updateCheck: none`.
+    pub update_check: Option<PlannedUpdateCheck>,
 }
 
-impl CheckedImage {
-    /// The user's check command, `None` for the built-in one; no update check at all when
-    /// the image has `updateCheck: none` or nowhere it is released.
-    pub fn update_check(&self) -> Option<Option<&[String]>> {
-        self.image.target_locations.first()?;
-        match &self.image.update_check {
-            UpdateCheck::None => None,
-            UpdateCheck::Auto => Some(None),
-            UpdateCheck::Command(argv) => Some(Some(argv)),
-        }
+/// An update check in a released image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedUpdateCheck {
+    /// The released image it runs in: the first target location.
+    pub runs_in: Reference,
+    /// The image's own check (`updateCheck: {command}`); `None` for the built-in one.
+    pub command: Option<Vec<String>>,
+}
+
+impl PlannedUpdateCheck {
+    fn of(image: &Image) -> Option<PlannedUpdateCheck> {
+        let command = match &image.update_check {
+            UpdateCheck::None => return None,
+            UpdateCheck::Auto => None,
+            UpdateCheck::Command(argv) => Some(argv.clone()),
+        };
+        Some(PlannedUpdateCheck {
+            runs_in: image.target_locations.first()?.clone(),
+            command,
+        })
     }
 }
 
@@ -44,6 +57,7 @@ impl CheckPlan {
             .map(|image| CheckedImage {
                 image: image.clone(),
                 parent: graph.parent(&image.id).map(str::to_string),
+                update_check: PlannedUpdateCheck::of(image),
             })
             .collect();
         CheckPlan { run, images }
@@ -60,15 +74,12 @@ impl CheckPlan {
                 true => format!("layer check against {}", image.base_image),
                 false => "no layer check".to_string(),
             };
-            let released = image
-                .target_locations
-                .first()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            let update = match &image.update_check {
-                UpdateCheck::Auto => format!("package check in {released}"),
-                UpdateCheck::Command(argv) => format!("`{}` in {released}", argv.join(" ")),
-                UpdateCheck::None => "no update check".to_string(),
+            let update = match &checked.update_check {
+                Some(check) => match &check.command {
+                    None => format!("package check in {}", check.runs_in),
+                    Some(argv) => format!("`{}` in {}", argv.join(" "), check.runs_in),
+                },
+                None => "no update check".to_string(),
             };
             let _ = writeln!(out, "  check  {:width$}  {layer}; {update}", image.id);
         }

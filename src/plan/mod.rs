@@ -12,9 +12,11 @@ pub mod graph;
 pub mod selection;
 
 pub use build::{BuildPlan, PlannedImage};
-pub use check::{CheckPlan, CheckedImage};
+pub use check::{CheckPlan, CheckedImage, PlannedUpdateCheck};
 pub use graph::Graph;
 pub use selection::{Decision, Reason, Wanted};
+
+use std::collections::BTreeMap;
 
 use crate::changes::{self, ChangeBase, Changes};
 use crate::config::Config;
@@ -50,10 +52,10 @@ impl Plan {
 pub fn make(
     config: &Config,
     settings: &Settings,
+    run: &PipelineRun,
     log: &mut dyn FnMut(&str),
 ) -> Result<Plan, Error> {
     let graph = Graph::new(config)?;
-    let run = &settings.run;
     let rebuild = matches!(run.kind, RunKind::Rebuild { .. });
     if settings.selection.is_some() && !rebuild {
         return Err(Error::User(
@@ -104,6 +106,22 @@ pub fn make(
     };
     let decisions = selection::select(config, &graph, &wanted);
     BuildPlan::new(config, &graph, run.clone(), &decisions, warnings).map(Plan::Build)
+}
+
+/// The plan of a rebuild pipeline: the `stale` images (id → why) and every image built on
+/// them; nothing when nothing is stale.
+pub fn rebuild(
+    config: &Config,
+    run: &PipelineRun,
+    stale: &BTreeMap<String, String>,
+) -> Result<BuildPlan, Error> {
+    let graph = Graph::new(config)?;
+    let wanted = match stale.is_empty() {
+        true => Wanted::Nothing("no image is stale".into()),
+        false => Wanted::Selection(stale.clone()),
+    };
+    let decisions = selection::select(config, &graph, &wanted);
+    BuildPlan::new(config, &graph, run.clone(), &decisions, Vec::new())
 }
 
 /// The width of the id column in plan text.

@@ -1,5 +1,5 @@
 //! Which images a pipeline builds, and why: changed files against watched assets, the
-//! "all images" contexts, a rebuild selection file, and the pull-in of every image built on a
+//! pipeline runs that build all images, a rebuild selection file, and the pull-in of every image built on a
 //! selected one.
 
 use std::collections::{BTreeMap, BTreeSet};

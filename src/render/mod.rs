@@ -1,7 +1,7 @@
 //! Job templates: the built-in minijinja templates (compiled in from `components/`), user
 //! overrides from a templates directory, and turning a job spec into a GitLab job — or into an
 //! error naming the template and line. The escaping filters every template uses are in
-//! [`escape`].
+//! `escape`.
 
 mod escape;
 
@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::gitlab::{self, Job, JobProblem};
 use crate::jobs::JobSpec;
+use crate::jobs::template_vars::TemplateVars;
 
 /// A built-in template: its kind (the file stem) and source.
 pub struct BuiltIn {
@@ -102,9 +103,9 @@ impl Templates {
         })
     }
 
-    /// Renders the hidden jobs (`.gipgee-*`) other jobs extend.
-    pub fn render_hidden_jobs(&self, spec: &JobSpec) -> Result<serde_yaml::Mapping, Error> {
-        self.render(spec.kind, "", &spec.vars, gitlab::check_hidden_jobs)
+    /// Renders the hidden jobs (`.gipgee-*`) other jobs extend: the `common` template.
+    pub fn render_hidden_jobs(&self, vars: &TemplateVars) -> Result<serde_yaml::Mapping, Error> {
+        self.render("common", "", vars, gitlab::check_hidden_jobs)
     }
 
     /// Renders the template of `kind`, parses it as a YAML mapping and applies `check`
