@@ -39,6 +39,14 @@ pub enum Error {
     Registry(RegistryError),
 }
 
+/// The registry client's settings were unusable: a CA file named by a variable holds no
+/// certificate.
+impl From<crate::registry::ConfigError> for Error {
+    fn from(err: crate::registry::ConfigError) -> Self {
+        Error::User(err.to_string())
+    }
+}
+
 impl From<RegistryError> for Error {
     fn from(err: RegistryError) -> Self {
         Error::Registry(err)

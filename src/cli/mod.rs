@@ -20,7 +20,7 @@ use crate::plan;
 use crate::registry::Client;
 use crate::render::{self, Templates};
 use crate::vars::Vars;
-pub use args::{Cli, Command, ModeArg, PlanArgs, TemplatesCommand, UpdateCheckCommand};
+use args::{Cli, Command, ModeArg, TemplatesCommand, UpdateCheckCommand};
 
 /// Writes to stdout; a closed pipe (`gipgee plan | head`) ends the output quietly instead
 /// of panicking.
@@ -59,7 +59,7 @@ pub fn main() -> i32 {
     }
 }
 
-pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
+fn run(command: Command, vars: &Vars) -> Result<(), Error> {
     match command {
         Command::Generate {
             target,
@@ -96,8 +96,7 @@ pub fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let config = config::load(&config, vars, MissingVariables::Error)?;
             let client_config = credentials::client_config(&config.registries, vars)?;
             let provider = Arc::new(credentials::CredentialStore::new(&config.registries, vars));
-            let client =
-                Client::new(client_config, provider).map_err(|err| Error::User(err.to_string()))?;
+            let client = Client::new(client_config, provider)?;
             let results = checks::layer::check_all(&config, &client);
             say_raw!("{}", checks::layer::report(&results));
             let json = serde_json::to_string_pretty(&results).map_err(|err| {

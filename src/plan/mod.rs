@@ -14,7 +14,7 @@ pub mod selection;
 pub use build::{BuildPlan, PlannedImage};
 pub use check::{CheckPlan, CheckedImage, PlannedUpdateCheck};
 pub use graph::Graph;
-pub use selection::{Decision, Reason, Wanted};
+use selection::Wanted;
 
 use std::collections::BTreeMap;
 
