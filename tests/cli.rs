@@ -364,3 +364,26 @@ fn the_templates_flag_reaches_the_evaluate_job() {
     );
     assert_eq!(pipeline["gipgee:plan"]["image"].as_str(), Some("busybox"));
 }
+
+/// Without git the changes of a push are unknown; building (and releasing) every image on
+/// every push would be the silent result, so it is an error naming git instead.
+#[test]
+fn a_missing_git_is_an_error_not_all_images() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    Test::new()
+        .env("CI_PIPELINE_SOURCE", "push")
+        .env("CI_DEFAULT_BRANCH", "main")
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_COMMIT_BEFORE_SHA", "1111111111111111111111111111111111111111")
+        .env("PATH", empty.path().to_str().expect("a UTF-8 path"))
+        .file("gipgee.yaml", CONFIG)
+        .args(&["generate"])
+        .status(1)
+        .stdout("")
+        .stderr(
+            "
+            error: cannot run `git` (No such file or directory (os error 2)): gipgee needs git to find what this pipeline changed; run it in an image that has git (the gipgee image has)
+            ",
+        )
+        .run();
+}

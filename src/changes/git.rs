@@ -46,6 +46,15 @@ impl Output {
 }
 
 impl Git<'_> {
+    /// Whether the `git` program can be started at all.
+    pub(super) fn check_runs(&self) -> std::io::Result<()> {
+        Command::new("git")
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map(|_| ())
+    }
+
     pub(super) fn run(&self, args: &[&str]) -> Result<Output, String> {
         let out = Command::new("git")
             .arg("-C")

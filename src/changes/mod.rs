@@ -17,6 +17,8 @@ use std::path::Path;
 
 mod git;
 
+use crate::error::Error;
+
 use git::Git;
 
 /// What to diff HEAD against.
@@ -48,15 +50,24 @@ const DEEPEN_TRIES: u32 = 3;
 
 /// `repo`: the work tree; `head`: the commit being built (CI_COMMIT_SHA, may be "HEAD").
 /// `log`: receives short human lines about what was done (fetches, deepening), for the job log.
+///
+/// A git that runs but cannot answer falls back to all images, loudly; a git that cannot run at
+/// all is an error: an image without git would otherwise rebuild and release everything on
+/// every push.
 pub fn changed_files(
     repo: &Path,
     head: &str,
     base: &ChangeBase,
     log: &mut dyn FnMut(&str),
-) -> Changes {
+) -> Result<Changes, Error> {
     let git = Git { repo };
+    git.check_runs().map_err(|err| {
+        Error::User(format!(
+            "cannot run `git` ({err}): gipgee needs git to find what this pipeline changed; run it in an image that has git (the gipgee image has)"
+        ))
+    })?;
     match compute(&git, head, base, log) {
-        Ok(changes) | Err(changes) => changes,
+        Ok(changes) | Err(changes) => Ok(changes),
     }
 }
 

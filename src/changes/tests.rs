@@ -97,7 +97,7 @@ fn write_commit(dir: &Path, path: &str, content: &str) -> String {
 fn run(repo: &Path, head: &str, base: ChangeBase) -> (Changes, Vec<String>) {
     let mut lines = Vec::new();
     let mut log = |line: &str| lines.push(line.to_owned());
-    let changes = changed_files(repo, head, &base, &mut log);
+    let changes = changed_files(repo, head, &base, &mut log).expect("git runs");
     (changes, lines)
 }
 

@@ -63,8 +63,8 @@ pub fn make(
         ));
     }
     let mut warnings = Vec::new();
-    let mut changes_since = |base: ChangeBase| {
-        let changes = changes::changed_files(&settings.workdir, &run.commit_sha, &base, log);
+    let mut changes_since = |base: ChangeBase| -> Result<Wanted, Error> {
+        let changes = changes::changed_files(&settings.workdir, &run.commit_sha, &base, log)?;
         if let Changes::All {
             reason,
             warning: true,
@@ -72,7 +72,7 @@ pub fn make(
         {
             warnings.push(format!("{reason}; building all images to be safe"));
         }
-        Wanted::Changes(changes)
+        Ok(Wanted::Changes(changes))
     };
     let wanted = match &run.kind {
         RunKind::Schedule => return Ok(Plan::Check(CheckPlan::new(config, &graph, run.clone()))),
@@ -95,13 +95,13 @@ pub fn make(
             Wanted::Nothing(format!("pipeline source `{source}` builds nothing"))
         }
         RunKind::PushDefault { before_sha } => {
-            changes_since(ChangeBase::BeforeSha(before_sha.clone()))
+            changes_since(ChangeBase::BeforeSha(before_sha.clone()))?
         }
         RunKind::PushBranch { default_branch, .. } | RunKind::Local { default_branch } => {
-            changes_since(ChangeBase::MergeBaseWith(default_branch.clone()))
+            changes_since(ChangeBase::MergeBaseWith(default_branch.clone()))?
         }
         RunKind::MergeRequest { diff_base_sha } => {
-            changes_since(ChangeBase::DiffBaseSha(diff_base_sha.clone()))
+            changes_since(ChangeBase::DiffBaseSha(diff_base_sha.clone()))?
         }
     };
     let decisions = selection::select(config, &graph, &wanted);
