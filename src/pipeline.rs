@@ -78,6 +78,10 @@ fn job_value(job: Job) -> Result<Value, Error> {
     body.extend(job.body);
     if job.manual {
         body.insert("when".into(), "manual".into());
+        // A manual job outside `rules` defaults to `allow_failure: true`: the jobs after it are
+        // skipped and the pipeline shows "passed" though nothing was built. `false` keeps the
+        // pipeline blocked on the click, which is the truth.
+        body.insert("allow_failure".into(), false.into());
     }
     Ok(Value::Mapping(body))
 }

@@ -11,20 +11,64 @@ fn the_projects_pipeline_passes_the_gitlab_schema() {
     tools::check_schema(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".gitlab-ci.yml"));
 }
 
-#[test]
-fn the_component_has_inputs_and_a_valid_body() {
+/// The component's `spec:` header and its body.
+fn component() -> (serde_yaml::Value, String) {
     let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/gipgee.yml"))
-            .unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/gipgee.yml"))
+            .expect("templates/gipgee.yml");
     let (header, body) = text.split_once("\n---\n").expect("spec header and body");
-    let spec: serde_yaml::Value = serde_yaml::from_str(header).unwrap();
+    let spec = serde_yaml::from_str(header).expect("the spec header is YAML");
+    (spec, body.to_string())
+}
+
+/// The body as GitLab makes it: every `$[[ inputs.x ]]` replaced by `inputs`' value, else by
+/// the input's default. GitLab interpolates only the body, never a default.
+fn interpolate(spec: &serde_yaml::Value, body: &str, inputs: &[(&str, &str)]) -> String {
+    let declared = spec["spec"]["inputs"].as_mapping().expect("spec: inputs");
+    let mut out = body.to_string();
+    for (name, input) in declared {
+        let name = name.as_str().expect("input names are strings");
+        let value = match inputs.iter().find(|(n, _)| *n == name) {
+            Some((_, value)) => value.to_string(),
+            None => match &input["default"] {
+                serde_yaml::Value::String(text) => text.clone(),
+                serde_yaml::Value::Bool(flag) => flag.to_string(),
+                other => panic!("input `{name}` has no usable default: {other:?}"),
+            },
+        };
+        out = out.replace(&format!("$[[ inputs.{name} ]]"), &value);
+    }
+    assert!(
+        !out.contains("$[["),
+        "an input the spec does not declare: {out}"
+    );
+    out
+}
+
+#[test]
+fn the_component_resolves_on_gitlab_17() {
+    let (spec, body) = component();
+    // `spec: component` (for `$[[ component.version ]]`) exists only from GitLab 18.6, and GitLab
+    // never interpolates inside an input's default.
+    assert!(
+        spec["spec"]["component"].is_null(),
+        "spec: component needs GitLab 18.6"
+    );
+    let header = serde_yaml::to_string(&spec).expect("YAML");
+    assert!(
+        !header.contains("$[["),
+        "a default with $[[ ]] stays uninterpolated: {header}"
+    );
     let inputs = spec["spec"]["inputs"].as_mapping().expect("spec: inputs");
     for input in [
         "config",
         "stage",
+        "job_prefix",
         "image",
         "templates_dir",
+        "manual_sources",
         "force_autostart",
+        "trigger_strategy",
         "mode",
     ] {
         assert!(
@@ -32,20 +76,54 @@ fn the_component_has_inputs_and_a_valid_body() {
             "component input `{input}` is missing"
         );
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("body.yml");
-    // Inputs are interpolated by GitLab; give the schema check plain values.
-    std::fs::write(
-        &file,
-        body.replace("$[[ inputs.force_autostart ]]", "false")
-            .replace("$[[ inputs.", "$INPUT_")
-            .replace(" ]]", ""),
-    )
-    .unwrap();
+    std::fs::write(&file, interpolate(&spec, &body, &[])).expect("write");
     tools::check_schema(&file);
-    let jobs: serde_yaml::Value = serde_yaml::from_str(body).unwrap();
+}
+
+#[test]
+fn the_component_can_be_included_twice_with_a_job_prefix() {
+    let (spec, body) = component();
+    let jobs: serde_yaml::Value =
+        serde_yaml::from_str(&interpolate(&spec, &body, &[("job_prefix", "base-images")]))
+            .expect("the body is YAML");
+    let trigger = &jobs["base-images:pipeline"];
+    assert_eq!(trigger["needs"][0].as_str(), Some("base-images:generate"));
     assert_eq!(
-        jobs["gipgee:pipeline"]["trigger"]["include"][0]["job"].as_str(),
-        Some("gipgee:generate")
+        trigger["trigger"]["include"][0]["job"].as_str(),
+        Some("base-images:generate")
     );
+    assert!(jobs["base-images:generate"]["script"].is_sequence());
+    assert!(jobs["gipgee:generate"].is_null());
+}
+
+/// Pinning the component pins the binary: its default image is the gipgee image of the
+/// crate's own version, and CHANGELOG's latest release is that version.
+#[test]
+fn the_versions_of_crate_component_and_changelog_agree() {
+    let (spec, _) = component();
+    let image = spec["spec"]["inputs"]["image"]["default"]
+        .as_str()
+        .expect("the image input has a default");
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        image.rsplit_once(':').map(|(_, tag)| tag),
+        Some(version),
+        "the component's default image {image} is not gipgee {version}"
+    );
+    let changelog =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("CHANGELOG.md"))
+            .expect("CHANGELOG.md");
+    let latest_release = changelog
+        .lines()
+        .filter_map(|line| line.strip_prefix("## ["))
+        .filter_map(|rest| rest.split(']').next())
+        .find(|name| *name != "Unreleased");
+    if let Some(release) = latest_release {
+        assert_eq!(
+            release, version,
+            "CHANGELOG's latest release and Cargo.toml"
+        );
+    }
 }

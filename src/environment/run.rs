@@ -56,10 +56,16 @@ pub struct PipelineRun {
     pub pipeline_id: String,
     /// `GIPGEE_FORCE_AUTOSTART=true`: no manual first jobs.
     pub force_autostart: bool,
+    /// The sources whose runs of the default branch wait for a click on the first job of each
+    /// chain (`GIPGEE_MANUAL_SOURCES`, default `web`): a person in the web UI, while `api`,
+    /// `trigger`, `pipeline` and `chat` are usually automation that has nobody to click.
+    pub manual_sources: Vec<String>,
 }
 
-/// The GitLab sources that mean "someone started this pipeline on purpose".
-const MANUAL_SOURCES: &[&str] = &["web", "api", "trigger", "pipeline", "chat"];
+/// The GitLab sources that mean "someone started this pipeline on purpose": all images.
+const STARTED_ON_PURPOSE: &[&str] = &["web", "api", "trigger", "pipeline", "chat"];
+/// The sources that start manually unless `GIPGEE_MANUAL_SOURCES` says otherwise.
+const DEFAULT_MANUAL_SOURCES: &str = "web";
 
 impl PipelineRun {
     pub fn detect(vars: &Vars, mode: Mode) -> PipelineRun {
@@ -76,6 +82,13 @@ impl PipelineRun {
             commit_sha: vars.get("CI_COMMIT_SHA").unwrap_or("HEAD").to_string(),
             pipeline_id: vars.get("CI_PIPELINE_ID").unwrap_or("local").to_string(),
             force_autostart: vars.is_true("GIPGEE_FORCE_AUTOSTART"),
+            manual_sources: vars
+                .get("GIPGEE_MANUAL_SOURCES")
+                .unwrap_or(DEFAULT_MANUAL_SOURCES)
+                .split([',', ' '])
+                .filter(|source| !source.is_empty())
+                .map(str::to_string)
+                .collect(),
         }
     }
 
@@ -93,8 +106,7 @@ impl PipelineRun {
 
     /// Whether the first job of each chain waits for a click.
     pub fn manual_first_jobs(&self) -> bool {
-        // A schedule (with `--mode build`) has nobody to click.
-        matches!(&self.kind, RunKind::ManualDefault { source } if source != "schedule")
+        matches!(&self.kind, RunKind::ManualDefault { source } if self.manual_sources.contains(source))
             && !self.force_autostart
     }
 
@@ -106,9 +118,14 @@ impl PipelineRun {
             "nothing is released"
         };
         let what = match &self.kind {
-            RunKind::ManualDefault { source } if self.force_autostart || source == "schedule" => {
+            RunKind::ManualDefault { source } if self.force_autostart => {
                 format!(
                     "default branch, started by `{source}` with GIPGEE_FORCE_AUTOSTART=true: all images, jobs start automatically"
+                )
+            }
+            RunKind::ManualDefault { source } if !self.manual_first_jobs() => {
+                format!(
+                    "default branch, started by `{source}`: all images, jobs start automatically (`{source}` is not one of GIPGEE_MANUAL_SOURCES)"
                 )
             }
             RunKind::ManualDefault { source } => {
@@ -187,7 +204,7 @@ fn detect_kind(vars: &Vars, mode: Mode) -> RunKind {
             default_branch,
         };
     }
-    if MANUAL_SOURCES.contains(&source) || source == "schedule" {
+    if STARTED_ON_PURPOSE.contains(&source) || source == "schedule" {
         return RunKind::ManualDefault {
             source: source.to_string(),
         };
@@ -235,6 +252,28 @@ mod tests {
                 Mode::Auto,
                 RunKind::ManualDefault {
                     source: "web".into(),
+                },
+                true,
+                true,
+            ),
+            (
+                &[("CI_PIPELINE_SOURCE", "api"), ("CI_COMMIT_BRANCH", "main")],
+                Mode::Auto,
+                RunKind::ManualDefault {
+                    source: "api".into(),
+                },
+                true,
+                false,
+            ),
+            (
+                &[
+                    ("CI_PIPELINE_SOURCE", "api"),
+                    ("CI_COMMIT_BRANCH", "main"),
+                    ("GIPGEE_MANUAL_SOURCES", "web, api"),
+                ],
+                Mode::Auto,
+                RunKind::ManualDefault {
+                    source: "api".into(),
                 },
                 true,
                 true,
