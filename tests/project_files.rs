@@ -6,9 +6,98 @@ use std::path::Path;
 
 use crate::support::tools;
 
+fn project() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
 #[test]
-fn the_projects_pipeline_passes_the_gitlab_schema() {
-    tools::check_schema(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".gitlab-ci.yml"));
+fn the_projects_pipeline_passes_the_gitlab_schema_and_gitlab_ci_local() {
+    tools::check_schema(&project().join(".gitlab-ci.yml"));
+    // gitlab-ci-local reads it from a repository of its own (it writes state next to it).
+    let repo = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        project().join(".gitlab-ci.yml"),
+        repo.path().join(".gitlab-ci.yml"),
+    )
+    .expect("copy");
+    crate::support::git(repo.path(), &["init", "-q", "-b", "main"]);
+    crate::support::git(repo.path(), &["add", "-A"]);
+    crate::support::git(repo.path(), &["commit", "-q", "-m", "ci"]);
+    if let Some(jobs) =
+        tools::gitlab_ci_local_list(repo.path(), &repo.path().join(".gitlab-ci.yml"))
+    {
+        for job in ["lint", "test", "container-image"] {
+            assert!(
+                jobs.iter().any(|j| j == job),
+                "gitlab-ci-local lists {jobs:?}"
+            );
+        }
+    }
+}
+
+/// A release must wait for lint, test, the binaries and the image: `needs` skips stage order,
+/// so every release job names them.
+#[test]
+fn no_release_job_can_run_after_a_failed_test() {
+    let text = std::fs::read_to_string(project().join(".gitlab-ci.yml")).expect(".gitlab-ci.yml");
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+    let release_jobs: Vec<(&str, &serde_yaml::Value)> = pipeline
+        .as_mapping()
+        .expect("a mapping")
+        .iter()
+        .filter(|(_, job)| job["stage"].as_str() == Some("release"))
+        .filter_map(|(name, job)| Some((name.as_str()?, job)))
+        .collect();
+    assert!(release_jobs.iter().any(|(name, _)| *name == "release"));
+    for (name, job) in release_jobs {
+        let needs: Vec<&str> = job["needs"]
+            .as_sequence()
+            .map(|needs| needs.iter().filter_map(|n| n.as_str()).collect())
+            .unwrap_or_default();
+        for required in ["lint", "test", "container-image"] {
+            assert!(
+                needs.contains(&required),
+                "`{name}` does not wait for `{required}`: {needs:?}"
+            );
+        }
+        assert!(
+            job["rules"][0]["if"]
+                .as_str()
+                .is_some_and(|rule| rule.contains("CI_COMMIT_TAG")),
+            "`{name}` runs only for a version tag"
+        );
+    }
+}
+
+#[test]
+fn release_notes_are_the_changelog_section_of_the_tag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let changelog = dir.path().join("CHANGELOG.md");
+    std::fs::write(
+        &changelog,
+        "# Changelog\n\n## [Unreleased]\n\n- next\n\n## [1.2.0] - 2026-11-30\n\n### Fixed\n\n- a fix\n\n## [1.1.0] - 2026-10-01\n\n- older\n\n## [1.0.0] - 2026-09-01\n",
+    )
+    .expect("write");
+    let notes = |version: &str| {
+        std::process::Command::new("sh")
+            .arg(project().join("scripts/release-notes.sh"))
+            .arg(version)
+            .arg(&changelog)
+            .output()
+            .expect("sh runs")
+    };
+    let out = notes("1.2.0");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "\n### Fixed\n\n- a fix\n"
+    );
+    // No section, or an empty one: no release without notes.
+    for missing in ["1.3.0", "1.0.0"] {
+        let out = notes(missing);
+        assert!(!out.status.success(), "{missing}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("[{missing}]")));
+    }
 }
 
 /// The component's `spec:` header and its body.
