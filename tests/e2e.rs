@@ -23,7 +23,7 @@ pub mod harness;
 use std::collections::BTreeMap;
 
 use Outcome::{Failed, NotRun, Passed};
-use harness::{Outcome, Run, RunSpec, World};
+use harness::{Outcome, Run, RunSpec, Setup, World};
 
 /// The jobs of the fixture's full pipeline, in pipeline order.
 const ALL_JOBS: &[&str] = &[
@@ -520,4 +520,69 @@ fn f_broken_containerfile_fails_the_build_and_releases_nothing() {
     assert_eq!(world.digest(&staging), None, "{staging} is not pushed");
     expect_targets_unchanged(&world, &run, &released);
     world.expect_tool_state_in_temp_folder();
+}
+
+/// The gipgee image as shipped (the repository's Containerfile, with git) runs `gipgee
+/// generate` for a push to the default branch in a shallow clone, as GitLab's runner makes it: it
+/// fetches the history it needs and selects only the changed image, not all of them.
+#[test]
+fn g_the_shipped_image_plans_a_push_in_a_shallow_clone() {
+    let Some(world) = World::with(
+        "g: the shipped gipgee image",
+        Setup {
+            static_gipgee: true,
+            debian: true,
+            ..Setup::default()
+        },
+    ) else {
+        return;
+    };
+    let image = world.build_gipgee_image();
+    let before = world.git(&["rev-parse", "HEAD"]);
+    world.edit("images/app/app.conf", |t| t + "log=debug\n");
+    let after = world.commit("app: debug logging");
+    let vars = [
+        ("CI_PIPELINE_SOURCE", "push".to_string()),
+        ("CI_DEFAULT_BRANCH", "main".to_string()),
+        ("CI_COMMIT_BRANCH", "main".to_string()),
+        ("CI_COMMIT_SHA", after.clone()),
+        ("CI_COMMIT_BEFORE_SHA", before.clone()),
+        ("CI_PIPELINE_ID", "7".to_string()),
+        ("CI_REGISTRY", world.anon.host.clone()),
+        ("CI_REGISTRY_IMAGE", world.registry_image()),
+        ("RELEASE_REGISTRY", world.auth.host.clone()),
+    ];
+    let (code, stdout, stderr) = world.gipgee_in_image(&image, &["generate"], &vars);
+    let shown = format!("exit {code:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        stdout.starts_with(&format!(
+            "gipgee plan: push to the default branch, changes since {}",
+            &before[..8]
+        )),
+        "{shown}"
+    );
+    let decisions: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("  "))
+        .collect();
+    assert!(
+        decisions
+            .iter()
+            .any(|l| l.starts_with("build  app ") && l.contains("`images/app/app.conf` changed")),
+        "{shown}"
+    );
+    for other in ["base-tools", "other", "debian-current", "debian-outdated"] {
+        assert!(
+            decisions
+                .iter()
+                .any(|l| l.starts_with(&format!("skip   {other} "))),
+            "{other} must not be built; {shown}"
+        );
+    }
+    assert!(!stdout.contains("WARNING"), "{shown}");
+    assert!(
+        stdout.ends_with("1 of 5 images are built.\nWrote gipgee-pipeline.yml.\n"),
+        "{shown}"
+    );
 }

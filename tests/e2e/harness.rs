@@ -906,6 +906,96 @@ impl World {
             .expect("symlink");
     }
 
+    /// The gipgee image as shipped: the repository's `Containerfile`, built with buildah FROM the
+    /// Debian base of this world (the public base cannot be pulled here; the same family can)
+    /// with the static gipgee. Its local name.
+    #[track_caller]
+    pub fn build_gipgee_image(&self) -> String {
+        assert!(
+            self.setup.debian && self.setup.static_gipgee,
+            "e2e `{}`: the gipgee image needs `Setup {{ debian: true, static_gipgee: true }}`",
+            self.scenario
+        );
+        let context = self.dir.join("gipgee-image");
+        std::fs::create_dir_all(&context).expect("mkdir");
+        std::fs::copy(
+            Path::new(REPO).join("Containerfile"),
+            context.join("Containerfile"),
+        )
+        .expect("copy the Containerfile");
+        std::fs::copy(static_gipgee(&self.scenario), context.join("gipgee"))
+            .expect("copy the static gipgee");
+        let image = "localhost/gipgee-shipped:e2e";
+        let base = format!("BASE={}/base/debian:12", self.anon.host);
+        let context = context.display().to_string();
+        self.tool(
+            "buildah",
+            &[
+                "build",
+                "--quiet",
+                "--isolation",
+                "chroot",
+                "--tls-verify=false",
+                "--build-arg",
+                &base,
+                "--file",
+                &format!("{context}/Containerfile"),
+                "--tag",
+                image,
+                &context,
+            ],
+        );
+        image.to_string()
+    }
+
+    /// Runs `gipgee <args>` inside `image` in a shallow clone (depth 1, as GitLab clones) of
+    /// the project's current commit, with GitLab's variables `vars`; its exit code, stdout
+    /// and stderr. The clone's `origin` is a bare copy of the project, mounted at the same
+    /// path, so gipgee can fetch the history it needs as in a job.
+    #[track_caller]
+    pub fn gipgee_in_image(
+        &self,
+        image: &str,
+        args: &[&str],
+        vars: &[(&str, String)],
+    ) -> (Option<i32>, String, String) {
+        let origin = self.dir.join("origin.git");
+        let clone = self.dir.join("shallow-clone");
+        let _ = std::fs::remove_dir_all(&origin);
+        let _ = std::fs::remove_dir_all(&clone);
+        let project = self.project.display().to_string();
+        let origin_path = origin.display().to_string();
+        support::run(Command::new("git").args(["clone", "-q", "--bare", &project, &origin_path]));
+        let url = format!("file://{origin_path}");
+        let clone_path = clone.display().to_string();
+        support::run(Command::new("git").args([
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            "--branch",
+            "main",
+            &url,
+            &clone_path,
+        ]));
+        let ctr = self.tool("buildah", &["from", "--quiet", image]);
+        let mut command = self.sandboxed("buildah");
+        command.args(["run", "--isolation", "chroot"]);
+        for dir in [&origin_path, &clone_path] {
+            command.args(["--volume", &format!("{dir}:{dir}")]);
+        }
+        command.args(["--workingdir", &clone_path, &ctr, "--", "env"]);
+        command.args(vars.iter().map(|(name, value)| format!("{name}={value}")));
+        command.arg("gipgee").args(args);
+        let out = command.output().expect("buildah runs");
+        self.tool("buildah", &["rm", &ctr]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
     /// git in the project; its trimmed stdout. Panics at the caller when git fails.
     #[track_caller]
     pub fn git(&self, args: &[&str]) -> String {
