@@ -33,6 +33,9 @@ pub const SUMMARY_FILE: &str = "evaluation.json";
 /// can tell "no errors" from "no verdict".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
+    /// The pipeline `evaluate` ran in: a summary left on a runner by an earlier pipeline
+    /// is not this one's verdict.
+    pub pipeline_id: String,
     /// The stale images and why.
     pub stale: BTreeMap<String, String>,
     /// What the rebuild pipeline builds: the stale images and every image built on them.

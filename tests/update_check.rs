@@ -347,3 +347,44 @@ fn a_schedule_outside_the_default_branch_rebuilds_without_releasing() {
         "nothing is released outside the default branch: {pipeline}"
     );
 }
+
+/// The verdict job keeps no checkout (`GIT_STRATEGY: none`), so a runner may still hold the
+/// summary of an earlier pipeline: only this pipeline's summary counts as evaluate's verdict.
+#[test]
+fn the_verdict_job_never_reads_an_earlier_pipelines_summary() {
+    let out = evaluate(BASE_STALE).any_stdout().run();
+    let scheduled = Test::new()
+        .gitlab_manual_run()
+        .env("CI_PIPELINE_SOURCE", "schedule")
+        .file("gipgee.yaml", CONFIG)
+        .args(&["generate", "--output", "check.yml"])
+        .any_stdout()
+        .run();
+    let pipeline: serde_yaml::Value =
+        serde_yaml::from_str(&scheduled.read("check.yml")).expect("YAML");
+    let script: Vec<&str> = pipeline["gipgee:verdict"]["script"]
+        .as_sequence()
+        .expect("the verdict job has a script")
+        .iter()
+        .filter_map(|line| line.as_str())
+        .collect();
+    let verdict = |pipeline_id: &str| {
+        std::process::Command::new("sh")
+            .args(["-e", "-c", &script.join("\n")])
+            .current_dir(&out.dir)
+            .env("CI_PIPELINE_ID", pipeline_id)
+            .output()
+            .expect("sh runs")
+    };
+    // evaluate ran in pipeline 4242 (the test's CI_PIPELINE_ID) and every check worked.
+    let this_pipeline = verdict("4242");
+    assert!(this_pipeline.status.success(), "{this_pipeline:?}");
+    assert!(String::from_utf8_lossy(&this_pipeline.stdout).contains("Every check worked."));
+    let later_pipeline = verdict("4243");
+    assert!(!later_pipeline.status.success(), "{later_pipeline:?}");
+    assert!(
+        String::from_utf8_lossy(&later_pipeline.stdout)
+            .contains("evaluate did not finish in this pipeline"),
+        "{later_pipeline:?}"
+    );
+}

@@ -56,12 +56,14 @@ pub fn evaluate(
     }
     let errors_text: String = errors.iter().map(|e| format!("{e}\n")).collect();
     let summary = Summary {
+        pipeline_id: run.pipeline_id.clone(),
         stale,
         rebuilt,
         errors,
     };
-    let written = write_file(&results.join(SUMMARY_FILE), &summary.to_json())
-        .and_then(|()| write_file(&results.join(ERRORS_FILE), &errors_text));
+    // The summary last: it says that evaluate finished.
+    let written = write_file(&results.join(ERRORS_FILE), &errors_text)
+        .and_then(|()| write_file(&results.join(SUMMARY_FILE), &summary.to_json()));
     if let Err(err) = written {
         rebuild_pipeline = Err(err);
     }
