@@ -22,6 +22,7 @@ pub mod harness;
 
 use std::collections::BTreeMap;
 
+use crate::support;
 use Outcome::{Failed, NotRun, Passed};
 use harness::{Outcome, Run, RunSpec, Setup, World};
 
@@ -584,5 +585,42 @@ fn g_the_shipped_image_plans_a_push_in_a_shallow_clone() {
     assert!(
         stdout.ends_with("1 of 5 images are built.\nWrote gipgee-pipeline.yml.\n"),
         "{shown}"
+    );
+}
+
+/// The binary the update checks run inside any image is static: no program interpreter in
+/// its ELF headers (so no loader or libc from the image), and it runs in an empty root.
+#[test]
+fn the_static_binary_needs_nothing_from_the_image() {
+    if !support::tools::tools_available("static binary", &["chroot"]) {
+        return;
+    }
+    let binary = harness::static_gipgee("static binary");
+    let elf = std::fs::read(binary).expect("the binary");
+    assert_eq!(&elf[..4], b"\x7fELF", "an ELF file");
+    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
+    let program_headers = u64::from_le_bytes(elf[0x20..0x28].try_into().expect("8 bytes")) as usize;
+    let (entry_size, entries) = (u16_at(0x36), u16_at(0x38));
+    const PT_INTERP: u32 = 3;
+    let interpreter = (0..entries).any(|i| {
+        let at = program_headers + i * entry_size;
+        u32::from_le_bytes(elf[at..at + 4].try_into().expect("4 bytes")) == PT_INTERP
+    });
+    assert!(
+        !interpreter,
+        "{} asks for a program interpreter",
+        binary.display()
+    );
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(binary, root.path().join("gipgee")).expect("copy");
+    let out = std::process::Command::new("chroot")
+        .arg(root.path())
+        .args(["/gipgee", "--version"])
+        .output()
+        .expect("chroot runs");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("gipgee {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
