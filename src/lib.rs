@@ -15,6 +15,7 @@ pub mod environment;
 pub mod error;
 pub mod gitlab;
 pub mod jobs;
+pub mod migrate;
 pub mod oci;
 pub mod pipeline;
 pub mod plan;

@@ -15,6 +15,7 @@ const LAYERS: &[&str] = &[
     "error",
     "gitlab",
     "config",
+    "migrate",
     "results",
     "environment",
     "changes",

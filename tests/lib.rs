@@ -7,6 +7,7 @@ mod e2e;
 mod e2e_schedule;
 mod hostile;
 mod layer_check;
+mod migrate;
 mod project_files;
 mod registry;
 mod scenarios;

@@ -73,6 +73,15 @@ pub enum Command {
         #[arg(long, env = "GIPGEE_TEMPLATES_DIR", value_parser = path_or_empty)]
         templates: Option<PathBuf>,
     },
+    /// Convert a configuration of the original gipgee into gipgee.yaml version 1.
+    Migrate {
+        /// The original configuration.
+        #[arg(long, short, default_value = "gipgee.yaml")]
+        input: PathBuf,
+        /// Where to write the converted configuration; standard output when not given.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Work with the job templates.
     Templates {
         #[command(subcommand)]

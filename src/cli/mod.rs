@@ -132,6 +132,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             say!("Wrote the rebuild pipeline to {}.", output.display());
             Ok(())
         }
+        Command::Migrate { input, output } => migrate(&input, output.as_deref()),
         Command::Templates {
             command: TemplatesCommand::Export { dir, force },
         } => export_templates(&dir, force),
@@ -173,6 +174,29 @@ fn validate(path: &Path, vars: &Vars) -> Result<(), Error> {
     let config = config::load(path, vars, MissingVariables::Tolerate)?;
     plan::Graph::new(&config)?;
     say!("{}: ok ({} images)", path.display(), config.images.len());
+    Ok(())
+}
+
+/// Converts an original configuration; never over the original, which the user keeps.
+fn migrate(input: &Path, output: Option<&Path>) -> Result<(), Error> {
+    let source = std::fs::read_to_string(input).map_err(|err| Error::io("read", input, err))?;
+    let converted = crate::migrate::migrate(input, &source)?;
+    let Some(output) = output else {
+        say_raw!("{converted}");
+        return Ok(());
+    };
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    if same(input, output) {
+        return Err(Error::User(format!(
+            "{} is the original configuration: write the converted one elsewhere (e.g. --output gipgee.v1.yaml), check it, then replace the original",
+            output.display()
+        )));
+    }
+    write_file(output, &converted)?;
+    say!("Wrote {}.", output.display());
     Ok(())
 }
 

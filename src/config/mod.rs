@@ -8,7 +8,7 @@
 mod fields;
 mod parse;
 pub mod schema;
-mod yaml;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

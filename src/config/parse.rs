@@ -98,6 +98,18 @@ impl Walker {
             return None;
         };
         let entries = self.mapping(root, "the top level")?;
+        if let Some(key) = original_format_key(entries) {
+            let name = key.as_str().unwrap_or_default();
+            self.diagnostics.push(
+                Diagnostic::at(
+                    key.position,
+                    format!("`{name}` belongs to the original gipgee format, not to version 1"),
+                )
+                .with_width(key.width())
+                .with_help("`gipgee migrate --input FILE --output gipgee.yaml` converts it"),
+            );
+            return None;
+        }
         let mut version = None;
         let mut registries = BTreeMap::new();
         let mut defaults: FieldNodes = BTreeMap::new();
@@ -729,6 +741,48 @@ impl Walker {
         ));
         self.diagnostics.push(diag);
         None
+    }
+}
+
+/// A key only the original gipgee format has (at the top, in `defaults` or in an image), so
+/// that such a file gets one clear message instead of an "unknown key" per line.
+fn original_format_key(entries: &[(Node, Node)]) -> Option<&Node> {
+    const TOP: &[&str] = &["registryCredentials", "quirks"];
+    const DEFAULTS: &[&str] = &[
+        "defaultStagingRegistry",
+        "defaultReleaseRegistry",
+        "defaultContainerFile",
+        "defaultBaseImage",
+        "defaultTestCommand",
+        "defaultUpdateCheckCommand",
+    ];
+    const IMAGE: &[&str] = &[
+        "releaseLocations",
+        "stagingLocation",
+        "containerFile",
+        "testCommand",
+        "updateCheckCommand",
+        "assetsToWatch",
+    ];
+    entries.iter().find_map(|(key, value)| match key.as_str() {
+        Some(name) if TOP.contains(&name) => Some(key),
+        Some("defaults") => key_among(value, DEFAULTS),
+        Some("images") => match &value.value {
+            Value::Mapping(images) => images.iter().find_map(|(_, image)| key_among(image, IMAGE)),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// The first key of a mapping `node` that is one of `names`.
+fn key_among<'n>(node: &'n Node, names: &[&str]) -> Option<&'n Node> {
+    match &node.value {
+        Value::Mapping(entries) => entries
+            .iter()
+            .map(|(key, _)| key)
+            .find(|key| key.as_str().is_some_and(|k| names.contains(&k))),
+        _ => None,
     }
 }
 
