@@ -16,6 +16,10 @@ pub const SECRET_VARIABLES: &[&str] = &[
     "CI_DEPENDENCY_PROXY_PASSWORD",
     "CI_REPOSITORY_URL",
     "DOCKER_AUTH_CONFIG",
+    // The job's JSON web tokens (removed in GitLab 17.0, still set on older instances).
+    "CI_JOB_JWT",
+    "CI_JOB_JWT_V1",
+    "CI_JOB_JWT_V2",
 ];
 
 /// GitLab's default maximum number of `needs` of one job.

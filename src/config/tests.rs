@@ -147,3 +147,27 @@ images:
         .is_err()
     );
 }
+
+#[test]
+fn gitlabs_secret_variables_are_never_expanded() {
+    for name in crate::gitlab::SECRET_VARIABLES {
+        let source = format!(
+            "version: 1\nimages:\n  a:\n    baseImage: alpine\n    staging: registry.example.com/s\n    targetLocations: [\"registry.example.com/${{{name}}}:1\"]\n"
+        );
+        let mut vars = vars();
+        vars.set(name, "hunter2");
+        let err = from_str(
+            Path::new("gipgee.yaml"),
+            &source,
+            &vars,
+            MissingVariables::Error,
+        )
+        .expect_err("a secret is refused")
+        .to_string();
+        assert!(
+            err.contains(&format!("`{name}` holds a credential")),
+            "{name}: {err}"
+        );
+        assert!(!err.contains("hunter2"), "{name}: {err}");
+    }
+}
