@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::config::yaml::{self, Node, Value};
 use crate::diagnostic::{Diagnostic, SourceDiagnostics};
 use crate::error::Error;
-use crate::oci::{Reference, normalize_registry_host};
+use crate::oci::{Reference, Repository, normalize_registry_host};
 
 /// The update-check command the original used for its built-in check.
 const ORIGINAL_AUTO_CHECK: &[&str] = &["update-check", "auto-update-check"];
@@ -317,8 +317,8 @@ impl Migration {
             .or(defaults.default_staging_registry_credentials.as_ref());
         let host = self.host(&format!("image `{id}`, staging"), registry)?;
         self.login(&host, credentials, &format!("image `{id}`, staging"));
-        match Reference::parse(&format!("{host}/{repository}:staging")) {
-            Ok(reference) => Some(reference.to_repository().to_string()),
+        match Repository::parse(&format!("{host}/{repository}")) {
+            Ok(repository) => Some(repository.to_string()),
             Err(err) => {
                 self.problems
                     .push(format!("image `{id}`, staging: {}", err.reason));
