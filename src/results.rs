@@ -259,8 +259,9 @@ fn read_capped(file: File, cap: u64) -> Result<ResultFile, String> {
     let read = bytes.len() as u64;
     let truncated = (meta.len() > read).then(|| {
         format!(
-            "[{} bytes dropped: only the first {read} bytes of this {}-byte file are read]",
-            meta.len() - read,
+            "[{} dropped: only the first {} of this {}-byte file are read]",
+            bytes_count(meta.len() - read),
+            bytes_count(read),
             meta.len()
         )
     });
@@ -268,6 +269,13 @@ fn read_capped(file: File, cap: u64) -> Result<ResultFile, String> {
         text: String::from_utf8_lossy(&bytes).into_owned(),
         truncated,
     })
+}
+
+fn bytes_count(count: u64) -> String {
+    match count {
+        1 => "1 byte".to_string(),
+        count => format!("{count} bytes"),
+    }
 }
 
 /// What an entry is, for the line saying why it was ignored.
@@ -317,6 +325,87 @@ mod tests {
         assert_eq!(
             UpdateCheckResult::parse(&result.to_file_text()).unwrap(),
             result
+        );
+    }
+
+    fn results_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("update-check")).unwrap();
+        dir
+    }
+
+    fn read(text: &str, truncated: Option<&str>) -> ResultFile {
+        ResultFile::Read {
+            text: text.to_string(),
+            truncated: truncated.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn result_files_are_read_up_to_the_cap_and_lossily() {
+        let dir = results_dir();
+        let file = dir.path().join("update-check/a.result");
+        std::fs::write(&file, "0123456789").unwrap();
+        assert_eq!(
+            read_result_file(dir.path(), "update-check/a.result", 10),
+            read("0123456789", None)
+        );
+        assert_eq!(
+            read_result_file(dir.path(), "update-check/a.result", 4),
+            read(
+                "0123",
+                Some("[6 bytes dropped: only the first 4 bytes of this 10-byte file are read]")
+            )
+        );
+        // A cut in the middle of a character, and bytes that are not UTF-8.
+        std::fs::write(&file, b"\xffok \xc3\xa9").unwrap();
+        assert_eq!(
+            read_result_file(dir.path(), "update-check/a.result", 5),
+            read(
+                "\u{fffd}ok \u{fffd}",
+                Some("[1 byte dropped: only the first 5 bytes of this 6-byte file are read]")
+            )
+        );
+        for missing in ["update-check/b.result", "nowhere/b.result"] {
+            assert_eq!(
+                read_result_file(dir.path(), missing, 10),
+                ResultFile::Missing
+            );
+        }
+    }
+
+    #[test]
+    fn only_plain_paths_inside_the_results_directory_are_read() {
+        let dir = results_dir();
+        std::fs::write(dir.path().join("outside"), "secret").unwrap();
+        let results = dir.path().join("update-check");
+        let ignored = read_result_file(&results, "../outside", 100);
+        assert_eq!(
+            ignored,
+            ResultFile::Ignored(format!(
+                "ignored {}: not a plain path inside the results directory",
+                results.join("../outside").display()
+            ))
+        );
+    }
+
+    /// The checks on the opened handle, for an entry swapped after its type was checked.
+    #[cfg(unix)]
+    #[test]
+    fn the_opened_handle_is_checked_too() {
+        let dir = results_dir();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("/proc/self/environ", &link).unwrap();
+        let err = open_regular(&link).unwrap_err();
+        assert!(is_symlink_refused(&err), "{err}");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|status| status.success()), "mkfifo");
+        // Opening does not wait for a writer; reading is refused.
+        let handle = open_regular(&fifo).unwrap();
+        assert_eq!(
+            read_capped(handle, 10),
+            Err("a FIFO (named pipe), not a regular file".to_string())
         );
     }
 
