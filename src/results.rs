@@ -185,6 +185,8 @@ pub enum ResultFile {
 /// The types are checked before the file is opened, so nothing but a regular file is ever
 /// opened; the open refuses a symbolic link at the last component and does not wait, and the
 /// opened handle is checked again, so an entry swapped after the check is not read either.
+/// (A directory on the way swapped for a link in between would be followed: the directory
+/// holds the artifacts of jobs that have finished, nothing runs beside `evaluate` to swap it.)
 pub fn read_result_file(results: &Path, relative: &str, cap: u64) -> ResultFile {
     let path = results.join(relative);
     let ignored =
