@@ -223,7 +223,7 @@ pub fn read_result_file(results: &Path, relative: &str, cap: u64) -> ResultFile 
         }
         Err(err) => return ignored(format!("cannot open it: {err}")),
     };
-    read_capped(file, cap).unwrap_or_else(ignored)
+    read_capped(file, &path, cap).unwrap_or_else(ignored)
 }
 
 /// Opens without following a symbolic link and without waiting (a FIFO swapped in after the
@@ -247,7 +247,7 @@ fn is_symlink_refused(err: &std::io::Error) -> bool {
     return false;
 }
 
-fn read_capped(file: File, cap: u64) -> Result<ResultFile, String> {
+fn read_capped(file: File, path: &Path, cap: u64) -> Result<ResultFile, String> {
     let meta = file
         .metadata()
         .map_err(|err| format!("cannot read its type: {err}"))?;
@@ -261,10 +261,10 @@ fn read_capped(file: File, cap: u64) -> Result<ResultFile, String> {
     let read = bytes.len() as u64;
     let truncated = (meta.len() > read).then(|| {
         format!(
-            "[{} dropped: only the first {} of this {}-byte file are read]",
+            "[{} dropped: {} is {}, only the first {read} are read]",
             bytes_count(meta.len() - read),
-            bytes_count(read),
-            meta.len()
+            path.display(),
+            bytes_count(meta.len()),
         )
     });
     Ok(ResultFile::Read {
@@ -356,7 +356,10 @@ mod tests {
             read_result_file(dir.path(), "update-check/a.result", 4),
             read(
                 "0123",
-                Some("[6 bytes dropped: only the first 4 bytes of this 10-byte file are read]")
+                Some(&format!(
+                    "[6 bytes dropped: {} is 10 bytes, only the first 4 are read]",
+                    file.display()
+                ))
             )
         );
         // A cut in the middle of a character, and bytes that are not UTF-8.
@@ -365,7 +368,10 @@ mod tests {
             read_result_file(dir.path(), "update-check/a.result", 5),
             read(
                 "\u{fffd}ok \u{fffd}",
-                Some("[1 byte dropped: only the first 5 bytes of this 6-byte file are read]")
+                Some(&format!(
+                    "[1 byte dropped: {} is 6 bytes, only the first 5 are read]",
+                    file.display()
+                ))
             )
         );
         for missing in ["update-check/b.result", "nowhere/b.result"] {
@@ -406,7 +412,7 @@ mod tests {
         // Opening does not wait for a writer; reading is refused.
         let handle = open_regular(&fifo).unwrap();
         assert_eq!(
-            read_capped(handle, 10),
+            read_capped(handle, &fifo, 10),
             Err("a FIFO (named pipe), not a regular file".to_string())
         );
     }

@@ -281,7 +281,7 @@ fn an_oversized_file_is_cut_at_the_cap_with_a_note() {
     let out = project.evaluate();
     out.assert_finished();
     let note = format!(
-        " [{} bytes dropped: only the first 65536 bytes of this {}-byte file are read]",
+        " [{} bytes dropped: gipgee-results/update-check/child.error is {} bytes, only the first 65536 are read]",
         huge.len() - 65536,
         huge.len()
     );
@@ -307,10 +307,10 @@ fn a_layer_check_result_over_its_cap_is_an_error_not_read_whole() {
     let out = project.evaluate();
     out.assert_finished();
     let error = format!(
-        "layer check: gipgee-results/layer-check.json is too large to be a layer-check result [{} bytes dropped: only the first {} bytes of this {}-byte file are read]",
+        "layer check: too large to be a layer-check result [{} bytes dropped: gipgee-results/layer-check.json is {} bytes, only the first {} are read]",
         json.len() - 16 * 1024 * 1024,
+        json.len(),
         16 * 1024 * 1024,
-        json.len()
     );
     assert_eq!(out.errors, format!("base: {error}\nchild: {error}\n"));
 }
