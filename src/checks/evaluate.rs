@@ -1,16 +1,16 @@
 //! `gipgee evaluate`: reads the layer-check and update-check results of the scheduled
 //! pipeline, decides per image up to date / stale / error with the evidence, and words the
-//! report for the job log and as JUnit for GitLab. A missing or unreadable result is an
-//! error, never a silent "up to date".
+//! report for the job log and as JUnit for GitLab. A missing, unreadable or ignored result
+//! (see `results::read_result_file`) is an error, never a silent "up to date".
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::config::{Config, UpdateCheck};
-use crate::error::Error;
 use crate::results::{
-    LAYER_CHECK_FILE, LayerCheckResults, UPDATE_CHECK_DIR, UpdateCheckResult, Verdict,
+    LAYER_CHECK_FILE, LAYER_CHECK_FILE_CAP, LayerCheckResults, ResultFile, UPDATE_CHECK_DIR,
+    UPDATE_CHECK_FILE_CAP, UpdateCheckResult, Verdict, read_result_file,
 };
 
 /// Both checks of one image; `None` where the image does not have the check
@@ -65,57 +65,69 @@ impl ImageVerdict {
     }
 }
 
-/// Reads every result for every image of the config. A missing result is an error result,
-/// never a silent "up to date".
-pub fn read_results(
-    config: &Config,
-    results: &Path,
-) -> Result<BTreeMap<String, ImageVerdict>, Error> {
-    let layer_file = results.join(LAYER_CHECK_FILE);
-    let layer_results = match std::fs::read_to_string(&layer_file) {
-        Ok(text) => Some(
-            serde_json::from_str::<LayerCheckResults>(&text).map_err(|err| {
-                Error::User(format!(
-                    "{} is not a layer-check result: {err}",
-                    layer_file.display()
-                ))
-            })?,
-        ),
-        Err(_) => None,
-    };
-    let verdicts = config
+/// Reads every result for every image of the config. A missing, unreadable or ignored
+/// result is an error result, never a silent "up to date"; one check's broken file never
+/// stops the other check of any image, so what is found stale is still rebuilt.
+pub fn read_results(config: &Config, results: &Path) -> BTreeMap<String, ImageVerdict> {
+    let layer_results = read_layer_results(results);
+    config
         .images
         .values()
         .map(|image| {
-            let layer = match (&layer_results, image.layer_check) {
-                (_, false) => None,
-                (None, true) => Some(error(
-                    "no layer-check result (the layer-check job did not finish)",
-                )),
-                (Some(results), true) => Some(match results.images.get(&image.id) {
-                    Some(Verdict::UpToDate { evidence }) => Verdict::UpToDate {
-                        evidence: evidence.clone(),
-                    },
-                    Some(Verdict::Stale { evidence, errors }) => Verdict::Stale {
-                        evidence: evidence.clone(),
-                        errors: errors.iter().map(|e| format!("layer check: {e}")).collect(),
-                    },
-                    Some(Verdict::Error { error: e }) => error(format!("layer check: {e}")),
-                    None => error("the layer check has no result for this image"),
-                }),
-            };
+            let layer = image
+                .layer_check
+                .then(|| layer_verdict(&layer_results, &image.id));
             let update = match image.update_check {
                 UpdateCheck::None => None,
-                _ => Some(read_update_result(
-                    &results.join(UPDATE_CHECK_DIR),
-                    &image.id,
-                )),
+                _ => Some(read_update_result(results, &image.id)),
             };
-            let verdict = ImageVerdict { layer, update };
-            (image.id.clone(), verdict)
+            (image.id.clone(), ImageVerdict { layer, update })
         })
-        .collect();
-    Ok(verdicts)
+        .collect()
+}
+
+/// `layer-check.json`, or why there is none: the layer check's error for every image.
+fn read_layer_results(results: &Path) -> Result<LayerCheckResults, String> {
+    let path = results.join(LAYER_CHECK_FILE);
+    match read_result_file(results, LAYER_CHECK_FILE, LAYER_CHECK_FILE_CAP) {
+        ResultFile::Missing => {
+            Err("no layer-check result (the layer-check job did not finish)".to_string())
+        }
+        ResultFile::Ignored(why) => Err(format!("layer check: {why}")),
+        ResultFile::Read {
+            truncated: Some(note),
+            ..
+        } => Err(format!(
+            "layer check: too large to be a layer-check result {note}"
+        )),
+        ResultFile::Read {
+            text,
+            truncated: None,
+        } => serde_json::from_str(&text).map_err(|err| {
+            format!(
+                "layer check: {} is not a layer-check result: {err}",
+                path.display()
+            )
+        }),
+    }
+}
+
+fn layer_verdict(layer_results: &Result<LayerCheckResults, String>, id: &str) -> Verdict {
+    let results = match layer_results {
+        Ok(results) => results,
+        Err(why) => return error(why.clone()),
+    };
+    match results.images.get(id) {
+        Some(Verdict::UpToDate { evidence }) => Verdict::UpToDate {
+            evidence: evidence.clone(),
+        },
+        Some(Verdict::Stale { evidence, errors }) => Verdict::Stale {
+            evidence: evidence.clone(),
+            errors: errors.iter().map(|e| format!("layer check: {e}")).collect(),
+        },
+        Some(Verdict::Error { error: e }) => error(format!("layer check: {e}")),
+        None => error("the layer check has no result for this image"),
+    }
 }
 
 fn error(error: impl Into<String>) -> Verdict {
@@ -124,23 +136,53 @@ fn error(error: impl Into<String>) -> Verdict {
     }
 }
 
-fn read_update_result(dir: &Path, id: &str) -> Verdict {
-    if let Ok(text) = std::fs::read_to_string(dir.join(format!("{id}.error"))) {
-        return error(format!("update check: {}", text.trim()));
+/// The update check's verdict: its error file when there is one (whatever its result file
+/// says), else its result file.
+fn read_update_result(results: &Path, id: &str) -> Verdict {
+    let file = |extension: &str| {
+        read_result_file(
+            results,
+            &format!("{UPDATE_CHECK_DIR}/{id}.{extension}"),
+            UPDATE_CHECK_FILE_CAP,
+        )
+    };
+    match file("error") {
+        ResultFile::Missing => {}
+        ResultFile::Ignored(why) => return error(format!("update check: {why}")),
+        ResultFile::Read { text, truncated } => {
+            return error(format!(
+                "update check: {}",
+                with_note(text.trim(), truncated.as_deref())
+            ));
+        }
     }
-    match std::fs::read_to_string(dir.join(format!("{id}.result"))) {
-        Err(_) => error(
-            "no update-check result (the update-check job did not run or failed before writing one)",
-        ),
-        Ok(text) => match UpdateCheckResult::parse(&text) {
-            Err(message) => error(format!("update check: {message}")),
-            Ok(result) if result.upgrade_needed => {
-                Verdict::stale(summarise(&result.details, "package updates"))
-            }
-            Ok(result) => Verdict::UpToDate {
-                evidence: summarise(&result.details, "no package updates"),
-            },
+    let (text, truncated) = match file("result") {
+        ResultFile::Missing => {
+            return error(
+                "no update-check result (the update-check job did not run or failed before writing one)",
+            );
+        }
+        ResultFile::Ignored(why) => return error(format!("update check: {why}")),
+        ResultFile::Read { text, truncated } => (text, truncated),
+    };
+    let note = truncated.as_deref();
+    match UpdateCheckResult::parse(&text) {
+        Err(message) => error(format!("update check: {}", with_note(&message, note))),
+        Ok(result) if result.upgrade_needed => Verdict::stale(with_note(
+            &summarise(&result.details, "package updates"),
+            note,
+        )),
+        Ok(result) => Verdict::UpToDate {
+            evidence: with_note(&summarise(&result.details, "no package updates"), note),
         },
+    }
+}
+
+/// `text`, followed by the note that the file it came from was cut.
+fn with_note(text: &str, truncated: Option<&str>) -> String {
+    match truncated {
+        Some(note) => format!("{text} {note}"),
+        None => text.to_string(),
     }
 }
 
@@ -263,9 +305,13 @@ pub fn junit(verdicts: &BTreeMap<String, ImageVerdict>) -> String {
     )
 }
 
+/// Escapes for XML and leaves out what XML 1.0 does not allow at all (control characters
+/// but newline and tab, U+FFFE and U+FFFF), which a result file may contain.
 fn xml_escape(text: &str) -> String {
     text.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .filter(|c| {
+            (!c.is_control() || *c == '\n' || *c == '\t') && !matches!(c, '\u{fffe}' | '\u{ffff}')
+        })
         .map(|c| match c {
             '&' => "&amp;".to_string(),
             '<' => "&lt;".to_string(),
@@ -367,6 +413,9 @@ mod tests {
 
     #[test]
     fn xml_is_escaped() {
-        assert_eq!(xml_escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(
+            xml_escape("a<b & \"c\"\u{1}\u{fffe}\u{ffff}\u{fffd}"),
+            "a&lt;b &amp; &quot;c&quot;\u{fffd}"
+        );
     }
 }
