@@ -1,6 +1,6 @@
 //! The layer check (`gipgee layer-check`): is every released image still built on
 //! the *current* digest of its configured base image? Manifests only, through gipgee's
-//! registry client; target locations of one image that share a digest are checked once.
+//! registry client; target locations of one image that hold one manifest are compared once.
 //!
 //! Per platform of the released image: where the image carries the
 //! `org.opencontainers.image.base.digest` annotation (buildah writes it), that digest must be
@@ -10,31 +10,234 @@
 //!
 //! A problem with one location or platform never hides what the others showed: an image that
 //! is stale somewhere is stale (and rebuilt), with the errors reported next to it.
+//!
+//! Work runs in two rounds on at most [`WORKERS`] threads: first every base and every target
+//! location of every image is read (one `GET` each; the client fetches a reference once per
+//! run), then each distinct released manifest is compared with its base. The client's
+//! deadline ends both: what was not started by then gets an error saying so, and every image
+//! gets a verdict. Every verdict is masked for credentials, since it quotes registry data.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::config::{Config, Image};
+use crate::environment::settings::format_duration;
 use crate::error::explain_registry_error as explain;
 use crate::oci::{Digest, Manifest, Platform, Reference};
-use crate::registry::{Client, FetchedManifest, PlatformImage, parallel_map};
+use crate::registry::{Client, FetchedManifest, PlatformImage, RegistryError, parallel_map};
 use crate::results::{LayerCheckResults, Verdict};
 
-/// How many images are checked at once.
+/// How many reads or comparisons run at once, over all images and their locations.
 pub const WORKERS: usize = 8;
 
-/// Checks every image with `layerCheck: true`.
+/// Checks every image with `layerCheck: true`; a verdict for each, whatever happens.
 pub fn check_all(config: &Config, client: &Client) -> LayerCheckResults {
     let images: Vec<&Image> = config
         .images
         .values()
         .filter(|image| image.layer_check)
         .collect();
-    let results = parallel_map(&images, WORKERS, |image| {
-        (image.id.clone(), check_image(client, image))
-    });
+    let verdicts = check_images(client, &images);
     LayerCheckResults {
-        images: results.into_iter().collect(),
+        images: images
+            .iter()
+            .zip(verdicts)
+            .map(|(image, verdict)| (image.id.clone(), mask(client, verdict)))
+            .collect(),
+    }
+}
+
+/// A read or a comparison that was not started because the deadline had passed.
+type Started<T> = Option<T>;
+
+/// A manifest read by tag (or digest), or why not.
+type Read = Result<Arc<FetchedManifest>, RegistryError>;
+
+/// What the first round read for one image: its base and each target location.
+struct Reads {
+    base: Started<Read>,
+    locations: Vec<Started<Read>>,
+}
+
+fn check_images(client: &Client, images: &[&Image]) -> Vec<Verdict> {
+    let reads = read_all(client, images);
+    // The second round: each location whose manifest an earlier location of the same image
+    // did not already hold, against a base that could be read.
+    let mut comparisons: Vec<(usize, usize, Base)> = Vec::new();
+    for (i, (image, read)) in images.iter().zip(&reads).enumerate() {
+        let Some(Ok(top)) = &read.base else { continue };
+        let base = Base {
+            client,
+            reference: &image.base_image,
+            top: top.clone(),
+        };
+        if base.bounded().is_err() {
+            continue;
+        }
+        for j in distinct_locations(read) {
+            comparisons.push((i, j, base.clone()));
+        }
+    }
+    let compared = parallel_map(&comparisons, WORKERS, |(i, j, base)| {
+        (!client.deadline_reached())
+            .then(|| compare_location(client, base, &images[*i].target_locations[*j]))
+    });
+    let mut findings: Vec<Vec<(usize, Started<Findings>)>> =
+        images.iter().map(|_| Vec::new()).collect();
+    for ((i, j, _), result) in comparisons.iter().zip(compared) {
+        findings[*i].push((*j, result));
+    }
+    images
+        .iter()
+        .zip(reads)
+        .zip(findings)
+        .map(|((image, read), compared)| verdict(client, image, read, compared))
+        .collect()
+}
+
+/// The first round: the base and the target locations of every image, one task each.
+fn read_all(client: &Client, images: &[&Image]) -> Vec<Reads> {
+    let tasks: Vec<(usize, Option<usize>)> = images
+        .iter()
+        .enumerate()
+        .flat_map(|(i, image)| {
+            std::iter::once((i, None))
+                .chain((0..image.target_locations.len()).map(move |j| (i, Some(j))))
+        })
+        .collect();
+    let results = parallel_map(&tasks, WORKERS, |(i, location)| {
+        let image = images[*i];
+        let reference = match location {
+            None => &image.base_image,
+            Some(j) => &image.target_locations[*j],
+        };
+        (!client.deadline_reached()).then(|| client.manifest(reference))
+    });
+    let mut reads: Vec<Reads> = images
+        .iter()
+        .map(|image| Reads {
+            base: None,
+            locations: image.target_locations.iter().map(|_| None).collect(),
+        })
+        .collect();
+    for ((i, location), result) in tasks.into_iter().zip(results) {
+        match location {
+            None => reads[i].base = result,
+            Some(j) => reads[i].locations[j] = result,
+        }
+    }
+    reads
+}
+
+/// The locations that hold a manifest no earlier location of the image holds: the digest
+/// of the `GET` decides (a `HEAD` may be answered from a stale cache).
+fn distinct_locations(read: &Reads) -> Vec<usize> {
+    let mut seen: BTreeSet<&Digest> = BTreeSet::new();
+    read.locations
+        .iter()
+        .enumerate()
+        .filter_map(|(j, location)| match location {
+            Some(Ok(top)) => seen.insert(&top.digest).then_some(j),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One image's verdict from its reads and comparisons, in the order of its locations.
+fn verdict(
+    client: &Client,
+    image: &Image,
+    read: Reads,
+    mut compared: Vec<(usize, Started<Findings>)>,
+) -> Verdict {
+    let unchecked = || Verdict::Error {
+        error: format!(
+            "deadline reached before this image was checked{}",
+            deadline_hint(client)
+        ),
+    };
+    let base = match read.base {
+        None => return unchecked(),
+        Some(Err(err)) => {
+            return Verdict::Error {
+                error: format!("base image: {}", explain(&err)),
+            };
+        }
+        Some(Ok(top)) => Base {
+            client,
+            reference: &image.base_image,
+            top,
+        },
+    };
+    if let Err(err) = base.bounded() {
+        return Verdict::Error {
+            error: format!("base image: {}", explain(&err)),
+        };
+    }
+    let nothing_started = read.locations.iter().all(Option::is_none)
+        && compared.iter().all(|(_, findings)| findings.is_none());
+    if nothing_started {
+        return unchecked();
+    }
+    let mut findings = Findings::default();
+    for (j, (target, location)) in image
+        .target_locations
+        .iter()
+        .zip(&read.locations)
+        .enumerate()
+    {
+        match location {
+            None => findings.errors.push(format!(
+                "{target}: deadline reached before it was checked{}",
+                deadline_hint(client)
+            )),
+            Some(Err(err)) => findings
+                .errors
+                .push(format!("released image: {}", explain(err))),
+            Some(Ok(_)) => {}
+        }
+        let Some(position) = compared.iter().position(|(k, _)| *k == j) else {
+            continue; // holds what an earlier location held, or was not read
+        };
+        match compared.remove(position).1 {
+            Some(found) => findings.extend(found),
+            None => findings.errors.push(format!(
+                "{target}: deadline reached before it was checked{}",
+                deadline_hint(client)
+            )),
+        }
+    }
+    findings.into_verdict()
+}
+
+/// Where the deadline comes from, for the error of what it cut off.
+fn deadline_hint(client: &Client) -> String {
+    client
+        .config()
+        .time_limit
+        .map(|limit| {
+            format!(
+                " (the layer check stops after {}: `--deadline` / `GIPGEE_LAYER_CHECK_DEADLINE`)",
+                format_duration(limit)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Every text of a verdict masked for the credentials and tokens the client knows: platform
+/// names, annotations and errors all come from registries.
+fn mask(client: &Client, verdict: Verdict) -> Verdict {
+    match verdict {
+        Verdict::UpToDate { evidence } => Verdict::UpToDate {
+            evidence: client.mask(&evidence),
+        },
+        Verdict::Stale { evidence, errors } => Verdict::Stale {
+            evidence: client.mask(&evidence),
+            errors: errors.iter().map(|e| client.mask(e)).collect(),
+        },
+        Verdict::Error { error } => Verdict::Error {
+            error: client.mask(&error),
+        },
     }
 }
 
@@ -47,6 +250,12 @@ struct Findings {
 }
 
 impl Findings {
+    fn extend(&mut self, other: Findings) {
+        self.current.extend(other.current);
+        self.stale.extend(other.stale);
+        self.errors.extend(other.errors);
+    }
+
     fn into_verdict(self) -> Verdict {
         if !self.stale.is_empty() {
             Verdict::Stale {
@@ -65,80 +274,41 @@ impl Findings {
     }
 }
 
-/// One image: every distinct released digest against the base's current manifests.
-pub fn check_image(client: &Client, image: &Image) -> Verdict {
-    let base = match client.manifest(&image.base_image) {
-        Ok(top) => Base {
-            client,
-            reference: &image.base_image,
-            top,
-        },
-        Err(err) => {
-            return Verdict::Error {
-                error: format!("base image: {}", explain(&err)),
-            };
-        }
-    };
+/// Every platform of the manifest at one target location against the base.
+fn compare_location(client: &Client, base: &Base, target: &Reference) -> Findings {
     let mut findings = Findings::default();
-    let mut checked: BTreeSet<Digest> = BTreeSet::new();
-    for (index, target) in image.target_locations.iter().enumerate() {
-        // The first location is read whole (one GET gives its digest too); the others only
-        // need a HEAD to see whether they hold an image already checked.
-        if index > 0 {
-            match client.digest(target) {
-                Ok(digest) if !checked.insert(digest.clone()) => continue,
-                Ok(_) => {}
-                Err(err) => {
-                    findings
-                        .errors
-                        .push(format!("released image: {}", explain(&err)));
-                    continue;
-                }
-            }
-        }
-        let platforms = match client.images(target) {
-            Ok(platforms) => platforms,
-            Err(err) => {
-                findings
-                    .errors
-                    .push(format!("released image: {}", explain(&err)));
-                continue;
-            }
-        };
-        if index == 0 {
-            match client.digest(target) {
-                Ok(digest) => {
-                    checked.insert(digest);
-                }
-                Err(err) => findings
-                    .errors
-                    .push(format!("released image: {}", explain(&err))),
-            }
-        }
-        if platforms.is_empty() {
+    let platforms = match client.images(target) {
+        Ok(platforms) => platforms,
+        Err(err) => {
             findings
                 .errors
-                .push(format!("{target}: the index has no runnable image"));
+                .push(format!("released image: {}", explain(&err)));
+            return findings;
         }
-        for released in &platforms {
-            let platform = released
-                .platform
-                .as_ref()
-                .map_or_else(|| "the image".to_string(), ToString::to_string);
-            match base.compare(released, &client.config().platform) {
-                Ok(Compared::Current(evidence)) => findings
-                    .current
-                    .push(format!("{target}: {platform} {evidence}")),
-                Ok(Compared::Stale(evidence)) => findings
-                    .stale
-                    .push(format!("{target}: {platform} {evidence}")),
-                Err(error) => findings
-                    .errors
-                    .push(format!("{target}: {platform}: {error}")),
-            }
+    };
+    if platforms.is_empty() {
+        findings
+            .errors
+            .push(format!("{target}: the index has no runnable image"));
+    }
+    for released in &platforms {
+        let platform = released
+            .platform
+            .as_ref()
+            .map_or_else(|| "the image".to_string(), ToString::to_string);
+        match base.compare(released, &client.config().platform) {
+            Ok(Compared::Current(evidence)) => findings
+                .current
+                .push(format!("{target}: {platform} {evidence}")),
+            Ok(Compared::Stale(evidence)) => findings
+                .stale
+                .push(format!("{target}: {platform} {evidence}")),
+            Err(error) => findings
+                .errors
+                .push(format!("{target}: {platform}: {error}")),
         }
     }
-    findings.into_verdict()
+    findings
 }
 
 /// How one platform of a released image compares with the base; a comparison that could not
@@ -153,6 +323,7 @@ type Candidate = (Option<Platform>, Vec<Digest>);
 
 /// The configured base as it is now: its top manifest (an index or one image), fetched once;
 /// a platform's manifest only when the layer rule needs its layers.
+#[derive(Clone)]
 struct Base<'a> {
     client: &'a Client,
     reference: &'a Reference,
@@ -160,6 +331,15 @@ struct Base<'a> {
 }
 
 impl Base<'_> {
+    /// An index base is read no further when it lists more images than the client reads
+    /// from any index: each candidate could be a request.
+    fn bounded(&self) -> Result<(), RegistryError> {
+        match &self.top.manifest {
+            Manifest::Image(_) => Ok(()),
+            Manifest::Index(index) => self.client.check_index_size(self.reference, index),
+        }
+    }
+
     /// One platform of a released image against the base: up to date or stale, or why it
     /// could not be compared.
     fn compare(

@@ -270,6 +270,65 @@ impl CredentialProvider for CredentialStore {
     fn credential(&self, registry_host: &str) -> Result<Option<Credential>, CredentialProblem> {
         self.lookup(registry_host)
     }
+
+    /// Every credential of every source, set or read, whichever host it is for: the client
+    /// masks them all in what registries send back.
+    fn known_credentials(&self) -> Vec<Credential> {
+        let mut known = Vec::new();
+        for config in self.registries.values() {
+            if let (Some(user), Some(password)) = (
+                config.username_variable.as_deref(),
+                config.password_variable.as_deref(),
+            ) && let Some(password) = self.vars.get(password)
+            {
+                let source = Source::Config {
+                    username_variable: user.to_string(),
+                    password_variable: config.password_variable.clone().unwrap_or_default(),
+                };
+                known.push(credential(
+                    self.vars.get(user).unwrap_or_default(),
+                    password,
+                    source,
+                ));
+            }
+        }
+        let docker_auths = [
+            self.auth_config.clone().ok().flatten(),
+            self.config_file
+                .clone()
+                .ok()
+                .flatten()
+                .map(|(_, auths)| auths),
+        ];
+        let entries = docker_auths
+            .iter()
+            .flatten()
+            .flat_map(|auths| auths.entries.values());
+        for (_, username, password) in entries {
+            known.push(Credential {
+                username: username.clone(),
+                password: password.clone(),
+                // Only masked, never quoted.
+                source: String::new(),
+            });
+        }
+        if let Some(password) = self.vars.get("CI_REGISTRY_PASSWORD") {
+            let user = self.vars.get("CI_REGISTRY_USER").unwrap_or_default();
+            known.push(credential(
+                user,
+                password,
+                Source::CiRegistry { job_token: false },
+            ));
+        }
+        if let Some(token) = self.vars.get("CI_JOB_TOKEN") {
+            known.push(credential(
+                "gitlab-ci-token",
+                token,
+                Source::CiRegistry { job_token: true },
+            ));
+        }
+        known
+    }
 }
 
 fn credential(username: &str, password: &str, source: Source) -> Credential {
