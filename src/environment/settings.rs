@@ -157,18 +157,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
-/// A duration as [`parse_duration`] reads it, in whole seconds: `30m`, `1h30m`, `45s`.
+/// A duration as [`parse_duration`] reads it, in whole seconds: `30m`, `1h30m`, `45s`; less
+/// than a second (only tests set that) in milliseconds.
 pub fn format_duration(duration: Duration) -> String {
     let seconds = duration.as_secs();
+    if seconds == 0 {
+        return format!("{}ms", duration.as_millis());
+    }
     let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
     let mut out = String::new();
     for (value, unit) in [(h, "h"), (m, "m"), (s, "s")] {
         if value > 0 {
             out.push_str(&format!("{value}{unit}"));
         }
-    }
-    if out.is_empty() {
-        out.push_str("0s");
     }
     out
 }
@@ -189,7 +190,7 @@ mod tests {
         }
         assert_eq!(format_duration(secs(1800)), "30m");
         assert_eq!(format_duration(secs(5445)), "1h30m45s");
-        assert_eq!(format_duration(Duration::from_millis(500)), "0s");
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
         assert_eq!(parse_duration(&format_duration(secs(5445))), Ok(secs(5445)));
     }
 
