@@ -617,6 +617,47 @@ mod tests {
     }
 
     #[test]
+    fn every_source_hands_its_credentials_to_the_masker() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"auths": {"file.example.com": {"username": "f", "password": "from-file"}}}"#,
+        )
+        .unwrap();
+        let auth = BASE64.encode("docker:from-auth-config");
+        let vars = Vars::from_pairs([
+            ("REG_USER", "alice"),
+            ("REG_PASSWORD", "from-variables"),
+            ("DOCKER_CONFIG", dir.path().to_str().unwrap()),
+            (
+                "DOCKER_AUTH_CONFIG",
+                &format!(r#"{{"auths": {{"other.example.com": {{"auth": "{auth}"}}}}}}"#),
+            ),
+            ("CI_REGISTRY_USER", "ci-user"),
+            ("CI_REGISTRY_PASSWORD", "from-ci-registry"),
+            ("CI_JOB_TOKEN", "from-job-token"),
+        ]);
+        let store = CredentialStore::new(&registries("reg.example.com"), &vars);
+        let mut known: Vec<(String, String)> = store
+            .known_credentials()
+            .into_iter()
+            .map(|c| (c.username, c.password.expose().to_string()))
+            .collect();
+        known.sort();
+        let pair = |u: &str, p: &str| (u.to_string(), p.to_string());
+        assert_eq!(
+            known,
+            vec![
+                pair("alice", "from-variables"),
+                pair("ci-user", "from-ci-registry"),
+                pair("docker", "from-auth-config"),
+                pair("f", "from-file"),
+                pair("gitlab-ci-token", "from-job-token"),
+            ]
+        );
+    }
+
+    #[test]
     fn login_variables_prefer_configured_ones_then_ci_registry() {
         let configured = registries("reg.example.com");
         let pair = |u: &str, p: &str| Some((u.to_string(), p.to_string()));

@@ -759,7 +759,7 @@ fn exhausted_authentication_rounds_name_the_credentials_sent() {
     // Basic, then Bearer, then Basic again: the registry keeps changing its mind.
     let calls = Arc::new(AtomicUsize::new(0));
     let server = Server::start(move |_| {
-        if calls.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             challenge(r#"Basic realm="x""#)
         } else {
             challenge(&format!(r#"Bearer realm="{realm}",service="s""#))
