@@ -273,14 +273,16 @@ impl Transport {
         let attempts = self.retry.attempts.max(1);
         let mut attempt = 1;
         loop {
+            let remaining = self.remaining().ok_or(TransportError::Deadline)?;
             if let Some(cause) = self.breaker(&origin) {
                 return Err(TransportError::BreakerOpen { origin, cause });
             }
-            let remaining = self.remaining().ok_or(TransportError::Deadline)?;
+            let cut_by_deadline = remaining < self.request_timeout;
             let timeout = self.request_timeout.min(remaining);
             let result = match self.send_once(method, url, headers, body_limit, timeout) {
-                // Cut short by the deadline, not by the registry's slowness.
-                Err(TransportError::Timeout(_)) if self.deadline_reached() => {
+                // Cut short by the deadline, not by the registry's slowness: no reason to
+                // give up on the host.
+                Err(TransportError::Timeout(_)) if cut_by_deadline => {
                     return Err(TransportError::Deadline);
                 }
                 result => result,
