@@ -123,6 +123,9 @@ pub fn explain_registry_error(err: &RegistryError) -> String {
             Some("mark the registry `insecure` in gipgee.yaml only if it is a test registry")
         }
         ErrorKind::Tls(_) => Some("a private CA goes into SSL_CERT_FILE or CI_SERVER_TLS_CA_FILE"),
+        ErrorKind::DeadlineReached => {
+            Some("the time limit is `--deadline` / GIPGEE_LAYER_CHECK_DEADLINE")
+        }
         _ => None,
     };
     match hint {

@@ -16,7 +16,7 @@ use gipgee::vars::Vars;
 
 use crate::support::Test;
 use crate::support::oci::{Blob, Layout};
-use crate::support::registry::{self, Registry};
+use crate::support::registry::{self, BlackHole, Registry};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -307,7 +307,7 @@ fn targets_with_one_digest_are_checked_once_and_a_missing_target_is_an_error() {
     assert_eq!(
         two_targets,
         one_target + 1,
-        "the second location costs one HEAD, no GET"
+        "the second location costs one GET, and is not compared again"
     );
 
     let (result, _) = lab.check(APP_AND_NEVER_RELEASED);
@@ -411,5 +411,70 @@ fn an_index_without_a_runnable_image_is_an_error() {
     assert!(
         evidence(&result).contains("no runnable image"),
         "{result:?}"
+    );
+}
+
+#[test]
+fn the_deadline_ends_the_check_with_a_result_for_every_image() {
+    let Some(mut lab) = Lab::start("deadline") else {
+        return;
+    };
+    let base_layer = lab.push_base("base", "v1\n").layer;
+    let app = lab.layout.image(
+        &[base_layer.clone(), lab.layout.layer("app", "app\n")],
+        "amd64",
+    );
+    lab.push_image("app", &app, "app:1");
+    let good = lab.registry.host.clone();
+    let hung = BlackHole::start();
+    let mut images = format!(
+        "  app: {{baseImage: {good}/base:1, targetLocations: [{good}/app:1], staging: {good}/s}}\n"
+    );
+    // More images on the hung host than there are workers: some never start.
+    let hung_ids: Vec<String> = (0..12).map(|n| format!("hung{n:02}")).collect();
+    for (n, id) in hung_ids.iter().enumerate() {
+        images.push_str(&format!(
+            "  {id}: {{baseImage: {h}/base{n}:1, targetLocations: [{h}/{id}:1], staging: {good}/s}}\n",
+            h = hung.host
+        ));
+    }
+    let started = std::time::Instant::now();
+    let out = Test::new()
+        .file(
+            "gipgee.yaml",
+            &format!(
+                "version: 1\nregistries:\n  {good}: {{insecure: true}}\n  {h}: {{insecure: true}}\nimages:\n{images}",
+                h = hung.host
+            ),
+        )
+        .env("GIPGEE_LAYER_CHECK_DEADLINE", "2s")
+        .args(&["layer-check", "--output", "results/layer-check.json"])
+        .any_stdout()
+        .run();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_secs(15),
+        "took {elapsed:?}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&out.read("results/layer-check.json")).unwrap();
+    let results = json["images"].as_object().expect("images");
+    assert_eq!(results.len(), 13, "{json}");
+    assert_eq!(results["app"]["status"], "up-to-date", "{json}");
+    let unchecked = "deadline reached before this image was checked (the layer check stops after 2s: `--deadline` / `GIPGEE_LAYER_CHECK_DEADLINE`)";
+    let mut never_started = 0;
+    for id in &hung_ids {
+        let result = &results[id.as_str()];
+        assert_eq!(result["status"], "error", "{id}: {json}");
+        let error = result["error"].as_str().unwrap_or_default();
+        assert!(error.contains("deadline"), "{id}: {error}");
+        never_started += usize::from(error == unchecked);
+    }
+    assert!(never_started >= 4, "{json}");
+    assert!(
+        out.stdout
+            .contains(&format!("ERROR       hung11: {unchecked}\n")),
+        "{}",
+        out.stdout
     );
 }

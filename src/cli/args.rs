@@ -2,8 +2,11 @@
 //! (and the variables) in one place, and the commands act on those.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::environment::settings::parse_duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +53,14 @@ pub enum Command {
         /// Where to write the results (JSON).
         #[arg(long, short)]
         output: PathBuf,
+        /// How long the whole check may take (`30m`, `90s`, `1h`): images not checked by then
+        /// get an error, and the results are written all the same.
+        #[arg(long, env = "GIPGEE_LAYER_CHECK_DEADLINE", default_value = "30m", value_parser = parse_duration)]
+        deadline: Duration,
+        /// How long one registry request may take; a host that timed out is not asked again
+        /// in the run.
+        #[arg(long, env = "GIPGEE_REGISTRY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+        request_timeout: Duration,
     },
     /// Run the update check inside a released image (an update-check job).
     UpdateCheck {

@@ -14,6 +14,7 @@ use clap::Parser;
 
 use crate::checks;
 use crate::config::{self, MissingVariables};
+use crate::environment::settings::RegistryLimits;
 use crate::environment::{Flags, Mode, PipelineRun, Settings, credentials};
 use crate::error::Error;
 use crate::plan;
@@ -92,9 +93,18 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             Ok(())
         }
         Command::UpdateCheck { command } => update_check(command),
-        Command::LayerCheck { config, output } => {
+        Command::LayerCheck {
+            config,
+            output,
+            deadline,
+            request_timeout,
+        } => {
+            let limits = RegistryLimits {
+                deadline,
+                request_timeout,
+            };
             let config = config::load(&config, vars, MissingVariables::Error)?;
-            let client_config = credentials::client_config(&config.registries, vars)?;
+            let client_config = limits.apply(credentials::client_config(&config.registries, vars)?);
             let provider = Arc::new(credentials::CredentialStore::new(&config.registries, vars));
             let client = Client::new(client_config, provider)?;
             let results = checks::layer::check_all(&config, &client);

@@ -270,6 +270,65 @@ impl CredentialProvider for CredentialStore {
     fn credential(&self, registry_host: &str) -> Result<Option<Credential>, CredentialProblem> {
         self.lookup(registry_host)
     }
+
+    /// Every credential of every source, set or read, whichever host it is for: the client
+    /// masks them all in what registries send back.
+    fn known_credentials(&self) -> Vec<Credential> {
+        let mut known = Vec::new();
+        for config in self.registries.values() {
+            if let (Some(user), Some(password)) = (
+                config.username_variable.as_deref(),
+                config.password_variable.as_deref(),
+            ) && let Some(password) = self.vars.get(password)
+            {
+                let source = Source::Config {
+                    username_variable: user.to_string(),
+                    password_variable: config.password_variable.clone().unwrap_or_default(),
+                };
+                known.push(credential(
+                    self.vars.get(user).unwrap_or_default(),
+                    password,
+                    source,
+                ));
+            }
+        }
+        let docker_auths = [
+            self.auth_config.clone().ok().flatten(),
+            self.config_file
+                .clone()
+                .ok()
+                .flatten()
+                .map(|(_, auths)| auths),
+        ];
+        let entries = docker_auths
+            .iter()
+            .flatten()
+            .flat_map(|auths| auths.entries.values());
+        for (_, username, password) in entries {
+            known.push(Credential {
+                username: username.clone(),
+                password: password.clone(),
+                // Only masked, never quoted.
+                source: String::new(),
+            });
+        }
+        if let Some(password) = self.vars.get("CI_REGISTRY_PASSWORD") {
+            let user = self.vars.get("CI_REGISTRY_USER").unwrap_or_default();
+            known.push(credential(
+                user,
+                password,
+                Source::CiRegistry { job_token: false },
+            ));
+        }
+        if let Some(token) = self.vars.get("CI_JOB_TOKEN") {
+            known.push(credential(
+                "gitlab-ci-token",
+                token,
+                Source::CiRegistry { job_token: true },
+            ));
+        }
+        known
+    }
 }
 
 fn credential(username: &str, password: &str, source: Source) -> Credential {
@@ -555,6 +614,47 @@ mod tests {
         // What helps debugging stays: variable names and `auths` keys.
         assert!(debug.contains("REG_PASSWORD"), "{debug}");
         assert!(debug.contains("other.example.com"), "{debug}");
+    }
+
+    #[test]
+    fn every_source_hands_its_credentials_to_the_masker() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"auths": {"file.example.com": {"username": "f", "password": "from-file"}}}"#,
+        )
+        .unwrap();
+        let auth = BASE64.encode("docker:from-auth-config");
+        let vars = Vars::from_pairs([
+            ("REG_USER", "alice"),
+            ("REG_PASSWORD", "from-variables"),
+            ("DOCKER_CONFIG", dir.path().to_str().unwrap()),
+            (
+                "DOCKER_AUTH_CONFIG",
+                &format!(r#"{{"auths": {{"other.example.com": {{"auth": "{auth}"}}}}}}"#),
+            ),
+            ("CI_REGISTRY_USER", "ci-user"),
+            ("CI_REGISTRY_PASSWORD", "from-ci-registry"),
+            ("CI_JOB_TOKEN", "from-job-token"),
+        ]);
+        let store = CredentialStore::new(&registries("reg.example.com"), &vars);
+        let mut known: Vec<(String, String)> = store
+            .known_credentials()
+            .into_iter()
+            .map(|c| (c.username, c.password.expose().to_string()))
+            .collect();
+        known.sort();
+        let pair = |u: &str, p: &str| (u.to_string(), p.to_string());
+        assert_eq!(
+            known,
+            vec![
+                pair("alice", "from-variables"),
+                pair("ci-user", "from-ci-registry"),
+                pair("docker", "from-auth-config"),
+                pair("f", "from-file"),
+                pair("gitlab-ci-token", "from-job-token"),
+            ]
+        );
     }
 
     #[test]

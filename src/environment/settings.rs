@@ -3,9 +3,11 @@
 //! down reads the environment or re-decides a default.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::registry::ClientConfig;
 use crate::vars::Vars;
 
 /// What the command line asked for, before the variables are consulted.
@@ -77,9 +79,138 @@ impl Settings {
     }
 }
 
+/// How long `gipgee layer-check` may take in all by default: well under GitLab's default job
+/// timeout of one hour, so the job still writes its results.
+pub const DEFAULT_LAYER_CHECK_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// How long one registry request may take by default, from connecting to the last byte.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The time bounds of the registry client in `gipgee layer-check` (`--deadline`,
+/// `--request-timeout` or their variables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryLimits {
+    /// The whole check: what is not checked by then gets an error, and the results are
+    /// written.
+    pub deadline: Duration,
+    /// One request (a timed-out host is then not asked again in the run).
+    pub request_timeout: Duration,
+}
+
+impl Default for RegistryLimits {
+    fn default() -> Self {
+        RegistryLimits {
+            deadline: DEFAULT_LAYER_CHECK_DEADLINE,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+impl RegistryLimits {
+    /// `config` with these bounds.
+    pub fn apply(&self, config: ClientConfig) -> ClientConfig {
+        let mut config = config;
+        config.time_limit = Some(self.deadline);
+        config.transport.request_timeout = self.request_timeout;
+        // A connection takes no longer than a whole request may.
+        config.transport.connect_timeout =
+            config.transport.connect_timeout.min(self.request_timeout);
+        config
+    }
+}
+
+/// A duration as `90s`, `30m`, `1h`, `1h30m` or plain seconds (`1800`); more than zero.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid =
+        || format!("`{text}` is no duration: write e.g. `30m`, `90s`, `1h30m` or seconds (`1800`)");
+    let text_trimmed = text.trim();
+    if text_trimmed.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text_trimmed.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(invalid()),
+        };
+        let value: u64 = number.parse().map_err(|_| invalid())?;
+        total = value
+            .checked_mul(unit)
+            .and_then(|seconds| total.checked_add(seconds))
+            .ok_or_else(invalid)?;
+        number.clear();
+    }
+    if !number.is_empty() {
+        let value: u64 = number.parse().map_err(|_| invalid())?;
+        total = total.checked_add(value).ok_or_else(invalid)?;
+    }
+    if total == 0 {
+        return Err(format!("`{text}`: the duration must be more than zero"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// A duration as [`parse_duration`] reads it, in whole seconds: `30m`, `1h30m`, `45s`; less
+/// than a second (only tests set that) in milliseconds.
+pub fn format_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds == 0 {
+        return format!("{}ms", duration.as_millis());
+    }
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let mut out = String::new();
+    for (value, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if value > 0 {
+            out.push_str(&format!("{value}{unit}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_parse_and_format() {
+        let secs = Duration::from_secs;
+        assert_eq!(parse_duration("30m"), Ok(secs(1800)));
+        assert_eq!(parse_duration("90s"), Ok(secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(secs(5400)));
+        assert_eq!(parse_duration(" 1800 "), Ok(secs(1800)));
+        for bad in ["", "m", "30x", "1.5h", "-1s", "99999999999999999999h", "0s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(secs(1800)), "30m");
+        assert_eq!(format_duration(secs(5445)), "1h30m45s");
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(parse_duration(&format_duration(secs(5445))), Ok(secs(5445)));
+    }
+
+    #[test]
+    fn registry_limits_bound_the_client() {
+        let limits = RegistryLimits {
+            deadline: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(1),
+        };
+        let config = limits.apply(ClientConfig::default());
+        assert_eq!(config.time_limit, Some(Duration::from_secs(2)));
+        assert_eq!(config.transport.request_timeout, Duration::from_secs(1));
+        assert_eq!(config.transport.connect_timeout, Duration::from_secs(1));
+        assert_eq!(
+            RegistryLimits::default()
+                .apply(ClientConfig::default())
+                .time_limit,
+            Some(DEFAULT_LAYER_CHECK_DEADLINE)
+        );
+    }
 
     #[test]
     fn the_templates_flag_is_kept_and_an_empty_one_means_none() {

@@ -195,6 +195,11 @@ pub struct CredentialProblem(pub String);
 /// show a secret either: the client's own `Debug` includes the provider's.
 pub trait CredentialProvider: fmt::Debug + Send + Sync {
     fn credential(&self, registry_host: &str) -> Result<Option<Credential>, CredentialProblem>;
+
+    /// Every credential this provider may hand out, for any host, as far as it can be
+    /// looked up: the client masks them (see [`super::mask`]) in whatever a registry sends
+    /// back, which may echo a credential — also one meant for another registry.
+    fn known_credentials(&self) -> Vec<Credential>;
 }
 
 /// No credentials for any registry: every read is anonymous.
@@ -204,6 +209,10 @@ pub struct Anonymous;
 impl CredentialProvider for Anonymous {
     fn credential(&self, _registry_host: &str) -> Result<Option<Credential>, CredentialProblem> {
         Ok(None)
+    }
+
+    fn known_credentials(&self) -> Vec<Credential> {
+        Vec::new()
     }
 }
 

@@ -23,6 +23,13 @@ pub enum ErrorKind {
     Unauthorized { source: Option<String> },
     /// The credentials were accepted but do not allow reading this repository.
     Denied { source: Option<String> },
+    /// A 401 without a challenge the client answers (`Basic`, or `Bearer` with a realm, sent
+    /// by the registry's own origin), so the credentials from `source`, which exist, were
+    /// not sent.
+    NoUsableChallenge { source: String },
+    /// The registry still answered 401 after `rounds` rounds of authentication (it kept
+    /// changing what it asked for); `source` is where the credentials sent came from.
+    AuthenticationRounds { rounds: u32, source: Option<String> },
     /// The credential provider could not look up the credentials (its message).
     Credentials(String),
     /// Authentication is required, but the registry's token server is plain http and the
@@ -54,6 +61,59 @@ pub enum ErrorKind {
     Tls(String),
     /// A redirect the client will not follow.
     Redirect(String),
+    /// Not read: the client's deadline was reached before or while reading.
+    DeadlineReached,
+}
+
+impl ErrorKind {
+    /// The same error with `mask` applied to every text in it, which may quote what a
+    /// registry sent (an error body, a header, a URL it redirected to).
+    pub fn map_text(self, mask: impl Fn(&str) -> String) -> ErrorKind {
+        let opt = |text: Option<String>| text.map(|t| mask(&t));
+        match self {
+            ErrorKind::Unauthorized { source } => ErrorKind::Unauthorized {
+                source: opt(source),
+            },
+            ErrorKind::Denied { source } => ErrorKind::Denied {
+                source: opt(source),
+            },
+            ErrorKind::NoUsableChallenge { source } => ErrorKind::NoUsableChallenge {
+                source: mask(&source),
+            },
+            ErrorKind::AuthenticationRounds { rounds, source } => ErrorKind::AuthenticationRounds {
+                rounds,
+                source: opt(source),
+            },
+            ErrorKind::Credentials(problem) => ErrorKind::Credentials(mask(&problem)),
+            ErrorKind::CredentialsWithheld { source } => ErrorKind::CredentialsWithheld {
+                source: mask(&source),
+            },
+            ErrorKind::DigestMismatch { expected, actual } => ErrorKind::DigestMismatch {
+                expected: mask(&expected),
+                actual: mask(&actual),
+            },
+            ErrorKind::InvalidManifest(problem) => ErrorKind::InvalidManifest(mask(&problem)),
+            ErrorKind::NoMatchingPlatform { wanted, available } => ErrorKind::NoMatchingPlatform {
+                wanted: mask(&wanted),
+                available: available.iter().map(|p| mask(p)).collect(),
+            },
+            ErrorKind::Status {
+                status,
+                attempts,
+                detail,
+            } => ErrorKind::Status {
+                status,
+                attempts,
+                detail: opt(detail),
+            },
+            ErrorKind::Transport(problem) => ErrorKind::Transport(mask(&problem)),
+            ErrorKind::Tls(problem) => ErrorKind::Tls(mask(&problem)),
+            ErrorKind::Redirect(problem) => ErrorKind::Redirect(mask(&problem)),
+            kind @ (ErrorKind::NotFound
+            | ErrorKind::TooLarge { .. }
+            | ErrorKind::DeadlineReached) => kind,
+        }
+    }
 }
 
 impl RegistryError {
@@ -95,6 +155,20 @@ impl fmt::Display for RegistryError {
             ErrorKind::Denied { source: None } => {
                 write!(f, "access denied to anonymous reads")
             }
+            ErrorKind::NoUsableChallenge { source } => write!(
+                f,
+                "authentication required, but the HTTP 401 carries no challenge gipgee answers (`WWW-Authenticate: Basic`, or `Bearer` with a realm, from the registry itself), so the credentials from {source} were not sent"
+            ),
+            ErrorKind::AuthenticationRounds { rounds, source } => {
+                write!(
+                    f,
+                    "the registry still asks for authentication after {rounds} rounds"
+                )?;
+                match source {
+                    Some(source) => write!(f, " with the credentials from {source}"),
+                    None => write!(f, " of anonymous tokens"),
+                }
+            }
             ErrorKind::Credentials(problem) => f.write_str(problem),
             ErrorKind::CredentialsWithheld { source } => write!(
                 f,
@@ -134,6 +208,9 @@ impl fmt::Display for RegistryError {
             }
             ErrorKind::Transport(problem) | ErrorKind::Tls(problem) => f.write_str(problem),
             ErrorKind::Redirect(problem) => write!(f, "redirect not followed: {problem}"),
+            ErrorKind::DeadlineReached => {
+                f.write_str("not read: the deadline of this run was reached")
+            }
         }
     }
 }

@@ -39,21 +39,28 @@
 //! token.
 //!
 //! Registry-controlled data is bounded: manifest size ([`ClientConfig::max_manifest_bytes`]),
-//! images read from one index ([`MAX_INDEX_IMAGES`]), token lifetime
-//! ([`auth::MAX_TOKEN_LIFETIME`]), retries and redirect hops.
+//! images read from one index ([`MAX_INDEX_IMAGES`], for any index a caller reads: check
+//! with [`Client::check_index_size`]), token lifetime ([`auth::MAX_TOKEN_LIFETIME`]),
+//! retries and redirect hops. So is time: a deadline for the client's whole run
+//! ([`ClientConfig::time_limit`]), and a host that timed out or refused connections is not
+//! asked again in the run (see [`transport`]). Text a registry sends is masked for every
+//! credential the provider knows and every token obtained ([`mask`]) before it goes into an
+//! error.
 //!
-//! Layers: [`auth`] (challenges, credentials, tokens), [`transport`] (HTTP, TLS, retries),
-//! [`error`] (errors callers can match).
+//! Layers: [`auth`] (challenges, credentials, tokens), [`transport`] (HTTP, TLS, retries,
+//! deadline, breaker), [`mask`] (credentials out of registry text), [`error`] (errors
+//! callers can match).
 
 pub mod auth;
 mod cache;
 pub mod error;
+pub mod mask;
 pub mod transport;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::oci::{DEFAULT_TAG, Reference, canonical_host};
 
@@ -64,6 +71,7 @@ pub use transport::{RetryPolicy, TransportOptions};
 
 use auth::{Scheme, Schemes, Token, TokenCache, TokenKey};
 use cache::OnceMap;
+use mask::Masker;
 use transport::{Method, Response, Transport, TransportError};
 
 /// The one `Accept` header of every manifest request: every kind the client understands
@@ -100,6 +108,10 @@ pub struct ClientConfig {
     /// PEM certificates trusted besides the system's, as (label, PEM bytes). The label is
     /// what an error about the PEM names, e.g. "`CA_FILE` (/path/ca.pem)".
     pub extra_ca_certificates: Vec<(String, Vec<u8>)>,
+    /// How long the client may work in all, counted from [`Client::new`] (`None`: no
+    /// limit). Past it no request is sent, a running one is cut off, and reads fail with
+    /// [`ErrorKind::DeadlineReached`].
+    pub time_limit: Option<Duration>,
 }
 
 impl Default for ClientConfig {
@@ -111,6 +123,7 @@ impl Default for ClientConfig {
             max_redirects: 5,
             insecure_hosts: BTreeSet::new(),
             extra_ca_certificates: Vec::new(),
+            time_limit: None,
         }
     }
 }
@@ -130,6 +143,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("max_redirects", &self.max_redirects)
             .field("insecure_hosts", &self.insecure_hosts)
             .field("extra_ca_certificates", &certificates)
+            .field("time_limit", &self.time_limit)
             .finish()
     }
 }
@@ -176,6 +190,9 @@ pub struct Client {
     insecure_hosts: BTreeSet<String>,
     transport: Transport,
     credentials: Arc<dyn CredentialProvider>,
+    /// Every credential the provider knows and every token obtained, masked in registry
+    /// text.
+    masker: Masker,
     schemes: Schemes,
     tokens: TokenCache,
     token_requests: AtomicU64,
@@ -195,8 +212,13 @@ impl Client {
         credentials: Arc<dyn CredentialProvider>,
     ) -> Result<Client, ConfigError> {
         let roots = transport::root_certificates(&config.extra_ca_certificates)?;
+        // A limit too far out for the clock is no limit.
+        let deadline = config
+            .time_limit
+            .and_then(|limit| Instant::now().checked_add(limit));
         Ok(Client {
-            transport: Transport::new(&config.transport, roots),
+            transport: Transport::new(&config.transport, roots, deadline),
+            masker: Masker::new(&credentials.known_credentials()),
             insecure_hosts: config
                 .insecure_hosts
                 .iter()
@@ -215,6 +237,39 @@ impl Client {
 
     pub fn config(&self) -> &ClientConfig {
         &self.config
+    }
+
+    /// Whether the deadline ([`ClientConfig::time_limit`]) has passed: callers stop
+    /// starting work, every read would fail with [`ErrorKind::DeadlineReached`].
+    pub fn deadline_reached(&self) -> bool {
+        self.transport.deadline_reached()
+    }
+
+    /// `text` with every known credential and token masked: for text a caller takes from a
+    /// registry's answers itself (a platform name, an annotation) before it reaches a log or
+    /// a file. The client's own errors are masked already.
+    pub fn mask(&self, text: &str) -> String {
+        self.masker.mask(text)
+    }
+
+    /// An index `reference` named, refused when it lists more than [`MAX_INDEX_IMAGES`]
+    /// images (attestations not counted): each would be a request. Callers reading index
+    /// entries themselves check this before the first.
+    pub fn check_index_size(
+        &self,
+        reference: &Reference,
+        index: &Index,
+    ) -> Result<(), RegistryError> {
+        let count = index.images().count();
+        if count > MAX_INDEX_IMAGES {
+            return Err(self.error(
+                reference,
+                ErrorKind::InvalidManifest(format!(
+                    "the index lists {count} images (attestations not counted), more than the {MAX_INDEX_IMAGES} gipgee reads"
+                )),
+            ));
+        }
+        Ok(())
     }
 
     pub fn stats(&self) -> Stats {
@@ -316,15 +371,7 @@ impl Client {
         match &top.manifest {
             Manifest::Image(_) => Ok(vec![self.image(reference)?]),
             Manifest::Index(index) => {
-                let count = index.images().count();
-                if count > MAX_INDEX_IMAGES {
-                    return Err(self.error(
-                        reference,
-                        ErrorKind::InvalidManifest(format!(
-                            "the index lists {count} images (attestations not counted), more than the {MAX_INDEX_IMAGES} gipgee reads"
-                        )),
-                    ));
-                }
+                self.check_index_size(reference, index)?;
                 index
                     .images()
                     .map(|entry| self.index_entry(reference, &top.digest, entry))
@@ -448,8 +495,9 @@ impl Client {
             reference.repository()
         );
         let mut scope = format!("repository:{}:pull", reference.repository());
+        let mut last = Authorization::default();
         // At most: anonymous → learn the scheme → authenticate → replace a stale token.
-        for _ in 0..3 {
+        for _ in 0..AUTH_ROUNDS {
             let auth = self.authorization(reference, &scope)?;
             let (response, from_registry) =
                 self.send_following_redirects(reference, method, &url, auth.header.as_deref())?;
@@ -501,8 +549,20 @@ impl Client {
                         .unwrap_or_else(|e| e.into_inner()) = None;
                 }
             }
+            last = auth;
         }
-        Err(self.error(reference, ErrorKind::Unauthorized { source: None }))
+        // The credentials (if any) of the last round, not "none configured".
+        let source = match (last.source, last.withheld) {
+            (Some(source), _) => Some(source),
+            (None, withheld) => withheld,
+        };
+        Err(self.error(
+            reference,
+            ErrorKind::AuthenticationRounds {
+                rounds: AUTH_ROUNDS,
+                source,
+            },
+        ))
     }
 
     fn check_status(
@@ -521,19 +581,29 @@ impl Client {
             status => ErrorKind::Status {
                 status,
                 attempts: response.attempts,
-                detail: error_detail(&response),
+                detail: error_detail(&response, &self.masker),
             },
         };
         Err(self.error(reference, kind))
     }
 
+    /// A 401 that ends the read. Without credentials sent, whether some exist decides the
+    /// words: a 401 without a usable challenge leaves existing credentials unsent, which is
+    /// not "none are configured".
     fn unauthorized(&self, reference: &Reference, auth: &Authorization) -> RegistryError {
         let kind = match (&auth.source, &auth.withheld) {
             (None, Some(withheld)) => ErrorKind::CredentialsWithheld {
                 source: withheld.clone(),
             },
-            (source, _) => ErrorKind::Unauthorized {
-                source: source.clone(),
+            (Some(source), _) => ErrorKind::Unauthorized {
+                source: Some(source.clone()),
+            },
+            (None, None) => match self.credential(reference) {
+                Ok(Some(credential)) => ErrorKind::NoUsableChallenge {
+                    source: credential.source,
+                },
+                Ok(None) => ErrorKind::Unauthorized { source: None },
+                Err(err) => return err,
             },
         };
         self.error(reference, kind)
@@ -619,7 +689,7 @@ impl Client {
         self.token_requests.fetch_add(1, Ordering::Relaxed);
         let response = self
             .transport
-            .send(Method::Get, &url, &headers, 1024 * 1024)
+            .send(Method::Get, &url, &headers, MAX_TOKEN_RESPONSE_BYTES)
             .map_err(|e| self.transport_error(reference, e, "token server ", &url))?;
         match response.status {
             200 => {}
@@ -642,16 +712,7 @@ impl Client {
                 ));
             }
         }
-        #[derive(serde::Deserialize)]
-        struct TokenResponse {
-            #[serde(default)]
-            token: Option<String>,
-            #[serde(default)]
-            access_token: Option<String>,
-            #[serde(default)]
-            expires_in: Option<u64>,
-        }
-        let parsed: TokenResponse = serde_json::from_slice(&response.body).map_err(|e| {
+        let parsed = TokenResponse::parse(&response.body).map_err(|e| {
             self.error(
                 reference,
                 ErrorKind::Transport(format!(
@@ -662,23 +723,20 @@ impl Client {
                 )),
             )
         })?;
-        let value = parsed
-            .token
-            .or(parsed.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                self.error(
-                    reference,
-                    ErrorKind::Transport(format!(
-                        "the token server {} sent no token",
-                        redact_url(realm)
-                    )),
-                )
-            })?;
+        let value = parsed.token().ok_or_else(|| {
+            self.error(
+                reference,
+                ErrorKind::Transport(format!(
+                    "the token server {} sent no token",
+                    redact_url(realm)
+                )),
+            )
+        })?;
+        self.masker.add(&value);
         let header = format!("Bearer {value}");
         *cached = Some(Token {
             value: auth::Secret::new(value),
-            expires: auth::token_expiry(Instant::now(), parsed.expires_in),
+            expires: auth::token_expiry(Instant::now(), parsed.expires_in()),
         });
         Ok(Authorization {
             header: Some(header),
@@ -744,7 +802,9 @@ impl Client {
         url: &str,
     ) -> RegistryError {
         let kind = match err {
-            TransportError::TooLarge { limit } => ErrorKind::TooLarge { limit },
+            TransportError::Deadline => ErrorKind::DeadlineReached,
+            // Only manifests are read with the manifest limit; anything else says what it is.
+            TransportError::TooLarge { limit } if what.is_empty() => ErrorKind::TooLarge { limit },
             other => {
                 let redacted = redact_url(url);
                 // The HTTP library may quote the URL itself ("bad uri: …").
@@ -759,7 +819,10 @@ impl Client {
         self.error(reference, kind)
     }
 
+    /// An error about `reference`, every text in it masked ([`Client::mask`]): any of it
+    /// may quote a registry.
     fn error(&self, reference: &Reference, kind: ErrorKind) -> RegistryError {
+        let kind = kind.map_text(|text| self.masker.mask(text));
         RegistryError::new(reference.registry(), Some(reference.to_string()), kind)
     }
 }
@@ -796,6 +859,65 @@ impl std::fmt::Debug for Authorization {
     }
 }
 
+/// Rounds of authentication per request: anonymous → learn the scheme → authenticate →
+/// replace a stale token.
+const AUTH_ROUNDS: u32 = 3;
+
+/// Largest token-server answer read: a token is a few KiB.
+const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
+
+/// A token server's answer. Only the token is required; a lifetime that is no whole number
+/// of seconds (negative, fractional, too large, a string) means the default one, as Docker
+/// reads it, instead of making the answer unusable.
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    token: Option<serde_json::Value>,
+    #[serde(default)]
+    access_token: Option<serde_json::Value>,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+}
+
+/// [`TokenResponse`] with the lifetime skipped unread: a number JSON allows but no Rust
+/// number holds (`1e400`) fails even a `Value`.
+#[derive(serde::Deserialize)]
+struct TokenResponseWithoutLifetime {
+    #[serde(default)]
+    token: Option<serde_json::Value>,
+    #[serde(default)]
+    access_token: Option<serde_json::Value>,
+    #[serde(default, rename = "expires_in")]
+    _expires_in: Option<serde::de::IgnoredAny>,
+}
+
+impl TokenResponse {
+    fn parse(body: &[u8]) -> Result<TokenResponse, serde_json::Error> {
+        serde_json::from_slice(body).or_else(|err| {
+            serde_json::from_slice::<TokenResponseWithoutLifetime>(body)
+                .map(|parsed| TokenResponse {
+                    token: parsed.token,
+                    access_token: parsed.access_token,
+                    expires_in: None,
+                })
+                .map_err(|_| err)
+        })
+    }
+
+    fn token(&self) -> Option<String> {
+        [&self.token, &self.access_token]
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .find(|t| !t.is_empty())
+            .map(str::to_string)
+    }
+
+    fn expires_in(&self) -> Option<u64> {
+        self.expires_in.as_ref().and_then(serde_json::Value::as_u64)
+    }
+}
+
 /// The platforms of an index's images for an error message: each once, in index order, and
 /// no more than [`MAX_INDEX_IMAGES`] of them (then how many more), whatever the index holds.
 fn distinct_platforms(index: &Index) -> Vec<String> {
@@ -824,8 +946,9 @@ fn token_key(host: &str, realm: &str, service: &Option<String>, scope: &str) -> 
 
 /// The registry's error message: from a distribution error body
 /// (`{"errors": [{"code": ..., "message": ...}]}`), else the first line of a plain-text body
-/// (a TLS server answering plain http says so there); printable characters only, short.
-fn error_detail(response: &Response) -> Option<String> {
+/// (a TLS server answering plain http says so there); printable characters only, masked,
+/// short — masked before it is shortened, so no cut leaves part of a credential behind.
+fn error_detail(response: &Response, masker: &Masker) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Body {
         errors: Vec<Entry>,
@@ -857,7 +980,8 @@ fn error_detail(response: &Response) -> Option<String> {
         }
         Err(_) => return None,
     };
-    let clean: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    let printable: String = text.chars().filter(|c| !c.is_control()).collect();
+    let clean: String = masker.mask(&printable).chars().take(200).collect();
     let clean = clean.trim().to_string();
     (!clean.is_empty()).then_some(clean)
 }
@@ -1002,4 +1126,4 @@ where
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod testserver;
+pub(crate) mod testserver;

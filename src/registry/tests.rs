@@ -2,112 +2,16 @@
 //! checks, index selection and the credential policy on redirects. Credentials come from a
 //! [`TestCredentials`] provider, as an application's would.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::testserver::{Recorded, Reply, Server};
+use super::testserver::{
+    CONFIG, Content, LAYER_A, LAYER_B, Recorded, Reply, Server, image_manifest, index_manifest,
+};
 use super::*;
 use crate::oci::manifest;
-
-const LAYER_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const LAYER_B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-const CONFIG: &str = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
-
-fn image_manifest(layers: &[&str]) -> String {
-    let layers: Vec<String> = layers
-        .iter()
-        .map(|d| {
-            format!(
-                r#"{{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "{d}", "size": 10}}"#
-            )
-        })
-        .collect();
-    format!(
-        r#"{{"schemaVersion": 2, "mediaType": "{}", "config": {{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "{CONFIG}", "size": 5}}, "layers": [{}]}}"#,
-        manifest::OCI_MANIFEST,
-        layers.join(", ")
-    )
-}
-
-fn index_manifest(entries: &[(&str, &str, bool)]) -> String {
-    let entries: Vec<String> = entries
-        .iter()
-        .map(|(digest, platform, attestation)| {
-            let (os, arch) = platform.split_once('/').unwrap();
-            let annotations = if *attestation {
-                r#", "annotations": {"vnd.docker.reference.type": "attestation-manifest"}"#
-            } else {
-                ""
-            };
-            format!(
-                r#"{{"mediaType": "{}", "digest": "{digest}", "size": 100, "platform": {{"os": "{os}", "architecture": "{arch}"}}{annotations}}}"#,
-                manifest::OCI_MANIFEST
-            )
-        })
-        .collect();
-    format!(
-        r#"{{"schemaVersion": 2, "mediaType": "{}", "manifests": [{}]}}"#,
-        manifest::OCI_INDEX,
-        entries.join(", ")
-    )
-}
-
-/// A repository's content: tag → manifest body, and every body by its digest.
-#[derive(Default, Clone)]
-struct Content {
-    tags: BTreeMap<String, String>,
-    blobs: BTreeMap<String, String>,
-}
-
-impl Content {
-    fn tag(mut self, path: &str, body: &str) -> Content {
-        let digest = Digest::sha256(body.as_bytes()).to_string();
-        self.tags.insert(path.to_string(), body.to_string());
-        self.blobs.insert(digest, body.to_string());
-        self
-    }
-
-    fn blob(mut self, body: &str) -> (Content, String) {
-        let digest = Digest::sha256(body.as_bytes()).to_string();
-        self.blobs.insert(digest.clone(), body.to_string());
-        (self, digest)
-    }
-
-    /// Answers `/v2/<repo>/manifests/<tag|digest>` like a registry: HEAD and GET, with
-    /// Docker-Content-Digest and the body's media type.
-    fn reply(&self, request: &Recorded) -> Reply {
-        let Some((repo, reference)) = request
-            .target
-            .strip_prefix("/v2/")
-            .and_then(|rest| rest.split_once("/manifests/"))
-        else {
-            return Reply::new(404);
-        };
-        let key = format!("{repo}:{reference}");
-        let body = self.tags.get(&key).or_else(|| self.blobs.get(reference));
-        match body {
-            Some(body) => {
-                let media_type =
-                    serde_json::from_str::<serde_json::Value>(body).unwrap()["mediaType"]
-                        .as_str()
-                        .unwrap()
-                        .to_string();
-                Reply::new(200)
-                    .header("Content-Type", &media_type)
-                    .header(
-                        "Docker-Content-Digest",
-                        Digest::sha256(body.as_bytes()).as_str(),
-                    )
-                    .body(body.as_bytes())
-            }
-            None => Reply::new(404).body(
-                r#"{"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}"#,
-            ),
-        }
-    }
-}
 
 fn fast_options() -> ClientConfig {
     let mut options = ClientConfig::default();
@@ -171,6 +75,17 @@ impl CredentialProvider for TestCredentials {
                 password: password.clone(),
                 source: TEST_SOURCE.to_string(),
             }))
+    }
+
+    fn known_credentials(&self) -> Vec<Credential> {
+        self.password
+            .iter()
+            .map(|password| Credential {
+                username: "alice".to_string(),
+                password: password.clone(),
+                source: TEST_SOURCE.to_string(),
+            })
+            .collect()
     }
 }
 
@@ -604,27 +519,334 @@ fn connection_refused_is_retried_then_an_error() {
     assert_eq!(client.stats().requests, 3);
 }
 
-#[test]
-fn a_registry_that_does_not_answer_times_out() {
-    let server = Server::start(|_| {
-        std::thread::sleep(Duration::from_secs(2));
+/// A server that reads each request and never answers (until it is dropped).
+fn hung_server() -> Server {
+    Server::start(|_| {
+        std::thread::sleep(Duration::from_secs(5));
         Reply::new(200)
-    });
+    })
+}
+
+#[test]
+fn a_host_that_timed_out_is_not_asked_again_in_the_run() {
+    let server = hung_server();
     let mut options = insecure(&[&server.host()]);
-    options.transport.request_timeout = Duration::from_millis(150);
-    options.transport.retry.attempts = 2;
+    options.transport.request_timeout = Duration::from_millis(300);
+    options.transport.retry.attempts = 3;
     let client = client(options, TestCredentials::default());
     let start = Instant::now();
     let err = client
         .digest(&reference(&server.host(), "app:1"))
         .unwrap_err();
+    assert!(err.to_string().contains("timed out"), "{err}");
+    // A timeout is not retried: it would cost the whole timeout again.
+    assert_eq!(client.stats().requests, 1);
+    // Other references on the host fail at once, saying why, without a request.
+    for tag in ["app:2", "other:1", "app:3"] {
+        let err = client.image(&reference(&server.host(), tag)).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!(
+                "not tried: an earlier request to http://{} in this run failed (timed out: ",
+                server.host()
+            )),
+            "{message}"
+        );
+    }
     assert!(
-        start.elapsed() < Duration::from_millis(1500),
+        start.elapsed() < Duration::from_millis(900),
         "{:?}",
         start.elapsed()
     );
-    assert!(err.to_string().contains("timed out"), "{err}");
-    assert_eq!(client.stats().requests, 2);
+    assert_eq!(client.stats().requests, 1);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_host_refusing_connections_is_not_asked_again_after_its_retries() {
+    let host = closed_address().to_string();
+    let client = anonymous_client(&host);
+    client.digest(&reference(&host, "app:1")).unwrap_err();
+    assert_eq!(client.stats().requests, 3);
+    let err = client.digest(&reference(&host, "app:2")).unwrap_err();
+    assert!(err.to_string().contains("not tried"), "{err}");
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+    assert_eq!(client.stats().requests, 3);
+}
+
+#[test]
+fn the_deadline_cuts_a_hanging_request_and_refuses_later_ones() {
+    let server = hung_server();
+    let mut options = insecure(&[&server.host()]);
+    options.transport.request_timeout = Duration::from_secs(30);
+    options.time_limit = Some(Duration::from_millis(400));
+    let client = client(options, TestCredentials::default());
+    let start = Instant::now();
+    let err = client
+        .digest(&reference(&server.host(), "app:1"))
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::DeadlineReached, "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(client.deadline_reached());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "registry `{0}`: cannot read `{0}/app:1`: not read: the deadline of this run was reached",
+            server.host()
+        )
+    );
+    // After the deadline nothing is sent.
+    client
+        .digest(&reference(&server.host(), "app:2"))
+        .unwrap_err();
+    assert_eq!(client.stats().requests, 1);
+}
+
+#[test]
+fn no_retry_waits_past_the_deadline() {
+    let server = Server::start(|_| Reply::new(503).header("Retry-After", "5"));
+    let mut options = insecure(&[&server.host()]);
+    options.transport.retry.max_delay = Duration::from_secs(10);
+    options.time_limit = Some(Duration::from_secs(1));
+    let client = client(options, TestCredentials::default());
+    let start = Instant::now();
+    let err = client
+        .digest(&reference(&server.host(), "app:1"))
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::DeadlineReached, "{err}");
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_peer_closing_mid_body_is_not_a_connection_failure() {
+    let server = Server::start(|_| {
+        Reply::new(200)
+            .header("Content-Type", manifest::OCI_MANIFEST)
+            .body(image_manifest(&[LAYER_A]).as_bytes())
+            .cut_short()
+    });
+    let err = manifest_error(&server.host(), "app:1");
+    let message = err.to_string();
+    assert!(
+        message.contains("the connection was closed before the whole response arrived"),
+        "{message}"
+    );
+    assert!(!message.contains("cannot connect"), "{message}");
+    // Retried like other passing failures, and the host stays usable.
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[test]
+fn a_retry_after_in_the_year_9999_or_beyond_waits_the_longest_delay() {
+    let body = image_manifest(&[LAYER_A]);
+    let content = Content::default().tag("app:1", &body);
+    for retry_after in [
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Fri, 31 Dec 99999999999999 23:59:59 GMT",
+        "99999999999999999999999999",
+    ] {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let server = {
+            let (calls, content) = (calls.clone(), content.clone());
+            Server::start(move |r| {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Reply::new(429).header("Retry-After", retry_after)
+                } else {
+                    content.reply(r)
+                }
+            })
+        };
+        let client = anonymous_client(&server.host());
+        let start = Instant::now();
+        client.image(&reference(&server.host(), "app:1")).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(1), "{retry_after}");
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "{retry_after}");
+    }
+}
+
+/// A token server answering every request with `body`.
+fn token_server_answering(body: String) -> (Server, Arc<AtomicUsize>) {
+    let issued = Arc::new(AtomicUsize::new(0));
+    let counter = issued.clone();
+    let server = Server::start(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Reply::new(200)
+            .header("Content-Type", "application/json")
+            .body(body.clone())
+    });
+    (server, issued)
+}
+
+#[test]
+fn an_odd_token_lifetime_means_the_default_lifetime() {
+    for expires_in in [
+        "-1",
+        "1.5",
+        "1e400",
+        "100000000000000000000000",
+        "\"300\"",
+        "null",
+    ] {
+        let (tokens, issued) = token_server_answering(format!(
+            r#"{{"token": "tok-0", "expires_in": {expires_in}}}"#
+        ));
+        let content = Content::default()
+            .tag("app:1", &image_manifest(&[LAYER_A]))
+            .tag("app:2", &image_manifest(&[LAYER_B]));
+        let registry = bearer_registry(content, format!("{}/token", tokens.url()));
+        let host = registry.host();
+        let client = anonymous_client(&host);
+        client
+            .image(&reference(&host, "app:1"))
+            .unwrap_or_else(|e| panic!("expires_in {expires_in}: {e}"));
+        // Used for its default minute, not refetched for the next read.
+        client.image(&reference(&host, "app:2")).unwrap();
+        assert_eq!(issued.load(Ordering::SeqCst), 1, "expires_in {expires_in}");
+    }
+}
+
+#[test]
+fn an_oversized_token_response_is_not_called_the_manifest() {
+    let (tokens, _) = token_server_answering(format!(
+        r#"{{"token": "{}"}}"#,
+        "t".repeat(MAX_TOKEN_RESPONSE_BYTES as usize)
+    ));
+    let registry = bearer_registry(Content::default(), format!("{}/token", tokens.url()));
+    let host = registry.host();
+    let err = manifest_error(&host, "app:1");
+    let message = err.to_string();
+    assert!(!message.contains("manifest"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "token server {}/token?…: the response is larger than the limit of 1048576 bytes",
+            tokens.url()
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_401_without_a_challenge_does_not_deny_configured_credentials() {
+    let server = Server::start(|_| Reply::new(401));
+    let host = server.host();
+    let err = client_with_password(&host, "s3cret")
+        .image(&reference(&host, "app:1"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "registry `{host}`: cannot read `{host}/app:1`: authentication required, but the HTTP 401 carries no challenge gipgee answers (`WWW-Authenticate: Basic`, or `Bearer` with a realm, from the registry itself), so the credentials from {TEST_SOURCE} were not sent"
+        )
+    );
+    // Without credentials, that none are configured is the truth.
+    let err = manifest_error(&host, "app:1");
+    assert_eq!(err.kind, ErrorKind::Unauthorized { source: None });
+}
+
+#[test]
+fn exhausted_authentication_rounds_name_the_credentials_sent() {
+    let (tokens, _) = token_server(None);
+    let realm = format!("{}/token", tokens.url());
+    // Basic, then Bearer, then Basic again: the registry keeps changing its mind.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = Server::start(move |_| {
+        if calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+            challenge(r#"Basic realm="x""#)
+        } else {
+            challenge(&format!(r#"Bearer realm="{realm}",service="s""#))
+        }
+    });
+    let host = server.host();
+    let err = client_with_password(&host, "s3cret")
+        .image(&reference(&host, "app:1"))
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        !message.contains("no credentials are configured"),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(&format!(
+            "the registry still asks for authentication after 3 rounds with the credentials from {TEST_SOURCE}"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn credentials_a_registry_echoes_are_masked_in_every_form() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE};
+    // `?>?` makes the URL-safe alphabet differ from the standard one.
+    let password = "hunter2?>?pw";
+    let pair = format!("alice:{password}");
+    let echoed = [
+        basic("alice", password),
+        password.to_string(),
+        URL_SAFE.encode(&pair),
+        STANDARD_NO_PAD.encode(password),
+    ];
+    let body_text = format!("rejected: you sent {}", echoed.join(" and "));
+    let expected = basic("alice", password);
+    let body = body_text.clone();
+    let server = Server::start(move |r| {
+        if r.header("authorization") == Some(expected.as_str()) {
+            Reply::new(500).body(body.clone())
+        } else {
+            challenge(r#"Basic realm="test""#)
+        }
+    });
+    let host = server.host();
+    let client = client_with_password(&host, password);
+    let err = client
+        .image(&reference(&host, &format!("app@{LAYER_A}")))
+        .unwrap_err();
+    let message = format!("{err} {err:?}");
+    for form in &echoed {
+        let secret = form.trim_start_matches("Basic ");
+        assert!(!message.contains(secret), "`{secret}` in {message}");
+    }
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(
+        err.to_string().ends_with(
+            "HTTP 500 (rejected: you sent Basic [MASKED] and [MASKED] and [MASKED] and [MASKED]) after 3 attempts"
+        ),
+        "{err}"
+    );
+    // Text a caller takes from a registry itself is masked the same way.
+    assert_eq!(
+        client.mask(&body_text),
+        "rejected: you sent Basic [MASKED] and [MASKED] and [MASKED] and [MASKED]"
+    );
+}
+
+#[test]
+fn a_token_a_registry_echoes_is_masked() {
+    let (tokens, _) = token_server(None);
+    let realm = format!("{}/token", tokens.url());
+    let registry = Server::start(move |r| match r.header("authorization") {
+        Some(auth) => Reply::new(400).body(format!(
+            r#"{{"errors": [{{"code": "DENIED", "message": "bad header {auth}"}}]}}"#
+        )),
+        None => challenge(&format!(r#"Bearer realm="{realm}",service="s""#)),
+    });
+    let host = registry.host();
+    let err = manifest_error(&host, "app:1");
+    let message = err.to_string();
+    assert!(!message.contains("tok-0"), "{message}");
+    assert!(
+        message.ends_with("HTTP 400 (DENIED: bad header Bearer [MASKED])"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -828,8 +1050,11 @@ fn a_401_from_a_redirect_target_is_not_a_challenge() {
     let host = registry.host();
     let client = client_with_password(&host, "s3cret");
     let err = client.image(&reference(&host, "app:1")).unwrap_err();
-    assert!(
-        matches!(err.kind, ErrorKind::Unauthorized { .. }),
+    assert_eq!(
+        err.kind,
+        ErrorKind::NoUsableChallenge {
+            source: TEST_SOURCE.to_string()
+        },
         "{err:?}"
     );
     assert_eq!(issued.load(Ordering::SeqCst), 0);

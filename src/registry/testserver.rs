@@ -1,11 +1,16 @@
-//! A canned-response HTTP/1.1 server on 127.0.0.1 for the client's unit tests: every request
-//! is recorded and answered by a closure, one request per connection (`Connection: close`).
+//! A canned-response HTTP/1.1 server on 127.0.0.1 for the client's unit tests (and those of
+//! its callers): every request is recorded and answered by a closure, one request per
+//! connection (`Connection: close`); and manifests a [`Content`] serves like a registry.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+use std::collections::BTreeMap;
+
+use crate::oci::{Digest, manifest};
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -31,6 +36,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Send no Content-Length: the body ends when the connection closes.
     pub close_delimited: bool,
+    /// Announce more body than is sent, then close: a peer that hangs up mid-body.
+    pub cut_short: bool,
 }
 
 impl Reply {
@@ -40,7 +47,13 @@ impl Reply {
             headers: Vec::new(),
             body: Vec::new(),
             close_delimited: false,
+            cut_short: false,
         }
+    }
+
+    pub fn cut_short(mut self) -> Reply {
+        self.cut_short = true;
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Reply {
@@ -56,6 +69,104 @@ impl Reply {
     pub fn close_delimited(mut self) -> Reply {
         self.close_delimited = true;
         self
+    }
+}
+
+pub const LAYER_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+pub const LAYER_B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+pub const CONFIG: &str = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+
+pub fn image_manifest(layers: &[&str]) -> String {
+    let layers: Vec<String> = layers
+        .iter()
+        .map(|d| {
+            format!(
+                r#"{{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "{d}", "size": 10}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"schemaVersion": 2, "mediaType": "{}", "config": {{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "{CONFIG}", "size": 5}}, "layers": [{}]}}"#,
+        manifest::OCI_MANIFEST,
+        layers.join(", ")
+    )
+}
+
+pub fn index_manifest(entries: &[(&str, &str, bool)]) -> String {
+    let entries: Vec<String> = entries
+        .iter()
+        .map(|(digest, platform, attestation)| {
+            let (os, arch) = platform.split_once('/').unwrap();
+            let annotations = if *attestation {
+                r#", "annotations": {"vnd.docker.reference.type": "attestation-manifest"}"#
+            } else {
+                ""
+            };
+            format!(
+                r#"{{"mediaType": "{}", "digest": "{digest}", "size": 100, "platform": {{"os": "{os}", "architecture": "{arch}"}}{annotations}}}"#,
+                manifest::OCI_MANIFEST
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"schemaVersion": 2, "mediaType": "{}", "manifests": [{}]}}"#,
+        manifest::OCI_INDEX,
+        entries.join(", ")
+    )
+}
+
+/// A repository's content: tag → manifest body, and every body by its digest.
+#[derive(Default, Clone)]
+pub struct Content {
+    tags: BTreeMap<String, String>,
+    blobs: BTreeMap<String, String>,
+}
+
+impl Content {
+    pub fn tag(mut self, path: &str, body: &str) -> Content {
+        let digest = Digest::sha256(body.as_bytes()).to_string();
+        self.tags.insert(path.to_string(), body.to_string());
+        self.blobs.insert(digest, body.to_string());
+        self
+    }
+
+    pub fn blob(mut self, body: &str) -> (Content, String) {
+        let digest = Digest::sha256(body.as_bytes()).to_string();
+        self.blobs.insert(digest.clone(), body.to_string());
+        (self, digest)
+    }
+
+    /// Answers `/v2/<repo>/manifests/<tag|digest>` like a registry: HEAD and GET, with
+    /// Docker-Content-Digest and the body's media type.
+    pub fn reply(&self, request: &Recorded) -> Reply {
+        let Some((repo, reference)) = request
+            .target
+            .strip_prefix("/v2/")
+            .and_then(|rest| rest.split_once("/manifests/"))
+        else {
+            return Reply::new(404);
+        };
+        let key = format!("{repo}:{reference}");
+        let body = self.tags.get(&key).or_else(|| self.blobs.get(reference));
+        match body {
+            Some(body) => {
+                let media_type =
+                    serde_json::from_str::<serde_json::Value>(body).unwrap()["mediaType"]
+                        .as_str()
+                        .unwrap()
+                        .to_string();
+                Reply::new(200)
+                    .header("Content-Type", &media_type)
+                    .header(
+                        "Docker-Content-Digest",
+                        Digest::sha256(body.as_bytes()).as_str(),
+                    )
+                    .body(body.as_bytes())
+            }
+            None => Reply::new(404).body(
+                r#"{"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}"#,
+            ),
+        }
     }
 }
 
@@ -159,7 +270,8 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<Recorded>>, handler: &Handler) 
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     if !reply.close_delimited {
-        head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
+        let announced = reply.body.len() + if reply.cut_short { 1000 } else { 0 };
+        head.push_str(&format!("Content-Length: {announced}\r\n"));
     }
     head.push_str("\r\n");
     let _ = out.write_all(head.as_bytes());

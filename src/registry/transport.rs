@@ -2,12 +2,20 @@
 //! roots, timeouts, bounded body reads, and retries with backoff on 429 / 5xx / connection
 //! failures that honour `Retry-After`.
 //!
+//! Two bounds keep one bad host from eating a CI job's time: a deadline for the whole run
+//! (no request outlives it, no retry waits past it), and a circuit breaker per origin: after
+//! a request to an origin timed out, or could not connect even after its retries, every
+//! further request there fails at once, saying why, instead of waiting the full timeout
+//! again for every reference.
+//!
 //! This layer knows nothing about registries or credentials: it sends what it is given to
 //! the URL it is given, once per attempt, and never follows redirects — the client above
 //! decides per hop whether a redirect target may see the `Authorization` header.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
@@ -114,10 +122,17 @@ impl Response {
 /// Why no response came back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportError {
-    /// Could not connect (refused, unresolvable, reset); retried.
+    /// Could not connect (refused, unresolvable); retried, then the origin's breaker opens.
     Connect(String),
-    /// A timeout; retried.
+    /// A timeout; not retried (it would cost the whole timeout again), the origin's breaker
+    /// opens.
     Timeout(String),
+    /// The peer closed or reset the connection before the whole response arrived; retried.
+    Closed(String),
+    /// Not sent: an earlier request to this origin timed out or could not connect.
+    BreakerOpen { origin: String, cause: String },
+    /// Not sent, or cut short: the run's deadline was reached.
+    Deadline,
     /// The TLS handshake failed (unknown CA, wrong host name); not retried.
     Tls(String),
     /// The body is larger than allowed; not retried.
@@ -128,6 +143,11 @@ pub enum TransportError {
 
 impl TransportError {
     fn retryable(&self) -> bool {
+        matches!(self, TransportError::Connect(_) | TransportError::Closed(_))
+    }
+
+    /// Whether the origin is taken for unreachable for the rest of the run.
+    fn opens_breaker(&self) -> bool {
         matches!(
             self,
             TransportError::Connect(_) | TransportError::Timeout(_)
@@ -140,6 +160,15 @@ impl std::fmt::Display for TransportError {
         match self {
             TransportError::Connect(m) => write!(f, "cannot connect: {m}"),
             TransportError::Timeout(m) => write!(f, "timed out: {m}"),
+            TransportError::Closed(m) => write!(
+                f,
+                "the connection was closed before the whole response arrived: {m}"
+            ),
+            TransportError::BreakerOpen { origin, cause } => write!(
+                f,
+                "not tried: an earlier request to {origin} in this run failed ({cause}), so gipgee does not wait for it again"
+            ),
+            TransportError::Deadline => f.write_str("the run's deadline was reached"),
             TransportError::Tls(m) => write!(f, "TLS failed: {m}"),
             TransportError::TooLarge { limit } => {
                 write!(f, "the response is larger than the limit of {limit} bytes")
@@ -157,11 +186,20 @@ const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 pub struct Transport {
     agent: ureq::Agent,
     retry: RetryPolicy,
+    request_timeout: Duration,
+    /// No request is sent, and none runs, past this instant.
+    deadline: Option<Instant>,
+    /// Origin (`scheme://host:port`) → why it is taken for unreachable.
+    broken: Mutex<HashMap<String, String>>,
     requests: AtomicU64,
 }
 
 impl Transport {
-    pub fn new(options: &TransportOptions, roots: Vec<Certificate<'static>>) -> Transport {
+    pub fn new(
+        options: &TransportOptions,
+        roots: Vec<Certificate<'static>>,
+        deadline: Option<Instant>,
+    ) -> Transport {
         let tls = TlsConfig::builder()
             .root_certs(RootCerts::from(roots))
             .build();
@@ -182,8 +220,38 @@ impl Transport {
         Transport {
             agent: ureq::Agent::new_with_config(config),
             retry: options.retry.clone(),
+            request_timeout: options.request_timeout,
+            deadline,
+            broken: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
         }
+    }
+
+    /// Whether the run's deadline has passed.
+    pub fn deadline_reached(&self) -> bool {
+        self.remaining().is_none()
+    }
+
+    /// Time left until the deadline (`Duration::MAX` without one), `None` once it passed.
+    fn remaining(&self) -> Option<Duration> {
+        match self.deadline {
+            None => Some(Duration::MAX),
+            Some(deadline) => deadline
+                .checked_duration_since(Instant::now())
+                .filter(|left| !left.is_zero()),
+        }
+    }
+
+    fn breaker(&self, origin: &str) -> Option<String> {
+        let broken = self.broken.lock().unwrap_or_else(|e| e.into_inner());
+        broken.get(origin).cloned()
+    }
+
+    fn open_breaker(&self, origin: &str, cause: &TransportError) {
+        let mut broken = self.broken.lock().unwrap_or_else(|e| e.into_inner());
+        broken
+            .entry(origin.to_string())
+            .or_insert_with(|| cause.to_string());
     }
 
     /// HTTP requests sent so far, retries included.
@@ -191,8 +259,9 @@ impl Transport {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// Sends the request, retrying per the policy. A 429 / 5xx that persists comes back as
-    /// the last response (with `attempts`), so the caller can word the error.
+    /// Sends the request, retrying per the policy, within the deadline and unless the
+    /// origin's breaker is open. A 429 / 5xx that persists comes back as the last response
+    /// (with `attempts`), so the caller can word the error.
     pub fn send(
         &self,
         method: Method,
@@ -200,10 +269,24 @@ impl Transport {
         headers: &[(&str, String)],
         body_limit: u64,
     ) -> Result<Response, TransportError> {
+        let origin = super::origin(url);
         let attempts = self.retry.attempts.max(1);
         let mut attempt = 1;
         loop {
-            let result = self.send_once(method, url, headers, body_limit);
+            let remaining = self.remaining().ok_or(TransportError::Deadline)?;
+            if let Some(cause) = self.breaker(&origin) {
+                return Err(TransportError::BreakerOpen { origin, cause });
+            }
+            let cut_by_deadline = remaining < self.request_timeout;
+            let timeout = self.request_timeout.min(remaining);
+            let result = match self.send_once(method, url, headers, body_limit, timeout) {
+                // Cut short by the deadline, not by the registry's slowness: no reason to
+                // give up on the host.
+                Err(TransportError::Timeout(_)) if cut_by_deadline => {
+                    return Err(TransportError::Deadline);
+                }
+                result => result,
+            };
             let retry_after = match &result {
                 Ok(response) if is_retryable_status(response.status) => {
                     Some(response.header("retry-after").and_then(parse_retry_after))
@@ -213,10 +296,19 @@ impl Transport {
             };
             match retry_after {
                 Some(retry_after) if attempt < attempts => {
-                    std::thread::sleep(self.retry.delay(attempt, retry_after));
+                    let delay = self.retry.delay(attempt, retry_after);
+                    if self.remaining().is_none_or(|left| left <= delay) {
+                        return Err(TransportError::Deadline);
+                    }
+                    std::thread::sleep(delay);
                     attempt += 1;
                 }
                 _ => {
+                    if let Err(err) = &result
+                        && err.opens_breaker()
+                    {
+                        self.open_breaker(&origin, err);
+                    }
                     return result.map(|mut response| {
                         response.attempts = attempt;
                         response
@@ -232,6 +324,7 @@ impl Transport {
         url: &str,
         headers: &[(&str, String)],
         body_limit: u64,
+        timeout: Duration,
     ) -> Result<Response, TransportError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = match method {
@@ -241,6 +334,7 @@ impl Transport {
         for (name, value) in headers {
             request = request.header(*name, value.as_str());
         }
+        let request = request.config().timeout_global(Some(timeout)).build();
         let https = url.starts_with("https://");
         let response = request.call().map_err(|e| map_error(e, https))?;
         let status = response.status().as_u16();
@@ -269,7 +363,7 @@ impl Transport {
             body.with_config()
                 .limit(body_limit)
                 .read_to_vec()
-                .map_err(|e| map_error(e, https))?
+                .map_err(|e| map_body_error(e, https))?
         } else {
             // An error body is only for the message; a broken or huge one is not an error of
             // its own.
@@ -309,16 +403,36 @@ fn map_error(err: ureq::Error, https: bool) -> TransportError {
                 TransportError::Other(e.to_string())
             }
         }
+        ureq::Error::Io(e) if closed_by_peer(e.kind()) => TransportError::Closed(e.to_string()),
         ureq::Error::Io(e) => TransportError::Connect(e.to_string()),
         other => TransportError::Other(other.to_string()),
     }
 }
 
+/// A failure while reading a body: the connection was up, so whatever went wrong that is not
+/// a timeout, a limit or TLS is a connection cut short, never "cannot connect".
+fn map_body_error(err: ureq::Error, https: bool) -> TransportError {
+    match map_error(err, https) {
+        TransportError::Connect(m) | TransportError::Other(m) => TransportError::Closed(m),
+        other => other,
+    }
+}
+
+fn closed_by_peer(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+    )
+}
+
 /// `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3). A date in the past means
-/// no delay; anything unparsable is ignored (the backoff applies).
+/// no delay; more seconds than fit a `u64` mean "as long as possible" (the policy caps it);
+/// anything unparsable is ignored (the backoff applies).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        let seconds = value.parse::<u64>().unwrap_or(u64::MAX);
         return Some(Duration::from_secs(seconds));
     }
     let at = parse_http_date(value)?;
@@ -326,7 +440,9 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::from_secs(at.saturating_sub(now)))
 }
 
-/// Seconds since the epoch of an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`.
+/// Seconds since the epoch of an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`. The year has
+/// four digits (RFC 9110's `year = 4DIGIT`): a registry's year 99999999999 is no date, not
+/// an overflow.
 fn parse_http_date(value: &str) -> Option<u64> {
     let parts: Vec<&str> = value.split_ascii_whitespace().collect();
     let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
@@ -342,7 +458,7 @@ fn parse_http_date(value: &str) -> Option<u64> {
     let year: u64 = year.parse().ok()?;
     let mut hms = time.split(':').map(|p| p.parse::<u64>().ok());
     let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if !(1..=31).contains(&day) || year < 1970 || h > 23 || m > 59 || s > 60 {
+    if !(1..=31).contains(&day) || !(1970..=9999).contains(&year) || h > 23 || m > 59 || s > 60 {
         return None;
     }
     // Days from the civil date (Howard Hinnant's algorithm), shifted so March is month 0.
