@@ -174,6 +174,9 @@ scenarios! {
     shallow_clone_no_origin => "shallow-clone-no-origin",
     tag_pipeline => "tag-pipeline",
     scheduled_update_check => "scheduled-update-check",
+    config_base_image_edit => "config-base-image-edit",
+    config_new_and_removed_image => "config-new-and-removed-image",
+    config_base_invalid => "config-base-invalid",
 }
 
 /// The same inputs give byte-identical pipelines.

@@ -71,6 +71,64 @@ pub fn changed_files(
     }
 }
 
+/// The path of `file` (absolute, or relative to the work tree `repo`) from the repository's
+/// root, as `git diff` names it. `Err` says why it cannot be found (a human sentence).
+pub fn repo_path(repo: &Path, file: &Path) -> Result<String, String> {
+    let git = Git { repo };
+    let out = git.run(&["rev-parse", "--show-toplevel"])?;
+    if !out.success() {
+        return Err(format!(
+            "{} is not a usable git repository ({})",
+            repo.display(),
+            out.error_summary()
+        ));
+    }
+    let top = Path::new(&out.stdout_line())
+        .canonicalize()
+        .map_err(|err| format!("cannot resolve the repository root: {err}"))?;
+    let full = repo
+        .join(file)
+        .canonicalize()
+        .map_err(|err| format!("cannot resolve {}: {err}", file.display()))?;
+    let relative = full.strip_prefix(&top).map_err(|_| {
+        format!(
+            "{} is outside the repository {}",
+            full.display(),
+            top.display()
+        )
+    })?;
+    relative
+        .to_str()
+        .map(|path| path.replace(std::path::MAIN_SEPARATOR, "/"))
+        .ok_or_else(|| format!("{} is not valid UTF-8", relative.display()))
+}
+
+/// The text of the repo-relative `path` at commit `commit`: `None` when the file does not
+/// exist there. `Err` says why it cannot be read (a human sentence).
+pub fn file_at(repo: &Path, commit: &str, path: &str) -> Result<Option<String>, String> {
+    let git = Git { repo };
+    if commit.starts_with('-') || path.starts_with('-') {
+        return Err(format!("`{commit}:{path}` is not a valid git object name"));
+    }
+    let object = format!("{commit}:{path}");
+    let out = git.run(&["rev-parse", "--verify", "--quiet", &object])?;
+    if !out.success() {
+        return Ok(None);
+    }
+    let blob = out.stdout_line();
+    let out = git.run(&["cat-file", "blob", &blob])?;
+    if !out.success() {
+        return Err(format!(
+            "cannot read {path} at {}: {}",
+            short(commit),
+            out.error_summary()
+        ));
+    }
+    String::from_utf8(out.stdout)
+        .map(Some)
+        .map_err(|_| format!("{path} at {} is not valid UTF-8", short(commit)))
+}
+
 /// `Err` carries the final answer when the normal path cannot be followed.
 type Step<T> = Result<T, Changes>;
 

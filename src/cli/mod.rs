@@ -70,7 +70,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let settings = settings(target.config, target.selection, templates, vars)?;
             let templates = Templates::new(settings.templates_dir.as_deref())?;
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
-            let plan = plan::make(&config, &settings, &run, &mut log)?;
+            let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Error)?;
             let yaml = crate::pipeline::generate(&config, &settings, &plan, &templates)?;
             write_file(&output, &yaml)?;
             say_raw!("{}", plan.to_text());
@@ -82,7 +82,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let run = PipelineRun::detect(vars, mode(target.mode));
             let settings = settings(target.config, target.selection, None, vars)?;
             let config = config::load(&settings.config, vars, MissingVariables::Tolerate)?;
-            let plan = plan::make(&config, &settings, &run, &mut log)?;
+            let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Tolerate)?;
             say_raw!("{}", plan.to_text());
             Ok(())
         }
@@ -137,6 +137,23 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             command: TemplatesCommand::Export { dir, force },
         } => export_templates(&dir, force),
     }
+}
+
+/// The plan of a build or check pipeline; the config at the comparison base is resolved as
+/// the config itself was (`missing`), with the same variables.
+fn make_plan(
+    config: &config::Config,
+    settings: &Settings,
+    run: &PipelineRun,
+    vars: &Vars,
+    missing: MissingVariables,
+) -> Result<plan::Plan, Error> {
+    let resolve_config = |text: &str| config::from_str(&settings.config, text, vars, missing);
+    let inputs = plan::Inputs {
+        resolve_config: &resolve_config,
+        log: &mut log,
+    };
+    plan::make(config, settings, run, inputs)
 }
 
 /// The settings of a command, resolved once from its flags and the variables.

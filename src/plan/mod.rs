@@ -8,13 +8,14 @@
 
 pub mod build;
 pub mod check;
+pub mod config_edits;
 pub mod graph;
 pub mod selection;
 
 pub use build::{BuildPlan, PlannedImage};
 pub use check::{CheckPlan, CheckedImage, PlannedUpdateCheck};
 pub use graph::Graph;
-use selection::Wanted;
+use selection::{AlsoChanged, Wanted};
 
 use std::collections::BTreeMap;
 
@@ -47,14 +48,27 @@ impl Plan {
     }
 }
 
-/// Decides what this pipeline run does. `log` receives progress lines (git fetches) for the
-/// job log.
+/// What [`make`] needs from its caller besides the config, the settings and the run: the
+/// reading it cannot do itself, so that the plan stays a decision over given facts.
+pub struct Inputs<'a> {
+    /// Resolves another version of the config's text (the config at the comparison base)
+    /// with the same variables as the config being built.
+    pub resolve_config: &'a dyn Fn(&str) -> Result<Config, Error>,
+    /// Receives progress lines (git fetches) for the job log.
+    pub log: &'a mut dyn FnMut(&str),
+}
+
+/// Decides what this pipeline run does.
 pub fn make(
     config: &Config,
     settings: &Settings,
     run: &PipelineRun,
-    log: &mut dyn FnMut(&str),
+    inputs: Inputs<'_>,
 ) -> Result<Plan, Error> {
+    let Inputs {
+        resolve_config,
+        log,
+    } = inputs;
     let graph = Graph::new(config)?;
     let rebuild = matches!(run.kind, RunKind::Rebuild { .. });
     if settings.selection.is_some() && !rebuild {
@@ -63,8 +77,34 @@ pub fn make(
         ));
     }
     let mut warnings = Vec::new();
+    let mut notes = Vec::new();
     let mut changes_since = |base: ChangeBase| -> Result<Wanted, Error> {
         let changes = changes::changed_files(&settings.workdir, &run.commit_sha, &base, log)?;
+        let changes = match changes {
+            Changes::Files { base, files } => {
+                match config_edits(config, settings, &base, &files, resolve_config) {
+                    Ok(edits) => {
+                        if !edits.removed.is_empty() {
+                            notes.push(format!(
+                                "Removed from {}: {} (nothing is built for them; their \
+                                 released images stay as they are).",
+                                config_name(settings),
+                                edits.removed.join(", ")
+                            ));
+                        }
+                        let also = AlsoChanged {
+                            config_edits: edits.selected,
+                        };
+                        return Ok(Wanted::Changes(Changes::Files { base, files }, also));
+                    }
+                    Err(reason) => Changes::All {
+                        reason,
+                        warning: true,
+                    },
+                }
+            }
+            all => all,
+        };
         if let Changes::All {
             reason,
             warning: true,
@@ -72,7 +112,7 @@ pub fn make(
         {
             warnings.push(format!("{reason}; building all images to be safe"));
         }
-        Ok(Wanted::Changes(changes))
+        Ok(Wanted::Changes(changes, AlsoChanged::default()))
     };
     let wanted = match &run.kind {
         RunKind::Schedule => return Ok(Plan::Check(CheckPlan::new(config, &graph, run.clone()))),
@@ -105,7 +145,49 @@ pub fn make(
         }
     };
     let decisions = selection::select(config, &graph, &wanted);
-    BuildPlan::new(config, &graph, run.clone(), &decisions, warnings).map(Plan::Build)
+    let mut plan = BuildPlan::new(config, &graph, run.clone(), &decisions, warnings)?;
+    plan.notes = notes;
+    Ok(Plan::Build(plan))
+}
+
+/// The config as the plan names it: its path in the repository when known.
+fn config_name(settings: &Settings) -> String {
+    changes::repo_path(&settings.workdir, &settings.config)
+        .unwrap_or_else(|_| settings.config.display().to_string())
+}
+
+/// What an edit of the config between `base` and HEAD selects; nothing when `files` does not
+/// name the config. `Err`: the edit cannot be judged (the reason), so every image is built.
+fn config_edits(
+    config: &Config,
+    settings: &Settings,
+    base: &str,
+    files: &std::collections::BTreeSet<String>,
+    resolve_config: &dyn Fn(&str) -> Result<Config, Error>,
+) -> Result<config_edits::ConfigEdits, String> {
+    let path = changes::repo_path(&settings.workdir, &settings.config)
+        .map_err(|err| format!("cannot tell whether the config changed: {err}"))?;
+    if !files.contains(&path) {
+        return Ok(config_edits::ConfigEdits::default());
+    }
+    let at_base = format!("{path} at {}", crate::environment::run::short(base));
+    let text = changes::file_at(&settings.workdir, base, &path)
+        .map_err(|err| format!("cannot read {at_base}: {err}"))?;
+    let base_config = match text {
+        None => None,
+        Some(text) => Some(resolve_config(&text).map_err(|err| {
+            let first_line = err
+                .to_string()
+                .lines()
+                .map(str::trim)
+                .find(|line| !line.is_empty())
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string();
+            format!("{at_base} does not resolve ({first_line}), so its edits cannot be compared")
+        })?),
+    };
+    Ok(config_edits::compare(base_config.as_ref(), config, &path))
 }
 
 /// The plan of a rebuild pipeline: the `stale` images (id → why) and every image built on

@@ -28,6 +28,11 @@ pub enum Reason {
     Parent(String),
     /// Named in the rebuild selection, with the reason the update check gave.
     Selected(String),
+    /// Its resolved settings differ from the config at the comparison base (`fields`: the
+    /// keys as gipgee.yaml spells them).
+    ConfigChanged { file: String, fields: Vec<String> },
+    /// The config at the comparison base did not have it.
+    NewInConfig { file: String },
 }
 
 /// Whether one image is built.
@@ -47,9 +52,18 @@ impl Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wanted {
     All(String),
-    Changes(Changes),
+    /// The changed files, and what the other change rules found.
+    Changes(Changes, AlsoChanged),
     Selection(BTreeMap<String, String>),
     Nothing(String),
+}
+
+/// Images selected by change rules other than the changed files, by id. When a rule selects
+/// an image, its reason is the one named: an edit of its settings first (the most specific),
+/// then a changed file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlsoChanged {
+    pub config_edits: BTreeMap<String, Reason>,
 }
 
 /// Decides every image of the config.
@@ -60,10 +74,15 @@ pub fn select(config: &Config, graph: &Graph, wanted: &Wanted) -> BTreeMap<Strin
         .map(|image| {
             let decision = match wanted {
                 Wanted::All(why) => Decision::Build(Reason::AllImages(why.clone())),
-                Wanted::Changes(Changes::All { reason, .. }) => {
+                Wanted::Changes(Changes::All { reason, .. }, _) => {
                     Decision::Build(Reason::AllImages(reason.clone()))
                 }
-                Wanted::Changes(Changes::Files { files, .. }) => match_changes(image, files),
+                Wanted::Changes(Changes::Files { files, .. }, also) => {
+                    match also.config_edits.get(&image.id) {
+                        Some(reason) => Decision::Build(reason.clone()),
+                        None => match_changes(image, files),
+                    }
+                }
                 Wanted::Selection(selected) => match selected.get(&image.id) {
                     Some(why) => Decision::Build(Reason::Selected(why.clone())),
                     None => Decision::Skip("not in the rebuild selection".to_string()),
@@ -161,4 +180,62 @@ fn compile(glob: &str) -> Option<GlobMatcher> {
             .ok()?
             .compile_matcher(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::MissingVariables;
+    use crate::vars::Vars;
+
+    const CHAIN: &str = "
+version: 1
+defaults: {staging: registry.example.com/staging}
+images:
+  a: {baseImage: alpine, targetLocations: [registry.example.com/a:1], watchedAssets: ['a/**']}
+  b: {baseImage: registry.example.com/a:1, targetLocations: [registry.example.com/b:1]}
+  c: {baseImage: alpine, targetLocations: [registry.example.com/c:1], watchedAssets: ['c/**']}
+";
+
+    fn decide(files: &[&str], also: AlsoChanged) -> BTreeMap<String, Decision> {
+        let config = crate::config::from_str(
+            Path::new("gipgee.yaml"),
+            CHAIN,
+            &Vars::default(),
+            MissingVariables::Error,
+        )
+        .unwrap_or_else(|err| panic!("{err}"));
+        let graph = Graph::new(&config).unwrap_or_else(|err| panic!("{err}"));
+        let changes = Changes::Files {
+            base: "base".into(),
+            files: files.iter().map(|f| f.to_string()).collect(),
+        };
+        select(&config, &graph, &Wanted::Changes(changes, also))
+    }
+
+    #[test]
+    fn a_config_edit_is_named_before_a_changed_file_and_pulls_in_the_children() {
+        let edited = Reason::ConfigChanged {
+            file: "gipgee.yaml".into(),
+            fields: vec!["buildArgs".into()],
+        };
+        let also = AlsoChanged {
+            config_edits: BTreeMap::from([("a".to_string(), edited.clone())]),
+        };
+        let decisions = decide(&["a/x", "c/y"], also);
+        assert_eq!(decisions["a"], Decision::Build(edited));
+        assert_eq!(decisions["b"], Decision::Build(Reason::Parent("a".into())));
+        assert!(matches!(
+            decisions["c"],
+            Decision::Build(Reason::Changed { .. })
+        ));
+    }
+
+    #[test]
+    fn without_edits_or_matching_files_nothing_is_built() {
+        let decisions = decide(&["gipgee.yaml"], AlsoChanged::default());
+        assert!(decisions.values().all(|d| !d.is_build()), "{decisions:?}");
+    }
 }
