@@ -24,6 +24,9 @@ const COMMON_CI_VARS: &[(&str, &str)] = &[
     ("CI_REGISTRY_PASSWORD", "job-token-secret-value"),
     ("RELEASE_USER", "releaser"),
     ("RELEASE_PASSWORD", "release-secret-value"),
+    // The fixture's registries do not exist: the scenarios show the git rules alone. The
+    // released-revision rule is tested against a real registry (tests/released_revision.rs).
+    ("GIPGEE_RELEASED_REVISION_CHECK", "false"),
 ];
 
 fn scenarios_dir() -> PathBuf {

@@ -97,8 +97,12 @@ fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
         config::load(&settings.config, &vars, MissingVariables::Error).expect("the config loads");
     let resolve_config =
         |text: &str| config::from_str(&settings.config, text, &vars, MissingVariables::Error);
+    let released = |_: &[gipgee::oci::Reference]| -> Vec<gipgee::plan::Released> {
+        panic!("a manual run reads no released image")
+    };
     let inputs = gipgee::plan::Inputs {
         resolve_config: &resolve_config,
+        released: &released,
         log: &mut |_| {},
     };
     let plan = gipgee::plan::make(&config, &settings, &run, inputs).expect("plan");

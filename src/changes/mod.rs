@@ -30,6 +30,9 @@ pub enum ChangeBase {
     MergeBaseWith(String),
     /// Merge request pipeline: diff against CI_MERGE_REQUEST_DIFF_BASE_SHA.
     DiffBaseSha(String),
+    /// The commit a released image was built from (its `org.opencontainers.image.revision`):
+    /// what changed since the image was last released.
+    ReleasedRevision(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +169,20 @@ fn compute(git: &Git, head: &str, base: &ChangeBase, log: &mut dyn FnMut(&str)) 
     let head_sha = resolve_head(git, head)?;
 
     let base_sha = match base {
-        ChangeBase::BeforeSha(sha) => before_sha_base(git, sha.trim(), &head_sha, log)?,
+        ChangeBase::BeforeSha(sha) => ancestor_base(
+            git,
+            sha.trim(),
+            &head_sha,
+            ("CI_COMMIT_BEFORE_SHA", "force push"),
+            log,
+        )?,
+        ChangeBase::ReleasedRevision(sha) => ancestor_base(
+            git,
+            sha.trim(),
+            &head_sha,
+            ("the released revision", "history rewritten"),
+            log,
+        )?,
         ChangeBase::DiffBaseSha(sha) => {
             let sha = sha.trim();
             check_rev_arg(sha, "CI_MERGE_REQUEST_DIFF_BASE_SHA")?;
@@ -246,14 +262,16 @@ fn resolve_commit(git: &Git, rev: &str) -> Step<Option<String>> {
     Ok((out.success() && !sha.is_empty()).then_some(sha))
 }
 
-/// Default-branch push: CI_COMMIT_BEFORE_SHA, if it is an ancestor of HEAD.
-fn before_sha_base(
+/// Default-branch push: `sha` (CI_COMMIT_BEFORE_SHA, a released revision), if it is an
+/// ancestor of HEAD. `names`: what `sha` is, and what it means when it is not an ancestor.
+fn ancestor_base(
     git: &Git,
     sha: &str,
     head_sha: &str,
+    names: (&str, &str),
     log: &mut dyn FnMut(&str),
 ) -> Step<String> {
-    let what = "CI_COMMIT_BEFORE_SHA";
+    let (what, not_an_ancestor) = names;
     check_rev_arg(sha, what)?;
     // The pushed branch is not named here: deepen through the remote's HEAD
     // (a deepening fetch deepens every shallow boundary the remote can reach).
@@ -276,7 +294,9 @@ fn before_sha_base(
             Ancestry::No => {
                 if !is_shallow(git) {
                     return Err(all(
-                        format!("force push: {what} {base} is not an ancestor of {head_sha}"),
+                        format!(
+                            "{not_an_ancestor}: {what} {base} is not an ancestor of {head_sha}"
+                        ),
                         false,
                     ));
                 }

@@ -14,11 +14,12 @@ use clap::Parser;
 
 use crate::checks;
 use crate::config::{self, MissingVariables};
-use crate::environment::{Flags, Mode, PipelineRun, Settings, credentials};
+use crate::environment::{Flags, Mode, PipelineRun, RunKind, Settings, credentials};
 use crate::error::Error;
 use crate::plan;
 use crate::registry::Client;
 use crate::render::{self, Templates};
+use crate::revisions::RegistryRevisions;
 use crate::vars::Vars;
 use args::{Cli, Command, ModeArg, TemplatesCommand, UpdateCheckCommand};
 
@@ -94,9 +95,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
         Command::UpdateCheck { command } => update_check(command),
         Command::LayerCheck { config, output } => {
             let config = config::load(&config, vars, MissingVariables::Error)?;
-            let client_config = credentials::client_config(&config.registries, vars)?;
-            let provider = Arc::new(credentials::CredentialStore::new(&config.registries, vars));
-            let client = Client::new(client_config, provider)?;
+            let client = registry_client(&config, vars)?;
             let results = checks::layer::check_all(&config, &client);
             say_raw!("{}", checks::layer::report(&results));
             let json = serde_json::to_string_pretty(&results).map_err(|err| {
@@ -149,11 +148,32 @@ fn make_plan(
     missing: MissingVariables,
 ) -> Result<plan::Plan, Error> {
     let resolve_config = |text: &str| config::from_str(&settings.config, text, vars, missing);
+    // A registry client only when the released-revision rule may read one.
+    let client = match run.kind {
+        RunKind::PushDefault { .. } if settings.released_revision_check => {
+            registry_client(config, vars).map_err(|err| {
+                err.to_string()
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_string()
+            })
+        }
+        _ => Err("not needed".into()),
+    };
+    let released = RegistryRevisions { client };
     let inputs = plan::Inputs {
         resolve_config: &resolve_config,
+        released: &released,
         log: &mut log,
     };
     plan::make(config, settings, run, inputs)
+}
+
+/// The registry client for the config's registries, with the credentials of the variables.
+fn registry_client(config: &config::Config, vars: &Vars) -> Result<Client, Error> {
+    let client_config = credentials::client_config(&config.registries, vars)?;
+    let provider = Arc::new(credentials::CredentialStore::new(&config.registries, vars));
+    Ok(Client::new(client_config, provider)?)
 }
 
 /// The settings of a command, resolved once from its flags and the variables.

@@ -179,6 +179,16 @@ fn describe_reason(reason: &Reason) -> String {
             format!("its {} changed in {file}", fields.join(", "))
         }
         Reason::NewInConfig { file } => format!("new in {file}"),
+        Reason::NotReleased => "not released yet".to_string(),
+        Reason::SinceRelease { revision, change } => format!(
+            "{} since its released revision {}",
+            describe_reason(change),
+            short(revision)
+        ),
+        Reason::ReleasedRevisionUnknown { revision, why } => format!(
+            "the changes since its released revision {} are unknown ({why})",
+            short(revision)
+        ),
     }
 }
 

@@ -10,11 +10,13 @@ pub mod build;
 pub mod check;
 pub mod config_edits;
 pub mod graph;
+pub mod released;
 pub mod selection;
 
 pub use build::{BuildPlan, PlannedImage};
 pub use check::{CheckPlan, CheckedImage, PlannedUpdateCheck};
 pub use graph::Graph;
+pub use released::{Released, ReleasedRevisions};
 use selection::{AlsoChanged, Wanted};
 
 use std::collections::BTreeMap;
@@ -54,6 +56,8 @@ pub struct Inputs<'a> {
     /// Resolves another version of the config's text (the config at the comparison base)
     /// with the same variables as the config being built.
     pub resolve_config: &'a dyn Fn(&str) -> Result<Config, Error>,
+    /// Reads the revision of released images (a push to the default branch only).
+    pub released: &'a dyn ReleasedRevisions,
     /// Receives progress lines (git fetches) for the job log.
     pub log: &'a mut dyn FnMut(&str),
 }
@@ -67,6 +71,7 @@ pub fn make(
 ) -> Result<Plan, Error> {
     let Inputs {
         resolve_config,
+        released,
         log,
     } = inputs;
     let graph = Graph::new(config)?;
@@ -94,6 +99,7 @@ pub fn make(
                         }
                         let also = AlsoChanged {
                             config_edits: edits.selected,
+                            ..AlsoChanged::default()
                         };
                         return Ok(Wanted::Changes(Changes::Files { base, files }, also));
                     }
@@ -144,10 +150,63 @@ pub fn make(
             changes_since(ChangeBase::DiffBaseSha(diff_base_sha.clone()))?
         }
     };
+    let wanted = match (&run.kind, wanted) {
+        (RunKind::PushDefault { .. }, Wanted::Changes(changes @ Changes::Files { .. }, also))
+            if settings.released_revision_check =>
+        {
+            let mut also = also;
+            let unselected: Vec<String> = {
+                let wanted = Wanted::Changes(changes.clone(), also.clone());
+                selection::select(config, &graph, &wanted)
+                    .into_iter()
+                    .filter(|(_, decision)| !decision.is_build())
+                    .map(|(id, _)| id)
+                    .collect()
+            };
+            let mut since = |revision: &str| {
+                since_revision(config, settings, run, revision, resolve_config, log)
+            };
+            let findings = released::decide(
+                config,
+                &unselected,
+                settings.ci_registry.as_deref(),
+                released,
+                &mut since,
+            );
+            warnings.extend(findings.warnings);
+            notes.extend(findings.notes);
+            also.since_release = findings.selected;
+            Wanted::Changes(changes, also)
+        }
+        (_, wanted) => wanted,
+    };
     let decisions = selection::select(config, &graph, &wanted);
     let mut plan = BuildPlan::new(config, &graph, run.clone(), &decisions, warnings)?;
     plan.notes = notes;
     Ok(Plan::Build(plan))
+}
+
+/// What changed between a released `revision` and the commit being built: files and config
+/// edits.
+fn since_revision(
+    config: &Config,
+    settings: &Settings,
+    run: &PipelineRun,
+    revision: &str,
+    resolve_config: &dyn Fn(&str) -> Result<Config, Error>,
+    log: &mut dyn FnMut(&str),
+) -> released::SinceRevision {
+    let base = ChangeBase::ReleasedRevision(revision.to_string());
+    match changes::changed_files(&settings.workdir, &run.commit_sha, &base, log) {
+        Ok(Changes::Files { base, files }) => {
+            match config_edits(config, settings, &base, &files, resolve_config) {
+                Ok(edits) => released::SinceRevision::Changes { files, edits },
+                Err(why) => released::SinceRevision::Unknown(why),
+            }
+        }
+        Ok(Changes::All { reason, .. }) => released::SinceRevision::Unknown(reason),
+        Err(err) => released::SinceRevision::Unknown(err.to_string()),
+    }
 }
 
 /// The config as the plan names it: its path in the repository when known.

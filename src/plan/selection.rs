@@ -33,6 +33,16 @@ pub enum Reason {
     ConfigChanged { file: String, fields: Vec<String> },
     /// The config at the comparison base did not have it.
     NewInConfig { file: String },
+    /// Nothing is released at its target location yet.
+    NotReleased,
+    /// `change` happened since `revision`, the commit its released image was built from.
+    SinceRelease {
+        revision: String,
+        change: Box<Reason>,
+    },
+    /// What changed since the revision its released image records cannot be known (`why`):
+    /// built to be safe.
+    ReleasedRevisionUnknown { revision: String, why: String },
 }
 
 /// Whether one image is built.
@@ -58,12 +68,14 @@ pub enum Wanted {
     Nothing(String),
 }
 
-/// Images selected by change rules other than the changed files, by id. When a rule selects
-/// an image, its reason is the one named: an edit of its settings first (the most specific),
-/// then a changed file.
+/// Images selected by change rules other than the changed files, by id. When several rules
+/// select an image, one reason is named: an edit of its settings first (the most specific),
+/// then a changed file, then the released revision.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AlsoChanged {
     pub config_edits: BTreeMap<String, Reason>,
+    /// The released-revision rule (a push to the default branch), named last.
+    pub since_release: BTreeMap<String, Reason>,
 }
 
 /// Decides every image of the config.
@@ -78,9 +90,18 @@ pub fn select(config: &Config, graph: &Graph, wanted: &Wanted) -> BTreeMap<Strin
                     Decision::Build(Reason::AllImages(reason.clone()))
                 }
                 Wanted::Changes(Changes::Files { files, .. }, also) => {
-                    match also.config_edits.get(&image.id) {
-                        Some(reason) => Decision::Build(reason.clone()),
-                        None => match_changes(image, files),
+                    let reason = also
+                        .config_edits
+                        .get(&image.id)
+                        .cloned()
+                        .or_else(|| changed_file_reason(image, files))
+                        .or_else(|| also.since_release.get(&image.id).cloned());
+                    match reason {
+                        Some(reason) => Decision::Build(reason),
+                        None => Decision::Skip(
+                            "no changed file matches its containerfile or watched assets"
+                                .to_string(),
+                        ),
                     }
                 }
                 Wanted::Selection(selected) => match selected.get(&image.id) {
@@ -147,7 +168,11 @@ pub fn read_selection(path: &Path, config: &Config) -> Result<BTreeMap<String, S
     }
 }
 
-fn match_changes(image: &crate::config::Image, files: &BTreeSet<String>) -> Decision {
+/// The first changed file that matches the image's containerfile or watched assets.
+pub(super) fn changed_file_reason(
+    image: &crate::config::Image,
+    files: &BTreeSet<String>,
+) -> Option<Reason> {
     let containerfile = globset::escape(&image.containerfile);
     let globs: Vec<(&str, GlobMatcher)> = std::iter::once(containerfile.as_str())
         .chain(image.watched_assets.iter().map(String::as_str))
@@ -159,16 +184,12 @@ fn match_changes(image: &crate::config::Image, files: &BTreeSet<String>) -> Deci
             .find(|(_, m)| m.is_match(file))
             .map(|(glob, _)| (file, *glob))
     });
-    match matches.next() {
-        Some((file, glob)) => Decision::Build(Reason::Changed {
-            file: file.clone(),
-            glob: glob.to_string(),
-            more: matches.count(),
-        }),
-        None => Decision::Skip(
-            "no changed file matches its containerfile or watched assets".to_string(),
-        ),
-    }
+    let (file, glob) = matches.next()?;
+    Some(Reason::Changed {
+        file: file.clone(),
+        glob: glob.to_string(),
+        more: matches.count(),
+    })
 }
 
 /// Globs were validated with the config; `*` does not cross `/`, `**` does (as in .gitignore).
@@ -223,6 +244,7 @@ images:
         };
         let also = AlsoChanged {
             config_edits: BTreeMap::from([("a".to_string(), edited.clone())]),
+            ..AlsoChanged::default()
         };
         let decisions = decide(&["a/x", "c/y"], also);
         assert_eq!(decisions["a"], Decision::Build(edited));
