@@ -256,6 +256,36 @@ images:
     }
 
     #[test]
+    fn the_released_revision_is_named_only_when_no_change_of_this_push_selects_the_image() {
+        let since = |image: &str| Reason::SinceRelease {
+            revision: "1111111111111111111111111111111111111111".into(),
+            change: Box::new(Reason::Changed {
+                file: format!("{image}/old"),
+                glob: format!("{image}/**"),
+                more: 0,
+            }),
+        };
+        let also = AlsoChanged {
+            since_release: BTreeMap::from([
+                ("a".to_string(), since("a")),
+                ("c".to_string(), since("c")),
+            ]),
+            ..AlsoChanged::default()
+        };
+        let decisions = decide(&["c/new"], also);
+        assert_eq!(decisions["a"], Decision::Build(since("a")));
+        assert_eq!(decisions["b"], Decision::Build(Reason::Parent("a".into())));
+        assert_eq!(
+            decisions["c"],
+            Decision::Build(Reason::Changed {
+                file: "c/new".into(),
+                glob: "c/**".into(),
+                more: 0
+            })
+        );
+    }
+
+    #[test]
     fn without_edits_or_matching_files_nothing_is_built() {
         let decisions = decide(&["gipgee.yaml"], AlsoChanged::default());
         assert!(decisions.values().all(|d| !d.is_build()), "{decisions:?}");
