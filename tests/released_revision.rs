@@ -5,8 +5,18 @@
 //! revision that is not an ancestor is built, an unreadable registry falls back to the push's
 //! own changes with a warning, and both opt-outs turn the rule off.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
+
+use gipgee::config::RegistryConfig;
+use gipgee::environment::credentials::{self, CredentialStore};
+use gipgee::oci::Reference;
+use gipgee::plan::{Released, ReleasedRevisions};
+use gipgee::registry::Client;
+use gipgee::revisions::RegistryRevisions;
+use gipgee::vars::Vars;
 
 use crate::support::oci::{Blob, Layout};
 use crate::support::registry::{self, Registry};
@@ -312,4 +322,84 @@ fn an_image_without_a_recorded_revision_is_named_and_left_to_the_push_s_changes(
         1,
     );
     assert_eq!(plan, expected);
+}
+
+/// A client of the plain-http registry `host`, as `gipgee generate` makes it.
+fn revisions_for(host: &str) -> RegistryRevisions {
+    let registries = BTreeMap::from([(
+        host.to_string(),
+        RegistryConfig {
+            insecure: true,
+            ..RegistryConfig::default()
+        },
+    )]);
+    let vars = Vars::default();
+    let config = credentials::client_config(&registries, &vars).expect("client config");
+    let store = Arc::new(CredentialStore::new(&registries, &vars));
+    RegistryRevisions {
+        client: Ok(Client::new(config, store).expect("client")),
+    }
+}
+
+fn requests(revisions: &RegistryRevisions) -> u64 {
+    revisions.client.as_ref().expect("client").stats().requests
+}
+
+fn reference(host: &str, rest: &str) -> Reference {
+    Reference::parse(&format!("{host}/{rest}")).expect("reference")
+}
+
+#[test]
+fn an_index_is_read_for_its_platform_image_s_revision() {
+    let Some(mut lab) = Lab::start("an_index_is_read_for_its_platform_image_s_revision", CONFIG)
+    else {
+        return;
+    };
+    let revision = "0123456789abcdef0123456789abcdef01234567";
+    let layer = lab.layout.layer("release", "released\n");
+    let amd64 = lab.layout.annotated_image(
+        &[layer],
+        "amd64",
+        &format!(r#"{{"org.opencontainers.image.revision":"{revision}"}}"#),
+    );
+    let index = lab
+        .layout
+        .index(&[(&amd64, r#"{"os":"linux","architecture":"amd64"}"#, "{}")]);
+    lab.layout
+        .tag("index", &index, "application/vnd.oci.image.index.v1+json");
+    let host = lab.registry.host.clone();
+    lab.layout
+        .push("index", &format!("{host}/multi:1"), None, None);
+    let revisions = revisions_for(&host);
+    assert_eq!(
+        revisions.read(&[reference(&host, "multi:1"), reference(&host, "missing:1")]),
+        [Released::Revision(revision.into()), Released::NotReleased]
+    );
+}
+
+#[test]
+fn a_registry_that_is_down_costs_one_image_s_requests_not_one_per_image() {
+    // Nothing listens on the port: every connection is refused.
+    let host = format!("127.0.0.1:{}", registry::free_port());
+    let one = revisions_for(&host);
+    let answers = one.read(&[reference(&host, "a:1")]);
+    assert!(
+        matches!(answers[..], [Released::Unreadable { .. }]),
+        "{answers:?}"
+    );
+    let many = revisions_for(&host);
+    let references: Vec<Reference> = ["a:1", "b:1", "c:1", "d:1", "e:1"]
+        .iter()
+        .map(|rest| reference(&host, rest))
+        .collect();
+    let answers = many.read(&references);
+    assert_eq!(answers.len(), 5);
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, Released::Unreadable { .. })),
+        "{answers:?}"
+    );
+    assert!(requests(&one) > 0, "the refused connections are counted");
+    assert_eq!(requests(&many), requests(&one));
 }
