@@ -69,11 +69,6 @@ pub fn make(
     run: &PipelineRun,
     inputs: Inputs<'_>,
 ) -> Result<Plan, Error> {
-    let Inputs {
-        resolve_config,
-        released,
-        log,
-    } = inputs;
     let graph = Graph::new(config)?;
     let rebuild = matches!(run.kind, RunKind::Rebuild { .. });
     if settings.selection.is_some() && !rebuild {
@@ -81,16 +76,79 @@ pub fn make(
             "`--selection` is only used with `--mode rebuild`".into(),
         ));
     }
-    let mut warnings = Vec::new();
-    let mut notes = Vec::new();
-    let mut changes_since = |base: ChangeBase| -> Result<Wanted, Error> {
-        let changes = changes::changed_files(&settings.workdir, &run.commit_sha, &base, log)?;
+    let mut planner = Planner {
+        config,
+        settings,
+        run,
+        graph: &graph,
+        inputs,
+        warnings: Vec::new(),
+        notes: Vec::new(),
+    };
+    let wanted = match &run.kind {
+        RunKind::Schedule => return Ok(Plan::Check(CheckPlan::new(config, &graph, run.clone()))),
+        RunKind::Rebuild { .. } => {
+            let Some(path) = &settings.selection else {
+                return Err(Error::User(
+                    "`--mode rebuild` needs `--selection FILE` (written by the update check)"
+                        .into(),
+                ));
+            };
+            Wanted::Selection(selection::read_selection(path, config)?)
+        }
+        RunKind::ManualDefault { source } => {
+            Wanted::All(format!("the default branch was started by `{source}`"))
+        }
+        RunKind::Tag { tag } => Wanted::Nothing(format!(
+            "tag pipeline (`{tag}`): images are built from branches"
+        )),
+        RunKind::Unsupported { source } => {
+            Wanted::Nothing(format!("pipeline source `{source}` builds nothing"))
+        }
+        RunKind::PushDefault { before_sha } => {
+            let wanted = planner.changes_since(ChangeBase::BeforeSha(before_sha.clone()))?;
+            match settings.released_revision_check {
+                true => planner.with_released_revisions(wanted),
+                false => wanted,
+            }
+        }
+        RunKind::PushBranch { default_branch, .. } | RunKind::Local { default_branch } => {
+            planner.changes_since(ChangeBase::MergeBaseWith(default_branch.clone()))?
+        }
+        RunKind::MergeRequest { diff_base_sha } => {
+            planner.changes_since(ChangeBase::DiffBaseSha(diff_base_sha.clone()))?
+        }
+    };
+    let decisions = selection::select(config, &graph, &wanted);
+    let mut plan = BuildPlan::new(config, &graph, run.clone(), &decisions, planner.warnings)?;
+    plan.notes = planner.notes;
+    Ok(Plan::Build(plan))
+}
+
+/// The state of one [`make`]: its inputs, and the warnings and notes the rules leave for the
+/// plan text.
+struct Planner<'a, 'i> {
+    config: &'a Config,
+    settings: &'a Settings,
+    run: &'a PipelineRun,
+    graph: &'a Graph,
+    inputs: Inputs<'i>,
+    warnings: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Planner<'_, '_> {
+    /// The changed files since `base`, and the config edits among them.
+    fn changes_since(&mut self, base: ChangeBase) -> Result<Wanted, Error> {
+        let (settings, log) = (self.settings, &mut *self.inputs.log);
+        let changes = changes::changed_files(&settings.workdir, &self.run.commit_sha, &base, log)?;
         let changes = match changes {
             Changes::Files { base, files } => {
-                match config_edits(config, settings, &base, &files, resolve_config) {
+                let resolve_config = self.inputs.resolve_config;
+                match config_edits(self.config, settings, &base, &files, resolve_config) {
                     Ok(edits) => {
                         if !edits.removed.is_empty() {
-                            notes.push(format!(
+                            self.notes.push(format!(
                                 "Removed from {}: {} (nothing is built for them; their \
                                  released images stay as they are).",
                                 config_name(settings),
@@ -116,74 +174,42 @@ pub fn make(
             warning: true,
         } = &changes
         {
-            warnings.push(format!("{reason}; building all images to be safe"));
+            self.warnings
+                .push(format!("{reason}; building all images to be safe"));
         }
         Ok(Wanted::Changes(changes, AlsoChanged::default()))
-    };
-    let wanted = match &run.kind {
-        RunKind::Schedule => return Ok(Plan::Check(CheckPlan::new(config, &graph, run.clone()))),
-        RunKind::Rebuild { .. } => {
-            let Some(path) = &settings.selection else {
-                return Err(Error::User(
-                    "`--mode rebuild` needs `--selection FILE` (written by the update check)"
-                        .into(),
-                ));
-            };
-            Wanted::Selection(selection::read_selection(path, config)?)
-        }
-        RunKind::ManualDefault { source } => {
-            Wanted::All(format!("the default branch was started by `{source}`"))
-        }
-        RunKind::Tag { tag } => Wanted::Nothing(format!(
-            "tag pipeline (`{tag}`): images are built from branches"
-        )),
-        RunKind::Unsupported { source } => {
-            Wanted::Nothing(format!("pipeline source `{source}` builds nothing"))
-        }
-        RunKind::PushDefault { before_sha } => {
-            changes_since(ChangeBase::BeforeSha(before_sha.clone()))?
-        }
-        RunKind::PushBranch { default_branch, .. } | RunKind::Local { default_branch } => {
-            changes_since(ChangeBase::MergeBaseWith(default_branch.clone()))?
-        }
-        RunKind::MergeRequest { diff_base_sha } => {
-            changes_since(ChangeBase::DiffBaseSha(diff_base_sha.clone()))?
-        }
-    };
-    let wanted = match (&run.kind, wanted) {
-        (RunKind::PushDefault { .. }, Wanted::Changes(changes @ Changes::Files { .. }, also))
-            if settings.released_revision_check =>
-        {
-            let mut also = also;
-            let unselected: Vec<String> = {
-                let wanted = Wanted::Changes(changes.clone(), also.clone());
-                selection::select(config, &graph, &wanted)
-                    .into_iter()
-                    .filter(|(_, decision)| !decision.is_build())
-                    .map(|(id, _)| id)
-                    .collect()
-            };
-            let mut since = |revision: &str| {
-                since_revision(config, settings, run, revision, resolve_config, log)
-            };
-            let findings = released::decide(
-                config,
-                &unselected,
-                settings.ci_registry.as_deref(),
-                released,
-                &mut since,
-            );
-            warnings.extend(findings.warnings);
-            notes.extend(findings.notes);
-            also.since_release = findings.selected;
-            Wanted::Changes(changes, also)
-        }
-        (_, wanted) => wanted,
-    };
-    let decisions = selection::select(config, &graph, &wanted);
-    let mut plan = BuildPlan::new(config, &graph, run.clone(), &decisions, warnings)?;
-    plan.notes = notes;
-    Ok(Plan::Build(plan))
+    }
+
+    /// `wanted`, plus the released-revision rule for every image it does not build yet.
+    fn with_released_revisions(&mut self, wanted: Wanted) -> Wanted {
+        let Wanted::Changes(changes @ Changes::Files { .. }, mut also) = wanted else {
+            return wanted;
+        };
+        let unselected: Vec<String> = {
+            let wanted = Wanted::Changes(changes.clone(), also.clone());
+            selection::select(self.config, self.graph, &wanted)
+                .into_iter()
+                .filter(|(_, decision)| !decision.is_build())
+                .map(|(id, _)| id)
+                .collect()
+        };
+        let (config, settings, run) = (self.config, self.settings, self.run);
+        let resolve_config = self.inputs.resolve_config;
+        let log = &mut *self.inputs.log;
+        let mut since =
+            |revision: &str| since_revision(config, settings, run, revision, resolve_config, log);
+        let findings = released::decide(
+            config,
+            &unselected,
+            settings.ci_registry.as_deref(),
+            self.inputs.released,
+            &mut since,
+        );
+        self.warnings.extend(findings.warnings);
+        self.notes.extend(findings.notes);
+        also.since_release = findings.selected;
+        Wanted::Changes(changes, also)
+    }
 }
 
 /// What changed between a released `revision` and the commit being built: files and config
