@@ -22,4 +22,5 @@ pub mod plan;
 pub mod registry;
 pub mod render;
 pub mod results;
+pub mod revisions;
 pub mod vars;

@@ -20,6 +20,7 @@ const LAYERS: &[&str] = &[
     "environment",
     "changes",
     "plan",
+    "revisions",
     "jobs",
     "render",
     "pipeline",

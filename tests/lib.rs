@@ -11,6 +11,7 @@ mod layer_check;
 mod migrate;
 mod project_files;
 mod registry;
+mod released_revision;
 mod scenarios;
 mod support;
 mod template_context;

@@ -98,6 +98,7 @@ fn registries(host: &str, credentials: bool) -> BTreeMap<String, RegistryConfig>
             username_variable: credentials.then(|| "TEST_REGISTRY_USER".to_string()),
             password_variable: credentials.then(|| "TEST_REGISTRY_PASSWORD".to_string()),
             insecure: true,
+            ..RegistryConfig::default()
         },
     )])
 }

@@ -24,6 +24,9 @@ const COMMON_CI_VARS: &[(&str, &str)] = &[
     ("CI_REGISTRY_PASSWORD", "job-token-secret-value"),
     ("RELEASE_USER", "releaser"),
     ("RELEASE_PASSWORD", "release-secret-value"),
+    // The fixture's registries do not exist: the scenarios show the git rules alone. The
+    // released-revision rule is tested against a real registry (tests/released_revision.rs).
+    ("GIPGEE_RELEASED_REVISION_CHECK", "false"),
 ];
 
 fn scenarios_dir() -> PathBuf {
@@ -174,6 +177,9 @@ scenarios! {
     shallow_clone_no_origin => "shallow-clone-no-origin",
     tag_pipeline => "tag-pipeline",
     scheduled_update_check => "scheduled-update-check",
+    config_base_image_edit => "config-base-image-edit",
+    config_new_and_removed_image => "config-new-and-removed-image",
+    config_base_invalid => "config-base-invalid",
 }
 
 /// The same inputs give byte-identical pipelines.

@@ -95,7 +95,17 @@ fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
     let run = PipelineRun::detect(&vars, Mode::Auto);
     let config =
         config::load(&settings.config, &vars, MissingVariables::Error).expect("the config loads");
-    let plan = gipgee::plan::make(&config, &settings, &run, &mut |_| {}).expect("plan");
+    let resolve_config =
+        |text: &str| config::from_str(&settings.config, text, &vars, MissingVariables::Error);
+    let released = |_: &[gipgee::oci::Reference]| -> Vec<gipgee::plan::Released> {
+        panic!("a manual run reads no released image")
+    };
+    let inputs = gipgee::plan::Inputs {
+        resolve_config: &resolve_config,
+        released: &released,
+        log: &mut |_| {},
+    };
+    let plan = gipgee::plan::make(&config, &settings, &run, inputs).expect("plan");
     let spec = gipgee::jobs::pipeline_spec(&config, &settings, &plan);
     let json = |vars| serde_json::to_value(vars).expect("template variables are JSON");
     std::iter::once(("common", json(&spec.hidden)))

@@ -30,6 +30,9 @@ pub enum ChangeBase {
     MergeBaseWith(String),
     /// Merge request pipeline: diff against CI_MERGE_REQUEST_DIFF_BASE_SHA.
     DiffBaseSha(String),
+    /// The commit a released image was built from (its `org.opencontainers.image.revision`):
+    /// what changed since the image was last released.
+    ReleasedRevision(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +74,64 @@ pub fn changed_files(
     }
 }
 
+/// The path of `file` (absolute, or relative to the work tree `repo`) from the repository's
+/// root, as `git diff` names it. `Err` says why it cannot be found (a human sentence).
+pub fn repo_path(repo: &Path, file: &Path) -> Result<String, String> {
+    let git = Git { repo };
+    let out = git.run(&["rev-parse", "--show-toplevel"])?;
+    if !out.success() {
+        return Err(format!(
+            "{} is not a usable git repository ({})",
+            repo.display(),
+            out.error_summary()
+        ));
+    }
+    let top = Path::new(&out.stdout_line())
+        .canonicalize()
+        .map_err(|err| format!("cannot resolve the repository root: {err}"))?;
+    let full = repo
+        .join(file)
+        .canonicalize()
+        .map_err(|err| format!("cannot resolve {}: {err}", file.display()))?;
+    let relative = full.strip_prefix(&top).map_err(|_| {
+        format!(
+            "{} is outside the repository {}",
+            full.display(),
+            top.display()
+        )
+    })?;
+    relative
+        .to_str()
+        .map(|path| path.replace(std::path::MAIN_SEPARATOR, "/"))
+        .ok_or_else(|| format!("{} is not valid UTF-8", relative.display()))
+}
+
+/// The text of the repo-relative `path` at commit `commit`: `None` when the file does not
+/// exist there. `Err` says why it cannot be read (a human sentence).
+pub fn file_at(repo: &Path, commit: &str, path: &str) -> Result<Option<String>, String> {
+    let git = Git { repo };
+    if commit.starts_with('-') || path.starts_with('-') {
+        return Err(format!("`{commit}:{path}` is not a valid git object name"));
+    }
+    let object = format!("{commit}:{path}");
+    let out = git.run(&["rev-parse", "--verify", "--quiet", &object])?;
+    if !out.success() {
+        return Ok(None);
+    }
+    let blob = out.stdout_line();
+    let out = git.run(&["cat-file", "blob", &blob])?;
+    if !out.success() {
+        return Err(format!(
+            "cannot read {path} at {}: {}",
+            short(commit),
+            out.error_summary()
+        ));
+    }
+    String::from_utf8(out.stdout)
+        .map(Some)
+        .map_err(|_| format!("{path} at {} is not valid UTF-8", short(commit)))
+}
+
 /// `Err` carries the final answer when the normal path cannot be followed.
 type Step<T> = Result<T, Changes>;
 
@@ -108,7 +169,20 @@ fn compute(git: &Git, head: &str, base: &ChangeBase, log: &mut dyn FnMut(&str)) 
     let head_sha = resolve_head(git, head)?;
 
     let base_sha = match base {
-        ChangeBase::BeforeSha(sha) => before_sha_base(git, sha.trim(), &head_sha, log)?,
+        ChangeBase::BeforeSha(sha) => ancestor_base(
+            git,
+            sha.trim(),
+            &head_sha,
+            ("CI_COMMIT_BEFORE_SHA", "force push"),
+            log,
+        )?,
+        ChangeBase::ReleasedRevision(sha) => ancestor_base(
+            git,
+            sha.trim(),
+            &head_sha,
+            ("the released revision", "history rewritten"),
+            log,
+        )?,
         ChangeBase::DiffBaseSha(sha) => {
             let sha = sha.trim();
             check_rev_arg(sha, "CI_MERGE_REQUEST_DIFF_BASE_SHA")?;
@@ -188,14 +262,16 @@ fn resolve_commit(git: &Git, rev: &str) -> Step<Option<String>> {
     Ok((out.success() && !sha.is_empty()).then_some(sha))
 }
 
-/// Default-branch push: CI_COMMIT_BEFORE_SHA, if it is an ancestor of HEAD.
-fn before_sha_base(
+/// Default-branch push: `sha` (CI_COMMIT_BEFORE_SHA, a released revision), if it is an
+/// ancestor of HEAD. `names`: what `sha` is, and what it means when it is not an ancestor.
+fn ancestor_base(
     git: &Git,
     sha: &str,
     head_sha: &str,
+    names: (&str, &str),
     log: &mut dyn FnMut(&str),
 ) -> Step<String> {
-    let what = "CI_COMMIT_BEFORE_SHA";
+    let (what, not_an_ancestor) = names;
     check_rev_arg(sha, what)?;
     // The pushed branch is not named here: deepen through the remote's HEAD
     // (a deepening fetch deepens every shallow boundary the remote can reach).
@@ -218,7 +294,9 @@ fn before_sha_base(
             Ancestry::No => {
                 if !is_shallow(git) {
                     return Err(all(
-                        format!("force push: {what} {base} is not an ancestor of {head_sha}"),
+                        format!(
+                            "{not_an_ancestor}: {what} {base} is not an ancestor of {head_sha}"
+                        ),
                         false,
                     ));
                 }

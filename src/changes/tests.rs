@@ -533,3 +533,43 @@ fn shallow_clone_without_origin_falls_back_with_warning() {
     );
     assert!(log_mentions(&log, "deepen"), "log: {log:?}");
 }
+
+#[test]
+fn a_file_is_read_as_it_was_at_a_commit_and_a_missing_one_is_none() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("repo");
+    init(&repo);
+    write(&repo, "ci/gipgee.yaml", "old\n");
+    let first = commit(&repo, "first");
+    write(&repo, "ci/gipgee.yaml", "new\n");
+    write(&repo, "other.txt", "x\n");
+    let second = commit(&repo, "second");
+    assert_eq!(
+        file_at(&repo, &first, "ci/gipgee.yaml"),
+        Ok(Some("old\n".to_string()))
+    );
+    assert_eq!(file_at(&repo, &first, "other.txt"), Ok(None));
+    assert_eq!(
+        file_at(&repo, &second, "other.txt"),
+        Ok(Some("x\n".to_string()))
+    );
+    assert!(file_at(&repo, "--output=x", "other.txt").is_err());
+}
+
+#[test]
+fn the_config_path_is_named_from_the_repository_root() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("repo");
+    init(&repo);
+    write(&repo, "ci/gipgee.yaml", "x\n");
+    commit(&repo, "first");
+    assert_eq!(
+        repo_path(&repo.join("ci"), Path::new("gipgee.yaml")),
+        Ok("ci/gipgee.yaml".to_string())
+    );
+    assert_eq!(
+        repo_path(&repo, &repo.join("ci/./gipgee.yaml")),
+        Ok("ci/gipgee.yaml".to_string())
+    );
+    assert!(repo_path(&repo, Path::new("missing.yaml")).is_err());
+}

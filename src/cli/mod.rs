@@ -9,17 +9,19 @@ mod evaluate;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 
 use crate::checks;
 use crate::config::{self, MissingVariables};
 use crate::environment::settings::RegistryLimits;
-use crate::environment::{Flags, Mode, PipelineRun, Settings, credentials};
+use crate::environment::{Flags, Mode, PipelineRun, RunKind, Settings, credentials};
 use crate::error::Error;
 use crate::plan;
 use crate::registry::Client;
 use crate::render::{self, Templates};
+use crate::revisions::RegistryRevisions;
 use crate::vars::Vars;
 use args::{Cli, Command, ModeArg, TemplatesCommand, UpdateCheckCommand};
 
@@ -71,7 +73,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let settings = settings(target.config, target.selection, templates, vars)?;
             let templates = Templates::new(settings.templates_dir.as_deref())?;
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
-            let plan = plan::make(&config, &settings, &run, &mut log)?;
+            let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Error)?;
             let yaml = crate::pipeline::generate(&config, &settings, &plan, &templates)?;
             write_file(&output, &yaml)?;
             say_raw!("{}", plan.to_text());
@@ -83,7 +85,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let run = PipelineRun::detect(vars, mode(target.mode));
             let settings = settings(target.config, target.selection, None, vars)?;
             let config = config::load(&settings.config, vars, MissingVariables::Tolerate)?;
-            let plan = plan::make(&config, &settings, &run, &mut log)?;
+            let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Tolerate)?;
             say_raw!("{}", plan.to_text());
             Ok(())
         }
@@ -104,9 +106,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
                 request_timeout,
             };
             let config = config::load(&config, vars, MissingVariables::Error)?;
-            let client_config = limits.apply(credentials::client_config(&config.registries, vars)?);
-            let provider = Arc::new(credentials::CredentialStore::new(&config.registries, vars));
-            let client = Client::new(client_config, provider)?;
+            let client = registry_client(&config, vars, &limits)?;
             let results = checks::layer::check_all(&config, &client);
             say_raw!("{}", checks::layer::report(&results));
             let json = serde_json::to_string_pretty(&results).map_err(|err| {
@@ -147,6 +147,56 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             command: TemplatesCommand::Export { dir, force },
         } => export_templates(&dir, force),
     }
+}
+
+/// The plan of a build or check pipeline; the config at the comparison base is resolved as
+/// the config itself was (`missing`), with the same variables.
+fn make_plan(
+    config: &config::Config,
+    settings: &Settings,
+    run: &PipelineRun,
+    vars: &Vars,
+    missing: MissingVariables,
+) -> Result<plan::Plan, Error> {
+    let resolve_config = |text: &str| config::from_str(&settings.config, text, vars, missing);
+    // A registry client only when the released-revision rule may read one.
+    let client = match run.kind {
+        RunKind::PushDefault { .. } if settings.released_revision_check => {
+            registry_client(config, vars, &RELEASED_REVISION_LIMITS).map_err(|err| {
+                err.to_string()
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_string()
+            })
+        }
+        _ => Err("not needed".into()),
+    };
+    let released = RegistryRevisions { client };
+    let inputs = plan::Inputs {
+        resolve_config: &resolve_config,
+        released: &released,
+        log: &mut log,
+    };
+    plan::make(config, settings, run, inputs)
+}
+
+/// How long the generate job may spend reading released revisions: a registry that does not
+/// answer by then falls back to the push's own changes, and the pipeline still starts soon.
+const RELEASED_REVISION_LIMITS: RegistryLimits = RegistryLimits {
+    deadline: Duration::from_secs(5 * 60),
+    request_timeout: Duration::from_secs(30),
+};
+
+/// The registry client for the config's registries, with the credentials of the variables,
+/// bounded by `limits`.
+fn registry_client(
+    config: &config::Config,
+    vars: &Vars,
+    limits: &RegistryLimits,
+) -> Result<Client, Error> {
+    let client_config = limits.apply(credentials::client_config(&config.registries, vars)?);
+    let provider = Arc::new(credentials::CredentialStore::new(&config.registries, vars));
+    Ok(Client::new(client_config, provider)?)
 }
 
 /// The settings of a command, resolved once from its flags and the variables.

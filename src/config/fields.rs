@@ -122,6 +122,11 @@ pub const REGISTRY_FIELDS: &[Field] = &[
         FieldKind::Bool,
         "Use plain http (test registries only).",
     ),
+    field(
+        "releasedRevisionCheck",
+        FieldKind::Bool,
+        "Whether pushes to the default branch read the revision of released images here (default true; each is a manifest GET).",
+    ),
 ];
 
 pub const TEST_FIELDS: &[Field] = &[

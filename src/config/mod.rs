@@ -57,7 +57,7 @@ pub struct ImagePositions {
     pub target_locations: Vec<Position>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryConfig {
     /// Name (never the value) of the variable holding the user name.
     pub username_variable: Option<String>,
@@ -65,6 +65,21 @@ pub struct RegistryConfig {
     pub password_variable: Option<String>,
     /// Plain http instead of https (test registries only).
     pub insecure: bool,
+    /// Whether a push to the default branch reads the revision of released images on this
+    /// registry (`releasedRevisionCheck`, default true): each read is a manifest GET, which
+    /// some registries count against a pull limit.
+    pub released_revision_check: bool,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            username_variable: None,
+            password_variable: None,
+            insecure: false,
+            released_revision_check: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

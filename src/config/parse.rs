@@ -235,6 +235,9 @@ impl Walker {
                         registry.password_variable = self.variable_name(field_value)
                     }
                     Some("insecure") => registry.insecure = self.bool(field_value).unwrap_or(false),
+                    Some("releasedRevisionCheck") => {
+                        registry.released_revision_check = self.bool(field_value).unwrap_or(true)
+                    }
                     _ => {}
                 }
             }

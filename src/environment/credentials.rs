@@ -473,7 +473,7 @@ mod tests {
             RegistryConfig {
                 username_variable: Some("REG_USER".into()),
                 password_variable: Some("REG_PASSWORD".into()),
-                insecure: false,
+                ..RegistryConfig::default()
             },
         )])
     }

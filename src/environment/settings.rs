@@ -33,6 +33,9 @@ pub struct Settings {
     pub job_images: JobImages,
     /// `$CI_REGISTRY`, whose jobs log in with the job's own registry credentials.
     pub ci_registry: Option<String>,
+    /// Whether a push to the default branch reads the revision of released images
+    /// (`GIPGEE_RELEASED_REVISION_CHECK`, default true; `false` or `0` turns it off).
+    pub released_revision_check: bool,
 }
 
 /// The images the generated jobs run in (`GIPGEE_*_IMAGE`; the component sets them from its
@@ -75,6 +78,10 @@ impl Settings {
             workdir: flags.workdir,
             job_images: JobImages::from_vars(vars),
             ci_registry: vars.get("CI_REGISTRY").map(str::to_string),
+            released_revision_check: !matches!(
+                vars.get("GIPGEE_RELEASED_REVISION_CHECK"),
+                Some(v) if v.eq_ignore_ascii_case("false") || v == "0"
+            ),
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct BuildPlan {
     pub run: PipelineRun,
     /// Loud warnings for the job log (e.g. git history could not be read).
     pub warnings: Vec<String>,
+    /// Facts about the run worth a line in the plan (e.g. images removed from the config).
+    pub notes: Vec<String>,
     /// Every image of the config, parents before children.
     pub images: Vec<PlannedImage>,
 }
@@ -82,6 +84,7 @@ impl BuildPlan {
         Ok(BuildPlan {
             run,
             warnings,
+            notes: Vec::new(),
             images,
         })
     }
@@ -100,6 +103,9 @@ impl BuildPlan {
         let _ = writeln!(out, "gipgee plan: {}", self.run.describe());
         for warning in &self.warnings {
             let _ = writeln!(out, "WARNING: {warning}");
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "{note}");
         }
         let all_images_reason = self.images.iter().find_map(|i| match &i.decision {
             Decision::Build(Reason::AllImages(why)) => Some(why),
@@ -168,6 +174,21 @@ fn describe_reason(reason: &Reason) -> String {
         }
         Reason::Parent(parent) => format!("its parent `{parent}` is built"),
         Reason::Selected(why) => format!("selected for rebuild: {why}"),
+        Reason::ConfigChanged { file, fields } => {
+            let fields: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+            format!("its {} changed in {file}", fields.join(", "))
+        }
+        Reason::NewInConfig { file } => format!("new in {file}"),
+        Reason::NotReleased => "not released yet".to_string(),
+        Reason::SinceRelease { revision, change } => format!(
+            "{} since its released revision {}",
+            describe_reason(change),
+            short(revision)
+        ),
+        Reason::ReleasedRevisionUnknown { revision, why } => format!(
+            "the changes since its released revision {} are unknown ({why})",
+            short(revision)
+        ),
     }
 }
 
