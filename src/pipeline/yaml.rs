@@ -149,8 +149,7 @@ fn write_string(out: &mut String, text: &str, indent: usize) {
 /// Characters that may start an indicator or a YAML 1.1 value type (`:symbol` in Psych) at the
 /// start of a plain scalar.
 const INDICATORS: &[char] = &[
-    '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@',
-    '`',
+    '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
 ];
 
 /// Plain scalars that YAML 1.1 or 1.2 read as booleans, null, YAML 1.1's merge key or its
@@ -196,16 +195,20 @@ fn could_be_another_type(text: &str) -> bool {
             .strip_prefix('.')
             .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
     numeric_start
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ',' | ':' | '+' | '-' | ' '))
+        && text.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ',' | ':' | '+' | '-' | ' ')
+        })
 }
 
 /// A character YAML writes as itself in any scalar style: not a control character (tab and
 /// line breaks included, NEL too), not a Unicode line or paragraph separator, not a byte order
 /// mark or non-character.
 fn is_printable(c: char) -> bool {
-    !c.is_control() && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+    !c.is_control()
+        && !matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+        )
 }
 
 /// One line of printable characters: single quotes need no escapes, only `'` doubled.
@@ -342,10 +345,42 @@ mod tests {
     #[test]
     fn strings_another_type_could_read_are_quoted() {
         for text in [
-            "on", "ON", "Off", "yes", "YeS", "no", "y", "n", "true", "False", "null", "NULL",
-            "~", "=", "<<", "1_000", "1000", "0b1", "0o17", "017", "0x1F", "1:20", "1:20:30.5",
-            "1,000", "3.20", ".5", "1e3", "1.0e+3", "+1", "-1", ".inf", "-.Inf", ".NaN",
-            "2001-12-14", "2001-12-14 21:59:43 -05:00", "2001-12-14t21:59:43.10z",
+            "on",
+            "ON",
+            "Off",
+            "yes",
+            "YeS",
+            "no",
+            "y",
+            "n",
+            "true",
+            "False",
+            "null",
+            "NULL",
+            "~",
+            "=",
+            "<<",
+            "1_000",
+            "1000",
+            "0b1",
+            "0o17",
+            "017",
+            "0x1F",
+            "1:20",
+            "1:20:30.5",
+            "1,000",
+            "3.20",
+            ".5",
+            "1e3",
+            "1.0e+3",
+            "+1",
+            "-1",
+            ".inf",
+            "-.Inf",
+            ".NaN",
+            "2001-12-14",
+            "2001-12-14 21:59:43 -05:00",
+            "2001-12-14t21:59:43.10z",
         ] {
             assert_eq!(string_value(text), format!("k: '{text}'\n"), "{text}");
         }
@@ -423,7 +458,10 @@ mod tests {
     #[test]
     fn tagged_nodes_are_written_in_flow_style() {
         let root = yaml("script: !reference [.setup, script]\n");
-        assert_eq!(document(&root), "script: !reference [\".setup\", \"script\"]\n");
+        assert_eq!(
+            document(&root),
+            "script: !reference [\".setup\", \"script\"]\n"
+        );
     }
 
     #[test]
@@ -445,8 +483,26 @@ mod tests {
     #[test]
     fn every_string_reads_back_unchanged() {
         let samples = [
-            "on", "=", "1:20", " x ", "a\nb", " a\nb", "a\n \nb", "\n", "\n\na", "a\n\n\n",
-            "#", ": ", "x\u{85}y", "\u{feff}", "'\"", "\\", "\t", "ünï\ncödé", "...", "---",
+            "on",
+            "=",
+            "1:20",
+            " x ",
+            "a\nb",
+            " a\nb",
+            "a\n \nb",
+            "\n",
+            "\n\na",
+            "a\n\n\n",
+            "#",
+            ": ",
+            "x\u{85}y",
+            "\u{feff}",
+            "'\"",
+            "\\",
+            "\t",
+            "ünï\ncödé",
+            "...",
+            "---",
         ];
         let mut root = Mapping::new();
         for (index, text) in samples.iter().enumerate() {
