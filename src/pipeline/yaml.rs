@@ -175,7 +175,8 @@ fn is_plain_safe(text: &str) -> bool {
 /// Whether a plain `text` could be read as a non-string by some YAML 1.1 or 1.2 resolver.
 /// Deliberately broad: every number, date, time and sexagesimal form starts with a digit (after
 /// a sign) or is a dotted infinity/NaN, and uses only these characters; quoting a string that
-/// merely looks like one costs nothing.
+/// merely looks like one costs nothing. Only a timestamp has a space, after a `yyyy-` date, so
+/// `30 minutes` stays plain.
 fn could_be_another_type(text: &str) -> bool {
     if TYPED_WORDS
         .iter()
@@ -194,10 +195,16 @@ fn could_be_another_type(text: &str) -> bool {
         || unsigned
             .strip_prefix('.')
             .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
-    numeric_start
-        && text.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ',' | ':' | '+' | '-' | ' ')
-        })
+    let numeric_chars = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ',' | ':' | '+' | '-' | ' '));
+    numeric_start && numeric_chars && (!text.contains(' ') || starts_with_a_year(text))
+}
+
+/// `yyyy-`: the start of every YAML 1.1 timestamp.
+fn starts_with_a_year(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() > 4 && bytes[..4].iter().all(u8::is_ascii_digit) && bytes[4] == b'-'
 }
 
 /// A character YAML writes as itself in any scalar style: not a control character (tab and
@@ -413,6 +420,9 @@ mod tests {
             "v1.0",
             "onion",
             "yes-no",
+            "30 minutes",
+            "1h 30m",
+            "2001-12-14/x",
         ] {
             assert_eq!(string_value(text), format!("k: {text}\n"), "{text:?}");
         }
