@@ -283,3 +283,46 @@ fn yaml_1_1_reads_every_string_as_written() {
         assert_eq!(read["build:1_000"]["variables"]["GIPGEE_IMAGE_ID"], "1_000");
     }
 }
+
+/// The `| yaml` filter writes JSON, which YAML 1.1 reads as written too: a template's values
+/// mean the same to Psych as to gipgee's own parser (gipgee reads the rendered job and writes
+/// the pipeline itself, but a value must not depend on which parser reads it).
+#[test]
+fn the_yaml_filter_is_read_as_written_by_psych() {
+    let mut values: Vec<serde_json::Value> = TYPED_LOOKING
+        .iter()
+        .chain([&HOSTILE_VALUE, &"", &"a\u{2028}b\u{85}c"])
+        .map(|text| serde_json::json!(text))
+        .collect();
+    values.extend([
+        serde_json::json!(1000),
+        serde_json::json!(-7),
+        serde_json::json!(0.5),
+        serde_json::json!(true),
+        serde_json::json!(null),
+        serde_json::json!({"on": "yes", "1_000": ["=", 1, false]}),
+    ]);
+    let text: String = values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            let written = gipgee::render::escape::yaml_filter(minijinja::Value::from(
+                minijinja::value::Serde(value),
+            ))
+            .expect("the filter writes every value");
+            format!("k{index}: {written}\n")
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yml");
+    std::fs::write(&file, &text).unwrap();
+    let Some(read) = support::tools::psych_load(&file) else {
+        return;
+    };
+    let intended: serde_json::Map<String, serde_json::Value> = values
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| (format!("k{index}"), value))
+        .collect();
+    assert_eq!(read, serde_json::Value::Object(intended), "{text}");
+}
