@@ -14,6 +14,10 @@ use serde_yaml::{Mapping, Number, Value};
 /// Spaces per nesting level of a block mapping.
 const INDENT: usize = 2;
 
+/// YAML limits an implicit key (`key: value`) to 1024 characters, `:` included; a longer key
+/// is written as an explicit `? key` entry.
+const MAX_IMPLICIT_KEY: usize = 1000;
+
 /// The YAML text of a document whose root is `root`.
 pub fn document(root: &Mapping) -> String {
     let mut out = String::new();
@@ -32,7 +36,15 @@ fn block_mapping(out: &mut String, map: &Mapping, indent: usize, inline: bool) {
         if index > 0 || !inline {
             push_indent(out, indent);
         }
-        write_key(out, key);
+        let key = key_text(key);
+        if key.chars().count() > MAX_IMPLICIT_KEY {
+            out.push_str("? ");
+            out.push_str(&key);
+            out.push('\n');
+            push_indent(out, indent);
+        } else {
+            out.push_str(&key);
+        }
         out.push(':');
         match value {
             Value::Mapping(inner) if !inner.is_empty() => {
@@ -123,12 +135,14 @@ fn flow_node(out: &mut String, value: &Value) {
 }
 
 /// A mapping key: on one line, so never a block scalar.
-fn write_key(out: &mut String, key: &Value) {
+fn key_text(key: &Value) -> String {
+    let mut out = String::new();
     match key {
         Value::String(text) if is_plain_safe(text) => out.push_str(text),
-        Value::String(text) if is_single_quote_safe(text) => single_quoted(out, text),
-        other => flow_node(out, other),
+        Value::String(text) if is_single_quote_safe(text) => single_quoted(&mut out, text),
+        other => flow_node(&mut out, other),
     }
+    out
 }
 
 /// A string value: plain when provably a string without indicators, single-quoted when it is
@@ -463,6 +477,26 @@ mod tests {
         root.insert("a\nb".into(), 2.into());
         root.insert(true.into(), 3.into());
         assert_eq!(document(&root), "'on': 1\n\"a\\nb\": 2\ntrue: 3\n");
+    }
+
+    #[test]
+    fn a_key_too_long_for_an_implicit_key_is_explicit() {
+        let long = "k".repeat(MAX_IMPLICIT_KEY + 1);
+        let mut job = Mapping::new();
+        job.insert("stage".into(), "test".into());
+        let mut root = Mapping::new();
+        root.insert(long.as_str().into(), Value::Mapping(job.clone()));
+        root.insert("seq".into(), Value::Sequence(vec!["a".into()]));
+        root.insert(format!("{long}2").into(), Value::Sequence(vec!["a".into()]));
+        let written = document(&root);
+        assert!(
+            written.starts_with(&format!(
+                "? {long}\n:\n  stage: test\nseq:\n- a\n? {long}2\n:\n- a\n"
+            )),
+            "{written}"
+        );
+        let read: Mapping = serde_yaml::from_str(&written).unwrap();
+        assert_eq!(read, root);
     }
 
     #[test]
