@@ -326,3 +326,38 @@ fn the_yaml_filter_is_read_as_written_by_psych() {
         .collect();
     assert_eq!(read, serde_json::Value::Object(intended), "{text}");
 }
+
+/// Every string of up to three characters from the alphabet of YAML's numbers, dates, booleans
+/// and nulls is written so that Psych and serde_yaml both read it back unchanged.
+#[test]
+fn every_short_string_reads_back_unchanged_in_yaml_1_1_and_1_2() {
+    let alphabet: Vec<char> = "019._:+-eExXoObB,fFtTzZ iInNyY~=<".chars().collect();
+    let mut strings = vec![String::new()];
+    let mut previous = vec![String::new()];
+    for _ in 0..3 {
+        previous = previous
+            .iter()
+            .flat_map(|prefix| alphabet.iter().map(move |c| format!("{prefix}{c}")))
+            .collect();
+        strings.extend(previous.iter().cloned());
+    }
+    let sequence: Vec<serde_yaml::Value> = strings.iter().map(|s| s.as_str().into()).collect();
+    let mut root = serde_yaml::Mapping::new();
+    root.insert(
+        "strings".into(),
+        serde_yaml::Value::Sequence(sequence.clone()),
+    );
+    let text = gipgee::pipeline::yaml::document(&root);
+    let read: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
+    let changed: Vec<String> = strings
+        .iter()
+        .zip(read["strings"].as_sequence().expect("a sequence"))
+        .filter(|(written, read)| read.as_str() != Some(written.as_str()))
+        .map(|(written, read)| format!("{written:?} read as {read:?}"))
+        .collect();
+    assert!(changed.is_empty(), "serde_yaml: {}", changed.join(", "));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strings.yml");
+    std::fs::write(&file, &text).unwrap();
+    support::tools::check_psych_reads_as_written(&file);
+}

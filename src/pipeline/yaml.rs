@@ -205,10 +205,12 @@ fn could_be_another_type(text: &str) -> bool {
     {
         return true;
     }
+    // Psych takes `.e+1` for a float too (and fails to convert it).
     let numeric_start = unsigned.starts_with(|c: char| c.is_ascii_digit())
-        || unsigned
-            .strip_prefix('.')
-            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+        || unsigned.strip_prefix('.').is_some_and(|rest| {
+            rest.starts_with(|c: char| c.is_ascii_digit())
+                || rest.starts_with(['e', 'E']) && rest[1..].starts_with(['+', '-'])
+        });
     let numeric_chars = text
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ',' | ':' | '+' | '-' | ' '));
@@ -392,6 +394,7 @@ mod tests {
             "1,000",
             "3.20",
             ".5",
+            ".e+1",
             "1e3",
             "1.0e+3",
             "+1",
