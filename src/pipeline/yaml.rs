@@ -51,8 +51,8 @@ fn block_mapping(out: &mut String, map: &Mapping, indent: usize, inline: bool) {
                 out.push('\n');
                 block_mapping(out, inner, indent + INDENT, false);
             }
-            // Sequences under a key sit at the key's column, as GitLab's documentation writes
-            // them.
+            // A sequence under a key sits at the key's column (GitLab's documentation writes
+            // it so, and so did the pipelines before this writer).
             Value::Sequence(items) if !items.is_empty() => {
                 out.push('\n');
                 block_sequence(out, items, indent, false);
