@@ -8,8 +8,9 @@ tools_dir="${GIPGEE_TOOLS_DIR:-$HOME/.cache/gipgee-tools}"
 gcl_version="4.73.0" # 4.74+ crashes on Node 20 (Set.union)
 
 # python3 runs the token server of the registry tests (tests/support/token_server.py);
-# debootstrap makes the Debian image of the scheduled e2e scenario d (tests/e2e/debian-rootfs.sh).
-apt_packages=(git docker-registry skopeo buildah runc busybox-static apache2-utils rsync curl openssl python3 debootstrap)
+# debootstrap makes the Debian image of the scheduled e2e scenario d (tests/e2e/debian-rootfs.sh);
+# ruby's Psych is the YAML 1.1 parser GitLab reads pipelines with (tests/support/tools.rs).
+apt_packages=(git docker-registry skopeo buildah runc busybox-static apache2-utils rsync curl openssl python3 debootstrap ruby)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -182,3 +182,182 @@ fn secrets_never_reach_the_pipeline_or_the_output() {
         "{pipeline}"
     );
 }
+
+/// Strings a YAML 1.1 parser reads as another type when they are written plain.
+const TYPED_LOOKING: &[&str] = &[
+    "yes",
+    "=",
+    "0o17",
+    "1:20",
+    ".nan",
+    "null",
+    "~",
+    "<<",
+    "Off",
+    "1,000",
+    "2001-12-14",
+    ":symbol",
+    " leading",
+    "trailing ",
+    "# not a comment",
+    "key: value",
+    "two\nlines",
+    "  indented\nlines\n",
+    "ünïcödé ✓",
+];
+
+/// GitLab reads pipelines with Ruby's Psych (YAML 1.1): image ids, test names and script lines
+/// that YAML 1.1 reads as booleans, numbers, null, symbols or its `value` type reach GitLab as
+/// the strings they are, and the pipeline passes GitLab's CI schema.
+#[test]
+fn yaml_1_1_reads_every_string_as_written() {
+    let script: Vec<String> = TYPED_LOOKING
+        .iter()
+        .map(|line| serde_json::to_string(line).unwrap())
+        .collect();
+    let tests: Vec<String> = TYPED_LOOKING
+        .iter()
+        .filter(|name| !name.contains('\n') && !name.starts_with(' ') && !name.ends_with(' '))
+        .map(|name| {
+            format!(
+                "{{name: {}, script: [\"true\"]}}",
+                serde_json::to_string(name).unwrap()
+            )
+        })
+        .collect();
+    let image = |id: &str, extra: &str| {
+        format!(
+            "  {id:?}:\n    baseImage: registry.example.com/base:1\n    \
+             targetLocations: [\"registry.example.com/{id}:1\"]\n    \
+             staging: registry.example.com/staging\n{extra}"
+        )
+    };
+    let config = format!(
+        "version: 1\nimages:\n{}{}{}",
+        image("on", ""),
+        image("1_000", ""),
+        image(
+            "yes",
+            &format!(
+                "    tests:\n      - {{name: script, script: [{}]}}\n{}",
+                script.join(", "),
+                tests
+                    .iter()
+                    .map(|test| format!("      - {test}\n"))
+                    .collect::<String>()
+            )
+        ),
+    );
+    let out = Test::new()
+        .gitlab_manual_run()
+        .env("GIPGEE_FORCE_AUTOSTART", "true")
+        .file("gipgee.yaml", &config)
+        .args(&["generate"])
+        .any_stdout()
+        .run();
+    let text = out.read("gipgee-pipeline.yml");
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
+    for id in ["on", "1_000", "yes"] {
+        assert_eq!(
+            pipeline[format!("build:{id}").as_str()]["variables"]["GIPGEE_IMAGE_ID"].as_str(),
+            Some(id),
+            "{text}"
+        );
+    }
+    let lines: Vec<&str> = pipeline["test:yes:script"]["script"]
+        .as_sequence()
+        .expect("the script test has a script")
+        .iter()
+        .map(|line| line.as_str().expect("every script line is a string"))
+        .collect();
+    assert_eq!(lines, TYPED_LOOKING);
+
+    let file = out.dir.join("gipgee-pipeline.yml");
+    support::tools::check_pipeline(&out.dir, &file);
+    // Psych reads what was meant, and what was meant is these strings: compared with the
+    // values themselves, not only with another parser's reading.
+    if let Some(read) = support::tools::psych_load(&file) {
+        let read_lines = &read["test:yes:script"]["script"];
+        assert_eq!(read_lines, &serde_json::json!(TYPED_LOOKING));
+        assert_eq!(read["build:on"]["variables"]["GIPGEE_IMAGE_ID"], "on");
+        assert_eq!(read["build:1_000"]["variables"]["GIPGEE_IMAGE_ID"], "1_000");
+    }
+}
+
+/// The `| yaml` filter writes JSON, which YAML 1.1 reads as written too: a template's values
+/// mean the same to Psych as to gipgee's own parser (gipgee reads the rendered job and writes
+/// the pipeline itself, but a value must not depend on which parser reads it).
+#[test]
+fn the_yaml_filter_is_read_as_written_by_psych() {
+    let mut values: Vec<serde_json::Value> = TYPED_LOOKING
+        .iter()
+        .chain([&HOSTILE_VALUE, &"", &"a\u{2028}b\u{85}c"])
+        .map(|text| serde_json::json!(text))
+        .collect();
+    values.extend([
+        serde_json::json!(1000),
+        serde_json::json!(-7),
+        serde_json::json!(0.5),
+        serde_json::json!(true),
+        serde_json::json!(null),
+        serde_json::json!({"on": "yes", "1_000": ["=", 1, false]}),
+    ]);
+    let text: String = values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            let written = gipgee::render::escape::yaml_filter(minijinja::Value::from(
+                minijinja::value::Serde(value),
+            ))
+            .expect("the filter writes every value");
+            format!("k{index}: {written}\n")
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yml");
+    std::fs::write(&file, &text).unwrap();
+    let Some(read) = support::tools::psych_load(&file) else {
+        return;
+    };
+    let intended: serde_json::Map<String, serde_json::Value> = values
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| (format!("k{index}"), value))
+        .collect();
+    assert_eq!(read, serde_json::Value::Object(intended), "{text}");
+}
+
+/// Every string of up to three characters from the alphabet of YAML's numbers, dates, booleans
+/// and nulls is written so that Psych and serde_yaml both read it back unchanged.
+#[test]
+fn every_short_string_reads_back_unchanged_in_yaml_1_1_and_1_2() {
+    let alphabet: Vec<char> = "019._:+-eExXoObB,fFtTzZ iInNyY~=<".chars().collect();
+    let mut strings = vec![String::new()];
+    let mut previous = vec![String::new()];
+    for _ in 0..3 {
+        previous = previous
+            .iter()
+            .flat_map(|prefix| alphabet.iter().map(move |c| format!("{prefix}{c}")))
+            .collect();
+        strings.extend(previous.iter().cloned());
+    }
+    let sequence: Vec<serde_yaml::Value> = strings.iter().map(|s| s.as_str().into()).collect();
+    let mut root = serde_yaml::Mapping::new();
+    root.insert(
+        "strings".into(),
+        serde_yaml::Value::Sequence(sequence.clone()),
+    );
+    let text = gipgee::pipeline::yaml::document(&root);
+    let read: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
+    let changed: Vec<String> = strings
+        .iter()
+        .zip(read["strings"].as_sequence().expect("a sequence"))
+        .filter(|(written, read)| read.as_str() != Some(written.as_str()))
+        .map(|(written, read)| format!("{written:?} read as {read:?}"))
+        .collect();
+    assert!(changed.is_empty(), "serde_yaml: {}", changed.join(", "));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strings.yml");
+    std::fs::write(&file, &text).unwrap();
+    support::tools::check_psych_reads_as_written(&file);
+}

@@ -1,6 +1,7 @@
-//! The project's own GitLab files pass GitLab's CI schema: the pipeline and the body of the
-//! catalog component (check-jsonschema cannot read the two-document file, so the `spec:`
-//! header is split off first).
+//! The project's own GitLab files pass GitLab's CI schema and read the same in Ruby's Psych
+//! (GitLab's YAML 1.1 parser): the pipeline and the body of the catalog component
+//! (check-jsonschema cannot read the two-document file, so the `spec:` header is split off
+//! first).
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ fn project() -> &'static Path {
 #[test]
 fn the_projects_pipeline_passes_the_gitlab_schema_and_gitlab_ci_local() {
     tools::check_schema(&project().join(".gitlab-ci.yml"));
+    tools::check_psych_reads_as_written(&project().join(".gitlab-ci.yml"));
     // gitlab-ci-local reads it from a repository of its own (it writes state next to it).
     let repo = tempfile::tempdir().expect("tempdir");
     std::fs::copy(
@@ -169,6 +171,7 @@ fn the_component_resolves_on_gitlab_17() {
     let file = dir.path().join("body.yml");
     std::fs::write(&file, interpolate(&spec, &body, &[])).expect("write");
     tools::check_schema(&file);
+    tools::check_psych_reads_as_written(&file);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use minijinja::Value;
 
 /// `{{ value | yaml }}`: the value as a YAML flow node (JSON is valid YAML), so no string can
 /// add keys, list items or comments.
-pub(super) fn yaml_filter(value: Value) -> Result<String, minijinja::Error> {
+pub fn yaml_filter(value: Value) -> Result<String, minijinja::Error> {
     let json = serde_json::to_string(&value).map_err(|err| {
         minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,

@@ -3,7 +3,7 @@
 //! error naming the template and line. The escaping filters every template uses are in
 //! `escape`.
 
-mod escape;
+pub mod escape;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! The external checks of a generated pipeline: GitLab's CI schema (check-jsonschema,
-//! `vendor.gitlab-ci`) and gitlab-ci-local's `--list`, which also checks `needs`.
+//! `vendor.gitlab-ci`), gitlab-ci-local's `--list`, which also checks `needs`, and Ruby's Psych,
+//! the YAML 1.1 parser GitLab reads pipelines with, which must read every value as written.
 //!
 //! `scripts/test.sh` installs both and sets GIPGEE_REQUIRE_TOOLS=1, which turns a missing tool
 //! into a failure; a plain `cargo test` on a machine without them says what it skipped.
@@ -128,9 +129,153 @@ pub fn gitlab_ci_local_list(repo: &Path, pipeline: &Path) -> Option<Vec<String>>
 /// Top-level keys that are not jobs.
 const GLOBAL_KEYWORDS: &[&str] = &["default", "include", "stages", "variables", "workflow"];
 
-/// Both checks, and that gitlab-ci-local sees exactly the jobs of the file.
+/// Loads a YAML file the way GitLab loads a pipeline (`Gitlab::Config::Loader::Yaml`:
+/// `YAML.safe_load` with symbols and aliases permitted) and prints it as JSON. Types JSON
+/// cannot show are spelled out, so that they differ from any string: a non-string key as
+/// `(Class) inspect`, a symbol, date or time as `{"(Class)": inspect}`, an infinite or NaN
+/// float as `{"(Float)": "Infinity"}`.
+const PSYCH_LOAD: &str = r#"
+require "yaml"
+require "json"
+def typed(value)
+  case value
+  when Hash then value.to_h { |k, v| [k.is_a?(String) ? k : "(#{k.class}) #{k.inspect}", typed(v)] }
+  when Array then value.map { |v| typed(v) }
+  when Float then value.finite? ? value : { "(Float)" => value.to_s }
+  when String, Integer, true, false, nil then value
+  else { "(#{value.class})" => value.inspect }
+  end
+end
+document = YAML.safe_load(File.read(ARGV[0]), permitted_classes: [Symbol], permitted_symbols: [], aliases: true)
+puts JSON.generate(typed(document))
+"#;
+
+/// The document of a YAML file as Ruby's Psych reads it (see `PSYCH_LOAD`); `None` when Ruby
+/// is missing.
+#[track_caller]
+pub fn psych_load(file: &Path) -> Option<serde_json::Value> {
+    if !tool_available("ruby") {
+        return None;
+    }
+    let out = Command::new("ruby")
+        .args(["-e", PSYCH_LOAD])
+        .arg(file)
+        .output()
+        .expect("ruby runs");
+    assert!(
+        out.status.success(),
+        "Psych cannot load {} ({}):\n{}",
+        file.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("ruby prints JSON"))
+}
+
+/// A YAML document in `psych_load`'s spelling, so the two compare types included.
+pub fn typed_json(value: &serde_yaml::Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    use serde_yaml::Value as Yaml;
+    match value {
+        Yaml::Null => Json::Null,
+        Yaml::Bool(flag) => Json::Bool(*flag),
+        Yaml::Number(number) => {
+            if let Some(int) = number.as_i64() {
+                Json::from(int)
+            } else if let Some(uint) = number.as_u64() {
+                Json::from(uint)
+            } else {
+                let float = number.as_f64().expect("a number is i64, u64 or f64");
+                match serde_json::Number::from_f64(float) {
+                    Some(finite) => Json::Number(finite),
+                    None => {
+                        let ruby = if float.is_nan() {
+                            "NaN"
+                        } else if float > 0.0 {
+                            "Infinity"
+                        } else {
+                            "-Infinity"
+                        };
+                        serde_json::json!({ "(Float)": ruby })
+                    }
+                }
+            }
+        }
+        Yaml::String(text) => Json::String(text.clone()),
+        Yaml::Sequence(items) => Json::Array(items.iter().map(typed_json).collect()),
+        Yaml::Mapping(map) => Json::Object(
+            map.iter()
+                .map(|(key, value)| {
+                    let key = match key {
+                        Yaml::String(text) => text.clone(),
+                        other => format!("(non-string key) {other:?}"),
+                    };
+                    (key, typed_json(value))
+                })
+                .collect(),
+        ),
+        Yaml::Tagged(tagged) => {
+            serde_json::json!({ format!("(tag) {}", tagged.tag): typed_json(&tagged.value) })
+        }
+    }
+}
+
+/// Psych (YAML 1.1, GitLab's parser) reads `pipeline` as the same document as serde_yaml
+/// (YAML 1.2, what gipgee meant), types included: no `on` read as `true`, no `1_000` as a
+/// number.
+#[track_caller]
+pub fn check_psych_reads_as_written(pipeline: &Path) {
+    let Some(psych) = psych_load(pipeline) else {
+        return;
+    };
+    let text = std::fs::read_to_string(pipeline).expect("pipeline readable");
+    let intended: serde_yaml::Value = serde_yaml::from_str(&text).expect("pipeline is YAML");
+    let intended = typed_json(&intended);
+    if psych != intended {
+        panic!(
+            "Psych (GitLab's YAML parser) reads {} differently:\n{}",
+            pipeline.display(),
+            json_differences(&intended, &psych, "").join("\n")
+        );
+    }
+}
+
+/// Where two documents differ, as `path: intended … read` lines.
+fn json_differences(
+    intended: &serde_json::Value,
+    read: &serde_json::Value,
+    at: &str,
+) -> Vec<String> {
+    use serde_json::Value as Json;
+    match (intended, read) {
+        (Json::Object(a), Json::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            keys.into_iter()
+                .flat_map(|key| {
+                    let path = format!("{at}/{key}");
+                    match (a.get(key), b.get(key)) {
+                        (Some(x), Some(y)) => json_differences(x, y, &path),
+                        (x, y) => vec![format!("{path}: intended {x:?}, Psych read {y:?}")],
+                    }
+                })
+                .collect()
+        }
+        (Json::Array(a), Json::Array(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .flat_map(|(index, (x, y))| json_differences(x, y, &format!("{at}/{index}")))
+            .collect(),
+        (a, b) if a == b => Vec::new(),
+        (a, b) => vec![format!("{at}: intended {a}, Psych read {b}")],
+    }
+}
+
+/// All checks, and that gitlab-ci-local sees exactly the jobs of the file.
 #[track_caller]
 pub fn check_pipeline(repo: &Path, pipeline: &Path) {
+    // Psych first: its failure names every value read as another type.
+    check_psych_reads_as_written(pipeline);
     check_schema(pipeline);
     let text = std::fs::read_to_string(pipeline).expect("pipeline readable");
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("pipeline is YAML");
