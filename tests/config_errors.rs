@@ -298,3 +298,96 @@ fn a_missing_config_file_is_a_clear_error() {
         .stderr("error: cannot read nope.yaml: No such file or directory (os error 2)\n")
         .run();
 }
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_key() {
+    validate("\u{feff}version: 1\nimages:\n  a: {baseImage: alpine, targetLocations: [registry.example.com/a:1]}\n")
+        .stdout("gipgee.yaml: ok (1 images)\n")
+        .run();
+}
+
+#[test]
+fn a_nul_byte_is_an_error_at_its_position() {
+    validate("version: 1\nimages:\n  a: {baseImage: alp\0ine, targetLocations: [registry.example.com/a:1]}\n")
+        .status(1)
+        .stderr(
+            "
+            error: a NUL byte: expected YAML text
+             --> gipgee.yaml:3:21
+              |
+            3 |   a: {baseImage: alp\0ine, targetLocations: [registry.example.com/a:1]}
+              |                     ^
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn a_byte_that_is_not_utf8_is_an_error_at_its_position() {
+    let test = Test::new().args(&["validate"]);
+    std::fs::write(
+        test.dir().join("gipgee.yaml"),
+        b"version: 1\nimages:\n  caf\xe9: {baseImage: alpine}\n",
+    )
+    .expect("write");
+    test.status(1)
+        .stderr(
+            "
+            error: invalid UTF-8 (byte 0xe9): expected UTF-8 text
+             --> gipgee.yaml:3:6
+              |
+            3 |   caf\u{fffd}: {baseImage: alpine}
+              |      ^
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn a_second_yaml_document_is_an_error() {
+    validate(
+        "
+            version: 1
+            images:
+              a: {baseImage: alpine, targetLocations: [registry.example.com/a:1]}
+            ---
+            images:
+              b: {baseImage: alpine, targetLocations: [registry.example.com/b:1]}
+            ",
+    )
+    .status(1)
+    .stderr(
+        "
+            error: a second YAML document: expected one document (remove this `---` and what follows it)
+             --> gipgee.yaml:4:1
+              |
+            4 | ---
+              | ^
+            ",
+    )
+    .run();
+}
+
+#[test]
+fn aliases_of_long_text_are_refused_before_they_use_memory() {
+    // 16 KiB of text, doubled by each alias level: unbounded, this would be 16 GiB.
+    let mut config = format!("version: 1\nx0: &x0 \"{}\"\n", "long text ".repeat(1600));
+    for level in 1..=20 {
+        config.push_str(&format!(
+            "x{level}: &x{level} [*x{p}, *x{p}]\n",
+            p = level - 1
+        ));
+    }
+    validate(&config)
+        .status(1)
+        .stderr(
+            "
+            error: `*x5`: aliases expand to more than 1024 KiB of text
+             --> gipgee.yaml:8:10
+              |
+            8 | x6: &x6 [*x5, *x5]
+              |          ^
+            ",
+        )
+        .run();
+}

@@ -179,7 +179,7 @@ fn validate(path: &Path, vars: &Vars) -> Result<(), Error> {
 
 /// Converts an original configuration; never over the original, which the user keeps.
 fn migrate(input: &Path, output: Option<&Path>) -> Result<(), Error> {
-    let source = std::fs::read_to_string(input).map_err(|err| Error::io("read", input, err))?;
+    let source = config::read_yaml_file(input)?;
     let converted = crate::migrate::migrate(input, &source)?;
     let Some(output) = output else {
         say_raw!("{converted}");
