@@ -264,6 +264,11 @@ fn the_schema_accepts_the_bundled_example_and_rejects_unknown_keys() {
         "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], containerfle: z}\n",
         "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], tests: [{name: t, script: [a], command: [b]}]}\n",
         "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], tests: [{name: t}]}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y, y]}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], watchedAssets: ['']}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], watchedAssets: ['a/../../b/**']}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], watchedAssets: ['/etc/**']}\n",
+        "version: 1\ndefaults: {layerCheck: sometimes}\nimages:\n  a: {baseImage: x, targetLocations: [y], layerCheck: true}\n",
     ];
     for bad in rejected {
         std::fs::write(out.dir.join("bad.yaml"), bad).unwrap();

@@ -391,3 +391,47 @@ fn aliases_of_long_text_are_refused_before_they_use_memory() {
         )
         .run();
 }
+
+#[test]
+fn defaults_are_checked_as_written_even_when_every_image_overrides_them() {
+    validate(
+        "
+            version: 1
+            defaults:
+              baseImage: Alpine
+              watchedAssets: ['../shared/**', '']
+            images:
+              a:
+                baseImage: alpine
+                watchedAssets: []
+                targetLocations: [registry.example.com/a:1, 'registry.example.com/a:1']
+            ",
+    )
+    .status(1)
+    .stderr(
+        "
+            error: invalid image reference \"Alpine\": repository name must be lowercase
+             --> gipgee.yaml:3:14
+              |
+            3 |   baseImage: Alpine
+              |              ^^^^^^
+            error: invalid glob `../shared/**`: `..` leaves the repository (globs are relative to its root)
+             --> gipgee.yaml:4:19
+              |
+            4 |   watchedAssets: ['../shared/**', '']
+              |                   ^^^^^^^^^^^^
+            error: empty glob: expected a glob of repository paths, e.g. `images/a/**`
+             --> gipgee.yaml:4:35
+              |
+            4 |   watchedAssets: ['../shared/**', '']
+              |                                   ^
+            error: `targetLocations` lists `registry.example.com/a:1` twice
+             --> gipgee.yaml:9:49
+              |
+            9 |     targetLocations: [registry.example.com/a:1, 'registry.example.com/a:1']
+              |                                                 ^^^^^^^^^^^^^^^^^^^^^^^^
+            4 errors in gipgee.yaml
+            ",
+    )
+    .run();
+}

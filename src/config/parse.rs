@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use globset::Glob;
 
-use super::fields::{Field, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS};
+use super::fields::{
+    Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS,
+};
 use super::yaml::{self, Node, Value};
 use super::{
     BUILDERS, Config, DEFAULT_STAGING, Image, ImagePositions, ImageTest, MissingVariables,
@@ -134,6 +136,7 @@ impl Walker {
                 _ => {}
             }
         }
+        self.check_defaults(&defaults);
         match version {
             None => self.diagnostics.push(Diagnostic::at(
                 root.position,
@@ -277,6 +280,30 @@ impl Walker {
             }
         }
         Some(fields)
+    }
+
+    /// Checks every value in `defaults` as written, as the JSON Schema does: a value every
+    /// image overrides is never merged, and would otherwise never be looked at. (An image
+    /// that inherits it reports the same problem at the same place, shown once.)
+    fn check_defaults(&mut self, defaults: &FieldNodes) {
+        for field in IMAGE_FIELDS {
+            let Some(node) = defaults.get(field.name) else {
+                continue;
+            };
+            match field.kind {
+                FieldKind::Reference => drop(self.reference(node, field.name)),
+                FieldKind::References => drop(self.references(node, field.name)),
+                FieldKind::Repository => drop(self.repository(node, field.name)),
+                FieldKind::Path => drop(self.path(node, field.name)),
+                FieldKind::Globs => drop(self.globs(node)),
+                FieldKind::BuildArgs => drop(self.build_args(node)),
+                FieldKind::Tests => drop(self.tests(node)),
+                FieldKind::UpdateCheck => drop(self.update_check(node)),
+                FieldKind::Bool => drop(self.bool(node)),
+                FieldKind::Builder => drop(self.builder(node)),
+                FieldKind::VariableName | FieldKind::Strings | FieldKind::Text => {}
+            }
+        }
     }
 
     fn images(&mut self, node: &Node, defaults: &FieldNodes) -> BTreeMap<String, Image> {
@@ -516,11 +543,20 @@ impl Walker {
             self.error(node, "expected at least one image reference");
             return None;
         }
-        let references: Vec<Option<Reference>> = items
-            .iter()
-            .map(|item| self.reference(item, field))
-            .collect();
-        references.into_iter().collect()
+        let mut references: Vec<Reference> = Vec::new();
+        let mut ok = true;
+        for item in items {
+            match self.reference(item, field) {
+                // Compared as normalised: `alpine` is `docker.io/library/alpine:latest`.
+                Some(reference) if references.contains(&reference) => {
+                    self.error(item, format!("`{field}` lists `{reference}` twice"));
+                    ok = false;
+                }
+                Some(reference) => references.push(reference),
+                None => ok = false,
+            }
+        }
+        ok.then_some(references)
     }
 
     fn repository(&mut self, node: &Node, field: &str) -> Option<Repository> {
@@ -563,8 +599,17 @@ impl Walker {
                 ok = false;
                 continue;
             };
-            if text.starts_with('/') {
+            if text.trim().is_empty() {
+                self.error(
+                    item,
+                    "empty glob: expected a glob of repository paths, e.g. `images/a/**`",
+                );
+                ok = false;
+            } else if text.starts_with('/') {
                 self.error(item, format!("invalid glob `{text}`: globs are relative to the repository root, without a leading `/`"));
+                ok = false;
+            } else if text.split('/').any(|part| part == "..") {
+                self.error(item, format!("invalid glob `{text}`: `..` leaves the repository (globs are relative to its root)"));
                 ok = false;
             } else if let Err(err) = Glob::new(&text) {
                 self.error(item, format!("invalid glob `{text}`: {}", err.kind()));
