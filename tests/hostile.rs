@@ -182,3 +182,18 @@ fn secrets_never_reach_the_pipeline_or_the_output() {
         "{pipeline}"
     );
 }
+
+#[test]
+fn a_commit_sha_that_is_not_a_commit_id_never_becomes_a_staging_tag() {
+    Test::new()
+        .gitlab_manual_run()
+        .env("CI_COMMIT_SHA", "x:evil tag")
+        .file(
+            "gipgee.yaml",
+            "version: 1\nimages:\n  a: {baseImage: alpine, targetLocations: [registry.example.com/a:1]}\n",
+        )
+        .args(&["generate"])
+        .status(1)
+        .stderr("error: `CI_COMMIT_SHA` is `x:evil tag`: expected the commit id GitLab sets (40 or 64 hexadecimal digits)\n")
+        .run();
+}

@@ -66,7 +66,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             output,
             templates,
         } => {
-            let run = PipelineRun::detect(vars, mode(target.mode));
+            let run = PipelineRun::detect(vars, mode(target.mode))?;
             let settings = settings(target.config, target.selection, templates, vars)?;
             let templates = Templates::new(settings.templates_dir.as_deref())?;
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
@@ -79,7 +79,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
         }
         Command::Plan { target } => {
             // On a laptop GitLab's variables are not set: placeholders stand in for them.
-            let run = PipelineRun::detect(vars, mode(target.mode));
+            let run = PipelineRun::detect(vars, mode(target.mode))?;
             let settings = settings(target.config, target.selection, None, vars)?;
             let config = config::load(&settings.config, vars, MissingVariables::Tolerate)?;
             let plan = plan::make(&config, &settings, &run, &mut log)?;
@@ -120,7 +120,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             templates,
         } => {
             let settings = settings(config, None, templates, vars)?;
-            let run = PipelineRun::detect(vars, Mode::Rebuild);
+            let run = PipelineRun::detect(vars, Mode::Rebuild)?;
             let templates = Templates::new(settings.templates_dir.as_deref())?;
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
             let evaluation = evaluate::evaluate(&config, &settings, &run, &results, &templates)?;

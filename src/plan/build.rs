@@ -243,7 +243,7 @@ images:
         BuildPlan::new(
             &config,
             &graph,
-            PipelineRun::detect(&vars, mode),
+            PipelineRun::detect(&vars, mode).unwrap(),
             &decisions,
             Vec::new(),
         )
