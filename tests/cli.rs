@@ -392,3 +392,33 @@ fn a_missing_git_is_an_error_not_all_images() {
         )
         .run();
 }
+
+#[test]
+fn a_template_that_loops_without_end_runs_out_of_fuel() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .file(
+            "tpl/build.yml.j2",
+            "image: x\nscript:\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}  - \"true\"\n",
+        )
+        .args(&["generate", "--templates", "tpl"])
+        .status(1)
+        .stderr("error: template `tpl/build.yml.j2`, line 3: does more work than a job template may (minijinja fuel 100000): does a loop run too long?\n")
+        .run();
+}
+
+#[test]
+fn a_template_that_renders_too_much_text_is_stopped() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .file(
+            "tpl/build.yml.j2",
+            "image: x\nscript:\n  - {{ (\"x\" * 300000) | yaml }}\n",
+        )
+        .args(&["generate", "--templates", "tpl"])
+        .status(1)
+        .stderr("error: template `tpl/build.yml.j2`: renders more than 256 KiB of text, the most a job template may (a GitLab job is a few KiB)\n")
+        .run();
+}
