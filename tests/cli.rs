@@ -422,3 +422,106 @@ fn a_template_that_renders_too_much_text_is_stopped() {
         .stderr("error: template `tpl/build.yml.j2`: renders more than 256 KiB of text, the most a job template may (a GitLab job is a few KiB)\n")
         .run();
 }
+
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    // (arguments, the error)
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["generate", "--output", "gipgee.yaml"],
+            "error: gipgee.yaml is the configuration (gipgee.yaml), which this command reads: write to another file\n",
+        ),
+        (
+            &["generate", "-o", "./ci/../gipgee.yaml"],
+            "error: ./ci/../gipgee.yaml is the configuration (gipgee.yaml), which this command reads: write to another file\n",
+        ),
+        (
+            &["generate", "-o", "link.yaml"],
+            "error: link.yaml is the configuration (gipgee.yaml), which this command reads: write to another file\n",
+        ),
+        (
+            &["generate", "--templates", "tpl", "-o", "tpl/build.yml.j2"],
+            "error: tpl/build.yml.j2 is inside the templates directory (tpl), which this command reads: write to another file\n",
+        ),
+        (
+            &[
+                "generate",
+                "--mode",
+                "rebuild",
+                "--selection",
+                "selection.json",
+                "-o",
+                "selection.json",
+            ],
+            "error: selection.json is the selection file (selection.json), which this command reads: write to another file\n",
+        ),
+        (
+            &["layer-check", "--output", "link.yaml"],
+            "error: link.yaml is the configuration (gipgee.yaml), which this command reads: write to another file\n",
+        ),
+        (
+            &[
+                "evaluate",
+                "--results",
+                "results",
+                "--output",
+                "rebuild.yml",
+                "--junit",
+                "gipgee.yaml",
+            ],
+            "error: gipgee.yaml is the configuration (gipgee.yaml), which this command reads: write to another file\n",
+        ),
+        (
+            &[
+                "evaluate",
+                "--results",
+                "results",
+                "--output",
+                "results/layer-check.json",
+            ],
+            "error: results/layer-check.json is inside the results directory (results), which this command reads: write to another file\n",
+        ),
+        (
+            &["migrate", "--input", "gipgee.yaml", "--output", "link.yaml"],
+            "error: link.yaml is the original configuration (gipgee.yaml), which this command reads: write to another file\n",
+        ),
+    ];
+    for (args, error) in cases {
+        let test = Test::new()
+            .gitlab_manual_run()
+            .file("gipgee.yaml", CONFIG)
+            .file("tpl/build.yml.j2", "image: x\nscript: [\"true\"]\n")
+            .file("selection.json", r#"{"images": {"base": "stale"}}"#)
+            .file("results/layer-check.json", "{}")
+            .args(args)
+            .status(1)
+            .stderr(error);
+        std::os::unix::fs::symlink("gipgee.yaml", test.dir().join("link.yaml")).unwrap();
+        let out = test.run();
+        assert_eq!(
+            out.read("gipgee.yaml"),
+            support::unindent(CONFIG),
+            "{args:?}"
+        );
+        assert_eq!(
+            out.read("selection.json"),
+            r#"{"images": {"base": "stale"}}"#
+        );
+        assert_eq!(out.read("results/layer-check.json"), "{}");
+    }
+}
+
+#[test]
+fn generate_leaves_no_temporary_file_beside_the_pipeline() {
+    let out = Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .args(&["generate", "--output", "ci/child.yml"])
+        .any_stdout()
+        .run();
+    let names: Vec<String> = std::fs::read_dir(out.dir.join("ci"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["child.yml"]);
+}

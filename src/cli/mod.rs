@@ -16,6 +16,7 @@ use crate::checks;
 use crate::config::{self, MissingVariables};
 use crate::environment::{Flags, Mode, PipelineRun, Settings, credentials};
 use crate::error::Error;
+use crate::output::{Input, refuse_inputs, write_file};
 use crate::plan;
 use crate::registry::Client;
 use crate::render::{self, Templates};
@@ -68,6 +69,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
         } => {
             let run = PipelineRun::detect(vars, mode(target.mode))?;
             let settings = settings(target.config, target.selection, templates, vars)?;
+            refuse_inputs(&output, &settings_inputs(&settings))?;
             let templates = Templates::new(settings.templates_dir.as_deref())?;
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
             let plan = plan::make(&config, &settings, &run, &mut log)?;
@@ -93,6 +95,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
         }
         Command::UpdateCheck { command } => update_check(command),
         Command::LayerCheck { config, output } => {
+            refuse_inputs(&output, &[config_input(&config)])?;
             let config = config::load(&config, vars, MissingVariables::Error)?;
             let client_config = credentials::client_config(&config.registries, vars)?;
             let provider = Arc::new(credentials::CredentialStore::new(&config.registries, vars));
@@ -120,6 +123,14 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             templates,
         } => {
             let settings = settings(config, None, templates, vars)?;
+            let mut inputs = settings_inputs(&settings);
+            inputs.push(Input::Dir {
+                what: "the results directory",
+                path: &results,
+            });
+            for written in std::iter::once(&output).chain(&junit) {
+                refuse_inputs(written, &inputs)?;
+            }
             let run = PipelineRun::detect(vars, Mode::Rebuild)?;
             let templates = Templates::new(settings.templates_dir.as_deref())?;
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
@@ -157,6 +168,33 @@ fn settings(
     Ok(Settings::resolve(flags, vars))
 }
 
+/// The configuration, as an input no output may replace.
+fn config_input(path: &Path) -> Input<'_> {
+    Input::File {
+        what: "the configuration",
+        path,
+    }
+}
+
+/// The files a command with these settings reads: the configuration, the selection file and
+/// the templates directory.
+fn settings_inputs(settings: &Settings) -> Vec<Input<'_>> {
+    let mut inputs = vec![config_input(&settings.config)];
+    if let Some(path) = &settings.selection {
+        inputs.push(Input::File {
+            what: "the selection file",
+            path,
+        });
+    }
+    if let Some(path) = &settings.templates_dir {
+        inputs.push(Input::Dir {
+            what: "the templates directory",
+            path,
+        });
+    }
+    inputs
+}
+
 fn mode(arg: ModeArg) -> Mode {
     match arg {
         ModeArg::Auto => Mode::Auto,
@@ -179,22 +217,19 @@ fn validate(path: &Path, vars: &Vars) -> Result<(), Error> {
 
 /// Converts an original configuration; never over the original, which the user keeps.
 fn migrate(input: &Path, output: Option<&Path>) -> Result<(), Error> {
+    if let Some(output) = output {
+        let original = Input::File {
+            what: "the original configuration",
+            path: input,
+        };
+        refuse_inputs(output, &[original])?;
+    }
     let source = config::read_yaml_file(input)?;
     let converted = crate::migrate::migrate(input, &source)?;
     let Some(output) = output else {
         say_raw!("{converted}");
         return Ok(());
     };
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    };
-    if same(input, output) {
-        return Err(Error::User(format!(
-            "{} is the original configuration: write the converted one elsewhere (e.g. --output gipgee.v1.yaml), check it, then replace the original",
-            output.display()
-        )));
-    }
     write_file(output, &converted)?;
     say!("Wrote {}.", output.display());
     Ok(())
@@ -211,7 +246,7 @@ fn export_templates(dir: &Path, force: bool) -> Result<(), Error> {
                 path.display()
             )));
         }
-        std::fs::write(&path, built_in.source).map_err(|err| Error::io("write", &path, err))?;
+        write_file(&path, built_in.source)?;
         let _ = writeln!(stdout, "wrote {}", path.display());
     }
     Ok(())
@@ -262,12 +297,4 @@ fn update_check(command: UpdateCheckCommand) -> Result<(), Error> {
             Err(err)
         }
     }
-}
-
-/// Writes a file, creating its directory.
-fn write_file(path: &Path, text: &str) -> Result<(), Error> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|err| Error::io("create", dir, err))?;
-    }
-    std::fs::write(path, text).map_err(|err| Error::io("write", path, err))
 }
