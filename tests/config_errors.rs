@@ -4,9 +4,12 @@
 
 use crate::support::Test;
 
-/// A test in a repository whose gipgee.yaml is `config`.
+/// A test in a repository whose gipgee.yaml is `config`, with a Containerfile at the root
+/// (every image's default).
 fn with_config(config: &str) -> Test {
-    Test::new().file("gipgee.yaml", config)
+    Test::new()
+        .file("gipgee.yaml", config)
+        .file("Containerfile", "FROM scratch\n")
 }
 
 /// `gipgee validate` of `config`.
@@ -434,4 +437,79 @@ fn defaults_are_checked_as_written_even_when_every_image_overrides_them() {
             ",
     )
     .run();
+}
+
+/// An image whose containerfile, context and watched glob are not in the repository.
+const MISSING_PATHS: &str = "
+    version: 1
+    images:
+      a:
+        baseImage: alpine
+        targetLocations: [registry.example.com/a:1]
+        staging: registry.example.com/staging
+        context: images/a
+        watchedAssets: [images/a/*.sh, shared]
+    ";
+
+/// What `validate` and `generate` say about [`MISSING_PATHS`].
+const MISSING_PATHS_ERRORS: &str = "
+    error: image `a`: build context `images/a` does not exist
+     --> gipgee.yaml:7:14
+      |
+    7 |     context: images/a
+      |              ^
+    error: image `a`: containerfile `images/a/Containerfile` does not exist
+     --> gipgee.yaml:7:14
+      |
+    7 |     context: images/a
+      |              ^
+    error: watched glob `images/a/*.sh` matches no file in the repository
+     --> gipgee.yaml:8:21
+      |
+    8 |     watchedAssets: [images/a/*.sh, shared]
+      |                     ^
+    error: watched glob `shared` matches no file in the repository
+     --> gipgee.yaml:8:36
+      |
+    8 |     watchedAssets: [images/a/*.sh, shared]
+      |                                    ^
+      = help: `shared` is a directory; `shared/**` matches the files in it
+    4 errors in gipgee.yaml
+    ";
+
+#[test]
+fn paths_and_globs_missing_from_the_repository_are_errors_in_validate_and_generate() {
+    for args in [&["validate"][..], &["generate"]] {
+        Test::new()
+            .gitlab_manual_run()
+            .file("gipgee.yaml", MISSING_PATHS)
+            .file("shared/lib.sh", "true\n")
+            .args(args)
+            .status(1)
+            .stderr(MISSING_PATHS_ERRORS)
+            .run();
+    }
+}
+
+#[test]
+fn paths_and_globs_missing_from_the_repository_are_warnings_in_plan() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", MISSING_PATHS)
+        .file("shared/lib.sh", "true\n")
+        .args(&["plan"])
+        .stdout(
+            "
+            gipgee plan: default branch, started by `web`: all images, the first job of each chain is manual; images are released
+            All images are selected: the default branch was started by `web`.
+              build  a  all images are selected [released, starts manually]
+            1 of 1 images are built.
+            ",
+        )
+        .stderr(
+            &MISSING_PATHS_ERRORS
+                .replace("error:", "warning:")
+                .replace("4 errors", "4 warnings"),
+        )
+        .run();
 }

@@ -52,6 +52,7 @@ fn hostile_values_keep_yaml_structure_and_shell_words() {
         .gitlab_manual_run()
         .env("GIPGEE_FORCE_AUTOSTART", "true")
         .file("gipgee.yaml", &hostile_config())
+        .file("Containerfile", "FROM scratch\n")
         .args(&["generate"])
         .any_stdout()
         .run();
@@ -132,6 +133,7 @@ fn secrets_never_reach_the_pipeline_or_the_output() {
         .env("DOCKERHUB_TOKEN", secrets[1])
         .env("CI_REGISTRY_PASSWORD", secrets[2])
         .env("CI_REGISTRY_USER", "gitlab-ci-token")
+        .file("Containerfile", "FROM scratch\n")
         .file(
             "gipgee.yaml",
             r#"

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use clap::Parser;
 
 use crate::checks;
-use crate::config::{self, MissingVariables};
+use crate::config::{self, Config, MissingVariables};
+use crate::diagnostic::{Diagnostic, Severity};
 use crate::environment::{Flags, Mode, PipelineRun, Settings, credentials};
 use crate::error::Error;
 use crate::output::{Input, refuse_inputs, write_file};
@@ -72,6 +73,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             refuse_inputs(&output, &settings_inputs(&settings))?;
             let templates = Templates::new(settings.templates_dir.as_deref())?;
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
+            check_work_tree(&config, &settings.workdir, Severity::Error)?;
             let plan = plan::make(&config, &settings, &run, &mut log)?;
             let yaml = crate::pipeline::generate(&config, &settings, &plan, &templates)?;
             write_file(&output, &yaml)?;
@@ -84,6 +86,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let run = PipelineRun::detect(vars, mode(target.mode))?;
             let settings = settings(target.config, target.selection, None, vars)?;
             let config = config::load(&settings.config, vars, MissingVariables::Tolerate)?;
+            check_work_tree(&config, &settings.workdir, Severity::Warning)?;
             let plan = plan::make(&config, &settings, &run, &mut log)?;
             say_raw!("{}", plan.to_text());
             Ok(())
@@ -210,9 +213,29 @@ fn log(line: &str) {
 
 fn validate(path: &Path, vars: &Vars) -> Result<(), Error> {
     let config = config::load(path, vars, MissingVariables::Tolerate)?;
+    let workdir = std::env::current_dir()
+        .map_err(|err| Error::io("find", Path::new("the current directory"), err))?;
+    check_work_tree(&config, &workdir, Severity::Error)?;
     plan::Graph::new(&config)?;
     say!("{}: ok ({} images)", path.display(), config.images.len());
     Ok(())
+}
+
+/// The containerfiles, build contexts and watched globs of `config` against the work tree
+/// `workdir` is in: errors where a pipeline is at stake, warnings (on stderr) for `plan`,
+/// which explores.
+fn check_work_tree(config: &Config, workdir: &Path, severity: Severity) -> Result<(), Error> {
+    let root = config::worktree::repository_root(workdir);
+    let problems = config::worktree::check(config, root);
+    match severity {
+        _ if problems.is_empty() => Ok(()),
+        Severity::Error => Err(config.source.invalid(problems)),
+        Severity::Warning => {
+            let warnings = problems.into_iter().map(Diagnostic::as_warning).collect();
+            eprint!("{}", config.source.show(warnings));
+            Ok(())
+        }
+    }
 }
 
 /// Converts an original configuration; never over the original, which the user keeps.

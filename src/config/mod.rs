@@ -8,6 +8,7 @@
 mod fields;
 mod parse;
 pub mod schema;
+pub mod worktree;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -40,11 +41,16 @@ pub struct Source {
 impl Source {
     /// These diagnostics, shown against this file.
     pub fn invalid(&self, diagnostics: Vec<Diagnostic>) -> Error {
-        Error::Invalid(SourceDiagnostics {
+        Error::Invalid(self.show(diagnostics))
+    }
+
+    /// These diagnostics with this file's text, to render them.
+    pub fn show(&self, diagnostics: Vec<Diagnostic>) -> SourceDiagnostics {
+        SourceDiagnostics {
             file: self.file.clone(),
             source: self.text.clone(),
             diagnostics,
-        })
+        }
     }
 }
 
@@ -55,6 +61,12 @@ pub struct ImagePositions {
     pub base_image: Position,
     /// One per target location, in order.
     pub target_locations: Vec<Position>,
+    /// The `containerfile` value; the `context` value (or the id) when it is the default.
+    pub containerfile: Position,
+    /// The `context` value, or the id when it is the default.
+    pub context: Position,
+    /// One per watched glob, in order.
+    pub watched_assets: Vec<Position>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

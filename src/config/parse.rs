@@ -389,16 +389,21 @@ impl Walker {
         if self.diagnostics.len() > errors_before {
             return None;
         }
-        let target_positions = match fields.get("targetLocations").map(|n| &n.value) {
+        let item_positions = |field: &str| match fields.get(field).map(|n| &n.value) {
             Some(Value::Sequence(items)) => items.iter().map(|item| item.position).collect(),
             _ => Vec::new(),
         };
+        let position_of = |field: &str| fields.get(field).map(|n| n.position);
+        let context_position = position_of("context").unwrap_or(key.position);
         Some(Image {
             id: id.to_string(),
             positions: ImagePositions {
                 id: key.position,
-                base_image: fields.get("baseImage").map_or(key.position, |n| n.position),
-                target_locations: target_positions,
+                base_image: position_of("baseImage").unwrap_or(key.position),
+                target_locations: item_positions("targetLocations"),
+                containerfile: position_of("containerfile").unwrap_or(context_position),
+                context: context_position,
+                watched_assets: item_positions("watchedAssets"),
             },
             base_image: base_image?,
             containerfile: containerfile?,
