@@ -113,8 +113,17 @@ fn write_diagnostics(f: &mut fmt::Formatter<'_>, diags: &SourceDiagnostics) -> f
                         .take(pos.col.saturating_sub(1))
                         .map(|c| if c == '\t' { '\t' } else { ' ' })
                         .collect();
+                    // A control character (NUL, an escape sequence) is shown, not sent to the
+                    // terminal; one character for one keeps the caret in place.
+                    let shown: String = text
+                        .chars()
+                        .map(|c| match c.is_control() && c != '\t' {
+                            true => char::REPLACEMENT_CHARACTER,
+                            false => c,
+                        })
+                        .collect();
                     writeln!(f, "{pad} |")?;
-                    writeln!(f, "{gutter} | {text}")?;
+                    writeln!(f, "{gutter} | {shown}")?;
                     writeln!(f, "{pad} | {indent}{}", "^".repeat(diag.width))?;
                 }
             }

@@ -318,7 +318,7 @@ fn a_nul_byte_is_an_error_at_its_position() {
             error: a NUL byte: expected YAML text
              --> gipgee.yaml:3:21
               |
-            3 |   a: {baseImage: alp\0ine, targetLocations: [registry.example.com/a:1]}
+            3 |   a: {baseImage: alp\u{fffd}ine, targetLocations: [registry.example.com/a:1]}
               |                     ^
             ",
         )
