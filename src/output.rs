@@ -135,7 +135,7 @@ fn same_file(_: &Path, _: &Path) -> bool {
     false
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
