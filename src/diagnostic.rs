@@ -13,9 +13,28 @@ pub struct Position {
     pub col: usize,
 }
 
+/// Whether a problem stops the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Severity {
+    #[default]
+    Error,
+    /// Shown, but the command goes on (`gipgee plan`, which explores).
+    Warning,
+}
+
+impl Severity {
+    fn label(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 /// One problem found in a file, pointing at where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub severity: Severity,
     pub position: Option<Position>,
     pub message: String,
     /// How far the caret underline extends (in characters); at least 1.
@@ -26,6 +45,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     pub fn at(position: Position, message: impl Into<String>) -> Self {
         Diagnostic {
+            severity: Severity::Error,
             position: Some(position),
             message: message.into(),
             width: 1,
@@ -35,6 +55,7 @@ impl Diagnostic {
 
     pub fn unplaced(message: impl Into<String>) -> Self {
         Diagnostic {
+            severity: Severity::Error,
             position: None,
             message: message.into(),
             width: 1,
@@ -49,6 +70,12 @@ impl Diagnostic {
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// The same problem, reported without stopping the command.
+    pub fn as_warning(mut self) -> Self {
+        self.severity = Severity::Warning;
         self
     }
 }
@@ -71,7 +98,7 @@ fn write_diagnostics(f: &mut fmt::Formatter<'_>, diags: &SourceDiagnostics) -> f
     let file = diags.file.display();
     let lines: Vec<&str> = diags.source.lines().collect();
     for diag in &diags.diagnostics {
-        writeln!(f, "error: {}", diag.message)?;
+        writeln!(f, "{}: {}", diag.severity.label(), diag.message)?;
         let gutter = diag
             .position
             .map(|pos| pos.line.to_string())
@@ -86,8 +113,17 @@ fn write_diagnostics(f: &mut fmt::Formatter<'_>, diags: &SourceDiagnostics) -> f
                         .take(pos.col.saturating_sub(1))
                         .map(|c| if c == '\t' { '\t' } else { ' ' })
                         .collect();
+                    // A control character (NUL, an escape sequence) is shown, not sent to the
+                    // terminal; one character for one keeps the caret in place.
+                    let shown: String = text
+                        .chars()
+                        .map(|c| match c.is_control() && c != '\t' {
+                            true => char::REPLACEMENT_CHARACTER,
+                            false => c,
+                        })
+                        .collect();
                     writeln!(f, "{pad} |")?;
-                    writeln!(f, "{gutter} | {text}")?;
+                    writeln!(f, "{gutter} | {shown}")?;
                     writeln!(f, "{pad} | {indent}{}", "^".repeat(diag.width))?;
                 }
             }
@@ -97,9 +133,15 @@ fn write_diagnostics(f: &mut fmt::Formatter<'_>, diags: &SourceDiagnostics) -> f
             writeln!(f, "{pad} = help: {help}")?;
         }
     }
-    let count = diags.diagnostics.len();
-    if count > 1 {
-        writeln!(f, "{count} errors in {file}")?;
+    for (severity, plural) in [(Severity::Error, "errors"), (Severity::Warning, "warnings")] {
+        let count = diags
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count();
+        if count > 1 {
+            writeln!(f, "{count} {plural} in {file}")?;
+        }
     }
     Ok(())
 }
@@ -161,6 +203,26 @@ mod tests {
         assert_eq!(
             diagnostics.to_string(),
             "error: unknown key `containerfle`\n --> gipgee.yaml:4:5\n  |\n4 |     containerfle: x\n  |     ^^^^^^^^^^^^\n  = help: did you mean `containerfile`?\n"
+        );
+    }
+
+    #[test]
+    fn warnings_are_labelled_and_counted_as_such() {
+        let warning = |line| {
+            Diagnostic::at(
+                Position { line, col: 1 },
+                "containerfile `x` does not exist",
+            )
+            .as_warning()
+        };
+        let diagnostics = SourceDiagnostics {
+            file: PathBuf::from("gipgee.yaml"),
+            source: "a\nb\n".into(),
+            diagnostics: vec![warning(1), warning(2)],
+        };
+        assert_eq!(
+            diagnostics.to_string(),
+            "warning: containerfile `x` does not exist\n --> gipgee.yaml:1:1\n  |\n1 | a\n  | ^\nwarning: containerfile `x` does not exist\n --> gipgee.yaml:2:1\n  |\n2 | b\n  | ^\n2 warnings in gipgee.yaml\n"
         );
     }
 }

@@ -3,7 +3,7 @@
 //! Data flows one way: `config` (gipgee.yaml) + `environment` (the pipeline run, the
 //! settings) + `changes` (git) → `plan` → `jobs` (job specs) → `render` (minijinja templates)
 //! → `pipeline` (GitLab YAML). The scheduled pipeline's `checks` decide what is rebuilt; the
-//! files they pass between jobs follow the contract in `results`. `cli` wires the commands.
+//! files they pass between jobs follow the contract in `results`. `cli` wires the commands; every file they write goes through `output`.
 //! docs/design.md lists every module, what it owns and what it may import.
 
 pub mod changes;
@@ -17,6 +17,7 @@ pub mod gitlab;
 pub mod jobs;
 pub mod migrate;
 pub mod oci;
+pub mod output;
 pub mod pipeline;
 pub mod plan;
 pub mod registry;

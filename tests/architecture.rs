@@ -13,6 +13,7 @@ const LAYERS: &[&str] = &[
     "oci",
     "registry",
     "error",
+    "output",
     "gitlab",
     "config",
     "migrate",

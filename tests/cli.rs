@@ -21,6 +21,7 @@ fn plan_prints_the_decision_per_image() {
     Test::new()
         .gitlab_manual_run()
         .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
         .args(&["plan"])
         .stdout(
             "
@@ -40,6 +41,7 @@ fn generate_writes_the_pipeline_and_prints_the_plan() {
         .gitlab_manual_run()
         .env("GIPGEE_FORCE_AUTOSTART", "true")
         .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
         .args(&["generate", "--output", "child.yml"])
         .stdout(
             "
@@ -90,6 +92,7 @@ fn rebuild_needs_a_selection() {
     Test::new()
         .gitlab_manual_run()
         .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
         .args(&["generate", "--mode", "rebuild"])
         .status(1)
         .stderr("error: `--mode rebuild` needs `--selection FILE` (written by the update check)\n")
@@ -101,6 +104,7 @@ fn a_broken_custom_template_names_the_file_and_line() {
     Test::new()
         .gitlab_manual_run()
         .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
         .file("tpl/build.yml.j2", "image: x\nscript:\n  - {{ image.idd }}\n")
         .args(&["generate", "--templates", "tpl"])
         .status(1)
@@ -113,6 +117,7 @@ fn a_custom_template_rendering_invalid_yaml_names_the_line() {
     Test::new()
         .gitlab_manual_run()
         .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
         .file("tpl/test.yml.j2", "image: x\nscript: [{{ test.name }}\n")
         .args(&["generate", "--templates", "tpl"])
         .status(1)
@@ -129,6 +134,7 @@ fn a_custom_template_may_not_take_over_the_job_graph() {
     Test::new()
         .gitlab_manual_run()
         .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
         .file("tpl/release.yml.j2", "# my release\nneeds: []\nscript: [\"true\"]\n")
         .args(&["generate", "--templates", "tpl"])
         .status(1)
@@ -146,6 +152,7 @@ fn a_custom_template_with_a_misspelled_keyword_gets_a_suggestion() {
     Test::new()
         .gitlab_manual_run()
         .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
         .file("tpl/build.yml.j2", "imag: x\nscript: [\"true\"]\n")
         .args(&["generate", "--templates", "tpl"])
         .status(1)
@@ -163,6 +170,7 @@ fn custom_templates_replace_built_ins_by_file_name() {
     let out = Test::new()
         .gitlab_manual_run()
         .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
         .file(
             "tpl/test.yml.j2",
             "image: my-test-runner\nscript:\n  - {{ (\"run-test \" ~ test.name | sh) | yaml }}\n",
@@ -192,6 +200,7 @@ fn a_misnamed_template_file_is_an_error() {
     Test::new()
         .gitlab_manual_run()
         .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
         .file("tpl/biuld.yml.j2", "")
         .args(&["generate", "--templates", "tpl"])
         .status(1)
@@ -264,6 +273,11 @@ fn the_schema_accepts_the_bundled_example_and_rejects_unknown_keys() {
         "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], containerfle: z}\n",
         "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], tests: [{name: t, script: [a], command: [b]}]}\n",
         "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], tests: [{name: t}]}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y, y]}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], watchedAssets: ['']}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], watchedAssets: ['a/../../b/**']}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], watchedAssets: ['/etc/**']}\n",
+        "version: 1\ndefaults: {layerCheck: sometimes}\nimages:\n  a: {baseImage: x, targetLocations: [y], layerCheck: true}\n",
     ];
     for bad in rejected {
         std::fs::write(out.dir.join("bad.yaml"), bad).unwrap();
@@ -286,6 +300,7 @@ fn no_job_has_more_than_50_needs() {
         .gitlab_manual_run()
         .env("GIPGEE_FORCE_AUTOSTART", "true")
         .file("gipgee.yaml", &config)
+        .file("Containerfile", "FROM scratch\n")
         .args(&["generate"])
         .any_stdout()
         .run();
@@ -319,6 +334,7 @@ fn more_tests_than_gitlab_needs_allow_is_a_config_error() {
     );
     let out = Test::new()
         .file("gipgee.yaml", &config)
+        .file("Containerfile", "FROM scratch\n")
         .args(&["validate"])
         .status(1)
         .any_stderr()
@@ -341,6 +357,7 @@ fn the_templates_flag_reaches_the_evaluate_job() {
         .env("CI_COMMIT_BRANCH", "main")
         .env("CI_PIPELINE_ID", "4242")
         .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
         .file(
             "ci/templates/plan.yml.j2",
             "image: busybox\nscript: [\"true\"]\n",
@@ -377,6 +394,7 @@ fn a_missing_git_is_an_error_not_all_images() {
         .env("CI_COMMIT_BEFORE_SHA", "1111111111111111111111111111111111111111")
         .env("PATH", empty.path().to_str().expect("a UTF-8 path"))
         .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
         .args(&["generate"])
         .status(1)
         .stdout("")
@@ -386,4 +404,141 @@ fn a_missing_git_is_an_error_not_all_images() {
             ",
         )
         .run();
+}
+
+#[test]
+fn a_template_that_loops_without_end_runs_out_of_fuel() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
+        .file(
+            "tpl/build.yml.j2",
+            "image: x\nscript:\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}  - \"true\"\n",
+        )
+        .args(&["generate", "--templates", "tpl"])
+        .status(1)
+        .stderr("error: template `tpl/build.yml.j2`, line 3: does more work than a job template may (minijinja fuel 100000): does a loop run too long?\n")
+        .run();
+}
+
+#[test]
+fn a_template_that_renders_too_much_text_is_stopped() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
+        .file(
+            "tpl/build.yml.j2",
+            "image: x\nscript:\n  - {{ (\"x\" * 300000) | yaml }}\n",
+        )
+        .args(&["generate", "--templates", "tpl"])
+        .status(1)
+        .stderr("error: template `tpl/build.yml.j2`: renders more than 256 KiB of text, the most a job template may (a GitLab job is a few KiB)\n")
+        .run();
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    // (arguments, the error)
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["generate", "--output", "gipgee.yaml"],
+            "error: gipgee.yaml is the configuration (gipgee.yaml), which this command reads: write to another file\n",
+        ),
+        (
+            &["generate", "-o", "./ci/../gipgee.yaml"],
+            "error: ./ci/../gipgee.yaml is the configuration (gipgee.yaml), which this command reads: write to another file\n",
+        ),
+        (
+            &["generate", "-o", "link.yaml"],
+            "error: link.yaml is the configuration (gipgee.yaml), which this command reads: write to another file\n",
+        ),
+        (
+            &["generate", "--templates", "tpl", "-o", "tpl/build.yml.j2"],
+            "error: tpl/build.yml.j2 is inside the templates directory (tpl), which this command reads: write to another file\n",
+        ),
+        (
+            &[
+                "generate",
+                "--mode",
+                "rebuild",
+                "--selection",
+                "selection.json",
+                "-o",
+                "selection.json",
+            ],
+            "error: selection.json is the selection file (selection.json), which this command reads: write to another file\n",
+        ),
+        (
+            &["layer-check", "--output", "link.yaml"],
+            "error: link.yaml is the configuration (gipgee.yaml), which this command reads: write to another file\n",
+        ),
+        (
+            &[
+                "evaluate",
+                "--results",
+                "results",
+                "--output",
+                "rebuild.yml",
+                "--junit",
+                "gipgee.yaml",
+            ],
+            "error: gipgee.yaml is the configuration (gipgee.yaml), which this command reads: write to another file\n",
+        ),
+        (
+            &[
+                "evaluate",
+                "--results",
+                "results",
+                "--output",
+                "results/layer-check.json",
+            ],
+            "error: results/layer-check.json is inside the results directory (results), which this command reads: write to another file\n",
+        ),
+        (
+            &["migrate", "--input", "gipgee.yaml", "--output", "link.yaml"],
+            "error: link.yaml is the original configuration (gipgee.yaml), which this command reads: write to another file\n",
+        ),
+    ];
+    for (args, error) in cases {
+        let test = Test::new()
+            .gitlab_manual_run()
+            .file("gipgee.yaml", CONFIG)
+            .file("Containerfile", "FROM scratch\n")
+            .file("tpl/build.yml.j2", "image: x\nscript: [\"true\"]\n")
+            .file("selection.json", r#"{"images": {"base": "stale"}}"#)
+            .file("results/layer-check.json", "{}")
+            .args(args)
+            .status(1)
+            .stderr(error);
+        std::os::unix::fs::symlink("gipgee.yaml", test.dir().join("link.yaml")).unwrap();
+        let out = test.run();
+        assert_eq!(
+            out.read("gipgee.yaml"),
+            support::unindent(CONFIG),
+            "{args:?}"
+        );
+        assert_eq!(
+            out.read("selection.json"),
+            r#"{"images": {"base": "stale"}}"#
+        );
+        assert_eq!(out.read("results/layer-check.json"), "{}");
+    }
+}
+
+#[test]
+fn generate_leaves_no_temporary_file_beside_the_pipeline() {
+    let out = Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
+        .args(&["generate", "--output", "ci/child.yml"])
+        .any_stdout()
+        .run();
+    let names: Vec<String> = std::fs::read_dir(out.dir.join("ci"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["child.yml"]);
 }

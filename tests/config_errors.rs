@@ -4,9 +4,12 @@
 
 use crate::support::Test;
 
-/// A test in a repository whose gipgee.yaml is `config`.
+/// A test in a repository whose gipgee.yaml is `config`, with a Containerfile at the root
+/// (every image's default).
 fn with_config(config: &str) -> Test {
-    Test::new().file("gipgee.yaml", config)
+    Test::new()
+        .file("gipgee.yaml", config)
+        .file("Containerfile", "FROM scratch\n")
 }
 
 /// `gipgee validate` of `config`.
@@ -296,5 +299,217 @@ fn a_missing_config_file_is_a_clear_error() {
         .args(&["validate", "--config", "nope.yaml"])
         .status(1)
         .stderr("error: cannot read nope.yaml: No such file or directory (os error 2)\n")
+        .run();
+}
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_key() {
+    validate("\u{feff}version: 1\nimages:\n  a: {baseImage: alpine, targetLocations: [registry.example.com/a:1]}\n")
+        .stdout("gipgee.yaml: ok (1 images)\n")
+        .run();
+}
+
+#[test]
+fn a_nul_byte_is_an_error_at_its_position() {
+    validate("version: 1\nimages:\n  a: {baseImage: alp\0ine, targetLocations: [registry.example.com/a:1]}\n")
+        .status(1)
+        .stderr(
+            "
+            error: a NUL byte: expected YAML text
+             --> gipgee.yaml:3:21
+              |
+            3 |   a: {baseImage: alp\u{fffd}ine, targetLocations: [registry.example.com/a:1]}
+              |                     ^
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn a_byte_that_is_not_utf8_is_an_error_at_its_position() {
+    let test = Test::new().args(&["validate"]);
+    std::fs::write(
+        test.dir().join("gipgee.yaml"),
+        b"version: 1\nimages:\n  caf\xe9: {baseImage: alpine}\n",
+    )
+    .expect("write");
+    test.status(1)
+        .stderr(
+            "
+            error: invalid UTF-8 (byte 0xe9): expected UTF-8 text
+             --> gipgee.yaml:3:6
+              |
+            3 |   caf\u{fffd}: {baseImage: alpine}
+              |      ^
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn a_second_yaml_document_is_an_error() {
+    validate(
+        "
+            version: 1
+            images:
+              a: {baseImage: alpine, targetLocations: [registry.example.com/a:1]}
+            ---
+            images:
+              b: {baseImage: alpine, targetLocations: [registry.example.com/b:1]}
+            ",
+    )
+    .status(1)
+    .stderr(
+        "
+            error: a second YAML document: expected one document (remove this `---` and what follows it)
+             --> gipgee.yaml:4:1
+              |
+            4 | ---
+              | ^
+            ",
+    )
+    .run();
+}
+
+#[test]
+fn aliases_of_long_text_are_refused_before_they_use_memory() {
+    // 16 KiB of text, doubled by each alias level: unbounded, this would be 16 GiB.
+    let mut config = format!("version: 1\nx0: &x0 \"{}\"\n", "long text ".repeat(1600));
+    for level in 1..=20 {
+        config.push_str(&format!(
+            "x{level}: &x{level} [*x{p}, *x{p}]\n",
+            p = level - 1
+        ));
+    }
+    validate(&config)
+        .status(1)
+        .stderr(
+            "
+            error: `*x5`: aliases expand to more than 1024 KiB of text
+             --> gipgee.yaml:8:10
+              |
+            8 | x6: &x6 [*x5, *x5]
+              |          ^
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn defaults_are_checked_as_written_even_when_every_image_overrides_them() {
+    validate(
+        "
+            version: 1
+            defaults:
+              baseImage: Alpine
+              watchedAssets: ['../shared/**', '']
+            images:
+              a:
+                baseImage: alpine
+                watchedAssets: []
+                targetLocations: [registry.example.com/a:1, 'registry.example.com/a:1']
+            ",
+    )
+    .status(1)
+    .stderr(
+        "
+            error: invalid image reference \"Alpine\": repository name must be lowercase
+             --> gipgee.yaml:3:14
+              |
+            3 |   baseImage: Alpine
+              |              ^^^^^^
+            error: invalid glob `../shared/**`: `..` leaves the repository (globs are relative to its root)
+             --> gipgee.yaml:4:19
+              |
+            4 |   watchedAssets: ['../shared/**', '']
+              |                   ^^^^^^^^^^^^
+            error: empty glob: expected a glob of repository paths, e.g. `images/a/**`
+             --> gipgee.yaml:4:35
+              |
+            4 |   watchedAssets: ['../shared/**', '']
+              |                                   ^
+            error: `targetLocations` lists `registry.example.com/a:1` twice
+             --> gipgee.yaml:9:49
+              |
+            9 |     targetLocations: [registry.example.com/a:1, 'registry.example.com/a:1']
+              |                                                 ^^^^^^^^^^^^^^^^^^^^^^^^
+            4 errors in gipgee.yaml
+            ",
+    )
+    .run();
+}
+
+/// An image whose containerfile, context and watched glob are not in the repository.
+const MISSING_PATHS: &str = "
+    version: 1
+    images:
+      a:
+        baseImage: alpine
+        targetLocations: [registry.example.com/a:1]
+        staging: registry.example.com/staging
+        context: images/a
+        watchedAssets: [images/a/*.sh, shared]
+    ";
+
+/// What `validate` and `generate` say about [`MISSING_PATHS`].
+const MISSING_PATHS_ERRORS: &str = "
+    error: image `a`: build context `images/a` does not exist
+     --> gipgee.yaml:7:14
+      |
+    7 |     context: images/a
+      |              ^
+    error: image `a`: containerfile `images/a/Containerfile` does not exist
+     --> gipgee.yaml:7:14
+      |
+    7 |     context: images/a
+      |              ^
+    error: watched glob `images/a/*.sh` matches no file in the repository
+     --> gipgee.yaml:8:21
+      |
+    8 |     watchedAssets: [images/a/*.sh, shared]
+      |                     ^
+    error: watched glob `shared` matches no file in the repository
+     --> gipgee.yaml:8:36
+      |
+    8 |     watchedAssets: [images/a/*.sh, shared]
+      |                                    ^
+      = help: `shared` is a directory; `shared/**` matches the files in it
+    4 errors in gipgee.yaml
+    ";
+
+#[test]
+fn paths_and_globs_missing_from_the_repository_are_errors_in_validate_and_generate() {
+    for args in [&["validate"][..], &["generate"]] {
+        Test::new()
+            .gitlab_manual_run()
+            .file("gipgee.yaml", MISSING_PATHS)
+            .file("shared/lib.sh", "true\n")
+            .args(args)
+            .status(1)
+            .stderr(MISSING_PATHS_ERRORS)
+            .run();
+    }
+}
+
+#[test]
+fn paths_and_globs_missing_from_the_repository_are_warnings_in_plan() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", MISSING_PATHS)
+        .file("shared/lib.sh", "true\n")
+        .args(&["plan"])
+        .stdout(
+            "
+            gipgee plan: default branch, started by `web`: all images, the first job of each chain is manual; images are released
+            All images are selected: the default branch was started by `web`.
+              build  a  all images are selected [released, starts manually]
+            1 of 1 images are built.
+            ",
+        )
+        .stderr(
+            &MISSING_PATHS_ERRORS
+                .replace("error:", "warning:")
+                .replace("4 errors", "4 warnings"),
+        )
         .run();
 }

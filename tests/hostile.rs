@@ -52,6 +52,7 @@ fn hostile_values_keep_yaml_structure_and_shell_words() {
         .gitlab_manual_run()
         .env("GIPGEE_FORCE_AUTOSTART", "true")
         .file("gipgee.yaml", &hostile_config())
+        .file("Containerfile", "FROM scratch\n")
         .args(&["generate"])
         .any_stdout()
         .run();
@@ -132,6 +133,7 @@ fn secrets_never_reach_the_pipeline_or_the_output() {
         .env("DOCKERHUB_TOKEN", secrets[1])
         .env("CI_REGISTRY_PASSWORD", secrets[2])
         .env("CI_REGISTRY_USER", "gitlab-ci-token")
+        .file("Containerfile", "FROM scratch\n")
         .file(
             "gipgee.yaml",
             r#"
@@ -252,6 +254,7 @@ fn yaml_1_1_reads_every_string_as_written() {
         .gitlab_manual_run()
         .env("GIPGEE_FORCE_AUTOSTART", "true")
         .file("gipgee.yaml", &config)
+        .file("Containerfile", "FROM scratch\n")
         .args(&["generate"])
         .any_stdout()
         .run();
@@ -360,4 +363,19 @@ fn every_short_string_reads_back_unchanged_in_yaml_1_1_and_1_2() {
     let file = dir.path().join("strings.yml");
     std::fs::write(&file, &text).unwrap();
     support::tools::check_psych_reads_as_written(&file);
+}
+
+#[test]
+fn a_commit_sha_that_is_not_a_commit_id_never_becomes_a_staging_tag() {
+    Test::new()
+        .gitlab_manual_run()
+        .env("CI_COMMIT_SHA", "x:evil tag")
+        .file(
+            "gipgee.yaml",
+            "version: 1\nimages:\n  a: {baseImage: alpine, targetLocations: [registry.example.com/a:1]}\n",
+        )
+        .args(&["generate"])
+        .status(1)
+        .stderr("error: `CI_COMMIT_SHA` is `x:evil tag`: expected the commit id GitLab sets (40 or 64 hexadecimal digits)\n")
+        .run();
 }

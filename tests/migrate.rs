@@ -23,16 +23,19 @@ fn an_original_config_becomes_one_that_validates_and_plans_the_same_images() {
     let converted = out.read("gipgee.yaml");
     insta::assert_snapshot!("migrated-parent-child", converted);
 
-    Test::new()
-        .file("gipgee.yaml", &converted)
+    // The repository the original configuration describes.
+    let repository = |test: Test| {
+        test.file("gipgee.yaml", &converted)
+            .file("images/Containerfile", "FROM scratch\n")
+            .file("images/Containerfile.non-root", "FROM scratch\n")
+    };
+    repository(Test::new())
         .args(&["validate"])
         .stdout("gipgee.yaml: ok (4 images)\n")
         .run();
     // The children are still built on their parents: in a manual run they build FROM the
     // parents' staging images.
-    let plan = Test::new()
-        .gitlab_manual_run()
-        .file("gipgee.yaml", &converted)
+    let plan = repository(Test::new().gitlab_manual_run())
         .args(&["plan"])
         .any_stdout()
         .run();

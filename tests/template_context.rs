@@ -92,7 +92,7 @@ fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
         ..Flags::default()
     };
     let settings = Settings::resolve(flags, &vars);
-    let run = PipelineRun::detect(&vars, Mode::Auto);
+    let run = PipelineRun::detect(&vars, Mode::Auto).expect("a valid run");
     let config =
         config::load(&settings.config, &vars, MissingVariables::Error).expect("the config loads");
     let resolve_config =

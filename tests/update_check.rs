@@ -357,6 +357,7 @@ fn the_verdict_job_never_reads_an_earlier_pipelines_summary() {
         .gitlab_manual_run()
         .env("CI_PIPELINE_SOURCE", "schedule")
         .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
         .args(&["generate", "--output", "check.yml"])
         .any_stdout()
         .run();

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::write_file;
 use crate::checks;
 use crate::config::Config;
 use crate::environment::{PipelineRun, Settings};
 use crate::error::Error;
+use crate::output::write_file;
 use crate::pipeline;
 use crate::plan::{self, Plan};
 use crate::render::Templates;

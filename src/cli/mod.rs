@@ -14,10 +14,12 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::checks;
-use crate::config::{self, MissingVariables};
+use crate::config::{self, Config, MissingVariables};
+use crate::diagnostic::{Diagnostic, Severity};
 use crate::environment::settings::RegistryLimits;
 use crate::environment::{Flags, Mode, PipelineRun, RunKind, Settings, credentials};
 use crate::error::Error;
+use crate::output::{Input, refuse_inputs, write_file};
 use crate::plan;
 use crate::registry::Client;
 use crate::render::{self, Templates};
@@ -69,10 +71,12 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             output,
             templates,
         } => {
-            let run = PipelineRun::detect(vars, mode(target.mode));
+            let run = PipelineRun::detect(vars, mode(target.mode))?;
             let settings = settings(target.config, target.selection, templates, vars)?;
+            refuse_inputs(&output, &settings_inputs(&settings))?;
             let templates = Templates::new(settings.templates_dir.as_deref())?;
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
+            check_work_tree(&config, &settings.workdir, Severity::Error)?;
             let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Error)?;
             let yaml = crate::pipeline::generate(&config, &settings, &plan, &templates)?;
             write_file(&output, &yaml)?;
@@ -82,9 +86,10 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
         }
         Command::Plan { target } => {
             // On a laptop GitLab's variables are not set: placeholders stand in for them.
-            let run = PipelineRun::detect(vars, mode(target.mode));
+            let run = PipelineRun::detect(vars, mode(target.mode))?;
             let settings = settings(target.config, target.selection, None, vars)?;
             let config = config::load(&settings.config, vars, MissingVariables::Tolerate)?;
+            check_work_tree(&config, &settings.workdir, Severity::Warning)?;
             let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Tolerate)?;
             say_raw!("{}", plan.to_text());
             Ok(())
@@ -105,6 +110,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
                 deadline,
                 request_timeout,
             };
+            refuse_inputs(&output, &[config_input(&config)])?;
             let config = config::load(&config, vars, MissingVariables::Error)?;
             let client = registry_client(&config, vars, &limits)?;
             let results = checks::layer::check_all(&config, &client);
@@ -130,7 +136,15 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             templates,
         } => {
             let settings = settings(config, None, templates, vars)?;
-            let run = PipelineRun::detect(vars, Mode::Rebuild);
+            let mut inputs = settings_inputs(&settings);
+            inputs.push(Input::Dir {
+                what: "the results directory",
+                path: &results,
+            });
+            for written in std::iter::once(&output).chain(&junit) {
+                refuse_inputs(written, &inputs)?;
+            }
+            let run = PipelineRun::detect(vars, Mode::Rebuild)?;
             let templates = Templates::new(settings.templates_dir.as_deref())?;
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
             let evaluation = evaluate::evaluate(&config, &settings, &run, &results, &templates)?;
@@ -217,6 +231,33 @@ fn settings(
     Ok(Settings::resolve(flags, vars))
 }
 
+/// The configuration, as an input no output may replace.
+fn config_input(path: &Path) -> Input<'_> {
+    Input::File {
+        what: "the configuration",
+        path,
+    }
+}
+
+/// The files a command with these settings reads: the configuration, the selection file and
+/// the templates directory.
+fn settings_inputs(settings: &Settings) -> Vec<Input<'_>> {
+    let mut inputs = vec![config_input(&settings.config)];
+    if let Some(path) = &settings.selection {
+        inputs.push(Input::File {
+            what: "the selection file",
+            path,
+        });
+    }
+    if let Some(path) = &settings.templates_dir {
+        inputs.push(Input::Dir {
+            what: "the templates directory",
+            path,
+        });
+    }
+    inputs
+}
+
 fn mode(arg: ModeArg) -> Mode {
     match arg {
         ModeArg::Auto => Mode::Auto,
@@ -232,29 +273,46 @@ fn log(line: &str) {
 
 fn validate(path: &Path, vars: &Vars) -> Result<(), Error> {
     let config = config::load(path, vars, MissingVariables::Tolerate)?;
+    let workdir = std::env::current_dir()
+        .map_err(|err| Error::io("find", Path::new("the current directory"), err))?;
+    check_work_tree(&config, &workdir, Severity::Error)?;
     plan::Graph::new(&config)?;
     say!("{}: ok ({} images)", path.display(), config.images.len());
     Ok(())
 }
 
+/// The containerfiles, build contexts and watched globs of `config` against the work tree
+/// `workdir` is in: errors where a pipeline is at stake, warnings (on stderr) for `plan`,
+/// which explores.
+fn check_work_tree(config: &Config, workdir: &Path, severity: Severity) -> Result<(), Error> {
+    let root = config::worktree::repository_root(workdir);
+    let problems = config::worktree::check(config, root);
+    match severity {
+        _ if problems.is_empty() => Ok(()),
+        Severity::Error => Err(config.source.invalid(problems)),
+        Severity::Warning => {
+            let warnings = problems.into_iter().map(Diagnostic::as_warning).collect();
+            eprint!("{}", config.source.show(warnings));
+            Ok(())
+        }
+    }
+}
+
 /// Converts an original configuration; never over the original, which the user keeps.
 fn migrate(input: &Path, output: Option<&Path>) -> Result<(), Error> {
-    let source = std::fs::read_to_string(input).map_err(|err| Error::io("read", input, err))?;
+    if let Some(output) = output {
+        let original = Input::File {
+            what: "the original configuration",
+            path: input,
+        };
+        refuse_inputs(output, &[original])?;
+    }
+    let source = config::read_yaml_file(input)?;
     let converted = crate::migrate::migrate(input, &source)?;
     let Some(output) = output else {
         say_raw!("{converted}");
         return Ok(());
     };
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    };
-    if same(input, output) {
-        return Err(Error::User(format!(
-            "{} is the original configuration: write the converted one elsewhere (e.g. --output gipgee.v1.yaml), check it, then replace the original",
-            output.display()
-        )));
-    }
     write_file(output, &converted)?;
     say!("Wrote {}.", output.display());
     Ok(())
@@ -271,7 +329,7 @@ fn export_templates(dir: &Path, force: bool) -> Result<(), Error> {
                 path.display()
             )));
         }
-        std::fs::write(&path, built_in.source).map_err(|err| Error::io("write", &path, err))?;
+        write_file(&path, built_in.source)?;
         let _ = writeln!(stdout, "wrote {}", path.display());
     }
     Ok(())
@@ -322,12 +380,4 @@ fn update_check(command: UpdateCheckCommand) -> Result<(), Error> {
             Err(err)
         }
     }
-}
-
-/// Writes a file, creating its directory.
-fn write_file(path: &Path, text: &str) -> Result<(), Error> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|err| Error::io("create", dir, err))?;
-    }
-    std::fs::write(path, text).map_err(|err| Error::io("write", path, err))
 }

@@ -8,6 +8,7 @@
 mod fields;
 mod parse;
 pub mod schema;
+pub mod worktree;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -40,11 +41,16 @@ pub struct Source {
 impl Source {
     /// These diagnostics, shown against this file.
     pub fn invalid(&self, diagnostics: Vec<Diagnostic>) -> Error {
-        Error::Invalid(SourceDiagnostics {
+        Error::Invalid(self.show(diagnostics))
+    }
+
+    /// These diagnostics with this file's text, to render them.
+    pub fn show(&self, diagnostics: Vec<Diagnostic>) -> SourceDiagnostics {
+        SourceDiagnostics {
             file: self.file.clone(),
             source: self.text.clone(),
             diagnostics,
-        })
+        }
     }
 }
 
@@ -55,6 +61,12 @@ pub struct ImagePositions {
     pub base_image: Position,
     /// One per target location, in order.
     pub target_locations: Vec<Position>,
+    /// The `containerfile` value; the `context` value (or the id) when it is the default.
+    pub containerfile: Position,
+    /// The `context` value, or the id when it is the default.
+    pub context: Position,
+    /// One per watched glob, in order.
+    pub watched_assets: Vec<Position>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,8 +152,34 @@ pub enum MissingVariables {
 
 /// Reads and resolves a configuration file.
 pub fn load(path: &Path, vars: &Vars, missing: MissingVariables) -> Result<Config, Error> {
-    let source = std::fs::read_to_string(path).map_err(|err| Error::io("read", path, err))?;
+    let source = read_yaml_file(path)?;
     parse::resolve(path, &source, vars, missing)
+}
+
+/// Reads a YAML file a user wrote: UTF-8 (a byte that is not is an error at its line and
+/// column), without a leading byte order mark.
+pub fn read_yaml_file(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|err| Error::io("read", path, err))?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(yaml::strip_bom(&text).to_string()),
+        Err(err) => {
+            let bytes = err.as_bytes();
+            let valid_up_to = err.utf8_error().valid_up_to();
+            let valid = String::from_utf8_lossy(&bytes[..valid_up_to]);
+            let diagnostic = Diagnostic::at(
+                yaml::position_of_offset(&valid, valid.len()),
+                format!(
+                    "invalid UTF-8 (byte 0x{:02x}): expected UTF-8 text",
+                    bytes.get(valid_up_to).copied().unwrap_or_default()
+                ),
+            );
+            Err(Error::Invalid(SourceDiagnostics {
+                file: path.to_path_buf(),
+                source: String::from_utf8_lossy(bytes).into_owned(),
+                diagnostics: vec![diagnostic],
+            }))
+        }
+    }
 }
 
 /// Resolves configuration text (for tests and for `load`).

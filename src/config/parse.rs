@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use globset::Glob;
 
-use super::fields::{Field, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS};
+use super::fields::{
+    Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS,
+};
 use super::yaml::{self, Node, Value};
 use super::{
     BUILDERS, Config, DEFAULT_STAGING, Image, ImagePositions, ImageTest, MissingVariables,
@@ -134,6 +136,7 @@ impl Walker {
                 _ => {}
             }
         }
+        self.check_defaults(&defaults);
         match version {
             None => self.diagnostics.push(Diagnostic::at(
                 root.position,
@@ -282,6 +285,30 @@ impl Walker {
         Some(fields)
     }
 
+    /// Checks every value in `defaults` as written, as the JSON Schema does: a value every
+    /// image overrides is never merged, and would otherwise never be looked at. (An image
+    /// that inherits it reports the same problem at the same place, shown once.)
+    fn check_defaults(&mut self, defaults: &FieldNodes) {
+        for field in IMAGE_FIELDS {
+            let Some(node) = defaults.get(field.name) else {
+                continue;
+            };
+            match field.kind {
+                FieldKind::Reference => drop(self.reference(node, field.name)),
+                FieldKind::References => drop(self.references(node, field.name)),
+                FieldKind::Repository => drop(self.repository(node, field.name)),
+                FieldKind::Path => drop(self.path(node, field.name)),
+                FieldKind::Globs => drop(self.globs(node)),
+                FieldKind::BuildArgs => drop(self.build_args(node)),
+                FieldKind::Tests => drop(self.tests(node)),
+                FieldKind::UpdateCheck => drop(self.update_check(node)),
+                FieldKind::Bool => drop(self.bool(node)),
+                FieldKind::Builder => drop(self.builder(node)),
+                FieldKind::VariableName | FieldKind::Strings | FieldKind::Text => {}
+            }
+        }
+    }
+
     fn images(&mut self, node: &Node, defaults: &FieldNodes) -> BTreeMap<String, Image> {
         let mut images = BTreeMap::new();
         let Some(entries) = self.mapping(node, "`images`") else {
@@ -365,16 +392,21 @@ impl Walker {
         if self.diagnostics.len() > errors_before {
             return None;
         }
-        let target_positions = match fields.get("targetLocations").map(|n| &n.value) {
+        let item_positions = |field: &str| match fields.get(field).map(|n| &n.value) {
             Some(Value::Sequence(items)) => items.iter().map(|item| item.position).collect(),
             _ => Vec::new(),
         };
+        let position_of = |field: &str| fields.get(field).map(|n| n.position);
+        let context_position = position_of("context").unwrap_or(key.position);
         Some(Image {
             id: id.to_string(),
             positions: ImagePositions {
                 id: key.position,
-                base_image: fields.get("baseImage").map_or(key.position, |n| n.position),
-                target_locations: target_positions,
+                base_image: position_of("baseImage").unwrap_or(key.position),
+                target_locations: item_positions("targetLocations"),
+                containerfile: position_of("containerfile").unwrap_or(context_position),
+                context: context_position,
+                watched_assets: item_positions("watchedAssets"),
             },
             base_image: base_image?,
             containerfile: containerfile?,
@@ -519,11 +551,20 @@ impl Walker {
             self.error(node, "expected at least one image reference");
             return None;
         }
-        let references: Vec<Option<Reference>> = items
-            .iter()
-            .map(|item| self.reference(item, field))
-            .collect();
-        references.into_iter().collect()
+        let mut references: Vec<Reference> = Vec::new();
+        let mut ok = true;
+        for item in items {
+            match self.reference(item, field) {
+                // Compared as normalised: `alpine` is `docker.io/library/alpine:latest`.
+                Some(reference) if references.contains(&reference) => {
+                    self.error(item, format!("`{field}` lists `{reference}` twice"));
+                    ok = false;
+                }
+                Some(reference) => references.push(reference),
+                None => ok = false,
+            }
+        }
+        ok.then_some(references)
     }
 
     fn repository(&mut self, node: &Node, field: &str) -> Option<Repository> {
@@ -566,8 +607,17 @@ impl Walker {
                 ok = false;
                 continue;
             };
-            if text.starts_with('/') {
+            if text.trim().is_empty() {
+                self.error(
+                    item,
+                    "empty glob: expected a glob of repository paths, e.g. `images/a/**`",
+                );
+                ok = false;
+            } else if text.starts_with('/') {
                 self.error(item, format!("invalid glob `{text}`: globs are relative to the repository root, without a leading `/`"));
+                ok = false;
+            } else if text.split('/').any(|part| part == "..") {
+                self.error(item, format!("invalid glob `{text}`: `..` leaves the repository (globs are relative to its root)"));
                 ok = false;
             } else if let Err(err) = Glob::new(&text) {
                 self.error(item, format!("invalid glob `{text}`: {}", err.kind()));

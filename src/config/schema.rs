@@ -72,9 +72,18 @@ fn kind_schema(kind: FieldKind) -> Value {
             json!({"type": "string", "minLength": 1})
         }
         FieldKind::References => {
-            json!({"type": "array", "minItems": 1, "items": {"type": "string"}})
+            json!({"type": "array", "minItems": 1, "uniqueItems": true, "items": {"type": "string"}})
         }
-        FieldKind::Globs | FieldKind::Strings => strings,
+        // Not empty, relative, and never leaving the repository through `..`.
+        FieldKind::Globs => json!({
+            "type": "array",
+            "items": {
+                "type": "string",
+                "pattern": "\\S",
+                "not": {"anyOf": [{"pattern": "^/"}, {"pattern": "(^|/)\\.\\.(/|$)"}]},
+            },
+        }),
+        FieldKind::Strings => strings,
         FieldKind::BuildArgs => json!({
             "type": "object",
             "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},

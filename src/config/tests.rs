@@ -171,3 +171,85 @@ fn gitlabs_secret_variables_are_never_expanded() {
         assert!(!err.contains("hunter2"), "{name}: {err}");
     }
 }
+
+/// The messages of the diagnostics `source` gets, in order.
+fn problems(source: &str) -> Vec<String> {
+    match from_str(
+        Path::new("gipgee.yaml"),
+        source,
+        &vars(),
+        MissingVariables::Error,
+    ) {
+        Ok(_) => Vec::new(),
+        Err(Error::Invalid(diagnostics)) => diagnostics
+            .diagnostics
+            .into_iter()
+            .map(|d| d.message)
+            .collect(),
+        Err(other) => panic!("not a diagnostic: {other}"),
+    }
+}
+
+#[test]
+fn defaults_are_checked_even_when_every_image_overrides_them() {
+    let source = "
+version: 1
+defaults:
+  baseImage: Not A Reference
+  layerCheck: sometimes
+  watchedAssets: ['../outside/**']
+images:
+  a:
+    baseImage: alpine
+    layerCheck: true
+    watchedAssets: []
+    targetLocations: [registry.example.com/a:1]
+    staging: registry.example.com/s
+";
+    assert_eq!(
+        problems(source),
+        [
+            "invalid image reference \"Not A Reference\": must not contain whitespace",
+            "expected `true` or `false`, found `sometimes`",
+            "invalid glob `../outside/**`: `..` leaves the repository (globs are relative to its root)",
+        ]
+    );
+}
+
+#[test]
+fn a_target_location_listed_twice_in_one_image_is_an_error() {
+    let source = "
+version: 1
+images:
+  a:
+    baseImage: alpine
+    targetLocations: [alpine, registry.example.com/a:1, 'docker.io/library/alpine:latest']
+    staging: registry.example.com/s
+";
+    assert_eq!(
+        problems(source),
+        ["`targetLocations` lists `docker.io/library/alpine:latest` twice"]
+    );
+}
+
+#[test]
+fn empty_globs_and_globs_leaving_the_repository_are_errors() {
+    let source = "
+version: 1
+images:
+  a:
+    baseImage: alpine
+    targetLocations: [registry.example.com/a:1]
+    staging: registry.example.com/s
+    watchedAssets: ['', '  ', 'a/../../b', 'ok/**', '..']
+";
+    assert_eq!(
+        problems(source),
+        [
+            "empty glob: expected a glob of repository paths, e.g. `images/a/**`",
+            "empty glob: expected a glob of repository paths, e.g. `images/a/**`",
+            "invalid glob `a/../../b`: `..` leaves the repository (globs are relative to its root)",
+            "invalid glob `..`: `..` leaves the repository (globs are relative to its root)",
+        ]
+    );
+}

@@ -81,20 +81,61 @@ impl Node {
     }
 }
 
-/// Parses one YAML document. A syntax error is returned as a diagnostic at its position.
+/// Parses one YAML document. A syntax error is returned as a diagnostic at its position, and
+/// so is what a text editor would not show: a NUL byte, or a second document after `---`
+/// (silently ignoring it would lose settings). A leading byte order mark is not content.
 /// Duplicate keys in a mapping are reported as diagnostics too (YAML forbids them, and a
 /// silently ignored duplicate is a lost setting); the first occurrence is kept.
 pub fn parse(source: &str) -> Result<(Option<Node>, Vec<Diagnostic>), Diagnostic> {
-    let mut builder = TreeBuilder::default();
+    let source = strip_bom(source);
+    if let Some(at) = source.find('\0') {
+        return Err(Diagnostic::at(
+            position_of_offset(source, at),
+            "a NUL byte: expected YAML text",
+        ));
+    }
+    let mut builder = TreeBuilder::new(source);
     let mut parser = Parser::new_from_str(source);
-    parser.load(&mut builder, false).map_err(|err| {
-        let marker = err.marker();
-        Diagnostic::at(position(marker), format!("invalid YAML: {}", err.info()))
-    })?;
-    if let Some(diag) = builder.alias_error {
-        return Err(diag);
+    let mut documents = 0;
+    loop {
+        let (event, marker) = parser.next_token().map_err(|err| {
+            let marker = err.marker();
+            Diagnostic::at(position(marker), format!("invalid YAML: {}", err.info()))
+        })?;
+        match event {
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(Diagnostic::at(
+                        position(&marker),
+                        "a second YAML document: expected one document (remove this `---` and what follows it)",
+                    ));
+                }
+            }
+            event => builder.on_event(event, marker),
+        }
+        if let Some(diag) = builder.alias_error.take() {
+            return Err(diag);
+        }
     }
     Ok((builder.root, builder.duplicates))
+}
+
+/// The text without a leading UTF-8 byte order mark, which some editors write and which is
+/// not part of the first key.
+pub fn strip_bom(source: &str) -> &str {
+    source.strip_prefix('\u{feff}').unwrap_or(source)
+}
+
+/// The line and column (in characters) of a byte offset of `text`.
+pub fn position_of_offset(text: &str, offset: usize) -> Position {
+    let before = text.get(..offset).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    Position {
+        line: before.matches('\n').count() + 1,
+        col: before[line_start..].chars().count() + 1,
+    }
 }
 
 fn position(marker: &Marker) -> Position {
@@ -107,15 +148,85 @@ fn position(marker: &Marker) -> Position {
 /// How many nodes aliases may copy in one document: enough for any real config, and a
 /// "billion laughs" file fails with a diagnostic instead of exhausting memory.
 const MAX_ALIAS_NODES: usize = 100_000;
+/// How many bytes of text aliases may copy in one document: few nodes can still be large
+/// (an alias of an alias of a long string doubles it each time).
+pub const MAX_ALIAS_BYTES: usize = 1024 * 1024;
 
-#[derive(Default)]
-struct TreeBuilder {
+struct TreeBuilder<'s> {
+    /// The source, for naming an alias in a diagnostic (the events carry only anchor ids).
+    source: &'s str,
     alias_nodes: usize,
+    alias_bytes: usize,
     stack: Vec<Open>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
     duplicates: Vec<Diagnostic>,
     alias_error: Option<Diagnostic>,
+}
+
+impl<'s> TreeBuilder<'s> {
+    fn new(source: &'s str) -> Self {
+        TreeBuilder {
+            source,
+            alias_nodes: 0,
+            alias_bytes: 0,
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            root: None,
+            duplicates: Vec::new(),
+            alias_error: None,
+        }
+    }
+
+    /// The alias as written at `position` (`*name`), for messages.
+    fn alias_name(&self, position: Position) -> String {
+        let name: String = self
+            .source
+            .lines()
+            .nth(position.line.saturating_sub(1))
+            .unwrap_or_default()
+            .chars()
+            .skip(position.col.saturating_sub(1))
+            .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '[' | ']' | '{' | '}'))
+            .collect();
+        match name.starts_with('*') {
+            true => name,
+            false => "an alias".to_string(),
+        }
+    }
+
+    /// Copies the anchored node to the alias's place, within the alias budgets.
+    fn expand_alias(&mut self, id: usize, position: Position) {
+        let Some(node) = self.anchors.get(&id) else {
+            self.alias_error = Some(Diagnostic::at(position, "alias to an unknown anchor"));
+            return;
+        };
+        let (nodes, bytes) = (node_count(node), text_bytes(node));
+        if self.alias_nodes + nodes > MAX_ALIAS_NODES {
+            let name = self.alias_name(position);
+            self.alias_error = Some(Diagnostic::at(
+                position,
+                format!("`{name}`: aliases expand to more than {MAX_ALIAS_NODES} nodes"),
+            ));
+            return;
+        }
+        if self.alias_bytes + bytes > MAX_ALIAS_BYTES {
+            let name = self.alias_name(position);
+            self.alias_error = Some(Diagnostic::at(
+                position,
+                format!(
+                    "`{name}`: aliases expand to more than {} KiB of text",
+                    MAX_ALIAS_BYTES / 1024
+                ),
+            ));
+            return;
+        }
+        self.alias_nodes += nodes;
+        self.alias_bytes += bytes;
+        let mut node = node.clone();
+        node.position = position;
+        self.push_complete(node, 0);
+    }
 }
 
 struct Open {
@@ -124,7 +235,7 @@ struct Open {
     pending_key: Option<Node>,
 }
 
-impl TreeBuilder {
+impl TreeBuilder<'_> {
     fn push_complete(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());
@@ -165,7 +276,7 @@ impl TreeBuilder {
     }
 }
 
-impl MarkedEventReceiver for TreeBuilder {
+impl MarkedEventReceiver for TreeBuilder<'_> {
     fn on_event(&mut self, event: Event, marker: Marker) {
         let position = position(&marker);
         match event {
@@ -196,33 +307,25 @@ impl MarkedEventReceiver for TreeBuilder {
                 pending_key: None,
             }),
             Event::SequenceEnd | Event::MappingEnd => self.close(),
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) if self.alias_nodes + node_count(node) > MAX_ALIAS_NODES => {
-                    self.alias_error.get_or_insert_with(|| {
-                        Diagnostic::at(
-                            position,
-                            format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"),
-                        )
-                    });
-                }
-                Some(node) => {
-                    let mut node = node.clone();
-                    self.alias_nodes += node_count(&node);
-                    node.position = position;
-                    self.push_complete(node, 0);
-                }
-                None => {
-                    self.alias_error.get_or_insert_with(|| {
-                        Diagnostic::at(position, "alias to an unknown anchor")
-                    });
-                }
-            },
+            Event::Alias(id) => self.expand_alias(id, position),
             Event::Nothing
             | Event::StreamStart
             | Event::StreamEnd
             | Event::DocumentStart
             | Event::DocumentEnd => {}
         }
+    }
+}
+
+/// The bytes of scalar text in a node, keys included.
+fn text_bytes(node: &Node) -> usize {
+    match &node.value {
+        Value::Scalar { text, .. } => text.len(),
+        Value::Sequence(items) => items.iter().map(text_bytes).sum(),
+        Value::Mapping(entries) => entries
+            .iter()
+            .map(|(k, v)| text_bytes(k) + text_bytes(v))
+            .sum(),
     }
 }
 
@@ -293,11 +396,57 @@ mod tests {
             doc.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
         }
         let err = parse(&doc).unwrap_err();
+        // The eighth `*a3` on the line of `a4`.
+        assert_eq!(
+            err.message,
+            "`*a3`: aliases expand to more than 100000 nodes"
+        );
+        assert_eq!(err.position, Some(Position { line: 5, col: 45 }));
+    }
+
+    #[test]
+    fn aliases_of_long_text_are_refused_by_their_size() {
+        // Few nodes, but every level doubles the text: 32 KiB × 2^7 would be 4 MiB.
+        let mut doc = format!("s0: &s0 {}\n", "x".repeat(32 * 1024));
+        for i in 1..8 {
+            doc.push_str(&format!("s{i}: &s{i} [*s{p}, *s{p}]\n", p = i - 1));
+        }
+        let err = parse(&doc).unwrap_err();
+        assert_eq!(
+            err.message,
+            "`*s4`: aliases expand to more than 1024 KiB of text"
+        );
+        assert_eq!(err.position, Some(Position { line: 6, col: 10 }));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_key() {
+        let (root, _) = parse("\u{feff}version: 1\n").unwrap();
+        let Value::Mapping(entries) = root.unwrap().value else {
+            panic!()
+        };
+        assert_eq!(entries[0].0.as_str(), Some("version"));
+        assert_eq!(entries[0].0.position, Position { line: 1, col: 1 });
+    }
+
+    #[test]
+    fn a_nul_byte_is_an_error_at_its_position() {
+        let err = parse("version: 1\nimages:\n  a\0: {}\n").unwrap_err();
+        assert_eq!(err.message, "a NUL byte: expected YAML text");
+        assert_eq!(err.position, Some(Position { line: 3, col: 4 }));
+    }
+
+    #[test]
+    fn a_second_document_is_an_error_at_its_start() {
+        let err = parse("a: 1\n---\nb: 2\n").unwrap_err();
         assert!(
-            err.message.contains("aliases expand to more than"),
+            err.message.starts_with("a second YAML document"),
             "{}",
             err.message
         );
+        assert_eq!(err.position, Some(Position { line: 2, col: 1 }));
+        // An explicit start and end of the one document are fine.
+        assert!(parse("---\na: 1\n...\n").is_ok());
     }
 
     #[test]

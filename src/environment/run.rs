@@ -2,6 +2,7 @@
 //! a merge request, a schedule, …), decided once from GitLab's predefined variables and the
 //! requested mode. README's table "What a pipeline run builds" lists every kind.
 
+use crate::error::Error;
 use crate::vars::Vars;
 
 /// Which pipeline gipgee generates.
@@ -68,7 +69,9 @@ const STARTED_ON_PURPOSE: &[&str] = &["web", "api", "trigger", "pipeline", "chat
 const DEFAULT_MANUAL_SOURCES: &str = "web";
 
 impl PipelineRun {
-    pub fn detect(vars: &Vars, mode: Mode) -> PipelineRun {
+    /// The run GitLab's variables describe. `CI_COMMIT_SHA`, when set, must be a commit id:
+    /// it becomes part of every staging tag and is what git compares.
+    pub fn detect(vars: &Vars, mode: Mode) -> Result<PipelineRun, Error> {
         let kind = match mode {
             Mode::Rebuild => RunKind::Rebuild {
                 on_default_branch: vars.get("CI_COMMIT_BRANCH")
@@ -77,9 +80,9 @@ impl PipelineRun {
             Mode::UpdateCheck => RunKind::Schedule,
             Mode::Auto | Mode::Build => detect_kind(vars, mode),
         };
-        PipelineRun {
+        Ok(PipelineRun {
             kind,
-            commit_sha: vars.get("CI_COMMIT_SHA").unwrap_or("HEAD").to_string(),
+            commit_sha: commit_sha(vars)?,
             pipeline_id: vars.get("CI_PIPELINE_ID").unwrap_or("local").to_string(),
             force_autostart: vars.is_true("GIPGEE_FORCE_AUTOSTART"),
             manual_sources: vars
@@ -89,7 +92,7 @@ impl PipelineRun {
                 .filter(|source| !source.is_empty())
                 .map(str::to_string)
                 .collect(),
-        }
+        })
     }
 
     /// Whether this run releases what it builds.
@@ -172,6 +175,21 @@ impl PipelineRun {
     }
 }
 
+/// `CI_COMMIT_SHA`, or `HEAD` outside CI. A value that is not a git object id (SHA-1 or
+/// SHA-256, in hex) is refused rather than written into staging tags.
+fn commit_sha(vars: &Vars) -> Result<String, Error> {
+    let Some(sha) = vars.get("CI_COMMIT_SHA") else {
+        return Ok("HEAD".to_string());
+    };
+    if matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(sha.to_string());
+    }
+    let shown: String = sha.chars().take(80).flat_map(char::escape_debug).collect();
+    Err(Error::User(format!(
+        "`CI_COMMIT_SHA` is `{shown}`: expected the commit id GitLab sets (40 or 64 hexadecimal digits)"
+    )))
+}
+
 /// A commit sha shortened for people and staging tags.
 pub fn short(sha: &str) -> &str {
     sha.get(..8).unwrap_or(sha)
@@ -227,11 +245,49 @@ mod tests {
     use super::*;
 
     fn detect(pairs: &[(&str, &str)], mode: Mode) -> PipelineRun {
-        let mut vars = Vars::from_pairs([("CI_DEFAULT_BRANCH", "main"), ("CI_COMMIT_SHA", "abc")]);
+        let mut vars = Vars::from_pairs([
+            ("CI_DEFAULT_BRANCH", "main"),
+            ("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567"),
+        ]);
         for (k, v) in pairs {
             vars.set(k, v);
         }
-        PipelineRun::detect(&vars, mode)
+        PipelineRun::detect(&vars, mode).unwrap()
+    }
+
+    #[test]
+    fn the_commit_sha_must_be_a_git_object_id() {
+        let sha1 = "0123456789abcdef0123456789abcdef01234567";
+        let sha256 = "0123456789ABCDEF".repeat(4);
+        for good in [sha1, sha256.as_str()] {
+            assert_eq!(
+                detect(&[("CI_COMMIT_SHA", good)], Mode::Auto).commit_sha,
+                good
+            );
+        }
+        assert_eq!(
+            PipelineRun::detect(&Vars::default(), Mode::Auto)
+                .unwrap()
+                .commit_sha,
+            "HEAD",
+            "outside CI (an empty variable is an unset one)"
+        );
+        for bad in [
+            "abc",
+            "HEAD",
+            "0123456789abcdef0123456789abcdef0123456g",
+            "x:y\n",
+        ] {
+            let vars = Vars::from_pairs([("CI_COMMIT_SHA", bad)]);
+            let err = PipelineRun::detect(&vars, Mode::Auto)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("error: `CI_COMMIT_SHA` is `")
+                    && err.contains("40 or 64 hexadecimal"),
+                "{bad:?}: {err}"
+            );
+        }
     }
 
     #[test]

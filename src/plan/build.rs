@@ -264,7 +264,7 @@ images:
         BuildPlan::new(
             &config,
             &graph,
-            PipelineRun::detect(&vars, mode),
+            PipelineRun::detect(&vars, mode).unwrap(),
             &decisions,
             Vec::new(),
         )

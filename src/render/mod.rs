@@ -46,6 +46,14 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("trigger"),
 ];
 
+/// The work one render of a template may do, in minijinja's fuel (about one unit per
+/// instruction and per 64 bytes of data made, so also about 6 MiB of memory): a built-in job
+/// needs a few hundred, and a template that loops without end stops with an error instead
+/// of hanging.
+pub const TEMPLATE_FUEL: u64 = 100_000;
+/// The most text one render of a template may produce: a GitLab job is a few KiB.
+pub const MAX_RENDERED_BYTES: usize = 256 * 1024;
+
 /// The file name a template of `kind` has, built in or in a templates directory.
 pub fn file_name(kind: &str) -> String {
     format!("{kind}.yml.j2")
@@ -61,6 +69,7 @@ pub struct Templates {
 impl Templates {
     pub fn new(override_dir: Option<&Path>) -> Result<Templates, Error> {
         let mut env = Environment::new();
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Escaping is explicit (`yaml`, `sh`), so a value is never escaped twice.
         env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -127,9 +136,11 @@ impl Templates {
             .env
             .get_template(&name)
             .map_err(|err| template_error(&origin, &err))?;
-        let text = template
-            .render(Value::from(minijinja::value::Serde(vars)))
-            .map_err(|err| template_error(&origin, &err))?;
+        let text = render_bounded(
+            &origin,
+            &template,
+            Value::from(minijinja::value::Serde(vars)),
+        )?;
         let mapping = parse_job(&text)
             .map_err(|(line, message)| rendered_error(&origin, job, line, message, &text))?;
         check(&mapping).map_err(|problem| {
@@ -185,6 +196,64 @@ fn reject_unknown_files(dir: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Renders within [`TEMPLATE_FUEL`] and [`MAX_RENDERED_BYTES`], so that no template can hang
+/// gipgee or fill its memory; a problem names the template (`origin`).
+fn render_bounded(
+    origin: &str,
+    template: &minijinja::Template<'_, '_>,
+    context: Value,
+) -> Result<String, Error> {
+    let mut out = BoundedText::default();
+    let rendered = template.render_captured_to(context, &mut out);
+    let bounded = |line, message: String| Error::Template {
+        template: origin.to_string(),
+        line,
+        message,
+        excerpt: None,
+    };
+    if out.exceeded {
+        return Err(bounded(
+            None,
+            format!(
+                "renders more than {} KiB of text, the most a job template may (a GitLab job is a few KiB)",
+                MAX_RENDERED_BYTES / 1024
+            ),
+        ));
+    }
+    match rendered {
+        Ok(_) => Ok(String::from_utf8_lossy(&out.text).into_owned()),
+        Err(err) if err.kind() == minijinja::ErrorKind::OutOfFuel => Err(bounded(
+            err.line(),
+            format!(
+                "does more work than a job template may (minijinja fuel {TEMPLATE_FUEL}): does a loop run too long?"
+            ),
+        )),
+        Err(err) => Err(template_error(origin, &err)),
+    }
+}
+
+/// Rendered text, refused past [`MAX_RENDERED_BYTES`].
+#[derive(Default)]
+struct BoundedText {
+    text: Vec<u8>,
+    exceeded: bool,
+}
+
+impl std::io::Write for BoundedText {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + buf.len() > MAX_RENDERED_BYTES {
+            self.exceeded = true;
+            return Err(std::io::Error::other("the rendered text is too long"));
+        }
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn template_error(origin: &str, err: &minijinja::Error) -> Error {
