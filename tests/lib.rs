@@ -5,6 +5,7 @@ mod cli;
 mod config_errors;
 mod e2e;
 mod e2e_schedule;
+mod fuzz;
 mod hostile;
 mod layer_check;
 mod migrate;
