@@ -84,6 +84,10 @@ struct ConfigSpec {
     images: Vec<ImageSpec>,
     defaults: DefaultsSpec,
     registry: bool,
+    /// The defaults' tests carry an anchor that images without tests of their own use.
+    anchor: bool,
+    /// Windows line ends (`\r\n`).
+    crlf: bool,
     flaw: Option<Flaw>,
 }
 
@@ -238,118 +242,35 @@ enum Before {
 
 /// Strings that YAML 1.1 or 1.2 reads as another type, that break YAML or shell structure, or
 /// that are unusual unicode.
+#[rustfmt::skip]
 const HOSTILE: &[&str] = &[
-    "yes",
-    "no",
-    "on",
-    "off",
-    "y",
-    "N",
-    "true",
-    "False",
-    "null",
-    "NULL",
-    "~",
-    "1_000",
-    "0x1F",
-    "0o17",
-    "012",
-    "1e3",
-    "1.0",
-    ".inf",
-    "-.5",
-    ".NaN",
-    "2001-12-14",
-    "12:30:00",
-    "=",
-    "<<",
-    "-",
-    "- item",
-    "? x",
-    ": x",
-    "#x",
-    "a #b",
-    "a: b",
-    "{a: b}",
-    "[x]",
-    "*alias",
-    "&anchor",
-    "!tag",
-    "!!str x",
-    "%TAG",
-    "@x",
-    "`id`",
-    "|",
-    "> x",
-    "'single'",
-    "\"double\"",
-    "it's",
-    "$HOME",
-    "$$",
-    "${CI_JOB_TOKEN}",
-    "$(touch /tmp/gipgee-fuzz-pwned)",
-    "ünïcödé ✓",
-    "日本",
-    "nel\u{85}x",
-    "ls\u{2028}x",
-    "bom\u{feff}x",
-    "tab\tx",
-    " lead",
-    "trail ",
-    "back\\slash",
-    "new\nline",
-    "del\u{7f}",
-    "a,b",
-    "x\"y'z",
+    "yes", "no", "on", "off", "y", "N", "true", "False", "null", "NULL", "~", "1_000", "0x1F",
+    "0o17", "012", "1e3", "1.0", ".inf", "-.5", ".NaN", "2001-12-14", "12:30:00", "=", "<<",
+    "-", "- item", "? x", ": x", "#x", "a #b", "a: b", "{a: b}", "[x]", "*alias", "&anchor",
+    "!tag", "!!str x", "%TAG", "@x", "`id`", "|", "> x", "'single'", "\"double\"", "it's",
+    "$HOME", "$$", "${CI_JOB_TOKEN}", "$(touch /tmp/gipgee-fuzz-pwned)", "ünïcödé ✓", "日本",
+    "nel\u{85}x", "ls\u{2028}x", "bom\u{feff}x", "tab\tx", " lead", "trail ", "back\\slash",
+    "new\nline", "del\u{7f}", "a,b", "x\"y'z",
 ];
 
 /// Image ids that are valid but look like other YAML types.
+#[rustfmt::skip]
 const VALID_IDS: &[&str] = &[
-    "on",
-    "yes",
-    "no",
-    "y",
-    "true",
-    "False",
-    "null",
-    "NULL",
-    "1_000",
-    "0x1F",
-    "0o17",
-    "1e3",
-    "012",
-    "1.0",
-    "2001-12-14",
-    "_",
-    "app",
-    "base-tools",
-    "x.y_z-1",
-    "Off",
-    "inf",
-    "nan",
+    "on", "yes", "no", "y", "true", "False", "null", "NULL", "1_000", "0x1F", "0o17", "1e3",
+    "012", "1.0", "2001-12-14", "_", "app", "base-tools", "x.y_z-1", "Off", "inf", "nan",
 ];
 
 /// Image ids the configuration must refuse.
+#[rustfmt::skip]
 const INVALID_IDS: &[&str] = &[
     "=", "a\"b", "it's", "ünï", "-x", ".hidden", "a b", "a:b", "", "a/b", "${X}", "~",
 ];
 
 /// Tags (the text after `:`) of target locations.
+#[rustfmt::skip]
 const TAGS: &[&str] = &[
-    "1",
-    "latest",
-    "on",
-    "yes",
-    "1_000",
-    "1.0",
-    "0x1F",
-    "null",
-    "true",
-    "2001-12-14",
-    "1e3",
-    "v1.2.3-rc_1",
-    "_x",
-    "N",
+    "1", "latest", "on", "yes", "1_000", "1.0", "0x1F", "null", "true", "2001-12-14", "1e3",
+    "v1.2.3-rc_1", "_x", "N",
 ];
 
 const EXTERNAL_BASES: &[&str] = &[
@@ -574,15 +495,23 @@ fn config() -> impl Strategy<Value = ConfigSpec> {
     (
         vec(image(), 1..7),
         defaults(),
-        proptest::bool::weighted(0.3),
+        (
+            proptest::bool::weighted(0.3),
+            proptest::bool::weighted(0.3),
+            proptest::bool::weighted(0.1),
+        ),
         proptest::option::weighted(0.35, flaw()),
     )
-        .prop_map(|(images, defaults, registry, flaw)| ConfigSpec {
-            images,
-            defaults,
-            registry,
-            flaw,
-        })
+        .prop_map(
+            |(images, defaults, (registry, anchor, crlf), flaw)| ConfigSpec {
+                images,
+                defaults,
+                registry,
+                anchor,
+                crlf,
+                flaw,
+            },
+        )
 }
 
 fn touch() -> impl Strategy<Value = Touch> {
@@ -659,11 +588,12 @@ fn scalar(text: &Text) -> String {
     match text.style {
         Style::Plain => text.value.clone(),
         Style::Single if !needs_escapes => format!("'{}'", text.value.replace('\'', "''")),
-        _ => double_quoted(&text.value),
+        _ => quoted(&text.value),
     }
 }
 
-fn double_quoted(value: &str) -> String {
+/// A double-quoted YAML scalar: always this very string.
+fn quoted(value: &str) -> String {
     let mut out = String::from("\"");
     for c in value.chars() {
         match c {
@@ -677,10 +607,6 @@ fn double_quoted(value: &str) -> String {
     }
     out.push('"');
     out
-}
-
-fn quoted(value: &str) -> String {
-    double_quoted(value)
 }
 
 /// Whether a plain scalar reads as this very string in every YAML version and keeps the
@@ -772,7 +698,7 @@ fn config_text(spec: &ConfigSpec, earlier: Option<Earlier>) -> Vec<u8> {
             "registries:\n  \"127.0.0.1:9\": {usernameVariable: REG_USER, passwordVariable: REG_PASS, insecure: true}\n",
         );
     }
-    write_defaults(&mut out, &spec.defaults);
+    write_defaults(&mut out, &spec.defaults, spec.anchor);
     out.push_str("images:\n");
     for (i, image) in spec.images.iter().enumerate() {
         if matches!(earlier, Some(Earlier::DropImage(k)) if k % spec.images.len() == i) {
@@ -789,6 +715,9 @@ fn config_text(spec: &ConfigSpec, earlier: Option<Earlier>) -> Vec<u8> {
     if flaw_is(spec, |f| matches!(f, Flaw::SecondDocument)) {
         out.push_str("---\nversion: 1\n");
     }
+    if spec.crlf {
+        out = out.replace('\n', "\r\n");
+    }
     let mut bytes = out.into_bytes();
     match spec.flaw {
         Some(Flaw::NulByte) => bytes.insert(bytes.len() / 2, 0),
@@ -799,7 +728,10 @@ fn config_text(spec: &ConfigSpec, earlier: Option<Earlier>) -> Vec<u8> {
     bytes
 }
 
-fn write_defaults(out: &mut String, defaults: &DefaultsSpec) {
+/// The anchor of the defaults' tests when [`ConfigSpec::anchor`] is set.
+const TESTS_ANCHOR: &str = "shared_tests";
+
+fn write_defaults(out: &mut String, defaults: &DefaultsSpec, anchor: bool) {
     let mut body = String::new();
     if defaults.staging {
         body.push_str("  staging: \"${CI_REGISTRY_IMAGE}/staging\"\n");
@@ -808,7 +740,11 @@ fn write_defaults(out: &mut String, defaults: &DefaultsSpec) {
         write_build_args(&mut body, "  ", &defaults.build_args, None);
     }
     if !defaults.tests.is_empty() {
-        write_tests(&mut body, "  ", &defaults.tests, None);
+        let header = match anchor {
+            true => format!("tests: &{TESTS_ANCHOR}"),
+            false => "tests:".into(),
+        };
+        write_tests(&mut body, "  ", &header, &defaults.tests, None);
     }
     if !defaults.watched.is_empty() {
         // `{d}` has no meaning in defaults: only the globs shared by every image.
@@ -944,6 +880,12 @@ fn write_image(
         for n in 0..count {
             let _ = writeln!(out, "      - {{name: \"{n}\", script: [\"true\"]}}");
         }
+    } else if spec.anchor
+        && !spec.defaults.tests.is_empty()
+        && image.tests.is_empty()
+        && flaw.is_none()
+    {
+        let _ = writeln!(out, "    tests: *{TESTS_ANCHOR}");
     } else if !image.tests.is_empty() || flaw.is_some() {
         let mut tests = image.tests.clone();
         if tests.is_empty() {
@@ -959,14 +901,14 @@ fn write_image(
                 }],
             });
         }
-        write_tests(out, "    ", &tests, flaw);
+        write_tests(out, "    ", "tests:", &tests, flaw);
     }
     match &image.update_check {
         UpdateCheckSpec::Default => {}
         UpdateCheckSpec::Auto => out.push_str("    updateCheck: auto\n"),
         UpdateCheckSpec::None => out.push_str("    updateCheck: none\n"),
         UpdateCheckSpec::Command(argv) => {
-            let argv: Vec<String> = argv.iter().map(scalar_in_flow).collect();
+            let argv: Vec<String> = argv.iter().map(one_line_scalar).collect();
             let _ = writeln!(out, "    updateCheck: {{command: [{}]}}", argv.join(", "));
         }
     }
@@ -980,11 +922,12 @@ fn write_image(
     }
 }
 
-/// A scalar inside `[…]`: a plain one may contain `,`, `]` and end the item early, which is
-/// the point of the plain style; it never spans lines.
-fn scalar_in_flow(text: &Text) -> String {
+/// A scalar on one line (in `[…]` or as a mapping value): a plain one may contain `,`, `]` or
+/// `: ` and change the structure, which is the point of the plain style, but a line break in
+/// it would only test this generator's indentation, so such a scalar is quoted.
+fn one_line_scalar(text: &Text) -> String {
     if text.style == Style::Plain && text.value.contains('\n') {
-        return double_quoted(&text.value);
+        return quoted(&text.value);
     }
     scalar(text)
 }
@@ -998,7 +941,7 @@ fn write_build_args(out: &mut String, indent: &str, args: &[(usize, Text)], bad:
                 out,
                 "{indent}  {}: {}",
                 BUILD_ARG_NAMES[*name],
-                block_value(value)
+                one_line_scalar(value)
             );
         }
     }
@@ -1007,14 +950,14 @@ fn write_build_args(out: &mut String, indent: &str, args: &[(usize, Text)], bad:
     }
 }
 
-/// A scalar as a block mapping value: a plain one that spans lines is quoted (a generated
-/// continuation line would only test the generator's indentation).
-fn block_value(text: &Text) -> String {
-    scalar_in_flow(text)
-}
-
-fn write_tests(out: &mut String, indent: &str, tests: &[TestSpec], flaw: Option<Flaw>) {
-    let _ = writeln!(out, "{indent}tests:");
+fn write_tests(
+    out: &mut String,
+    indent: &str,
+    header: &str,
+    tests: &[TestSpec],
+    flaw: Option<Flaw>,
+) {
+    let _ = writeln!(out, "{indent}{header}");
     let mut names = BTreeSet::new();
     for (n, test) in tests.iter().enumerate() {
         let mut name = test.name.clone();
@@ -1022,7 +965,7 @@ fn write_tests(out: &mut String, indent: &str, tests: &[TestSpec], flaw: Option<
             name.value = format!("{} {n}", name.value);
             names.insert(name.value.clone());
         }
-        let mut name = block_value(&name);
+        let mut name = one_line_scalar(&name);
         if n == 0 {
             match flaw {
                 Some(Flaw::InvalidTestName(0)) => name = "\"\"".into(),
@@ -1032,7 +975,7 @@ fn write_tests(out: &mut String, indent: &str, tests: &[TestSpec], flaw: Option<
             }
         }
         let key = if test.command { "command" } else { "script" };
-        let lines: Vec<String> = test.lines.iter().map(scalar_in_flow).collect();
+        let lines: Vec<String> = test.lines.iter().map(one_line_scalar).collect();
         let _ = writeln!(out, "{indent}  - name: {name}");
         let _ = writeln!(out, "{indent}    {key}: [{}]", lines.join(", "));
         if n == 0 && matches!(flaw, Some(Flaw::DuplicateTestName)) {
@@ -1149,25 +1092,46 @@ fn prepare(case: &Case) -> Prepared {
     let tempdir = tempfile::tempdir().expect("tempdir");
     let repo = tempdir.path().join("repo");
     std::fs::create_dir(&repo).expect("mkdir repo");
-    let images = case.config.images.len();
     let mut description = String::new();
+    write_project_files(&repo, case.config.images.len());
+    let shas = make_history(&repo, case, &mut description);
+    let (env, generate_args) = pipeline_run(&repo, case, &shas, &mut description);
+    Prepared {
+        _tempdir: tempdir,
+        repo,
+        env,
+        generate_args,
+        description,
+    }
+}
 
-    let write = |path: &str, content: &[u8]| {
-        let full = repo.join(path);
-        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
-        std::fs::write(full, content).expect("write");
-    };
-    write("Containerfile", CONTAINERFILE.as_bytes());
-    write("README.md", b"readme\n");
-    write("shared/app.conf", b"a=1\n");
+fn write_file(repo: &Path, path: &str, content: &[u8]) {
+    let full = repo.join(path);
+    std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+    std::fs::write(full, content).expect("write");
+}
+
+/// What every watched glob and containerfile of the generated configurations names.
+fn write_project_files(repo: &Path, images: usize) {
+    write_file(repo, "Containerfile", CONTAINERFILE.as_bytes());
+    write_file(repo, "README.md", b"readme\n");
+    write_file(repo, "shared/app.conf", b"a=1\n");
     for i in 0..images {
-        write(
-            &format!("images/img{i}/Containerfile"),
+        let dir = format!("images/img{i}");
+        write_file(
+            repo,
+            &format!("{dir}/Containerfile"),
             CONTAINERFILE.as_bytes(),
         );
-        write(&format!("images/img{i}/asset.txt"), b"asset\n");
-        write(&format!("images/img{i}/extra.txt"), b"extra\n");
+        write_file(repo, &format!("{dir}/asset.txt"), b"asset\n");
+        write_file(repo, &format!("{dir}/extra.txt"), b"extra\n");
     }
+}
+
+/// The commits of the case (the initial one with the earlier gipgee.yaml); their shas, oldest
+/// first.
+fn make_history(repo: &Path, case: &Case, description: &mut String) -> Vec<String> {
+    let images = case.config.images.len();
     let head_config = config_text(&case.config, None);
     let commits = &case.history.commits;
     let switch_at = match case.history.earlier {
@@ -1181,9 +1145,6 @@ fn prepare(case: &Case) -> Prepared {
         (_, Earlier::Broken) => Some(b"version: 1\nimages: [\n".to_vec()),
         (_, earlier) => Some(config_text(&case.config, Some(earlier))),
     };
-    if let Some(text) = &first_config {
-        write("gipgee.yaml", text);
-    }
     let _ = writeln!(
         description,
         "--- gipgee.yaml (final)\n{}",
@@ -1198,17 +1159,21 @@ fn prepare(case: &Case) -> Prepared {
                 .map_or("(absent)".into(), String::from_utf8_lossy)
         );
     }
+    let _ = writeln!(description, "--- history: {commits:?}");
 
-    git(&repo, 0, &["init", "-q", "-b", "main"]);
-    git(&repo, 0, &["add", "-A"]);
-    git(&repo, 0, &["commit", "-q", "-m", "initial"]);
+    if let Some(text) = &first_config {
+        write_file(repo, "gipgee.yaml", text);
+    }
+    git(repo, 0, &["init", "-q", "-b", "main"]);
+    git(repo, 0, &["add", "-A"]);
+    git(repo, 0, &["commit", "-q", "-m", "initial"]);
     let mut extra_present = vec![true; images];
     for (n, touches) in commits.iter().enumerate() {
         for touch in touches {
             match *touch {
-                Touch::Asset(i) => append(&repo, &format!("images/img{}/asset.txt", i % images)),
+                Touch::Asset(i) => append(repo, &format!("images/img{}/asset.txt", i % images)),
                 Touch::Containerfile(i) => {
-                    append(&repo, &format!("images/img{}/Containerfile", i % images))
+                    append(repo, &format!("images/img{}/Containerfile", i % images))
                 }
                 Touch::Extra(i) => {
                     let i = i % images;
@@ -1217,36 +1182,42 @@ fn prepare(case: &Case) -> Prepared {
                         std::fs::remove_file(path).expect("remove extra.txt");
                     } else {
                         std::fs::write(path, "extra again\n").expect("write extra.txt");
-                        git(&repo, 0, &["add", "-A"]);
+                        git(repo, 0, &["add", "-A"]);
                     }
                     extra_present[i] = !extra_present[i];
                 }
-                Touch::Shared => append(&repo, "shared/app.conf"),
-                Touch::Readme => append(&repo, "README.md"),
+                Touch::Shared => append(repo, "shared/app.conf"),
+                Touch::Readme => append(repo, "README.md"),
             }
         }
         if n + 1 == switch_at {
-            write("gipgee.yaml", &head_config);
-        }
-        if n + 1 == switch_at && first_config.is_none() {
-            git(&repo, 0, &["add", "gipgee.yaml"]);
+            write_file(repo, "gipgee.yaml", &head_config);
+            git(repo, 0, &["add", "gipgee.yaml"]);
         }
         // `-a` takes changes and deletions of tracked files; new files were added above.
         let message = format!("commit {}", n + 1);
+        let tick = n as u64 + 1;
         git(
-            &repo,
-            n as u64 + 1,
+            repo,
+            tick,
             &["commit", "-q", "-a", "--allow-empty", "-m", &message],
         );
     }
-    let _ = writeln!(description, "--- history: {commits:?}");
-    let log = git(&repo, 0, &["rev-list", "--reverse", "HEAD"]);
-    let shas: Vec<String> = log.lines().map(String::from).collect();
-    let head = shas.last().expect("a commit").clone();
-    // gipgee compares branch pushes with `origin/main`; the repository has no remote, so a
-    // fetch fails fast (gipgee then builds everything, with a warning).
-    let pick = |n: usize| shas[n % (shas.len() - 1).max(1)].clone();
+    let log = git(repo, 0, &["rev-list", "--reverse", "HEAD"]);
+    log.lines().map(String::from).collect()
+}
 
+/// The variables and `generate` arguments of the case's pipeline run (and the branches,
+/// tags and selection file it needs).
+fn pipeline_run(
+    repo: &Path,
+    case: &Case,
+    shas: &[String],
+    description: &mut String,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let head = shas.last().expect("a commit").clone();
+    // A commit before HEAD (HEAD itself when there is none).
+    let pick = |n: usize| shas[n % (shas.len() - 1).max(1)].clone();
     let mut env: Vec<(String, String)> = vec![
         ("CI_DEFAULT_BRANCH".into(), "main".into()),
         ("CI_PIPELINE_ID".into(), "4242".into()),
@@ -1265,18 +1236,21 @@ fn prepare(case: &Case) -> Prepared {
         Before::Garbage => "not-a-sha; rm -rf /".into(),
     };
     let mut generate_args = vec!["generate".to_string()];
+    // The repository has no remote: a fetch fails fast (gipgee then builds everything, with
+    // a warning); `origin/main` is set where a run compares with it.
     match &case.run {
         RunSpec::PushMain(before) => {
             var("CI_PIPELINE_SOURCE", "push");
             var("CI_COMMIT_BRANCH", "main");
             var("CI_COMMIT_BEFORE_SHA", &before_sha(*before));
-            git(&repo, 0, &["update-ref", "refs/remotes/origin/main", &head]);
+            git(repo, 0, &["update-ref", "refs/remotes/origin/main", &head]);
         }
         RunSpec::PushBranch(before) => {
-            let base = pick(0);
-            git(&repo, 0, &["checkout", "-q", "-b", "feature"]);
-            git(&repo, 0, &["branch", "-f", "main", &base]);
-            git(&repo, 0, &["update-ref", "refs/remotes/origin/main", &base]);
+            // Every commit after the initial one is on the branch.
+            let base = &shas[0];
+            git(repo, 0, &["checkout", "-q", "-b", "feature"]);
+            git(repo, 0, &["branch", "-f", "main", base]);
+            git(repo, 0, &["update-ref", "refs/remotes/origin/main", base]);
             var("CI_PIPELINE_SOURCE", "push");
             var("CI_COMMIT_BRANCH", "feature");
             var("CI_COMMIT_BEFORE_SHA", &before_sha(*before));
@@ -1296,26 +1270,18 @@ fn prepare(case: &Case) -> Prepared {
             var("CI_COMMIT_BRANCH", "main");
         }
         RunSpec::Tag => {
-            git(&repo, 0, &["tag", "v1.0.0"]);
+            git(repo, 0, &["tag", "v1.0.0"]);
             var("CI_PIPELINE_SOURCE", "push");
             var("CI_COMMIT_TAG", "v1.0.0");
         }
-        RunSpec::Rebuild {
-            images: selected,
-            unknown,
-        } => {
-            let resolved = Resolved::new(&case.config);
-            let mut selection = serde_json::Map::new();
-            for &i in selected {
-                let id = &resolved.ids[i % images].value;
-                selection.insert(id.clone(), "base image moved: \"on\" & yes".into());
-            }
-            if *unknown {
-                selection.insert("no-such-image".into(), "why".into());
-            }
-            let json = serde_json::json!({ "images": selection }).to_string();
-            std::fs::write(tempdir.path().join("selection.json"), &json).expect("selection");
-            let _ = writeln!(description, "--- selection.json\n{json}");
+        RunSpec::Rebuild { images, unknown } => {
+            let json = selection_json(&case.config, images, *unknown);
+            let path = repo
+                .parent()
+                .expect("the case's directory")
+                .join("selection.json");
+            std::fs::write(path, &json).expect("write selection.json");
+            let _ = writeln!(description, "--- ../selection.json\n{json}");
             var("CI_PIPELINE_SOURCE", "parent_pipeline");
             var("CI_COMMIT_BRANCH", "main");
             generate_args.extend(
@@ -1331,13 +1297,21 @@ fn prepare(case: &Case) -> Prepared {
         description,
         "--- variables: {env:?}\n--- gipgee {generate_args:?}"
     );
-    Prepared {
-        _tempdir: tempdir,
-        repo,
-        env,
-        generate_args,
-        description,
+    (env, generate_args)
+}
+
+/// A rebuild selection of the images `selected` (indexes), and of an unknown image.
+fn selection_json(config: &ConfigSpec, selected: &[usize], unknown: bool) -> String {
+    let resolved = Resolved::new(config);
+    let mut selection = serde_json::Map::new();
+    for &i in selected {
+        let id = &resolved.ids[i % config.images.len()].value;
+        selection.insert(id.clone(), "base image moved: \"on\" & yes".into());
     }
+    if unknown {
+        selection.insert("no-such-image".into(), "why".into());
+    }
+    serde_json::json!({ "images": selection }).to_string()
 }
 
 fn append(repo: &Path, path: &str) {
