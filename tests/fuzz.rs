@@ -747,14 +747,17 @@ fn write_defaults(out: &mut String, defaults: &DefaultsSpec, anchor: bool) {
         write_tests(&mut body, "  ", &header, &defaults.tests, None);
     }
     if !defaults.watched.is_empty() {
-        // `{d}` has no meaning in defaults: only the globs shared by every image.
+        // Only the globs without an image's directory (`{d}`) mean the same for every image.
         let globs: Vec<String> = defaults
             .watched
             .iter()
-            .map(|&g| GLOBS[g].replace("{d}", "shared"))
-            .map(|g| quoted(&g))
+            .map(|&g| GLOBS[g])
+            .filter(|g| !g.contains("{d}"))
+            .map(quoted)
             .collect();
-        let _ = writeln!(body, "  watchedAssets: [{}]", globs.join(", "));
+        if !globs.is_empty() {
+            let _ = writeln!(body, "  watchedAssets: [{}]", globs.join(", "));
+        }
     }
     if let Some(layer_check) = defaults.layer_check {
         let _ = writeln!(body, "  layerCheck: {layer_check}");
