@@ -1749,12 +1749,15 @@ fn persist(seed: u64, message: &str) {
     if persisted_seeds().contains(&seed) {
         return;
     }
+    // The first two lines: what failed and, for an external check, where.
     let summary: String = message
         .lines()
-        .next()
-        .unwrap_or_default()
+        .filter(|line| !line.trim().is_empty())
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
         .chars()
-        .take(100)
+        .take(160)
         .collect();
     let line = format!("cc {seed} # {summary}\n");
     let path = regressions_file();
@@ -1870,7 +1873,7 @@ fn generated_configs_and_histories_give_valid_pipelines_or_positioned_errors() {
             seed,
             &case,
             &format!(
-                "{} pipelines fail an external check; the first:\n{message}",
+                "{message}\n({} accepted pipelines of this run fail an external check)",
                 failures.len()
             ),
         );
