@@ -1879,3 +1879,75 @@ fn generated_configs_and_histories_give_valid_pipelines_or_positioned_errors() {
         );
     }
 }
+
+/// The harness itself: a panic, a crash, a hang, an unclear or unpositioned error and a
+/// wrongly accepted defect are failures; a positioned rejection is not.
+#[test]
+fn the_fuzz_harness_tells_failures_from_rejections() {
+    let ran = |code: Option<i32>, stderr: &str, timed_out: bool| Ran {
+        code,
+        stdout: String::new(),
+        stderr: stderr.into(),
+        timed_out,
+    };
+    let positioned = "error: unknown image key `x`\n --> gipgee.yaml:3:5\n";
+    let reject = Expect::Reject { positioned: true };
+    assert!(check_outcome("validate", &ran(Some(1), positioned, false), reject).is_ok());
+    assert!(check_outcome("validate", &ran(Some(1), positioned, false), Expect::Either).is_ok());
+    let failures = [
+        (ran(Some(1), positioned, false), Expect::Accept),
+        (ran(Some(0), "", false), reject),
+        (ran(Some(1), "error: no position here\n", false), reject),
+        (
+            ran(Some(1), "something went wrong\n", false),
+            Expect::Either,
+        ),
+        (
+            ran(Some(101), "thread 'main' panicked at src/x.rs:1:1\n", false),
+            Expect::Either,
+        ),
+        (
+            ran(Some(70), "error: internal error (a bug in gipgee)\n", false),
+            Expect::Either,
+        ),
+        (ran(None, "", false), Expect::Either),
+        (ran(None, "", true), Expect::Either),
+    ];
+    for (outcome, expect) in failures {
+        assert!(
+            check_outcome("generate", &outcome, expect).is_err(),
+            "not a failure: exit {:?}, {:?}, expected {expect:?}",
+            outcome.code,
+            outcome.stderr
+        );
+    }
+    assert!(!has_position(" --> gipgee.yaml\n"));
+    assert!(!has_position(" --> gipgee.yaml:3:\n"));
+    assert!(has_position("x\n   --> gipgee.yaml:12:7\n"));
+
+    let needs = |count: usize| {
+        let needs: Vec<String> = (0..count).map(|n| format!("j{n}")).collect();
+        let jobs: String = needs
+            .iter()
+            .map(|n| format!("{n}: {{script: [x]}}\n"))
+            .collect();
+        format!(
+            "{jobs}last: {{script: [x], needs: [{}]}}\n",
+            needs.join(", ")
+        )
+    };
+    assert!(check_needs(&needs(50)).is_ok());
+    assert!(check_needs(&needs(51)).is_err());
+    assert!(check_needs("a: {script: [x], needs: [b]}\n").is_err());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = ["job: {script: ['on']}\n", "job: {script: [on]}\n"].map(|text| {
+        let path = dir.path().join(format!("{}.yml", text.len()));
+        std::fs::write(&path, text).expect("write");
+        path
+    });
+    if let Some(failures) = check_psych_round_trip(&files) {
+        let failed: Vec<&PathBuf> = failures.iter().map(|(file, _)| file).collect();
+        assert_eq!(failed, [&files[1]], "{failures:?}");
+    }
+}
