@@ -10,12 +10,19 @@
 //! * an input the generator made valid is accepted by `validate` and `generate`; an input with
 //!   a defect the configuration must reject is rejected, with `gipgee.yaml:line:col` where the
 //!   defect is in the file; `generate` accepts nothing `validate` rejects;
-//! * a rejected `generate` writes no pipeline; an accepted one is deterministic, every job has
-//!   at most 50 `needs` and each names a job of the pipeline;
+//! * a rejected `generate` writes no pipeline; in an accepted one every job has at most 50
+//!   `needs`, each naming a job of the pipeline, and a second `generate` writes the same bytes
+//!   (checked on every fourth case: it costs a run);
 //! * every accepted pipeline passes GitLab's CI schema (check-jsonschema `vendor.gitlab-ci`,
 //!   one invocation for the whole batch because its start-up costs about a second) and reads
 //!   back, in Ruby's Psych (the YAML 1.1 parser GitLab uses), as the document a YAML 1.2
-//!   parser reads ([`check_psych_round_trip`]).
+//!   parser reads ([`check_psych_round_trip`]). Without check-jsonschema or ruby these checks
+//!   are skipped with a message, or fail under GIPGEE_REQUIRE_TOOLS (`scripts/test.sh`).
+//!
+//! proptest supplies the strategies and the value trees that shrink a failing case; the test
+//! drives them itself instead of through proptest's runner, because the external checks run
+//! once over the batch of all accepted pipelines, after the cases, and a failure there is
+//! shrunk from the case's seed.
 //!
 //! Reproducible: every case is generated from its own seed, derived from [`SEED`] and its
 //! number, so a run is the same on every machine. A failure is shrunk to a minimal input with
@@ -41,7 +48,8 @@ use crate::support::{self, GIPGEE, tools};
 
 /// The seed of the committed run; the case seeds are `SEED + n`.
 const SEED: u64 = 0x6769_7067_6565;
-/// Cases per `cargo test` run: about 40 s on a 2-core machine, with the schema check.
+/// Cases per `cargo test` run: about 20 s on an idle 2-core machine with the external checks,
+/// about a minute on a busy one.
 const CASES: u32 = 120;
 /// Where found failures are kept (their seeds), relative to the crate.
 const REGRESSIONS: &str = "proptest-regressions/fuzz.txt";
