@@ -311,43 +311,12 @@ fn style() -> impl Strategy<Value = Style> {
     prop_oneof![12 => Just(Style::Double), 6 => Just(Style::Single), 1 => Just(Style::Plain)]
 }
 
-/// Whether generated pipelines quote every string that YAML 1.1 (GitLab's Psych) or GitLab's
-/// CI schema tooling reads as another type (`on`, `yes`, `1_000`, `<<`, …).
-///
-/// TODO: bug — they do not yet: a test name, script line or image id `on` is written
-/// unquoted and read back as `true`, a script line `1_000` as the number 1000 (which fails
-/// GitLab's CI schema), a script line `<<` as a merge key. Until the pipeline writer quotes
-/// them, the generator leaves such strings out ([`yaml_1_1_safe`]); set this to `true` with
-/// that fix, and the property covers them.
-const PIPELINES_QUOTE_YAML_1_1_STRINGS: bool = false;
-
-/// `value`, or (while [`PIPELINES_QUOTE_YAML_1_1_STRINGS`] is false and `value` could read
-/// as another type in YAML 1.1) `x` and `value`, which is a plain string.
-fn yaml_1_1_safe(value: String) -> String {
-    const WORDS: &[&str] = &[
-        "y", "yes", "n", "no", "true", "false", "on", "off", "null", "~", "=", "<<", "",
-    ];
-    let symbol = value.starts_with(':');
-    let number_like = value.starts_with(|c: char| c.is_ascii_digit() || "+-.".contains(c))
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_:.+-".contains(c));
-    if PIPELINES_QUOTE_YAML_1_1_STRINGS
-        || !(symbol || number_like || WORDS.contains(&value.to_ascii_lowercase().as_str()))
-    {
-        value
-    } else {
-        format!("x{value}")
-    }
-}
-
 fn hostile_string() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => select(HOSTILE).prop_map(String::from),
         2 => vec(select(HOSTILE), 2..4).prop_map(|parts| parts.join(" ")),
         2 => vec(any::<char>(), 1..10).prop_map(String::from_iter),
     ]
-    .prop_map(yaml_1_1_safe)
 }
 
 fn text(values: impl Strategy<Value = String>) -> impl Strategy<Value = Text> {
@@ -363,11 +332,7 @@ fn test_name() -> impl Strategy<Value = String> {
     ]
     .prop_map(|name| {
         let name: String = name.chars().filter(|c| !c.is_control()).take(100).collect();
-        if name.is_empty() {
-            "t".into()
-        } else {
-            yaml_1_1_safe(name)
-        }
+        if name.is_empty() { "t".into() } else { name }
     })
 }
 
@@ -404,7 +369,7 @@ fn image_id() -> impl Strategy<Value = Text> {
             format!("i{}", String::from_iter(chars))
         });
     text(prop_oneof![
-        4 => select(VALID_IDS).prop_map(|id| yaml_1_1_safe(id.into())),
+        4 => select(VALID_IDS).prop_map(String::from),
         2 => generated,
         1 => Just("a".repeat(128)),
     ])
