@@ -6,6 +6,7 @@ mod config_errors;
 mod e2e;
 mod e2e_schedule;
 mod evaluate_results;
+mod fuzz;
 mod hostile;
 mod layer_check;
 mod migrate;
