@@ -22,6 +22,53 @@ pub const SECRET_VARIABLES: &[&str] = &[
     "CI_JOB_JWT_V2",
 ];
 
+// GitLab reads pipelines with Ruby's Psych, a YAML 1.1 parser: gipgee's writer quotes what
+// it could read as another type, and a user's template must not rely on a plain word that YAML
+// 1.1 and gipgee's YAML 1.2 reading disagree on.
+
+/// Plain scalars that YAML 1.1 or 1.2 read as booleans, null, YAML 1.1's merge key or its
+/// `value` type (compared without case: Psych reads `YeS` as `true`).
+const TYPED_WORDS: &[&str] = &[
+    "y", "n", "yes", "no", "true", "false", "on", "off", "null", "~", "<<", "=",
+];
+
+/// Whether a plain `text` could be read as a non-string by some YAML 1.1 or 1.2 resolver.
+/// Deliberately broad: every number, date, time and sexagesimal form starts with a digit (after
+/// a sign) or is a dotted infinity/NaN, and uses only these characters; quoting a string that
+/// merely looks like one costs nothing. Only a timestamp has a space, after a `yyyy-` date, so
+/// `30 minutes` stays plain.
+pub fn may_read_as_another_type(text: &str) -> bool {
+    if TYPED_WORDS
+        .iter()
+        .any(|word| word.eq_ignore_ascii_case(text))
+    {
+        return true;
+    }
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if [".inf", ".nan"]
+        .iter()
+        .any(|word| word.eq_ignore_ascii_case(unsigned))
+    {
+        return true;
+    }
+    // Psych takes `.e+1` for a float too (and fails to convert it).
+    let numeric_start = unsigned.starts_with(|c: char| c.is_ascii_digit())
+        || unsigned.strip_prefix('.').is_some_and(|rest| {
+            rest.starts_with(|c: char| c.is_ascii_digit())
+                || rest.starts_with(['e', 'E']) && rest[1..].starts_with(['+', '-'])
+        });
+    let numeric_chars = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ',' | ':' | '+' | '-' | ' '));
+    numeric_start && numeric_chars && (!text.contains(' ') || starts_with_a_year(text))
+}
+
+/// `yyyy-`: the start of every YAML 1.1 timestamp.
+fn starts_with_a_year(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() > 4 && bytes[..4].iter().all(u8::is_ascii_digit) && bytes[4] == b'-'
+}
+
 /// GitLab's default maximum number of `needs` of one job.
 pub const MAX_NEEDS: usize = 50;
 

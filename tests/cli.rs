@@ -542,3 +542,24 @@ fn generate_leaves_no_temporary_file_beside_the_pipeline() {
         .collect();
     assert_eq!(names, ["child.yml"]);
 }
+
+#[test]
+fn a_custom_template_may_not_write_a_word_yaml_1_1_reads_as_another_type() {
+    Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
+        .file(
+            "tpl/release.yml.j2",
+            "script: [\"true\", \"yes\"]\nallow_failure: yes\n",
+        )
+        .args(&["generate", "--templates", "tpl"])
+        .status(1)
+        .stderr(
+            "
+            error: template `tpl/release.yml.j2`: job `release:base`, rendered line 2: `yes` is written plain: GitLab (YAML 1.1) reads it as a boolean, gipgee (YAML 1.2) as a string; write `true`/`false` or a number if you mean one, or quote it
+              | 2: allow_failure: yes
+            ",
+        )
+        .run();
+}

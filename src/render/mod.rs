@@ -4,8 +4,9 @@
 //! `escape`.
 
 pub mod escape;
+mod yaml11;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
@@ -64,6 +65,8 @@ pub struct Templates {
     env: Environment<'static>,
     /// Where each template came from, for error messages.
     origins: BTreeMap<String, String>,
+    /// The templates read from the user's templates directory.
+    users: BTreeSet<String>,
 }
 
 impl Templates {
@@ -76,6 +79,7 @@ impl Templates {
         env.add_filter("yaml", escape::yaml_filter);
         env.add_filter("sh", escape::sh_filter);
         let mut origins = BTreeMap::new();
+        let mut users = BTreeSet::new();
         for built_in in BUILT_INS {
             let name = file_name(built_in.kind);
             let (source, origin) = match override_dir
@@ -85,6 +89,7 @@ impl Templates {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
                         .map_err(|err| Error::io("read template", &path, err))?;
+                    users.insert(name.clone());
                     (text, path.display().to_string())
                 }
                 None => (built_in.source.to_string(), format!("built-in {name}")),
@@ -96,7 +101,11 @@ impl Templates {
         if let Some(dir) = override_dir {
             reject_unknown_files(dir)?;
         }
-        Ok(Templates { env, origins })
+        Ok(Templates {
+            env,
+            origins,
+            users,
+        })
     }
 
     /// Renders a job: its template's body, with the name, stage, `needs` and manual start the
@@ -143,6 +152,12 @@ impl Templates {
         )?;
         let mapping = parse_job(&text)
             .map_err(|(line, message)| rendered_error(&origin, job, line, message, &text))?;
+        // The built-in templates quote every value; a user's may write a plain `yes`.
+        if self.users.contains(&name)
+            && let Some((line, message)) = yaml11::first_disagreement(&text)
+        {
+            return Err(rendered_error(&origin, job, Some(line), message, &text));
+        }
         check(&mapping).map_err(|problem| {
             let line = problem
                 .key
