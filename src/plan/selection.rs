@@ -138,8 +138,7 @@ pub fn read_selection(path: &Path, config: &Config) -> Result<BTreeMap<String, S
     struct SelectionFile {
         images: BTreeMap<String, String>,
     }
-    let source =
-        std::fs::read_to_string(path).map_err(|err| Error::io("read selection", path, err))?;
+    let source = crate::config::read_input_file(path)?;
     let invalid = |diagnostics: Vec<Diagnostic>| {
         Error::Invalid(SourceDiagnostics {
             file: path.to_path_buf(),
