@@ -113,15 +113,8 @@ fn write_diagnostics(f: &mut fmt::Formatter<'_>, diags: &SourceDiagnostics) -> f
                         .take(pos.col.saturating_sub(1))
                         .map(|c| if c == '\t' { '\t' } else { ' ' })
                         .collect();
-                    // A control character (NUL, an escape sequence) is shown, not sent to the
-                    // terminal; one character for one keeps the caret in place.
-                    let shown: String = text
-                        .chars()
-                        .map(|c| match c.is_control() && c != '\t' {
-                            true => char::REPLACEMENT_CHARACTER,
-                            false => c,
-                        })
-                        .collect();
+                    // One character for one keeps the caret in place.
+                    let shown = printable(text);
                     writeln!(f, "{pad} |")?;
                     writeln!(f, "{gutter} | {shown}")?;
                     writeln!(f, "{pad} | {indent}{}", "^".repeat(diag.width))?;
@@ -175,6 +168,18 @@ fn edit_distance(a: &str, b: &str) -> usize {
         previous = current;
     }
     previous[b.len()]
+}
+
+/// `text` with every control character but tab and line feed shown as `�`: text from a file
+/// or a registry (NUL, an escape sequence, a carriage return) is shown in a terminal or a job
+/// log, never sent to it as a command that recolours or overwrites lines.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() && c != '\t' && c != '\n' {
+            true => char::REPLACEMENT_CHARACTER,
+            false => c,
+        })
+        .collect()
 }
 
 #[cfg(test)]

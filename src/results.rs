@@ -20,6 +20,8 @@ use std::path::{Component, Path};
 
 use serde::{Deserialize, Serialize};
 
+use crate::diagnostic::printable;
+
 /// The directory of the check results, relative to the project directory.
 pub const RESULTS_DIR: &str = "gipgee-results";
 /// Where the layer-check job leaves the static gipgee binary for the update checks, which
@@ -86,6 +88,23 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict with its texts made [`printable`]: they come from files a job (or the
+    /// user's update-check command) wrote and go to the job log and the JUnit report.
+    pub fn printable(self) -> Verdict {
+        match self {
+            Verdict::UpToDate { evidence } => Verdict::UpToDate {
+                evidence: printable(&evidence),
+            },
+            Verdict::Stale { evidence, errors } => Verdict::Stale {
+                evidence: printable(&evidence),
+                errors: errors.iter().map(|e| printable(e)).collect(),
+            },
+            Verdict::Error { error } => Verdict::Error {
+                error: printable(&error),
+            },
+        }
+    }
+
     /// Stale, with nothing else that could not be checked.
     pub fn stale(evidence: impl Into<String>) -> Verdict {
         Verdict::Stale {

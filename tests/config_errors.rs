@@ -513,3 +513,44 @@ fn paths_and_globs_missing_from_the_repository_are_warnings_in_plan() {
         )
         .run();
 }
+
+#[test]
+fn a_config_that_is_not_a_regular_file_is_refused_without_waiting() {
+    let test = Test::new().args(&["validate"]);
+    // A FIFO nobody writes to: reading it would wait forever.
+    let fifo = test.dir().join("gipgee.yaml");
+    crate::support::run(std::process::Command::new("mkfifo").arg(&fifo));
+    test.status(1)
+        .stderr("error: cannot read gipgee.yaml: not a regular file\n")
+        .run();
+}
+
+#[test]
+fn a_config_larger_than_any_real_one_is_refused() {
+    let big = format!("version: 1\n# {}\n", "x".repeat(8 * 1024 * 1024));
+    validate(&big)
+        .status(1)
+        .stderr("error: cannot read gipgee.yaml: larger than 8 MiB, more than any configuration needs\n")
+        .run();
+}
+
+#[test]
+fn a_selection_file_is_read_like_a_config_byte_order_mark_included() {
+    let out = with_config(
+        "
+            version: 1
+            images:
+              base: {baseImage: alpine, targetLocations: [registry.example.com/x:1]}
+            ",
+    )
+    .gitlab_manual_run()
+    .file("Containerfile", "FROM scratch\n")
+    .file(
+        "selection.json",
+        "\u{feff}{\"images\": {\"base\": \"stale\"}}",
+    )
+    .args(&["plan", "--mode", "rebuild", "--selection", "selection.json"])
+    .any_stdout()
+    .run();
+    assert!(out.stdout.contains("stale"), "{}", out.stdout);
+}

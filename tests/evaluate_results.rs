@@ -316,7 +316,7 @@ fn a_layer_check_result_over_its_cap_is_an_error_not_read_whole() {
 }
 
 #[test]
-fn bytes_that_are_not_utf8_are_replaced_and_the_reports_stay_valid() {
+fn bytes_that_are_not_utf8_and_control_characters_are_replaced_and_the_reports_stay_valid() {
     let project = Project::new();
     project.write(
         "update-check/child.result",
@@ -324,7 +324,7 @@ fn bytes_that_are_not_utf8_are_replaced_and_the_reports_stay_valid() {
     );
     project.write(
         "update-check/base.error",
-        b"apk: \xc3\x28 bad \xef\xbf\xbe\xef\xbf\xbf \x1b[31mred\x1b[0m",
+        b"apk: \xc3\x28 bad \xef\xbf\xbe\xef\xbf\xbf \x1b[31mred\x1b[0m\rPASSED",
     );
     let out = project.evaluate();
     out.assert_finished();
@@ -344,9 +344,14 @@ fn bytes_that_are_not_utf8_are_replaced_and_the_reports_stay_valid() {
     assert_eq!(
         out.summary["errors"],
         serde_json::json!([
-            "base: update check: apk: \u{fffd}( bad \u{fffe}\u{ffff} \u{1b}[31mred\u{1b}[0m"
+            "base: update check: apk: \u{fffd}( bad \u{fffe}\u{ffff} \u{fffd}[31mred\u{fffd}[0m\u{fffd}PASSED"
         ])
     );
+    // An escape sequence or a carriage return would recolour or overwrite lines of the job log.
+    for control in ['\u{1b}', '\r'] {
+        assert!(!out.stdout.contains(control), "{:?}", out.stdout);
+        assert!(!out.junit.contains(control), "{:?}", out.junit);
+    }
     assert_eq!(
         out.summary["stale"]["child"],
         "update check: package updates: curl \u{fffd}\u{fffd} 8.0 -> 8.1"

@@ -76,10 +76,10 @@ pub fn read_results(config: &Config, results: &Path) -> BTreeMap<String, ImageVe
         .map(|image| {
             let layer = image
                 .layer_check
-                .then(|| layer_verdict(&layer_results, &image.id));
+                .then(|| layer_verdict(&layer_results, &image.id).printable());
             let update = match image.update_check {
                 UpdateCheck::None => None,
-                _ => Some(read_update_result(results, &image.id)),
+                _ => Some(read_update_result(results, &image.id).printable()),
             };
             (image.id.clone(), ImageVerdict { layer, update })
         })

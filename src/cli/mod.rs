@@ -307,7 +307,7 @@ fn migrate(input: &Path, output: Option<&Path>) -> Result<(), Error> {
         };
         refuse_inputs(output, &[original])?;
     }
-    let source = config::read_yaml_file(input)?;
+    let source = config::read_input_file(input)?;
     let converted = crate::migrate::migrate(input, &source)?;
     let Some(output) = output else {
         say_raw!("{converted}");

@@ -12,6 +12,7 @@ pub mod worktree;
 pub mod yaml;
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 pub use fields::{Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS};
@@ -152,14 +153,19 @@ pub enum MissingVariables {
 
 /// Reads and resolves a configuration file.
 pub fn load(path: &Path, vars: &Vars, missing: MissingVariables) -> Result<Config, Error> {
-    let source = read_yaml_file(path)?;
+    let source = read_input_file(path)?;
     parse::resolve(path, &source, vars, missing)
 }
 
-/// Reads a YAML file a user wrote: UTF-8 (a byte that is not is an error at its line and
-/// column), without a leading byte order mark.
-pub fn read_yaml_file(path: &Path) -> Result<String, Error> {
-    let bytes = std::fs::read(path).map_err(|err| Error::io("read", path, err))?;
+/// The largest input file gipgee reads (a configuration or a selection): a thousand images
+/// take about 200 KiB.
+pub const MAX_INPUT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Reads a text file a user or a job wrote: a regular file (a FIFO would block) of at most
+/// [`MAX_INPUT_BYTES`], UTF-8 (a byte that is not is an error at its line and column), without
+/// a leading byte order mark.
+pub fn read_input_file(path: &Path) -> Result<String, Error> {
+    let bytes = read_bounded(path)?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok(yaml::strip_bom(&text).to_string()),
         Err(err) => {
@@ -180,6 +186,29 @@ pub fn read_yaml_file(path: &Path) -> Result<String, Error> {
             }))
         }
     }
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
+    let metadata = std::fs::metadata(path).map_err(|err| Error::io("read", path, err))?;
+    if !metadata.is_file() {
+        return Err(Error::User(format!(
+            "cannot read {}: not a regular file",
+            path.display()
+        )));
+    }
+    let file = std::fs::File::open(path).map_err(|err| Error::io("read", path, err))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| Error::io("read", path, err))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(Error::User(format!(
+            "cannot read {}: larger than {} MiB, more than any configuration needs",
+            path.display(),
+            MAX_INPUT_BYTES / 1024 / 1024
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Resolves configuration text (for tests and for `load`).

@@ -83,7 +83,7 @@ impl PipelineRun {
         Ok(PipelineRun {
             kind,
             commit_sha: commit_sha(vars)?,
-            pipeline_id: vars.get("CI_PIPELINE_ID").unwrap_or("local").to_string(),
+            pipeline_id: pipeline_id(vars)?,
             force_autostart: vars.is_true("GIPGEE_FORCE_AUTOSTART"),
             manual_sources: vars
                 .get("GIPGEE_MANUAL_SOURCES")
@@ -190,6 +190,21 @@ fn commit_sha(vars: &Vars) -> Result<String, Error> {
     )))
 }
 
+/// `CI_PIPELINE_ID`, a number on GitLab (`local` outside CI): part of every staging tag, so
+/// nothing else may pass.
+fn pipeline_id(vars: &Vars) -> Result<String, Error> {
+    let Some(id) = vars.get("CI_PIPELINE_ID") else {
+        return Ok("local".to_string());
+    };
+    if (1..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(id.to_string());
+    }
+    let shown: String = id.chars().take(80).flat_map(char::escape_debug).collect();
+    Err(Error::User(format!(
+        "`CI_PIPELINE_ID` is `{shown}`: expected the pipeline id GitLab sets (a number)"
+    )))
+}
+
 /// A commit sha shortened for people and staging tags.
 pub fn short(sha: &str) -> &str {
     sha.get(..8).unwrap_or(sha)
@@ -253,6 +268,24 @@ mod tests {
             vars.set(k, v);
         }
         PipelineRun::detect(&vars, mode).unwrap()
+    }
+
+    #[test]
+    fn the_pipeline_id_must_be_a_number() {
+        assert_eq!(
+            detect(&[("CI_PIPELINE_ID", "1234567")], Mode::Auto).pipeline_id,
+            "1234567"
+        );
+        for bad in ["12a", "-1", "1 2", "x:evil", &"9".repeat(21)] {
+            let vars = Vars::from_pairs([("CI_PIPELINE_ID", bad)]);
+            let err = PipelineRun::detect(&vars, Mode::Auto)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("error: `CI_PIPELINE_ID` is `") && err.contains("a number"),
+                "{bad:?}: {err}"
+            );
+        }
     }
 
     #[test]

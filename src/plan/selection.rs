@@ -10,6 +10,7 @@ use globset::GlobMatcher;
 use super::graph::Graph;
 use crate::changes::Changes;
 use crate::config::Config;
+use crate::config::worktree::watched_glob;
 use crate::diagnostic::{Diagnostic, Position, SourceDiagnostics, suggest};
 use crate::error::Error;
 
@@ -137,8 +138,7 @@ pub fn read_selection(path: &Path, config: &Config) -> Result<BTreeMap<String, S
     struct SelectionFile {
         images: BTreeMap<String, String>,
     }
-    let source =
-        std::fs::read_to_string(path).map_err(|err| Error::io("read selection", path, err))?;
+    let source = crate::config::read_input_file(path)?;
     let invalid = |diagnostics: Vec<Diagnostic>| {
         Error::Invalid(SourceDiagnostics {
             file: path.to_path_buf(),
@@ -176,7 +176,7 @@ pub(super) fn changed_file_reason(
     let containerfile = globset::escape(&image.containerfile);
     let globs: Vec<(&str, GlobMatcher)> = std::iter::once(containerfile.as_str())
         .chain(image.watched_assets.iter().map(String::as_str))
-        .filter_map(|glob| Some((glob, compile(glob)?)))
+        .filter_map(|glob| Some((glob, watched_glob(glob)?)))
         .collect();
     let mut matches = files.iter().filter_map(|file| {
         globs
@@ -190,17 +190,6 @@ pub(super) fn changed_file_reason(
         glob: glob.to_string(),
         more: matches.count(),
     })
-}
-
-/// Globs were validated with the config; `*` does not cross `/`, `**` does (as in .gitignore).
-fn compile(glob: &str) -> Option<GlobMatcher> {
-    Some(
-        globset::GlobBuilder::new(glob)
-            .literal_separator(true)
-            .build()
-            .ok()?
-            .compile_matcher(),
-    )
 }
 
 #[cfg(test)]
