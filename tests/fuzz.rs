@@ -1556,73 +1556,28 @@ fn check_schema_batch(files: &[PathBuf]) -> Option<Vec<(PathBuf, String)>> {
 /// uses) reads as another document than the YAML 1.2 reading gipgee intends (serde_yaml),
 /// types included. `None` when `ruby` is missing (and not required).
 ///
-/// When `tests/support/tools.rs` gets a shared Psych check, call it here instead.
 fn check_psych_round_trip(files: &[PathBuf]) -> Option<Vec<(PathBuf, String)>> {
     if files.is_empty() || !tools::tools_available("fuzz: Psych round trip", &["ruby"]) {
         return None;
     }
-    // One Ruby for the batch: a JSON line per file, or its error. Loaded as GitLab loads a
-    // pipeline (`YAML.safe_load`, symbols and aliases permitted); a value JSON cannot show (a
-    // symbol, a date, a non-string key, an infinite float) is spelled out so that it differs
-    // from any string.
-    const SCRIPT: &str = r##"
-require "yaml"
-require "json"
-def typed(value)
-  case value
-  when Hash then value.to_h { |k, v| [k.is_a?(String) ? k : "(#{k.class}) #{k.inspect}", typed(v)] }
-  when Array then value.map { |v| typed(v) }
-  when Float then value.finite? ? value : { "(Float)" => value.to_s }
-  when String, Integer, true, false, nil then value
-  else { "(#{value.class})" => value.inspect }
-  end
-end
-ARGV.each do |file|
-  begin
-    doc = YAML.safe_load(File.read(file, encoding: "UTF-8"), permitted_classes: [Symbol], permitted_symbols: [], aliases: true)
-    puts JSON.generate({"ok" => typed(doc)})
-  rescue Exception => e
-    puts JSON.generate({"error" => "#{e.class}: #{e.message}"})
-  end
-end
-"##;
-    let out = Command::new("ruby")
-        .arg("-e")
-        .arg(SCRIPT)
-        .args(files)
-        .output()
-        .expect("ruby runs");
-    assert!(
-        out.status.success(),
-        "ruby failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        lines.len(),
-        files.len(),
-        "one line per file from ruby:\n{stdout}"
-    );
+    let read = tools::psych_load_all(files)?;
     let mut failed = Vec::new();
-    for (file, line) in files.iter().zip(lines) {
-        let read: serde_json::Value = serde_json::from_str(line).expect("ruby writes JSON");
+    for (file, psych) in files.iter().zip(read) {
         let intended = std::fs::read_to_string(file)
             .ok()
             .and_then(|text| serde_yaml::from_str::<serde_json::Value>(&text).ok());
-        match (read.get("ok"), intended) {
-            (Some(psych), Some(intended)) if *psych == intended => {}
-            (Some(psych), Some(intended)) => failed.push((
+        match (psych, intended) {
+            (Ok(psych), Some(intended)) if psych == intended => {}
+            (Ok(psych), Some(intended)) => failed.push((
                 file.clone(),
                 format!(
                     "Psych reads another document:\n{}",
-                    first_difference(&intended, psych)
+                    first_difference(&intended, &psych)
                 ),
             )),
-            (_, _) => failed.push((
+            (psych, _) => failed.push((
                 file.clone(),
-                format!("Psych or serde_yaml cannot read it: {line}"),
+                format!("Psych or serde_yaml cannot read it: {psych:?}"),
             )),
         }
     }

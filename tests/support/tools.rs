@@ -129,12 +129,12 @@ pub fn gitlab_ci_local_list(repo: &Path, pipeline: &Path) -> Option<Vec<String>>
 /// Top-level keys that are not jobs.
 const GLOBAL_KEYWORDS: &[&str] = &["default", "include", "stages", "variables", "workflow"];
 
-/// Loads a YAML file the way GitLab loads a pipeline (`Gitlab::Config::Loader::Yaml`:
-/// `YAML.safe_load` with symbols and aliases permitted) and prints it as JSON. Types JSON
-/// cannot show are spelled out, so that they differ from any string: a non-string key as
-/// `(Class) inspect`, a symbol, date or time as `{"(Class)": inspect}`, an infinite or NaN
-/// float as `{"(Float)": "Infinity"}`.
-const PSYCH_LOAD: &str = r#"
+/// Loads YAML files the way GitLab loads a pipeline (`Gitlab::Config::Loader::Yaml`:
+/// `YAML.safe_load` with symbols and aliases permitted) and prints one JSON line per file:
+/// `{"ok": document}` or `{"error": message}`. Types JSON cannot show are spelled out, so that
+/// they differ from any string: a non-string key as `(Class) inspect`, a symbol, date or time
+/// as `{"(Class)": inspect}`, an infinite or NaN float as `{"(Float)": "Infinity"}`.
+const PSYCH_LOAD: &str = r##"
 require "yaml"
 require "json"
 def typed(value)
@@ -146,30 +146,61 @@ def typed(value)
   else { "(#{value.class})" => value.inspect }
   end
 end
-document = YAML.safe_load(File.read(ARGV[0]), permitted_classes: [Symbol], permitted_symbols: [], aliases: true)
-puts JSON.generate(typed(document))
-"#;
+ARGV.each do |file|
+  begin
+    document = YAML.safe_load(File.read(file, encoding: "UTF-8"), permitted_classes: [Symbol], permitted_symbols: [], aliases: true)
+    puts JSON.generate({"ok" => typed(document)})
+  rescue Exception => e
+    puts JSON.generate({"error" => "#{e.class}: #{e.message}"})
+  end
+end
+"##;
 
-/// The document of a YAML file as Ruby's Psych reads it (see `PSYCH_LOAD`); `None` when Ruby
-/// is missing.
+/// The documents of YAML files as Ruby's Psych reads them (see `PSYCH_LOAD`), in the order
+/// given, each or Psych's error; one Ruby for all of them. `None` when Ruby is missing.
 #[track_caller]
-pub fn psych_load(file: &Path) -> Option<serde_json::Value> {
+pub fn psych_load_all(files: &[PathBuf]) -> Option<Vec<Result<serde_json::Value, String>>> {
     if !tool_available("ruby") {
         return None;
     }
     let out = Command::new("ruby")
         .args(["-e", PSYCH_LOAD])
-        .arg(file)
+        .args(files)
         .output()
         .expect("ruby runs");
     assert!(
         out.status.success(),
-        "Psych cannot load {} ({}):\n{}",
-        file.display(),
+        "ruby failed ({}):\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(serde_json::from_slice(&out.stdout).expect("ruby prints JSON"))
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        files.len(),
+        "one line per file from ruby:\n{stdout}"
+    );
+    let read = lines.into_iter().map(|line| {
+        let mut result: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).expect("ruby prints a JSON object");
+        match (result.remove("ok"), result.remove("error")) {
+            (Some(document), _) => Ok(document),
+            (None, error) => Err(error.map(|e| e.to_string()).unwrap_or_default()),
+        }
+    });
+    Some(read.collect())
+}
+
+/// The document of a YAML file as Ruby's Psych reads it; `None` when Ruby is missing.
+#[track_caller]
+pub fn psych_load(file: &Path) -> Option<serde_json::Value> {
+    let mut read = psych_load_all(&[file.to_path_buf()])?;
+    match read.pop() {
+        Some(Ok(document)) => Some(document),
+        Some(Err(error)) => panic!("Psych cannot load {}: {error}", file.display()),
+        None => unreachable!("one result per file"),
+    }
 }
 
 /// A YAML document in `psych_load`'s spelling, so the two compare types included.
