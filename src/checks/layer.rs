@@ -38,6 +38,13 @@ pub fn check_all(config: &Config, client: &Client) -> LayerCheckResults {
         .values()
         .filter(|image| image.layer_check)
         .collect();
+    // Every repository read is known now: a registry with bearer tokens gets one token
+    // request per many repositories, not one per repository.
+    client.expect_repositories(
+        images
+            .iter()
+            .flat_map(|image| std::iter::once(&image.base_image).chain(&image.target_locations)),
+    );
     let verdicts = check_images(client, &images);
     LayerCheckResults {
         images: images
