@@ -288,6 +288,27 @@ impl TokenCache {
         unbatched.insert(key.server());
     }
 
+    /// Forgets every token of `key`'s token server that was asked for several scopes: once
+    /// the server is known to grant one scope per token, each would cost a refused request
+    /// before its scope is asked for alone. Call with no slot locked.
+    pub fn forget_batched(&self, key: &TokenKey) {
+        let server = key.server();
+        let slots: Vec<Arc<Mutex<Option<Token>>>> = {
+            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots
+                .iter()
+                .filter(|(other, _)| other.server() == server)
+                .map(|(_, slot)| slot.clone())
+                .collect()
+        };
+        for slot in slots {
+            let mut token = slot.lock().unwrap_or_else(|e| e.into_inner());
+            if token.as_ref().is_some_and(|t| t.batched) {
+                *token = None;
+            }
+        }
+    }
+
     /// Whether a token for `key` may be asked for together with other scopes.
     pub fn may_batch(&self, key: &TokenKey) -> bool {
         let unbatched = self.unbatched.lock().unwrap_or_else(|e| e.into_inner());

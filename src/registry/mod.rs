@@ -527,6 +527,7 @@ impl Client {
                     // Refused in a batched token, accepted alone: this token server grants
                     // one scope per token.
                     self.tokens.stop_batching(&key);
+                    self.tokens.forget_batched(&key);
                 }
                 return self.check_status(reference, response, &auth);
             }
@@ -729,7 +730,8 @@ impl Client {
             fresh,
             token_scope: Some(scope.to_string()),
             batched,
-            alone,
+            // Only the request right after asking alone tells whether that helped.
+            alone: alone && fresh,
         };
         if let Some(token) = cached.as_ref().filter(|t| t.expires > Instant::now()) {
             let header = format!("Bearer {}", token.value.expose());
@@ -798,7 +800,10 @@ impl Client {
     /// The slots of the other expected repositories of `key`'s registry (see
     /// [`Client::expect_repositories`]) that may share a token with `key`'s scope, in
     /// repository order. None when `key`'s token server is asked for one scope at a time.
-    fn companion_slots(&self, key: &TokenKey) -> Vec<(String, Arc<std::sync::Mutex<Option<Token>>>)> {
+    fn companion_slots(
+        &self,
+        key: &TokenKey,
+    ) -> Vec<(String, Arc<std::sync::Mutex<Option<Token>>>)> {
         if !self.tokens.may_batch(key) {
             return Vec::new();
         }
