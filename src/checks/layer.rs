@@ -451,7 +451,8 @@ mod tests {
     use super::*;
     use crate::config::{self, MissingVariables};
     use crate::registry::testserver::{
-        Content, LAYER_A, LAYER_B, Recorded, Reply, Server, image_manifest, index_manifest,
+        Content, LAYER_A, LAYER_B, Recorded, Reply, ScopedTokens, Server, image_manifest,
+        index_manifest,
     };
     use crate::registry::{
         Anonymous, ClientConfig, Credential, CredentialProblem, CredentialProvider,
@@ -628,6 +629,43 @@ mod tests {
         );
         // The base only: with nothing to compare with, the released image is not read.
         assert_eq!(client.stats().requests, 1, "{:?}", server.requests());
+    }
+
+    #[test]
+    fn a_bearer_registry_gets_one_token_request_per_fifty_repositories() {
+        // 60 images in their own repositories on one base: 61 repositories.
+        let tokens = ScopedTokens::start(usize::MAX, None);
+        let mut content = Content::default().tag("base:1", &image_manifest(&[LAYER_A]));
+        let mut images = String::new();
+        for n in 0..60 {
+            content = content.tag(
+                &format!("app{n:02}:1"),
+                &image_manifest(&[LAYER_A, LAYER_B]),
+            );
+            images.push_str(&format!(
+                "  app{n:02}: {{baseImage: REG/base:1, targetLocations: [REG/app{n:02}:1]}}\n"
+            ));
+        }
+        let registry = tokens.registry(content, &[]);
+        let config = config(&registry.host(), &images);
+        let client = client_for(&config, Arc::new(Anonymous));
+        let results = check_all(&config, &client);
+        assert!(
+            results
+                .images
+                .values()
+                .all(|v| matches!(v, Verdict::UpToDate { .. })),
+            "{results:?}"
+        );
+        // Without announcing the repositories: 61 token requests.
+        let stats = client.stats();
+        assert!(stats.token_requests <= 8, "{stats:?}");
+        // One GET per repository, besides the tokens and the first anonymous requests of
+        // the workers (at most one each).
+        assert!(
+            stats.requests - stats.token_requests <= 61 + WORKERS as u64,
+            "{stats:?}"
+        );
     }
 
     /// `alice` with one password for every host.
