@@ -657,15 +657,11 @@ mod tests {
                 .all(|v| matches!(v, Verdict::UpToDate { .. })),
             "{results:?}"
         );
-        // Without announcing the repositories: 61 token requests.
+        // Without announcing the repositories: 61 token requests. With: two (50 + 11
+        // repositories), one GET per repository and the first, anonymous request.
         let stats = client.stats();
-        assert!(stats.token_requests <= 8, "{stats:?}");
-        // One GET per repository, besides the tokens and the first anonymous requests of
-        // the workers (at most one each).
-        assert!(
-            stats.requests - stats.token_requests <= 61 + WORKERS as u64,
-            "{stats:?}"
-        );
+        assert_eq!(stats.token_requests, 2, "{stats:?}");
+        assert_eq!(stats.requests, 2 + 61 + 1, "{stats:?}");
     }
 
     /// `alice` with one password for every host.

@@ -253,6 +253,8 @@ pub struct TokenCache {
     alone: Mutex<HashSet<TokenKey>>,
     /// (registry, realm, service) of token servers not asked for several scopes at once.
     unbatched: Mutex<HashSet<(String, String, Option<String>)>>,
+    /// Per token server, held while a batched token is fetched from it.
+    servers: Mutex<HashMap<(String, String, Option<String>), Arc<Mutex<()>>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -268,6 +270,12 @@ impl TokenCache {
     pub fn slot(&self, key: &TokenKey) -> Arc<Mutex<Option<Token>>> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.entry(key.clone()).or_default().clone()
+    }
+
+    /// The lock of `key`'s token server, held while a batched token is fetched from it.
+    pub fn server_lock(&self, key: &TokenKey) -> Arc<Mutex<()>> {
+        let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
+        servers.entry(key.server()).or_default().clone()
     }
 
     /// From now on, `key`'s scope is asked for alone: a token asked for it among others

@@ -205,6 +205,8 @@ pub struct Client {
     /// Registry host → the repositories the caller will read there
     /// ([`Client::expect_repositories`]), whose tokens are asked for together.
     expected: std::sync::Mutex<HashMap<String, BTreeSet<String>>>,
+    /// Hosts (spelled by [`canonical_host`]) whose first request has been answered.
+    contacted: OnceMap<String, ()>,
 }
 
 impl Client {
@@ -236,6 +238,7 @@ impl Client {
             by_digest: OnceMap::default(),
             by_tag: OnceMap::default(),
             expected: std::sync::Mutex::default(),
+            contacted: OnceMap::default(),
         })
     }
 
@@ -498,9 +501,30 @@ impl Client {
         })
     }
 
+    /// One authenticated manifest request ([`Client::authenticated_request`]). The first
+    /// request to a host goes alone, the others to that host wait for it: it learns the
+    /// scheme the host wants (so parallel readers do not each collect a 401 first) and
+    /// whether the host answers at all.
+    fn request(
+        &self,
+        reference: &Reference,
+        method: Method,
+        tag_or_digest: &str,
+    ) -> Result<Response, RegistryError> {
+        let mut first = None;
+        self.contacted
+            .get_or_compute(canonical_host(reference.registry()), || {
+                first = Some(self.authenticated_request(reference, method, tag_or_digest));
+            });
+        match first {
+            Some(response) => response,
+            None => self.authenticated_request(reference, method, tag_or_digest),
+        }
+    }
+
     /// One authenticated manifest request: sends what the registry is known to want, learns
     /// the scheme from a 401 and tries again, and maps failure statuses to errors.
-    fn request(
+    fn authenticated_request(
         &self,
         reference: &Reference,
         method: Method,
@@ -720,8 +744,6 @@ impl Client {
         }
         let source = credential.as_ref().map(|c| c.source.clone());
         let key = token_key(host, realm, service, scope);
-        let slot = self.tokens.slot(&key);
-        let mut cached = slot.lock().unwrap_or_else(|e| e.into_inner());
         let alone = self.tokens.asked_alone(&key);
         let authorization = |header: String, fresh: bool, batched: bool| Authorization {
             header: Some(header),
@@ -733,11 +755,30 @@ impl Client {
             // Only the request right after asking alone tells whether that helped.
             alone: alone && fresh,
         };
-        if let Some(token) = cached.as_ref().filter(|t| t.expires > Instant::now()) {
-            let header = format!("Bearer {}", token.value.expose());
-            return Ok(authorization(header, false, token.batched));
+        let cached_header = |slot: &Option<Token>| {
+            slot.as_ref()
+                .filter(|t| t.expires > Instant::now())
+                .map(|t| (format!("Bearer {}", t.value.expose()), t.batched))
+        };
+        let slot = self.tokens.slot(&key);
+        if let Some((header, batched)) =
+            cached_header(&slot.lock().unwrap_or_else(|e| e.into_inner()))
+        {
+            return Ok(authorization(header, false, batched));
         }
+        // While a batch may be asked for, one token request per server at a time: parallel
+        // readers would each ask for a batch of their own, mostly of the same scopes. The
+        // server's lock is taken before any slot's, and no slot is held while waiting for it.
         let companion_slots = self.companion_slots(&key);
+        let server_lock = (!companion_slots.is_empty()).then(|| self.tokens.server_lock(&key));
+        let _one_at_a_time = server_lock
+            .as_ref()
+            .map(|lock| lock.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut cached = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((header, batched)) = cached_header(&cached) {
+            // Fetched in the batch of the request waited for.
+            return Ok(authorization(header, false, batched));
+        }
         let mut companions = Vec::new();
         let mut scopes = vec![scope];
         let mut url_bytes = token_url(realm, service, &scopes).len();
@@ -749,10 +790,9 @@ impl Client {
             if url_bytes + added > MAX_TOKEN_URL_BYTES {
                 break;
             }
-            // Locked by another thread: it is fetching that token right now.
-            let Ok(guard) = companion_slot.try_lock() else {
-                continue;
-            };
+            // Held only briefly by others: a reader copying its token, or a token fetch of a
+            // scope asked for alone.
+            let guard = companion_slot.lock().unwrap_or_else(|e| e.into_inner());
             if guard.as_ref().is_some_and(|t| t.expires > Instant::now()) {
                 continue;
             }
