@@ -252,10 +252,13 @@ pub struct TokenCache {
     /// Scopes a batched token was refused for.
     alone: Mutex<HashSet<TokenKey>>,
     /// (registry, realm, service) of token servers not asked for several scopes at once.
-    unbatched: Mutex<HashSet<(String, String, Option<String>)>>,
+    unbatched: Mutex<HashSet<ServerId>>,
     /// Per token server, held while a batched token is fetched from it.
-    servers: Mutex<HashMap<(String, String, Option<String>), Arc<Mutex<()>>>>,
+    servers: Mutex<HashMap<ServerId, Arc<Mutex<()>>>>,
 }
+
+/// A token server: (registry, realm, service).
+type ServerId = (String, String, Option<String>);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TokenKey {
@@ -333,7 +336,7 @@ impl TokenKey {
         }
     }
 
-    fn server(&self) -> (String, String, Option<String>) {
+    fn server(&self) -> ServerId {
         (
             self.registry.clone(),
             self.realm.clone(),
