@@ -10,6 +10,13 @@
 //! manifest digest fetched once per repository). It is `Sync`: share one client across the
 //! threads of [`parallel_map`].
 //!
+//! Tokens: a caller that knows which references it will read says so up front
+//! ([`Client::expect_repositories`]); a token is then asked for up to
+//! [`MAX_SCOPES_PER_TOKEN`] of those repositories at once, as the distribution token protocol
+//! allows (several `scope` parameters), with a fallback to one scope per token where a token
+//! server grants fewer. The first request to a host goes alone, so parallel readers learn its
+//! scheme from one `401`, not one each.
+//!
 //! Requests: when only a digest is needed, a `HEAD` (which does not count against Docker
 //! Hub's pull limit); when the content is needed and the digest is not yet known, one `GET`
 //! by tag, which gives both (a `HEAD` first would add a request and save no pull); by digest
