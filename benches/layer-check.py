@@ -6,7 +6,8 @@ Subcommands:
                                 write a hand-made OCI layout (DIR/layout), the push list
                                 (DIR/push-1.txt, DIR/push-2.txt), gipgee.yaml, images.json
                                 and the expected verdicts (DIR/expected.json); SHAPE is
-                                `mixed` or `simple` (see gen), REGISTRY_AUTH text added to
+                                `mixed`, `simple`, `chains` or `chains2` (see gen),
+                                REGISTRY_AUTH text added to
                                 the registry's entry in gipgee.yaml
   skopeo-loop IMAGES OUT        the first gipgee's layer check: per image, `skopeo inspect
                                 --raw` of the base and of every target location (and of each
@@ -121,11 +122,16 @@ def gen(out, host, nimages, nbases, shape="mixed", registry_auth=""):
     with the same digest.
 
     SHAPE `simple`: every base and image single-platform, one target location each (the
-    rest as above). REGISTRY_AUTH is added to the registry's entry in gipgee.yaml (e.g. the
-    credential variables)."""
+    rest as above). `chains`: like `simple`, but in chains of 10 where each image is built on
+    the previous one's target (the first of each chain on a base, the bases' order as
+    above), the layout of benches/generate.sh; `chains2`: `chains` with a second target
+    location per image (same digest). REGISTRY_AUTH is added to the registry's entry in
+    gipgee.yaml (e.g. the credential variables)."""
+    if shape not in ("mixed", "simple", "chains", "chains2"):
+        die(f"unknown shape {shape}")
     layout = Layout(os.path.join(out, "layout"))
-    simple = shape == "simple"
-    multi_from = nbases if simple else nbases - max(1, nbases // 4)
+    chained = shape.startswith("chains")
+    multi_from = nbases if shape != "mixed" else nbases - max(1, nbases // 4)
     changed = {3 % nbases, (multi_from + 2) % nbases}
     push1, push2 = [], []
     bases = {}  # (b, version) -> {"desc", "platforms": {platform: (manifest desc, [layers])}}
@@ -152,26 +158,40 @@ def gen(out, host, nimages, nbases, shape="mixed", registry_auth=""):
             (push2 if version == 2 else push1).append((name, f"{host}/base/b{b:02d}:1"))
 
     images, expected = {}, {}
+    previous = None  # chains: (manifest descriptor, layers, first target) of the last image
     for i in range(nimages):
         iid = f"img{i:03d}"
-        b = i % nbases
-        version = 2 if b in changed and i >= nimages // 2 else 1
-        base = bases[(b, version)]
-        base_ref = f"{host}/base/b{b:02d}:1"
+        if chained and i % 10:
+            # Built on the previous image of its chain, as released: never stale.
+            prev_desc, prev_layers, base_ref = previous
+            base = {"platforms": {DEFAULT_PLATFORM: (prev_desc, prev_layers)}}
+            label, stale = f"img{i - 1:03d}", False
+        else:
+            b = (i // 10) % nbases if chained else i % nbases
+            version = 2 if b in changed and i >= nimages // 2 else 1
+            base = bases[(b, version)]
+            base_ref = f"{host}/base/b{b:02d}:1"
+            label, stale = f"b{b:02d} v{version}", b in changed and version == 1
         entries = []
         for p, (base_manifest, base_layers) in base["platforms"].items():
-            own = layout.layer({f"app/{iid}/release": f"{iid} on b{b:02d} v{version} {p[0]}/{p[1]}\n"})
+            own = layout.layer({f"app/{iid}/release": f"{iid} on {label} {p[0]}/{p[1]}\n"})
             annotations = None
             if i % 2 == 0:
                 annotations = {BASE_NAME: base_ref, BASE_DIGEST: base_manifest["digest"]}
-            entries.append((p, layout.image(p, base_layers + [own], annotations)))
+            manifest = layout.image(p, base_layers + [own], annotations)
+            entries.append((p, manifest))
+            previous = (manifest, base_layers + [own], None)
         desc = entries[0][1] if len(entries) == 1 else layout.index(entries)
         layout.tag(iid, desc)
-        second = i % 10 == 5 and not simple
+        if shape == "chains2":
+            second = True
+        else:
+            second = i % 10 == 5 and shape == "mixed"
         targets = [f"{host}/app/{iid}:1"] + ([f"{host}/app/{iid}:latest"] if second else [])
+        previous = (previous[0], previous[1], targets[0])
         push1.extend((iid, t) for t in targets)
         images[iid] = {"base": base_ref, "targets": targets}
-        expected[iid] = "stale" if b in changed and version == 1 else "up-to-date"
+        expected[iid] = "stale" if stale else "up-to-date"
     layout.finish()
 
     for path, pushes in (("push-1.txt", push1), ("push-2.txt", push2)):

@@ -7,13 +7,15 @@
 # the ratios, and fails if the two tools' verdicts disagree (or differ from the expected ones).
 #
 #
-#   ./benches/layer-check.sh [--bearer] [--simple] [--no-skopeo] [images] [bases]
+#   ./benches/layer-check.sh [--bearer] [--simple|--chains|--chains2] [--no-skopeo] [images] [bases]
 #
 # --bearer     the registry wants bearer tokens (distribution's `auth: token`, with the test
 #              suite's token server tests/support/token_server.py); gipgee and skopeo get
 #              credentials. Requests then count the token server's log too.
 # --simple     every base and image single-platform, one target location each (default: the
 #              mixed layout described in benches/layer-check.py `gen`).
+# --chains     like --simple, in chains of 10, each image built on the previous one's target
+#              (the layout of benches/generate.sh); --chains2 with two target locations each.
 # --no-skopeo  measure gipgee only.
 #
 # Needs: cargo, docker-registry, skopeo, tar, gzip, curl, python3 (and openssl for --bearer)
@@ -28,6 +30,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --bearer) auth=bearer ;;
     --simple) shape=simple ;;
+    --chains) shape=chains ;;
+    --chains2) shape=chains2 ;;
     --no-skopeo) skopeo=0 ;;
     --*) echo "layer-check bench: unknown option $1" >&2; exit 1 ;;
     *) break ;;
