@@ -159,6 +159,7 @@ def gen(out, host, nimages, nbases, shape="mixed", registry_auth=""):
 
     images, expected = {}, {}
     previous = None  # chains: (manifest descriptor, layers, first target) of the last image
+    seconds = []  # second target locations, pushed after every first one
     for i in range(nimages):
         iid = f"img{i:03d}"
         if chained and i % 10:
@@ -189,10 +190,13 @@ def gen(out, host, nimages, nbases, shape="mixed", registry_auth=""):
             second = i % 10 == 5 and shape == "mixed"
         targets = [f"{host}/app/{iid}:1"] + ([f"{host}/app/{iid}:latest"] if second else [])
         previous = (previous[0], previous[1], targets[0])
-        push1.extend((iid, t) for t in targets)
+        push1.append((iid, targets[0]))
+        seconds.extend((iid, t) for t in targets[1:])
         images[iid] = {"base": base_ref, "targets": targets}
         expected[iid] = "stale" if stale else "up-to-date"
     layout.finish()
+    # Two pushes to one repository at once can fail on distribution's filesystem storage.
+    push1.extend(seconds)
 
     for path, pushes in (("push-1.txt", push1), ("push-2.txt", push2)):
         with open(os.path.join(out, path), "w") as f:
