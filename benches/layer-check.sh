@@ -124,9 +124,11 @@ echo "== setup: $images images ($shape) on $bases bases (hand-made OCI layout, s
 setup_start=$(ms)
 python3 "$helper" gen "$work" "$host" "$images" "$bases" "$shape" "$registry_auth"
 push() {
-  # Four pushes at a time; each line of the list is "<layout ref> <destination>".
+  # Four pushes at a time; each line of the list is "<layout ref> <destination>". A push is
+  # tried three times: on a busy machine distribution's filesystem storage sometimes fails
+  # a push that mounts blobs from a repository being written (HTTP 500).
   # $PUSH_CREDS is unquoted on purpose: empty without --bearer.
-  xargs -P 4 -L 1 sh -c 'skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false $PUSH_CREDS "oci:$0:$1" "docker://$2" >/dev/null' "$work/layout" < "$1"
+  xargs -P 4 -L 1 sh -c 'for try in 1 2 3; do skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false $PUSH_CREDS "oci:$0:$1" "docker://$2" >/dev/null && exit 0; echo "push of $2 failed (try $try of 3)" >&2; sleep 1; done; exit 1' "$work/layout" < "$1"
 }
 push "$work/push-1.txt"  # bases as first built, and every released image
 push "$work/push-2.txt"  # then the changed bases, to the same tags
