@@ -2,9 +2,13 @@
 """Helper of benches/layer-check.sh (python3 standard library only).
 
 Subcommands:
-  gen DIR HOST NIMAGES NBASES   write a hand-made OCI layout (DIR/layout), the push list
+  gen DIR HOST NIMAGES NBASES SHAPE REGISTRY_AUTH
+                                write a hand-made OCI layout (DIR/layout), the push list
                                 (DIR/push-1.txt, DIR/push-2.txt), gipgee.yaml, images.json
-                                and the expected verdicts (DIR/expected.json)
+                                and the expected verdicts (DIR/expected.json); SHAPE is
+                                `mixed`, `simple`, `chains` or `chains2` (see gen),
+                                REGISTRY_AUTH text added to
+                                the registry's entry in gipgee.yaml
   skopeo-loop IMAGES OUT        the first gipgee's layer check: per image, `skopeo inspect
                                 --raw` of the base and of every target location (and of each
                                 platform manifest of an index), layer-prefix rule; verdicts
@@ -109,15 +113,25 @@ class Layout:
             json.dump({"schemaVersion": 2, "manifests": self.refs}, f, indent=1)
 
 
-def gen(out, host, nimages, nbases):
+def gen(out, host, nimages, nbases, shape="mixed", registry_auth=""):
     """20 bases (1 layer each; the last quarter are two-platform indexes), NIMAGES released
     images on them (base layers + 1 own layer, same platforms as the base). Two bases get a
     changed version pushed to the same tag after the first half of their images was built:
     that half is stale, the other half was built on the new version (up to date). Every other
     image carries buildah's base-digest annotation; every tenth has a second target location
-    with the same digest."""
+    with the same digest.
+
+    SHAPE `simple`: every base and image single-platform, one target location each (the
+    rest as above). `chains`: like `simple`, but in chains of 10 where each image is built on
+    the previous one's target (the first of each chain on a base, the bases' order as
+    above), the layout of benches/generate.sh; `chains2`: `chains` with a second target
+    location per image (same digest). REGISTRY_AUTH is added to the registry's entry in
+    gipgee.yaml (e.g. the credential variables)."""
+    if shape not in ("mixed", "simple", "chains", "chains2"):
+        die(f"unknown shape {shape}")
     layout = Layout(os.path.join(out, "layout"))
-    multi_from = nbases - max(1, nbases // 4)
+    chained = shape.startswith("chains")
+    multi_from = nbases if shape != "mixed" else nbases - max(1, nbases // 4)
     changed = {3 % nbases, (multi_from + 2) % nbases}
     push1, push2 = [], []
     bases = {}  # (b, version) -> {"desc", "platforms": {platform: (manifest desc, [layers])}}
@@ -144,26 +158,45 @@ def gen(out, host, nimages, nbases):
             (push2 if version == 2 else push1).append((name, f"{host}/base/b{b:02d}:1"))
 
     images, expected = {}, {}
+    previous = None  # chains: (manifest descriptor, layers, first target) of the last image
+    seconds = []  # second target locations, pushed after every first one
     for i in range(nimages):
         iid = f"img{i:03d}"
-        b = i % nbases
-        version = 2 if b in changed and i >= nimages // 2 else 1
-        base = bases[(b, version)]
-        base_ref = f"{host}/base/b{b:02d}:1"
+        if chained and i % 10:
+            # Built on the previous image of its chain, as released: never stale.
+            prev_desc, prev_layers, base_ref = previous
+            base = {"platforms": {DEFAULT_PLATFORM: (prev_desc, prev_layers)}}
+            label, stale = f"img{i - 1:03d}", False
+        else:
+            b = (i // 10) % nbases if chained else i % nbases
+            version = 2 if b in changed and i >= nimages // 2 else 1
+            base = bases[(b, version)]
+            base_ref = f"{host}/base/b{b:02d}:1"
+            label, stale = f"b{b:02d} v{version}", b in changed and version == 1
         entries = []
         for p, (base_manifest, base_layers) in base["platforms"].items():
-            own = layout.layer({f"app/{iid}/release": f"{iid} on b{b:02d} v{version} {p[0]}/{p[1]}\n"})
+            own = layout.layer({f"app/{iid}/release": f"{iid} on {label} {p[0]}/{p[1]}\n"})
             annotations = None
             if i % 2 == 0:
                 annotations = {BASE_NAME: base_ref, BASE_DIGEST: base_manifest["digest"]}
-            entries.append((p, layout.image(p, base_layers + [own], annotations)))
+            manifest = layout.image(p, base_layers + [own], annotations)
+            entries.append((p, manifest))
+            previous = (manifest, base_layers + [own], None)
         desc = entries[0][1] if len(entries) == 1 else layout.index(entries)
         layout.tag(iid, desc)
-        targets = [f"{host}/app/{iid}:1"] + ([f"{host}/app/{iid}:latest"] if i % 10 == 5 else [])
-        push1.extend((iid, t) for t in targets)
+        if shape == "chains2":
+            second = True
+        else:
+            second = i % 10 == 5 and shape == "mixed"
+        targets = [f"{host}/app/{iid}:1"] + ([f"{host}/app/{iid}:latest"] if second else [])
+        previous = (previous[0], previous[1], targets[0])
+        push1.append((iid, targets[0]))
+        seconds.extend((iid, t) for t in targets[1:])
         images[iid] = {"base": base_ref, "targets": targets}
-        expected[iid] = "stale" if b in changed and version == 1 else "up-to-date"
+        expected[iid] = "stale" if stale else "up-to-date"
     layout.finish()
+    # Two pushes to one repository at once can fail on distribution's filesystem storage.
+    push1.extend(seconds)
 
     for path, pushes in (("push-1.txt", push1), ("push-2.txt", push2)):
         with open(os.path.join(out, path), "w") as f:
@@ -173,12 +206,12 @@ def gen(out, host, nimages, nbases):
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
     with open(os.path.join(out, "gipgee.yaml"), "w") as f:
-        f.write(f"version: 1\nregistries:\n  {host}: {{insecure: true}}\n")
+        f.write(f"version: 1\nregistries:\n  {host}: {{insecure: true{registry_auth}}}\n")
         f.write(f"defaults: {{staging: {host}/staging}}\nimages:\n")
         for iid, image in images.items():
             f.write(f"  {iid}: {{baseImage: {image['base']}, targetLocations: [{', '.join(image['targets'])}]}}\n")
     stale = sum(1 for v in expected.values() if v == "stale")
-    print(f"{nimages} images on {nbases} bases ({nbases - multi_from} two-platform), "
+    print(f"{nimages} images ({shape}) on {nbases} bases ({nbases - multi_from} two-platform), "
           f"{stale} stale (bases {', '.join(f'b{b:02d}' for b in sorted(changed))} changed), "
           f"{len(push1) + len(push2)} pushes, "
           f"{len(os.listdir(os.path.join(layout.path, 'blobs', 'sha256')))} blobs")
@@ -188,7 +221,9 @@ def gen(out, host, nimages, nbases):
 
 
 def inspect_raw(ref):
-    run = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
+    creds = os.environ.get("BENCH_SKOPEO_CREDS")
+    run = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false"]
+                         + (["--creds", creds] if creds else []) + [f"docker://{ref}"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if run.returncode != 0:
         raise RuntimeError(f"skopeo inspect --raw {ref}: {run.stderr.decode().strip()}")
@@ -316,13 +351,15 @@ def table(nimages, g_ms, g_req, s_ms, s_req):
     print(f"| tool | wall time | HTTP requests | requests per image |")
     print(f"|---|---|---|---|")
     print(f"| `gipgee layer-check` | {g_ms / 1000:.2f} s | {g_req} | {g_req / n:.2f} |")
+    if not s_ms:
+        return  # the loop was not run
     print(f"| skopeo-per-image loop | {s_ms / 1000:.2f} s | {s_req} | {s_req / n:.2f} |")
     print(f"| gipgee / skopeo | {g_ms / s_ms:.3f} ({s_ms / g_ms:.0f}× faster) "
           f"| {g_req / s_req:.2f} ({s_req / g_req:.1f}× fewer) | |")
 
 
 def main():
-    commands = {"gen": (gen, 4), "skopeo-loop": (skopeo_loop, 2), "requests": (requests, 2),
+    commands = {"gen": (gen, 6), "skopeo-loop": (skopeo_loop, 2), "requests": (requests, 2),
                 "verdicts": (verdicts, 3), "table": (table, 5)}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         die(f"usage: {sys.argv[0]} {'|'.join(commands)} ARGS…")
@@ -331,7 +368,7 @@ def main():
     if len(args) != nargs:
         die(f"{sys.argv[1]} takes {nargs} arguments, got {len(args)}")
     if fn is gen:
-        args = [args[0], args[1], int(args[2]), int(args[3])]
+        args = [args[0], args[1], int(args[2]), int(args[3]), args[4], args[5]]
     fn(*args)
 
 

@@ -42,6 +42,7 @@ impl ReleasedRevisions for RegistryRevisions {
 /// that is down or unreachable then costs one reference's retries, not one per image, and
 /// its other images share its answer.
 fn read_all(client: &Client, references: &[Reference]) -> Vec<Released> {
+    client.expect_repositories(references);
     let mut first_of: BTreeMap<String, usize> = BTreeMap::new();
     for (index, reference) in references.iter().enumerate() {
         first_of

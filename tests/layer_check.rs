@@ -16,7 +16,7 @@ use gipgee::vars::Vars;
 
 use crate::support::Test;
 use crate::support::oci::{Blob, Layout};
-use crate::support::registry::{self, BlackHole, Registry};
+use crate::support::registry::{self, Auth, BlackHole, Registry, TokenServer};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -477,4 +477,100 @@ fn the_deadline_ends_the_check_with_a_result_for_every_image() {
         "{}",
         out.stdout
     );
+}
+
+/// 30 released images, each in its own repository, on one base, behind token auth: the
+/// check asks the token server for one token covering every repository instead of one per
+/// repository, and costs at most 1.1 requests per image, tokens included — counted by the
+/// registry's access log and the token server's log, not by gipgee.
+#[test]
+fn behind_bearer_auth_thirty_images_cost_at_most_1_1_requests_each() {
+    const IMAGES: usize = 30;
+    if !registry::tools_available("bearer layer check") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (key, cert) = registry::token_signing_key(dir.path());
+    let tokens = TokenServer::start(dir.path(), &key, &cert, "tester", "token-secret");
+    let auth = Auth::Token {
+        realm: tokens.url.clone(),
+        cert,
+    };
+    let registry = Registry::builder(dir.path())
+        .auth(auth)
+        .access_log()
+        .start();
+    let host = registry.host.clone();
+    let mut layout = Layout::new(&dir.path().join("layout"));
+    let base_layer = layout.layer("base-version", "v1\n");
+    let app_layer = layout.layer("app", "app\n");
+    let base = layout.image(std::slice::from_ref(&base_layer), "amd64");
+    let app = layout.image(&[base_layer, app_layer], "amd64");
+    layout.tag("base", &base, OCI_MANIFEST);
+    layout.tag("app", &app, OCI_MANIFEST);
+    let creds = Some(("tester", "token-secret"));
+    layout.push("base", &format!("{host}/base:1"), creds, None);
+    let mut images = String::new();
+    let destinations: Vec<String> = (0..IMAGES)
+        .map(|n| {
+            images.push_str(&format!(
+                "  img{n:02}: {{baseImage: REG/base:1, targetLocations: [REG/app/img{n:02}:1]}}\n"
+            ));
+            format!("{host}/app/img{n:02}:1")
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for chunk in destinations.chunks(IMAGES.div_ceil(4)) {
+            let layout = &layout;
+            scope.spawn(move || {
+                for destination in chunk {
+                    layout.push("app", destination, creds, None);
+                }
+            });
+        }
+    });
+
+    let text = format!(
+        "version: 1\nregistries:\n  {host}: {{insecure: true, usernameVariable: REG_USER, passwordVariable: REG_PASSWORD}}\ndefaults: {{staging: {host}/staging}}\nimages:\n{}",
+        images.replace("REG", &host)
+    );
+    let config = config::from_str(
+        Path::new("gipgee.yaml"),
+        &text,
+        &Vars::default(),
+        MissingVariables::Error,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let vars = Vars::from_pairs([("REG_USER", "tester"), ("REG_PASSWORD", "token-secret")]);
+    let options = credentials::client_config(&config.registries, &vars).expect("client config");
+    let provider = Arc::new(CredentialStore::new(&config.registries, &vars));
+    let client = Client::new(options, provider).expect("client");
+    let (tokens_before, requests_before) = (tokens.requests().len(), registry.requests().len());
+
+    let results = layer::check_all(&config, &client);
+
+    assert_eq!(results.images.len(), IMAGES);
+    for (id, verdict) in &results.images {
+        assert!(
+            matches!(verdict, Verdict::UpToDate { .. }),
+            "{id}: {verdict:?}"
+        );
+    }
+    // Give the registry a moment to write the last lines of its access log.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let issued = tokens.requests()[tokens_before..].to_vec();
+    let served = registry.requests()[requests_before..].to_vec();
+    // One token for the base's and every image's repository.
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    assert_eq!(issued[0].split(' ').count(), 1 + 1 + IMAGES, "{issued:?}");
+    // One GET per repository, and the first request, which learns that a token is needed.
+    let unauthorized: Vec<&String> = served.iter().filter(|r| r.ends_with(" 401")).collect();
+    assert_eq!(unauthorized.len(), 1, "{served:#?}");
+    assert_eq!(served.len(), 1 + 1 + IMAGES, "{served:#?}");
+    let total = issued.len() + served.len();
+    assert!(
+        total * 10 <= IMAGES * 11,
+        "{total} requests for {IMAGES} images"
+    );
+    assert_eq!(client.stats().requests, total as u64);
 }

@@ -38,6 +38,13 @@ pub fn check_all(config: &Config, client: &Client) -> LayerCheckResults {
         .values()
         .filter(|image| image.layer_check)
         .collect();
+    // Every repository read is known now: a registry with bearer tokens gets one token
+    // request per many repositories, not one per repository.
+    client.expect_repositories(
+        images
+            .iter()
+            .flat_map(|image| std::iter::once(&image.base_image).chain(&image.target_locations)),
+    );
     let verdicts = check_images(client, &images);
     LayerCheckResults {
         images: images
@@ -444,7 +451,8 @@ mod tests {
     use super::*;
     use crate::config::{self, MissingVariables};
     use crate::registry::testserver::{
-        Content, LAYER_A, LAYER_B, Recorded, Reply, Server, image_manifest, index_manifest,
+        Content, LAYER_A, LAYER_B, Recorded, Reply, ScopedTokens, Server, image_manifest,
+        index_manifest,
     };
     use crate::registry::{
         Anonymous, ClientConfig, Credential, CredentialProblem, CredentialProvider,
@@ -621,6 +629,39 @@ mod tests {
         );
         // The base only: with nothing to compare with, the released image is not read.
         assert_eq!(client.stats().requests, 1, "{:?}", server.requests());
+    }
+
+    #[test]
+    fn a_bearer_registry_gets_one_token_request_per_fifty_repositories() {
+        // 60 images in their own repositories on one base: 61 repositories.
+        let tokens = ScopedTokens::start(usize::MAX, None);
+        let mut content = Content::default().tag("base:1", &image_manifest(&[LAYER_A]));
+        let mut images = String::new();
+        for n in 0..60 {
+            content = content.tag(
+                &format!("app{n:02}:1"),
+                &image_manifest(&[LAYER_A, LAYER_B]),
+            );
+            images.push_str(&format!(
+                "  app{n:02}: {{baseImage: REG/base:1, targetLocations: [REG/app{n:02}:1]}}\n"
+            ));
+        }
+        let registry = tokens.registry(content, &[]);
+        let config = config(&registry.host(), &images);
+        let client = client_for(&config, Arc::new(Anonymous));
+        let results = check_all(&config, &client);
+        assert!(
+            results
+                .images
+                .values()
+                .all(|v| matches!(v, Verdict::UpToDate { .. })),
+            "{results:?}"
+        );
+        // Without announcing the repositories: 61 token requests. With: two (50 + 11
+        // repositories), one GET per repository and the first, anonymous request.
+        let stats = client.stats();
+        assert_eq!(stats.token_requests, 2, "{stats:?}");
+        assert_eq!(stats.requests, 2 + 61 + 1, "{stats:?}");
     }
 
     /// `alice` with one password for every host.

@@ -8,7 +8,7 @@
 //! [`Credential`] carries a description of its source, which errors quote instead of the
 //! credential.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -234,14 +234,31 @@ pub fn realm_may_receive_credentials(realm: &str, registry_insecure: bool) -> bo
 pub struct Token {
     pub value: Secret,
     pub expires: Instant,
+    /// Asked for together with other scopes: a token server may grant fewer than asked, so
+    /// a 401 with it is a reason to ask for this scope alone.
+    pub batched: bool,
 }
 
 /// Tokens per (registry, realm, service, scope). Each key has its own lock, held while a
-/// token is fetched, so parallel reads of one repository fetch one token, not one each.
+/// token is fetched, so parallel reads of one repository fetch one token, not one each; a
+/// token asked for several scopes is stored in the slot of each.
+///
+/// It also remembers where asking for several scopes at once did not work: scopes a
+/// batched token did not cover (asked for alone from then on), and token servers that grant
+/// only one scope per token (asked for one scope at a time from then on).
 #[derive(Debug, Default)]
 pub struct TokenCache {
     slots: Mutex<HashMap<TokenKey, Arc<Mutex<Option<Token>>>>>,
+    /// Scopes a batched token was refused for.
+    alone: Mutex<HashSet<TokenKey>>,
+    /// (registry, realm, service) of token servers not asked for several scopes at once.
+    unbatched: Mutex<HashSet<ServerId>>,
+    /// Per token server, held while a batched token is fetched from it.
+    servers: Mutex<HashMap<ServerId, Arc<Mutex<()>>>>,
 }
+
+/// A token server: (registry, realm, service).
+type ServerId = (String, String, Option<String>);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TokenKey {
@@ -256,6 +273,75 @@ impl TokenCache {
     pub fn slot(&self, key: &TokenKey) -> Arc<Mutex<Option<Token>>> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.entry(key.clone()).or_default().clone()
+    }
+
+    /// The lock of `key`'s token server, held while a batched token is fetched from it.
+    pub fn server_lock(&self, key: &TokenKey) -> Arc<Mutex<()>> {
+        let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
+        servers.entry(key.server()).or_default().clone()
+    }
+
+    /// From now on, `key`'s scope is asked for alone: a token asked for it among others
+    /// was refused.
+    pub fn ask_alone(&self, key: &TokenKey) {
+        let mut alone = self.alone.lock().unwrap_or_else(|e| e.into_inner());
+        alone.insert(key.clone());
+    }
+
+    pub fn asked_alone(&self, key: &TokenKey) -> bool {
+        let alone = self.alone.lock().unwrap_or_else(|e| e.into_inner());
+        alone.contains(key)
+    }
+
+    /// From now on, `key`'s token server is asked for one scope per token.
+    pub fn stop_batching(&self, key: &TokenKey) {
+        let mut unbatched = self.unbatched.lock().unwrap_or_else(|e| e.into_inner());
+        unbatched.insert(key.server());
+    }
+
+    /// Forgets every token of `key`'s token server that was asked for several scopes: once
+    /// the server is known to grant one scope per token, each would cost a refused request
+    /// before its scope is asked for alone. Call with no slot locked.
+    pub fn forget_batched(&self, key: &TokenKey) {
+        let server = key.server();
+        let slots: Vec<Arc<Mutex<Option<Token>>>> = {
+            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots
+                .iter()
+                .filter(|(other, _)| other.server() == server)
+                .map(|(_, slot)| slot.clone())
+                .collect()
+        };
+        for slot in slots {
+            let mut token = slot.lock().unwrap_or_else(|e| e.into_inner());
+            if token.as_ref().is_some_and(|t| t.batched) {
+                *token = None;
+            }
+        }
+    }
+
+    /// Whether a token for `key` may be asked for together with other scopes.
+    pub fn may_batch(&self, key: &TokenKey) -> bool {
+        let unbatched = self.unbatched.lock().unwrap_or_else(|e| e.into_inner());
+        !unbatched.contains(&key.server()) && !self.asked_alone(key)
+    }
+}
+
+impl TokenKey {
+    /// The same token server, another scope.
+    pub fn with_scope(&self, scope: &str) -> TokenKey {
+        TokenKey {
+            scope: scope.to_string(),
+            ..self.clone()
+        }
+    }
+
+    fn server(&self) -> ServerId {
+        (
+            self.registry.clone(),
+            self.realm.clone(),
+            self.service.clone(),
+        )
     }
 }
 

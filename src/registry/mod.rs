@@ -10,6 +10,13 @@
 //! manifest digest fetched once per repository). It is `Sync`: share one client across the
 //! threads of [`parallel_map`].
 //!
+//! Tokens: a caller that knows which references it will read says so up front
+//! ([`Client::expect_repositories`]); a token is then asked for up to
+//! [`MAX_SCOPES_PER_TOKEN`] of those repositories at once, as the distribution token protocol
+//! allows (several `scope` parameters), with a fallback to one scope per token where a token
+//! server grants fewer. The first request to a host goes alone, so parallel readers learn its
+//! scheme from one `401`, not one each.
+//!
 //! Requests: when only a digest is needed, a `HEAD` (which does not count against Docker
 //! Hub's pull limit); when the content is needed and the digest is not yet known, one `GET`
 //! by tag, which gives both (a `HEAD` first would add a request and save no pull); by digest
@@ -57,7 +64,7 @@ pub mod error;
 pub mod mask;
 pub mod transport;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -202,6 +209,11 @@ pub struct Client {
     by_digest: OnceMap<(String, Digest), Result<Arc<FetchedManifest>, RegistryError>>,
     /// Normalised reference → manifest, for registries that send no digest on `HEAD`.
     by_tag: OnceMap<String, Result<Arc<FetchedManifest>, RegistryError>>,
+    /// Registry host → the repositories the caller will read there
+    /// ([`Client::expect_repositories`]), whose tokens are asked for together.
+    expected: std::sync::Mutex<HashMap<String, BTreeSet<String>>>,
+    /// Hosts (spelled by [`canonical_host`]) whose first request has been answered.
+    contacted: OnceMap<String, ()>,
 }
 
 impl Client {
@@ -232,7 +244,24 @@ impl Client {
             digests: OnceMap::default(),
             by_digest: OnceMap::default(),
             by_tag: OnceMap::default(),
+            expected: std::sync::Mutex::default(),
+            contacted: OnceMap::default(),
         })
+    }
+
+    /// Tells the client which references it is about to read, so that a registry using
+    /// bearer tokens is asked for one token covering many of their repositories (up to
+    /// [`MAX_SCOPES_PER_TOKEN`] per token request) instead of one token per repository.
+    /// Nothing is requested here: tokens are asked for when the first read needs one. Only
+    /// an optimisation: references not announced are read as well.
+    pub fn expect_repositories<'a>(&self, references: impl IntoIterator<Item = &'a Reference>) {
+        let mut expected = self.expected.lock().unwrap_or_else(|e| e.into_inner());
+        for reference in references {
+            expected
+                .entry(reference.registry().to_string())
+                .or_default()
+                .insert(reference.repository().to_string());
+        }
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -479,9 +508,30 @@ impl Client {
         })
     }
 
+    /// One authenticated manifest request ([`Client::authenticated_request`]). The first
+    /// request to a host goes alone, the others to that host wait for it: it learns the
+    /// scheme the host wants (so parallel readers do not each collect a 401 first) and
+    /// whether the host answers at all.
+    fn request(
+        &self,
+        reference: &Reference,
+        method: Method,
+        tag_or_digest: &str,
+    ) -> Result<Response, RegistryError> {
+        let mut first = None;
+        self.contacted
+            .get_or_compute(canonical_host(reference.registry()), || {
+                first = Some(self.authenticated_request(reference, method, tag_or_digest));
+            });
+        match first {
+            Some(response) => response,
+            None => self.authenticated_request(reference, method, tag_or_digest),
+        }
+    }
+
     /// One authenticated manifest request: sends what the registry is known to want, learns
     /// the scheme from a 401 and tries again, and maps failure statuses to errors.
-    fn request(
+    fn authenticated_request(
         &self,
         reference: &Reference,
         method: Method,
@@ -502,6 +552,14 @@ impl Client {
             let (response, from_registry) =
                 self.send_following_redirects(reference, method, &url, auth.header.as_deref())?;
             if response.status != 401 || !from_registry {
+                if auth.alone
+                    && let Some(key) = self.token_key_of(host, &auth)
+                {
+                    // Refused in a batched token, accepted alone: this token server grants
+                    // one scope per token.
+                    self.tokens.stop_batching(&key);
+                    self.tokens.forget_batched(&key);
+                }
                 return self.check_status(reference, response, &auth);
             }
             let challenges: Vec<auth::Challenge> = response
@@ -522,6 +580,20 @@ impl Client {
             let known = self.schemes.get(host);
             self.schemes.set(host, wanted.clone());
             if known.as_ref() == Some(&wanted) {
+                if auth.batched
+                    && let Some(key) = self.token_key_of(host, &auth)
+                {
+                    // A token asked for several scopes may not grant them all: ask for this
+                    // one alone, once.
+                    self.tokens.ask_alone(&key);
+                    *self
+                        .tokens
+                        .slot(&key)
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = None;
+                    last = auth;
+                    continue;
+                }
                 if auth.fresh {
                     // Just-obtained credentials or token, still refused.
                     let insufficient = challenges
@@ -563,6 +635,16 @@ impl Client {
                 source,
             },
         ))
+    }
+
+    /// The token cache key of the bearer token `auth` sent to `host`, if it sent one.
+    fn token_key_of(&self, host: &str, auth: &Authorization) -> Option<TokenKey> {
+        match (self.schemes.get(host), &auth.token_scope) {
+            (Some(Scheme::Bearer { realm, service }), Some(scope)) => {
+                Some(token_key(host, &realm, &service, scope))
+            }
+            _ => None,
+        }
     }
 
     fn check_status(
@@ -624,7 +706,7 @@ impl Client {
                     source: Some(credential.source),
                     withheld: None,
                     fresh: true,
-                    token_scope: None,
+                    ..Authorization::default()
                 }),
                 None => Err(self.error(reference, ErrorKind::Unauthorized { source: None })),
             },
@@ -647,6 +729,13 @@ impl Client {
 
     /// A bearer token for `scope`, cached per (registry, realm, service, scope). The slot's
     /// lock is held while fetching, so parallel reads of one repository share one token.
+    ///
+    /// The token is asked for together with other repositories of this registry the client
+    /// was told to expect ([`Client::expect_repositories`]) that have no token yet and that
+    /// no other thread is fetching one for: up to [`MAX_SCOPES_PER_TOKEN`] scopes and
+    /// [`MAX_TOKEN_URL_BYTES`] of URL per token request, the same token stored for each.
+    /// A token server that refuses such a request is asked again for `scope` alone, and
+    /// not asked for several scopes again.
     fn bearer(
         &self,
         reference: &Reference,
@@ -661,26 +750,137 @@ impl Client {
             withheld = credential.take().map(|c| c.source);
         }
         let source = credential.as_ref().map(|c| c.source.clone());
-        let slot = self.tokens.slot(&token_key(host, realm, service, scope));
+        let key = token_key(host, realm, service, scope);
+        let alone = self.tokens.asked_alone(&key);
+        let authorization = |header: String, fresh: bool, batched: bool| Authorization {
+            header: Some(header),
+            source: source.clone(),
+            withheld: withheld.clone(),
+            fresh,
+            token_scope: Some(scope.to_string()),
+            batched,
+            // Only the request right after asking alone tells whether that helped.
+            alone: alone && fresh,
+        };
+        let cached_header = |slot: &Option<Token>| {
+            slot.as_ref()
+                .filter(|t| t.expires > Instant::now())
+                .map(|t| (format!("Bearer {}", t.value.expose()), t.batched))
+        };
+        let slot = self.tokens.slot(&key);
+        if let Some((header, batched)) =
+            cached_header(&slot.lock().unwrap_or_else(|e| e.into_inner()))
+        {
+            return Ok(authorization(header, false, batched));
+        }
+        // While a batch may be asked for, one token request per server at a time: parallel
+        // readers would each ask for a batch of their own, mostly of the same scopes. The
+        // server's lock is taken before any slot's, and no slot is held while waiting for it.
+        let companion_slots = self.companion_slots(&key);
+        let server_lock = (!companion_slots.is_empty()).then(|| self.tokens.server_lock(&key));
+        let _one_at_a_time = server_lock
+            .as_ref()
+            .map(|lock| lock.lock().unwrap_or_else(|e| e.into_inner()));
         let mut cached = slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(token) = cached.as_ref().filter(|t| t.expires > Instant::now()) {
-            return Ok(Authorization {
-                header: Some(format!("Bearer {}", token.value.expose())),
-                source,
-                withheld,
-                fresh: false,
-                token_scope: Some(scope.to_string()),
-            });
+        if let Some((header, batched)) = cached_header(&cached) {
+            // Fetched in the batch of the request waited for.
+            return Ok(authorization(header, false, batched));
         }
-        let mut url = realm.to_string();
-        url.push(if realm.contains('?') { '&' } else { '?' });
-        if let Some(service) = service {
-            url.push_str("service=");
-            url.push_str(&percent_encode(service));
-            url.push('&');
+        let mut companions = Vec::new();
+        let mut scopes = vec![scope];
+        let mut url_bytes = token_url(realm, service, &scopes).len();
+        for (companion, companion_slot) in &companion_slots {
+            if scopes.len() >= MAX_SCOPES_PER_TOKEN {
+                break;
+            }
+            let added = "&scope=".len() + percent_encode(companion).len();
+            if url_bytes + added > MAX_TOKEN_URL_BYTES {
+                break;
+            }
+            // Held only briefly by others: a reader copying its token, or a token fetch of a
+            // scope asked for alone.
+            let guard = companion_slot.lock().unwrap_or_else(|e| e.into_inner());
+            if guard.as_ref().is_some_and(|t| t.expires > Instant::now()) {
+                continue;
+            }
+            url_bytes += added;
+            scopes.push(companion.as_str());
+            companions.push(guard);
         }
-        url.push_str("scope=");
-        url.push_str(&percent_encode(scope));
+        let batched = !companions.is_empty();
+        let fetched = match self.fetch_token(reference, realm, service, &scopes, &credential) {
+            Err(_) if batched => {
+                // Refused as a batch (a server taking one scope per request may say 400):
+                // this scope alone, and never a batch from this server again.
+                self.tokens.stop_batching(&key);
+                companions.clear();
+                self.fetch_token(reference, realm, service, &[scope], &credential)
+            }
+            other => other,
+        };
+        let (value, expires_in) = match fetched {
+            Ok(fetched) => fetched,
+            Err(TokenRefused::Unauthorized) => {
+                let refused = Authorization {
+                    source,
+                    withheld,
+                    ..Authorization::default()
+                };
+                return Err(self.unauthorized(reference, &refused));
+            }
+            Err(TokenRefused::Error(err)) => return Err(err),
+        };
+        let batched = !companions.is_empty();
+        let token = Token {
+            value: auth::Secret::new(value),
+            expires: auth::token_expiry(Instant::now(), expires_in),
+            batched,
+        };
+        for mut companion in companions {
+            *companion = Some(token.clone());
+        }
+        let header = format!("Bearer {}", token.value.expose());
+        *cached = Some(token);
+        Ok(authorization(header, true, batched))
+    }
+
+    /// The slots of the other expected repositories of `key`'s registry (see
+    /// [`Client::expect_repositories`]) that may share a token with `key`'s scope, in
+    /// repository order. None when `key`'s token server is asked for one scope at a time.
+    fn companion_slots(
+        &self,
+        key: &TokenKey,
+    ) -> Vec<(String, Arc<std::sync::Mutex<Option<Token>>>)> {
+        if !self.tokens.may_batch(key) {
+            return Vec::new();
+        }
+        let repositories: Vec<String> = {
+            let expected = self.expected.lock().unwrap_or_else(|e| e.into_inner());
+            expected
+                .get(&key.registry)
+                .map(|repositories| repositories.iter().cloned().collect())
+                .unwrap_or_default()
+        };
+        repositories
+            .iter()
+            .map(|repository| pull_scope(repository))
+            .filter(|scope| *scope != key.scope)
+            .map(|scope| (key.with_scope(&scope), scope))
+            .filter(|(companion, _)| !self.tokens.asked_alone(companion))
+            .map(|(companion, scope)| (scope, self.tokens.slot(&companion)))
+            .collect()
+    }
+
+    /// One token request for `scopes`: the token and its lifetime in seconds, if given.
+    fn fetch_token(
+        &self,
+        reference: &Reference,
+        realm: &str,
+        service: &Option<String>,
+        scopes: &[&str],
+        credential: &Option<Credential>,
+    ) -> Result<(String, Option<u64>), TokenRefused> {
+        let url = token_url(realm, service, scopes);
         let headers: Vec<(&str, String)> = credential
             .as_ref()
             .map(|c| ("Authorization", c.basic_header()))
@@ -693,23 +893,16 @@ impl Client {
             .map_err(|e| self.transport_error(reference, e, "token server ", &url))?;
         match response.status {
             200 => {}
-            401 | 403 => {
-                let refused = Authorization {
-                    source,
-                    withheld,
-                    ..Authorization::default()
-                };
-                return Err(self.unauthorized(reference, &refused));
-            }
+            401 | 403 => return Err(TokenRefused::Unauthorized),
             status => {
-                return Err(self.error(
+                return Err(TokenRefused::Error(self.error(
                     reference,
                     ErrorKind::Status {
                         status,
                         attempts: response.attempts,
                         detail: Some(format!("from the token server {}", redact_url(realm))),
                     },
-                ));
+                )));
             }
         }
         let parsed = TokenResponse::parse(&response.body).map_err(|e| {
@@ -733,18 +926,7 @@ impl Client {
             )
         })?;
         self.masker.add(&value);
-        let header = format!("Bearer {value}");
-        *cached = Some(Token {
-            value: auth::Secret::new(value),
-            expires: auth::token_expiry(Instant::now(), parsed.expires_in()),
-        });
-        Ok(Authorization {
-            header: Some(header),
-            source,
-            withheld,
-            fresh: true,
-            token_scope: Some(scope.to_string()),
-        })
+        Ok((value, parsed.expires_in()))
     }
 
     /// Sends to the registry and follows redirects hop by hop; `Authorization` goes only to
@@ -841,6 +1023,12 @@ struct Authorization {
     fresh: bool,
     /// The scope of the bearer token sent, to drop it when refused.
     token_scope: Option<String>,
+    /// The bearer token sent was asked for several scopes: a 401 may mean that this scope
+    /// was not granted, and asking for it alone may pass.
+    batched: bool,
+    /// The bearer token sent was asked for this scope alone after a batched token was
+    /// refused for it: if it passes, the token server grants one scope per token.
+    alone: bool,
 }
 
 impl std::fmt::Debug for Authorization {
@@ -855,6 +1043,8 @@ impl std::fmt::Debug for Authorization {
             .field("withheld", &self.withheld)
             .field("fresh", &self.fresh)
             .field("token_scope", &self.token_scope)
+            .field("batched", &self.batched)
+            .field("alone", &self.alone)
             .finish()
     }
 }
@@ -865,6 +1055,50 @@ const AUTH_ROUNDS: u32 = 3;
 
 /// Largest token-server answer read: a token is a few KiB.
 const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
+
+/// The most scopes asked for in one token request: a token lists every repository it
+/// grants, so it grows with them (and is sent with every request).
+pub const MAX_SCOPES_PER_TOKEN: usize = 50;
+
+/// The longest token-request URL: web servers and proxies commonly refuse request lines
+/// past 8 KiB.
+pub const MAX_TOKEN_URL_BYTES: usize = 8 * 1024;
+
+/// Why no token came from a token server.
+enum TokenRefused {
+    /// A 401 or 403: the credentials (or their absence) were refused.
+    Unauthorized,
+    Error(RegistryError),
+}
+
+impl From<RegistryError> for TokenRefused {
+    fn from(err: RegistryError) -> TokenRefused {
+        TokenRefused::Error(err)
+    }
+}
+
+/// The scope that reads manifests of `repository`.
+fn pull_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull")
+}
+
+/// The token request URL for `scopes` at `realm`: one `scope` parameter each, as the token
+/// protocol of the distribution project specifies for several scopes.
+fn token_url(realm: &str, service: &Option<String>, scopes: &[&str]) -> String {
+    let mut url = realm.to_string();
+    url.push(if realm.contains('?') { '&' } else { '?' });
+    if let Some(service) = service {
+        url.push_str("service=");
+        url.push_str(&percent_encode(service));
+        url.push('&');
+    }
+    let scopes: Vec<String> = scopes
+        .iter()
+        .map(|scope| format!("scope={}", percent_encode(scope)))
+        .collect();
+    url.push_str(&scopes.join("&"));
+    url
+}
 
 /// A token server's answer. Only the token is required; a lifetime that is no whole number
 /// of seconds (negative, fractional, too large, a string) means the default one, as Docker

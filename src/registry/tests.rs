@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::testserver::{
-    CONFIG, Content, LAYER_A, LAYER_B, Recorded, Reply, Server, image_manifest, index_manifest,
+    CONFIG, Content, LAYER_A, LAYER_B, Recorded, Reply, ScopedTokens, Server, image_manifest,
+    index_manifest,
 };
 use super::*;
 use crate::oci::manifest;
@@ -419,6 +420,201 @@ fn parallel_reads_share_one_token_and_identical_references_are_fetched_once() {
         "{:?}",
         methods_and_targets(&requests)
     );
+}
+
+/// `count` repositories `<prefix>NNN`, each with the tag `1`, and their names with the tag.
+fn numbered_repositories(prefix: &str, count: usize) -> (Content, Vec<String>) {
+    let names: Vec<String> = (0..count).map(|n| format!("{prefix}{n:03}:1")).collect();
+    let content = names.iter().fold(Content::default(), |content, name| {
+        content.tag(name, &image_manifest(&[LAYER_A]))
+    });
+    (content, names)
+}
+
+/// References to `names` in the registry `host`.
+fn on_host(names: &[String], host: &str) -> Vec<Reference> {
+    names.iter().map(|name| reference(host, name)).collect()
+}
+
+#[test]
+fn announced_repositories_share_one_token_per_fifty() {
+    let tokens = ScopedTokens::start(usize::MAX, None);
+    let (content, planned) = numbered_repositories("app", 120);
+    let registry = tokens.registry(content, &[]);
+    let host = registry.host();
+    let references = on_host(&planned, &host);
+    let client = anonymous_client(&host);
+    client.expect_repositories(&references);
+    for reference in &references {
+        client.image(reference).unwrap();
+    }
+    // 120 repositories in three token requests of at most 50 scopes, the repository read
+    // first in each.
+    let asked = tokens.asked();
+    let sizes: Vec<usize> = asked.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![50, 50, 20]);
+    assert_eq!(
+        [&asked[0][0], &asked[1][0], &asked[2][0]],
+        [
+            "repository:app000:pull",
+            "repository:app050:pull",
+            "repository:app100:pull"
+        ]
+    );
+    let all: BTreeSet<&String> = asked.iter().flatten().collect();
+    assert_eq!(all.len(), 120);
+    assert_eq!(client.stats().token_requests, 3);
+    // One GET per repository and the first, anonymous one that learned the scheme.
+    assert_eq!(client.stats().requests, 3 + 121);
+    assert_eq!(registry.requests().len(), 121);
+}
+
+#[test]
+fn without_announced_repositories_each_gets_its_own_token() {
+    let tokens = ScopedTokens::start(usize::MAX, None);
+    let (content, planned) = numbered_repositories("app", 3);
+    let registry = tokens.registry(content, &[]);
+    let host = registry.host();
+    let client = anonymous_client(&host);
+    for reference in on_host(&planned, &host) {
+        client.image(&reference).unwrap();
+    }
+    assert_eq!(
+        tokens.asked().iter().map(Vec::len).collect::<Vec<_>>(),
+        [1, 1, 1]
+    );
+}
+
+#[test]
+fn token_requests_stay_under_the_url_limit() {
+    let tokens = ScopedTokens::start(usize::MAX, None);
+    // Repository names of 200 characters: some 37 scopes fill 8 KiB of URL.
+    let long = format!("group/{}/app", "x".repeat(190));
+    let (content, planned) = numbered_repositories(&long, 60);
+    let registry = tokens.registry(content, &[]);
+    let host = registry.host();
+    let references = on_host(&planned, &host);
+    let client = anonymous_client(&host);
+    client.expect_repositories(&references);
+    for reference in &references {
+        client.image(reference).unwrap();
+    }
+    let sizes: Vec<usize> = tokens.asked().iter().map(Vec::len).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 60);
+    assert_eq!(sizes.len(), 2, "{sizes:?}");
+    let targets: Vec<usize> = tokens
+        .server
+        .requests()
+        .iter()
+        .map(|r| r.target.len() + tokens.server.url().len())
+        .collect();
+    assert!(
+        targets.iter().all(|&len| len <= MAX_TOKEN_URL_BYTES),
+        "{targets:?}"
+    );
+    assert!(targets[0] > MAX_TOKEN_URL_BYTES - 300, "{targets:?}");
+}
+
+#[test]
+fn a_token_server_granting_one_scope_per_token_gets_a_request_per_repository() {
+    let tokens = ScopedTokens::start(1, None);
+    let (content, planned) = numbered_repositories("app", 10);
+    let registry = tokens.registry(content, &[]);
+    let host = registry.host();
+    let references = on_host(&planned, &host);
+    let client = anonymous_client(&host);
+    client.expect_repositories(&references);
+    for reference in &references {
+        client.image(reference).unwrap();
+    }
+    // The first token asked for all ten but granted app000; app001 was refused with it,
+    // asked for alone and accepted: from then on one scope per token, and the other
+    // batched tokens are not tried.
+    let asked = tokens.asked();
+    let sizes: Vec<usize> = asked.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![10, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    let refused = registry
+        .requests()
+        .iter()
+        .filter(|r| r.header("authorization").is_some())
+        .count()
+        - 10;
+    assert_eq!(
+        refused,
+        1,
+        "{:?}",
+        methods_and_targets(&registry.requests())
+    );
+}
+
+#[test]
+fn a_token_server_refusing_several_scopes_is_asked_for_one() {
+    let tokens = ScopedTokens::start(usize::MAX, Some((1, 400)));
+    let (content, planned) = numbered_repositories("app", 4);
+    let registry = tokens.registry(content, &[]);
+    let host = registry.host();
+    let references = on_host(&planned, &host);
+    let client = anonymous_client(&host);
+    client.expect_repositories(&references);
+    for reference in &references {
+        client.image(reference).unwrap();
+    }
+    // One refused batch, then a token per repository.
+    assert_eq!(client.stats().token_requests, 5);
+    let sizes: Vec<usize> = tokens.asked().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![1, 1, 1, 1]);
+}
+
+#[test]
+fn a_repository_a_batched_token_does_not_grant_is_asked_for_alone_once() {
+    let tokens = ScopedTokens::start(usize::MAX, None);
+    let (content, planned) = numbered_repositories("app", 6);
+    let registry = tokens.registry(content, &["app001"]);
+    let host = registry.host();
+    let references = on_host(&planned, &host);
+    let client = anonymous_client(&host);
+    client.expect_repositories(&references[..4]);
+    let results: Vec<_> = references[..4].iter().map(|r| client.image(r)).collect();
+    let err = results[1].as_ref().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Unauthorized { source: None });
+    assert!(results.iter().enumerate().all(|(n, r)| n == 1 || r.is_ok()));
+    // Not a reason to stop batching: the next announced repositories share a token again.
+    client.expect_repositories(&references[4..]);
+    client.image(&references[4]).unwrap();
+    client.image(&references[5]).unwrap();
+    let asked = tokens.asked();
+    let sizes: Vec<usize> = asked.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![4, 1, 2]);
+    assert_eq!(asked[1], ["repository:app001:pull"]);
+}
+
+#[test]
+fn parallel_reads_of_announced_repositories_share_few_tokens() {
+    let tokens = ScopedTokens::start(usize::MAX, None);
+    let (content, planned) = numbered_repositories("app", 200);
+    let registry = tokens.registry(content, &[]);
+    let host = registry.host();
+    let references = on_host(&planned, &host);
+    let client = anonymous_client(&host);
+    client.expect_repositories(&references);
+    let results = parallel_map(&references, 8, |r| client.image(r));
+    assert!(results.iter().all(Result::is_ok));
+    // The first request learns the scheme alone; then one token request at a time, each
+    // for the 50 repositories after the one asking that have no token yet: no worker asks
+    // for a batch of its own, no scope is asked for twice.
+    let asked = tokens.asked();
+    assert_eq!(
+        asked.iter().map(Vec::len).collect::<Vec<_>>(),
+        [50, 50, 50, 50]
+    );
+    let distinct: BTreeSet<&String> = asked.iter().flatten().collect();
+    assert_eq!(distinct.len(), 200);
+    let requests = registry.requests();
+    let anonymous = requests
+        .iter()
+        .filter(|r| r.header("authorization").is_none())
+        .count();
+    assert_eq!((requests.len(), anonymous), (201, 1));
 }
 
 #[test]

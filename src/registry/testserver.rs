@@ -280,3 +280,128 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<Recorded>>, handler: &Handler) 
     }
     let _ = out.flush();
 }
+
+/// A token server and the registry that checks its tokens, like distribution's token auth:
+/// a token `tok-<n>` grants the scopes its request asked for (at most `grant_limit` of them,
+/// as a server granting one scope per token would), and the registry serves a repository
+/// only to a token granting its `pull` scope.
+pub struct ScopedTokens {
+    pub server: Server,
+    /// The scopes each token request asked for, in order; token `tok-<n>` is entry `n`.
+    asked: Arc<Mutex<Vec<Vec<String>>>>,
+    grant_limit: usize,
+}
+
+impl ScopedTokens {
+    /// A token server answering a request for more than `batch_status.0` scopes with the
+    /// status `batch_status.1` (a server that takes one scope per request), if given.
+    pub fn start(grant_limit: usize, batch_status: Option<(usize, u16)>) -> ScopedTokens {
+        let asked: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+        let server = {
+            let asked = asked.clone();
+            Server::start(move |r| {
+                let scopes = query_values(&r.target, "scope");
+                if let Some((most, status)) = batch_status
+                    && scopes.len() > most
+                {
+                    return Reply::new(status).body(r#"{"details": "one scope only"}"#);
+                }
+                let mut asked = asked.lock().unwrap();
+                asked.push(scopes);
+                Reply::new(200)
+                    .header("Content-Type", "application/json")
+                    .body(format!(
+                        r#"{{"token": "tok-{}", "expires_in": 300}}"#,
+                        asked.len() - 1
+                    ))
+            })
+        };
+        ScopedTokens {
+            server,
+            asked,
+            grant_limit,
+        }
+    }
+
+    pub fn realm(&self) -> String {
+        format!("{}/token", self.server.url())
+    }
+
+    /// The scopes of every token issued, in order.
+    pub fn asked(&self) -> Vec<Vec<String>> {
+        self.asked.lock().unwrap().clone()
+    }
+
+    /// A registry serving `content` to tokens of this server that grant the repository,
+    /// except the repositories in `private` (no token grants them).
+    pub fn registry(&self, content: Content, private: &[&str]) -> Server {
+        let asked = self.asked.clone();
+        let grant_limit = self.grant_limit;
+        let realm = self.realm();
+        let private: Vec<String> = private.iter().map(|p| p.to_string()).collect();
+        Server::start(move |r| {
+            let repo = r
+                .target
+                .strip_prefix("/v2/")
+                .and_then(|t| t.split_once("/manifests/"))
+                .map_or("", |(repo, _)| repo);
+            let scope = format!("repository:{repo}:pull");
+            let token = r
+                .header("authorization")
+                .and_then(|a| a.strip_prefix("Bearer tok-"))
+                .and_then(|n| n.parse::<usize>().ok());
+            let granted = token.is_some_and(|n| {
+                asked
+                    .lock()
+                    .unwrap()
+                    .get(n)
+                    .is_some_and(|scopes| scopes.iter().take(grant_limit).any(|s| *s == scope))
+            }) && !private.iter().any(|p| p == repo);
+            if granted {
+                return content.reply(r);
+            }
+            let error = if token.is_some() {
+                r#","error="insufficient_scope""#
+            } else {
+                ""
+            };
+            Reply::new(401).header(
+                "WWW-Authenticate",
+                &format!(
+                    r#"Bearer realm="{realm}",service="test-registry",scope="{scope}"{error}"#
+                ),
+            )
+        })
+    }
+}
+
+/// Every value of the query parameter `name` in a request target, percent-decoded.
+fn query_values(target: &str, name: &str) -> Vec<String> {
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| *key == name)
+        .map(|(_, value)| percent_decode(value))
+        .collect()
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => {
+                let hex = std::str::from_utf8(hex).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}

@@ -73,6 +73,7 @@ pub struct Builder<'a> {
     name: String,
     auth: Auth,
     tls: Option<(&'a Path, &'a Path)>,
+    access_log: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -86,6 +87,13 @@ impl<'a> Builder<'a> {
     /// Anonymous by default.
     pub fn auth(mut self, auth: Auth) -> Self {
         self.auth = auth;
+        self
+    }
+
+    /// Logs every request (distribution's access log, into the registry's log file): for
+    /// tests counting requests with [`Registry::requests`].
+    pub fn access_log(mut self) -> Self {
+        self.access_log = true;
         self
     }
 
@@ -104,6 +112,7 @@ impl<'a> Builder<'a> {
             name,
             auth,
             tls,
+            access_log,
         } = self;
         let storage = dir.join(format!("{name}-data"));
         let config_path = dir.join(format!("{name}.yml"));
@@ -129,9 +138,10 @@ impl<'a> Builder<'a> {
             let host = format!("127.0.0.1:{port}");
             let mut config = format!(
                 "version: 0.1\n\
-                 log: {{level: warn, accesslog: {{disabled: true}}}}\n\
+                 log: {{level: warn, accesslog: {{disabled: {}}}}}\n\
                  storage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\n\
                  http:\n  addr: {host}\n",
+                !access_log,
                 storage.display()
             );
             if let Some((cert, key)) = tls {
@@ -191,6 +201,7 @@ impl Registry {
             name: "registry".into(),
             auth: Auth::Anonymous,
             tls: None,
+            access_log: false,
         }
     }
 
@@ -205,6 +216,23 @@ impl Registry {
     /// What the registry logged (warnings and errors).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The requests of the access log so far (see [`Builder::access_log`]), as
+    /// `<method> <path> <status>`, in the order the registry answered them.
+    pub fn requests(&self) -> Vec<String> {
+        // Combined log format: `<ip> - - [<date>] "<method> <path> HTTP/1.1" <status> …`.
+        self.log()
+            .lines()
+            .filter_map(|line| {
+                let (_, request) = line.split_once("] \"")?;
+                let (request, rest) = request.split_once('"')?;
+                let mut words = request.split(' ');
+                let (method, path) = (words.next()?, words.next()?);
+                let status = rest.split_whitespace().next()?;
+                Some(format!("{method} {path} {status}"))
+            })
+            .collect()
     }
 
     /// Stops the registry now (by PID): a registry that is down.
