@@ -94,8 +94,11 @@ const GLOBAL_KEYWORDS: &[&str] = &[
     "cache",
 ];
 
-/// Runs `mount` inside the private namespace, then the command.
-const SANDBOX: &str = r#"mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$0/upper,workdir=$0/work" /var/lib && exec "$@""#;
+/// Runs `mount` inside the private namespace, then the command. The blob-info cache gets an
+/// empty directory of its own instead of a copy of the host's: other tests (and anything else
+/// on the machine) run skopeo on the host, and an overlay copy-up of the host's bolt database
+/// while it is being written gives buildah a corrupt one ("panic: invalid page type").
+const SANDBOX: &str = r#"mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$0/upper,workdir=$0/work" /var/lib && mkdir -p /var/lib/containers/cache "$0/cache" && mount --bind "$0/cache" /var/lib/containers/cache && exec "$@""#;
 
 /// Whether everything the end-to-end tests need is here. Missing tools skip the scenario with
 /// a message, or fail it when GIPGEE_REQUIRE_TOOLS is set (scripts/test.sh).
@@ -1250,7 +1253,7 @@ impl World {
     }
 
     /// What buildah and skopeo keep outside their storage landed in the temp folder: the
-    /// blob-info cache in a sandbox's `/var/lib` overlay, the CNI lock in the configured
+    /// blob-info cache in a sandbox's own cache directory, the CNI lock in the configured
     /// directory. New entries in the host's default places are reported, not failed: other
     /// processes on a shared machine (or other tests) may make them.
     #[track_caller]
@@ -1264,12 +1267,12 @@ impl World {
         let cached = overlays.filter_map(Result::ok).any(|sandbox| {
             sandbox
                 .path()
-                .join("upper/containers/cache/blob-info-cache-v1.boltdb")
+                .join("cache/blob-info-cache-v1.boltdb")
                 .exists()
         });
         assert!(
             cached,
-            "e2e `{}`: no blob-info cache in a sandbox overlay: did the tools write to the host's /var/lib?",
+            "e2e `{}`: no blob-info cache in a sandbox: did the tools write to the host's /var/lib?",
             self.scenario
         );
         let appeared: Vec<&str> = HOST_STATE
