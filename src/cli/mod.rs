@@ -228,7 +228,7 @@ fn settings(
         templates_dir,
         workdir,
     };
-    Ok(Settings::resolve(flags, vars))
+    Settings::resolve(flags, vars)
 }
 
 /// The configuration, as an input no output may replace.

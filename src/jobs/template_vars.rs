@@ -136,6 +136,22 @@ pub struct ImageVars {
     build: Option<BuildVars>,
 }
 
+impl ImageVars {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The configured parent image, if any.
+    pub fn parent(&self) -> Option<&str> {
+        self.parent.as_deref()
+    }
+
+    /// Whether the parent is built in the same pipeline run (build pipelines only).
+    pub fn parent_built(&self) -> bool {
+        self.build.as_ref().is_some_and(|build| build.parent_built)
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct BuildVars {
     build_base: ReferenceVars,
