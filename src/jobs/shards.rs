@@ -47,7 +47,7 @@ pub fn layout(items: &[Item], max_jobs: usize) -> Result<Vec<Shard>, String> {
     let capacity = max_jobs.saturating_sub(1);
     if let Some(item) = items.iter().find(|item| item.jobs > capacity) {
         return Err(format!(
-            "image `{}` alone has {} jobs, and a pipeline with its plan job would have {}: more than the limit of {max_jobs} jobs per pipeline",
+            "image `{}` alone has {} jobs (its build, tests and release), {} with its shard's plan job: more than {max_jobs}",
             item.id,
             item.jobs,
             item.jobs + 1
@@ -320,7 +320,7 @@ fn dispatcher_plan_text(
 ) -> String {
     let mut text = plan_text.to_string();
     text.push_str(&format!(
-        "{reason}: the jobs run in {} shards, each a child pipeline\n",
+        "{reason}: the jobs run in {} shards, each a child pipeline of this one\n",
         layout.len()
     ));
     for (i, (shard, file)) in layout.iter().zip(files).enumerate() {
@@ -443,7 +443,7 @@ mod tests {
         let err = layout(&fixture(), 4).unwrap_err();
         assert_eq!(
             err,
-            "image `base-tools` alone has 4 jobs, and a pipeline with its plan job would have 5: more than the limit of 4 jobs per pipeline"
+            "image `base-tools` alone has 4 jobs (its build, tests and release), 5 with its shard's plan job: more than 4"
         );
     }
 

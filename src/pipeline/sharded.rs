@@ -36,11 +36,12 @@ pub fn report(files: &[PipelineFile], limits: &PipelineLimits) -> String {
             false => format!(", {}", file.role),
         };
         text.push_str(&format!(
-            "pipeline {} of {} ({}{role}): {} jobs, {} KiB\n",
+            "pipeline {} of {} ({}{role}): {} job{}, {} KiB\n",
             i + 1,
             files.len(),
             file.path.display(),
             file.jobs,
+            if file.jobs == 1 { "" } else { "s" },
             file.text.len().div_ceil(1024)
         ));
     }
@@ -242,15 +243,25 @@ fn artifact_name(path: &Path) -> String {
 }
 
 fn over_limits(jobs: usize, bytes: usize, limits: &PipelineLimits) -> String {
-    format!(
-        "one pipeline would have {jobs} jobs and {bytes} bytes, over the limits of {} jobs and {} bytes",
-        limits.max_jobs, limits.max_yaml_bytes
-    )
+    let mut over = Vec::new();
+    if jobs > limits.max_jobs {
+        over.push(format!(
+            "{jobs} jobs, over the limit of {} jobs per pipeline",
+            limits.max_jobs
+        ));
+    }
+    if bytes > limits.max_yaml_bytes {
+        over.push(format!(
+            "{bytes} bytes, over the limit of {} bytes per file",
+            limits.max_yaml_bytes
+        ));
+    }
+    format!("as one pipeline it would have {}", over.join(" and "))
 }
 
 fn no_layout(over: &str, problem: &str) -> Error {
     Error::User(format!(
-        "the build pipeline does not fit GitLab's limits in any layout: {over}, and {problem}. Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES (component inputs `max_jobs`, `max_yaml_bytes`) if your GitLab allows more, or give the image fewer tests"
+        "the build pipeline fits GitLab's limits in no layout: {over}, and {problem}. Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES (component inputs `max_jobs`, `max_yaml_bytes`) if your GitLab allows more"
     ))
 }
 
