@@ -267,7 +267,7 @@ fn no_layout(over: &str, problem: &str) -> Error {
 
 fn not_sharded(pipeline: &str, over: &str) -> Error {
     Error::User(format!(
-        "the {pipeline} pipeline does not fit GitLab's limits: {over}; it cannot be split into shards yet (docs/design.md). Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES if your GitLab allows more"
+        "the {pipeline} pipeline does not fit GitLab's limits: {over}, and it cannot be split into shards yet (docs/design.md). Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES (component inputs `max_jobs`, `max_yaml_bytes`) if your GitLab allows more"
     ))
 }
 
