@@ -55,7 +55,7 @@ fn generate_splits_a_pipeline_over_the_job_limit_into_shards() {
             2 of 2 images are built.
             pipeline 1 of 3 (child.yml, starts the 2 shards): 3 jobs, 2 KiB
             pipeline 2 of 3 (child-shard-1.yml, shard 1): 4 jobs, 3 KiB
-            pipeline 3 of 3 (child-shard-2.yml, shard 2): 3 jobs, 2 KiB
+            pipeline 3 of 3 (child-shard-2.yml, shard 2): 3 jobs, 3 KiB
             limits: 4 jobs per pipeline (GIPGEE_MAX_JOBS), 1048576 bytes per file (GIPGEE_MAX_YAML_BYTES)
             Wrote child.yml, child-shard-1.yml, child-shard-2.yml.
             ",

@@ -234,7 +234,8 @@ pub fn split<'a>(
         .iter()
         .enumerate()
         .map(|(i, shard)| {
-            vec![factory.plan_job(&shard_plan_text(i, count, shard), shard.images.len())]
+            let text = shard_plan_text(i, count, shard, files.plan_text);
+            vec![factory.plan_job(&text, shard.images.len())]
         })
         .collect();
     for job in spec.jobs {
@@ -296,46 +297,76 @@ pub fn split<'a>(
     }
 }
 
-fn shard_plan_text(index: usize, count: usize, shard: &Shard) -> String {
-    let mut text = format!(
-        "gipgee plan: shard {} of {count} (the whole plan is in the log of `{SHARDS_JOB}`)\n",
-        index + 1
-    );
-    text.push_str(&format!("  builds {}\n", shard.images.join(", ")));
-    if !shard.after.is_empty() {
-        let after: Vec<String> = shard.after.iter().map(|j| (j + 1).to_string()).collect();
-        text.push_str(&format!(
-            "  started after shard {} passed (parents of its images)\n",
-            after.join(", ")
-        ));
+/// A shard's plan: the run, where the shard stands, and the plan's lines of its images (the
+/// whole plan is in the generate job's log; printing it in every pipeline would make the files
+/// grow with the number of images of the run, not of the shard).
+fn shard_plan_text(index: usize, count: usize, shard: &Shard, plan_text: &str) -> String {
+    let mut lines = plan_text.lines();
+    let mut text = lines.next().map(|l| format!("{l}\n")).unwrap_or_default();
+    text.push_str(&format!(
+        "Shard {} of {count}{}:\n",
+        index + 1,
+        after_text(shard)
+    ));
+    let images: BTreeSet<&str> = shard.images.iter().map(String::as_str).collect();
+    for line in lines {
+        let mut words = line.split_whitespace();
+        if words.next() == Some("build") && words.next().is_some_and(|id| images.contains(id)) {
+            text.push_str(&format!("{line}\n"));
+        }
     }
+    text.push_str(&format!(
+        "{} built in this shard.\n",
+        images_text(shard.images.len())
+    ));
     text
 }
 
+/// `1 image`, `2 images`.
+fn images_text(count: usize) -> String {
+    match count {
+        1 => "1 image".into(),
+        _ => format!("{count} images"),
+    }
+}
+
+/// `, after shard 1, 2` for a shard that waits for others; empty for one that does not.
+fn after_text(shard: &Shard) -> String {
+    match shard.after.is_empty() {
+        true => String::new(),
+        false => {
+            let after: Vec<String> = shard.after.iter().map(|j| (j + 1).to_string()).collect();
+            format!(", after shard {}", after.join(", "))
+        }
+    }
+}
+
+/// The dispatcher's log: the run, why it is sharded, and one line per shard (the plan's lines
+/// are in each shard's plan job and in the generate job's log).
 fn dispatcher_plan_text(
     plan_text: &str,
     reason: &str,
     layout: &[Shard],
     files: &[String],
 ) -> String {
-    let mut text = plan_text.to_string();
+    let mut text = plan_text
+        .lines()
+        .next()
+        .map(|l| format!("{l}\n"))
+        .unwrap_or_default();
+    let images: usize = layout.iter().map(|shard| shard.images.len()).sum();
     text.push_str(&format!(
-        "{reason}: the jobs run in {} shards, each a child pipeline of this one\n",
+        "{} built. {reason}: the jobs run in {} shards, each a child pipeline of this one:\n",
+        images_text(images),
         layout.len()
     ));
     for (i, (shard, file)) in layout.iter().zip(files).enumerate() {
-        let after = match shard.after.is_empty() {
-            true => String::new(),
-            false => {
-                let after: Vec<String> = shard.after.iter().map(|j| (j + 1).to_string()).collect();
-                format!(", after shard {}", after.join(", "))
-            }
-        };
         text.push_str(&format!(
-            "  shard {} ({file}, {} jobs{after}): {}\n",
+            "  shard {} ({file}): {}, {} jobs{}\n",
             i + 1,
+            images_text(shard.images.len()),
             shard.jobs,
-            shard.images.join(", ")
+            after_text(shard)
         ));
     }
     text
@@ -468,5 +499,20 @@ mod tests {
         }
         let total: usize = first.iter().map(|s| s.images.len()).sum();
         assert_eq!(total, items.len());
+    }
+
+    #[test]
+    fn a_shard_prints_the_plan_lines_of_its_images_and_the_dispatcher_one_line_per_shard() {
+        let plan = "gipgee plan: a manual run\n  build  base-tools  why [released]\n  build  other       why [released]\n  build  app         why [FROM the parent's staging image, released]\n3 of 3 images are built.\n";
+        let layout = layout(&fixture(), 8).unwrap();
+        assert_eq!(
+            shard_plan_text(1, 2, &layout[1], plan),
+            "gipgee plan: a manual run\nShard 2 of 2, after shard 1:\n  build  app         why [FROM the parent's staging image, released]\n1 image built in this shard.\n"
+        );
+        let files = ["s-1.yml".to_string(), "s-2.yml".to_string()];
+        assert_eq!(
+            dispatcher_plan_text(plan, "too many jobs", &layout, &files),
+            "gipgee plan: a manual run\n3 images built. too many jobs: the jobs run in 2 shards, each a child pipeline of this one:\n  shard 1 (s-1.yml): 2 images, 8 jobs\n  shard 2 (s-2.yml): 1 image, 5 jobs, after shard 1\n"
+        );
     }
 }

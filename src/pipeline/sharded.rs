@@ -150,6 +150,17 @@ pub fn generate(
             files: artifacts.clone(),
         };
         let dispatcher = super::render(&specs.dispatcher, templates, |job| carrier.adjust(job))?;
+        if dispatcher.len() > limits.max_yaml_bytes {
+            // Its plan job prints the whole plan: only a plan of very many images gets here.
+            return Err(no_layout(
+                &over,
+                &format!(
+                    "the dispatcher that starts the {} shards would be {} bytes",
+                    rendered.len(),
+                    dispatcher.len()
+                ),
+            ));
+        }
         let mut files = vec![PipelineFile {
             path: output.to_path_buf(),
             jobs: specs.dispatcher.jobs.len(),
