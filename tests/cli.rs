@@ -677,3 +677,41 @@ fn a_limit_that_is_not_a_number_is_an_error() {
         .stderr("error: GIPGEE_MAX_JOBS is `lots`: expected a whole number of at least 3 (default 500)\n")
         .run();
 }
+
+/// Two images, neither built on the other.
+const INDEPENDENT: &str = "
+version: 1
+defaults:
+  staging: registry.example.com/staging
+  tests: [{name: smoke, script: [\"true\"]}]
+images:
+  one:
+    baseImage: alpine:3.20
+    targetLocations: [registry.example.com/one:1]
+  two:
+    baseImage: alpine:3.20
+    targetLocations: [registry.example.com/two:1]
+";
+
+#[test]
+fn independent_shards_run_at_once_unless_they_are_to_run_in_sequence() {
+    let shard_2_needs = |sequential: &str| -> serde_yaml::Value {
+        let out = Test::new()
+            .gitlab_manual_run()
+            .env("GIPGEE_MAX_JOBS", "4")
+            .env("GIPGEE_SEQUENTIAL_SHARDS", sequential)
+            .file("gipgee.yaml", INDEPENDENT)
+            .file("Containerfile", "FROM scratch\n")
+            .args(&["generate", "--output", "child.yml"])
+            .any_stdout()
+            .run();
+        let dispatcher: serde_yaml::Value = serde_yaml::from_str(&out.read("child.yml")).unwrap();
+        dispatcher["gipgee:shard:2"]["needs"].clone()
+    };
+    let yaml = |text: &str| serde_yaml::from_str::<serde_yaml::Value>(text).unwrap();
+    assert_eq!(shard_2_needs("false"), yaml("[gipgee:shards]"));
+    assert_eq!(
+        shard_2_needs("true"),
+        yaml("[gipgee:shards, gipgee:shard:1]")
+    );
+}

@@ -41,6 +41,9 @@ pub struct Settings {
     /// The jobs per pipeline and bytes per file a generated pipeline stays inside
     /// (`GIPGEE_MAX_JOBS`, `GIPGEE_MAX_YAML_BYTES`).
     pub limits: PipelineLimits,
+    /// Whether the shards of a sharded pipeline run one after another
+    /// (`GIPGEE_SEQUENTIAL_SHARDS`), for GitLab's limit on a project's active jobs.
+    pub sequential_shards: bool,
     /// The job that runs `generate` (`CI_JOB_NAME`): a sharded pipeline's dispatcher downloads
     /// the shard files from its artifacts.
     pub generate_job: String,
@@ -92,6 +95,10 @@ impl Settings {
                 Some(v) if v.eq_ignore_ascii_case("false") || v == "0"
             ),
             limits: pipeline_limits(vars)?,
+            sequential_shards: matches!(
+                vars.get("GIPGEE_SEQUENTIAL_SHARDS"),
+                Some(v) if v.eq_ignore_ascii_case("true") || v == "1"
+            ),
             generate_job: vars
                 .get("CI_JOB_NAME")
                 .filter(|name| !name.is_empty())

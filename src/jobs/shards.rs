@@ -117,6 +117,15 @@ pub fn layout(items: &[Item], max_jobs: usize) -> Result<Vec<Shard>, String> {
     Ok(shards)
 }
 
+/// The shards of `layout` one after another: each waits for the one before it (which waited for
+/// all before it), so only one shard's jobs run at a time — for GitLab's limit on the active jobs
+/// of a project.
+pub fn in_sequence(layout: &mut [Shard]) {
+    for (i, shard) in layout.iter_mut().enumerate().skip(1) {
+        shard.after = vec![i - 1];
+    }
+}
+
 #[derive(Default)]
 struct Bin<'a> {
     images: Vec<&'a Item>,
@@ -466,6 +475,26 @@ mod tests {
                 shard(&["root", "left"], 5, &[]),
                 shard(&["right"], 3, &[0])
             ])
+        );
+    }
+
+    #[test]
+    fn shards_in_sequence_each_wait_for_the_one_before() {
+        let items = vec![
+            item("a", None, 3),
+            item("b", Some("a"), 3),
+            item("x", None, 3),
+            item("y", None, 3),
+        ];
+        let mut shards = layout(&items, 7).unwrap();
+        assert_eq!(
+            shards,
+            vec![shard(&["a", "b"], 7, &[]), shard(&["x", "y"], 7, &[])]
+        );
+        in_sequence(&mut shards);
+        assert_eq!(
+            shards,
+            vec![shard(&["a", "b"], 7, &[]), shard(&["x", "y"], 7, &[0])]
         );
     }
 

@@ -84,7 +84,7 @@ pub fn generate(
     let mut max_jobs = limits.max_jobs;
     loop {
         let spec = jobs::pipeline_spec(config, settings, plan);
-        let layout = shards::layout(&shards::items(&spec), max_jobs).map_err(|problem| {
+        let mut layout = shards::layout(&shards::items(&spec), max_jobs).map_err(|problem| {
             let reduced = match max_jobs < limits.max_jobs {
                 true => format!(
                     " (shards of at most {max_jobs} jobs, to keep each file within {} bytes)",
@@ -94,6 +94,9 @@ pub fn generate(
             };
             no_layout(&over, &format!("{problem}{reduced}"))
         })?;
+        if settings.sequential_shards {
+            shards::in_sequence(&mut layout);
+        }
         if layout.len() + 1 > limits.max_jobs {
             return Err(no_layout(
                 &over,
