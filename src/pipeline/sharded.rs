@@ -129,22 +129,7 @@ pub fn generate(
         }
         let largest = rendered.iter().max_by_key(|file| file.text.len());
         if let Some(largest) = largest.filter(|f| f.text.len() > limits.max_yaml_bytes) {
-            // Fewer jobs per shard, in proportion to how far the largest file is over.
-            let fitting = largest.jobs * limits.max_yaml_bytes / largest.text.len();
-            let next = fitting.min(max_jobs - 1);
-            if next < 2 {
-                return Err(no_layout(
-                    &over,
-                    &format!(
-                        "{} ({} jobs) is {} bytes, and a shard of one image's jobs would still be over {} bytes",
-                        largest.role,
-                        largest.jobs,
-                        largest.text.len(),
-                        limits.max_yaml_bytes
-                    ),
-                ));
-            }
-            max_jobs = next;
+            max_jobs = fewer_jobs(largest, max_jobs, &limits).map_err(|p| no_layout(&over, &p))?;
             continue;
         }
         let carrier = Carrier {
@@ -154,7 +139,7 @@ pub fn generate(
         };
         let dispatcher = super::render(&specs.dispatcher, templates, |job| carrier.adjust(job))?;
         if dispatcher.len() > limits.max_yaml_bytes {
-            // Its plan job prints the whole plan: only a plan of very many images gets here.
+            // One line per shard: only very many shards get here.
             return Err(no_layout(
                 &over,
                 &format!(
@@ -172,6 +157,27 @@ pub fn generate(
         }];
         files.extend(rendered);
         return Ok(files);
+    }
+}
+
+/// The jobs per shard of the next layout when `largest` is over the YAML budget: fewer, in
+/// proportion to how far it is over; an error when that leaves no room for an image.
+fn fewer_jobs(
+    largest: &PipelineFile,
+    max_jobs: usize,
+    limits: &PipelineLimits,
+) -> Result<usize, String> {
+    let fitting = largest.jobs * limits.max_yaml_bytes / largest.text.len();
+    let next = fitting.min(max_jobs - 1);
+    match next >= 2 {
+        true => Ok(next),
+        false => Err(format!(
+            "{} ({} jobs) is {} bytes, over {} bytes, and a shard of fewer jobs has no room for an image's jobs",
+            largest.role,
+            largest.jobs,
+            largest.text.len(),
+            limits.max_yaml_bytes
+        )),
     }
 }
 
@@ -306,6 +312,29 @@ mod tests {
         assert_eq!(
             artifact_name(Path::new("/tmp/x/p-shard-1.yml")),
             "p-shard-1.yml"
+        );
+    }
+
+    #[test]
+    fn a_shard_over_the_budget_makes_the_next_layout_smaller_in_proportion() {
+        let file = |jobs: usize, bytes: usize| PipelineFile {
+            path: PathBuf::from("p-shard-1.yml"),
+            text: "x".repeat(bytes),
+            jobs,
+            role: "shard 1".into(),
+        };
+        let limits = PipelineLimits {
+            max_jobs: 500,
+            max_yaml_bytes: 1000,
+        };
+        // Twice the budget: half the jobs.
+        assert_eq!(fewer_jobs(&file(100, 2000), 500, &limits), Ok(50));
+        // Only just over: at least one job fewer than before.
+        assert_eq!(fewer_jobs(&file(100, 1001), 100, &limits), Ok(99));
+        let err = fewer_jobs(&file(2, 5000), 2, &limits).unwrap_err();
+        assert_eq!(
+            err,
+            "shard 1 (2 jobs) is 5000 bytes, over 1000 bytes, and a shard of fewer jobs has no room for an image's jobs"
         );
     }
 }
