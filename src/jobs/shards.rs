@@ -181,20 +181,24 @@ fn cut(chain: Vec<&Item>, capacity: usize) -> Vec<Vec<&Item>> {
 /// per image, in the specs' (plan) order.
 pub fn items(spec: &PipelineSpec) -> Vec<Item> {
     let mut items: Vec<Item> = Vec::new();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     for job in &spec.jobs {
         let Some(image) = &job.vars.image else {
             continue;
         };
-        match items.iter_mut().find(|item| item.id == image.id()) {
-            Some(item) => item.jobs += 1,
-            None => items.push(Item {
-                id: image.id().to_string(),
-                parent: image
-                    .parent_built()
-                    .then(|| image.parent().map(str::to_string))
-                    .flatten(),
-                jobs: 1,
-            }),
+        match index.get(image.id()) {
+            Some(&i) => items[i].jobs += 1,
+            None => {
+                index.insert(image.id(), items.len());
+                items.push(Item {
+                    id: image.id().to_string(),
+                    parent: image
+                        .parent_built()
+                        .then(|| image.parent().map(str::to_string))
+                        .flatten(),
+                    jobs: 1,
+                });
+            }
         }
     }
     items
