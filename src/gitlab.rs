@@ -72,6 +72,47 @@ fn starts_with_a_year(text: &str) -> bool {
 /// GitLab's default maximum number of `needs` of one job.
 pub const MAX_NEEDS: usize = 50;
 
+/// The most jobs one pipeline may have by default: GitLab.com Free's `ci_pipeline_size` (trial
+/// 1,000, Premium 1,500, Ultimate 2,000; self-managed instances set their own). Settings may
+/// change it (`GIPGEE_MAX_JOBS`).
+pub const DEFAULT_MAX_JOBS: usize = 500;
+
+/// The largest pipeline file gipgee writes by default (`GIPGEE_MAX_YAML_BYTES`). GitLab limits
+/// the *parsed* YAML in memory (`max_yaml_size_bytes`: 2 MB on current versions, 1 MB on older
+/// ones), which is larger than the file, and gipgee cannot measure it; half the current default
+/// leaves room for that. On an older instance, set it lower.
+pub const DEFAULT_MAX_YAML_BYTES: usize = 1024 * 1024;
+
+/// The fewest jobs a pipeline limit may allow: a sharded run needs a dispatcher with its plan
+/// job and two trigger jobs, each shard its plan job and one image's build.
+pub const MIN_MAX_JOBS: usize = 3;
+
+/// The smallest YAML budget: the stages and workflow alone take a few hundred bytes.
+pub const MIN_MAX_YAML_BYTES: usize = 1024;
+
+/// The limits a generated pipeline stays inside: jobs per pipeline and bytes per file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineLimits {
+    pub max_jobs: usize,
+    pub max_yaml_bytes: usize,
+}
+
+impl Default for PipelineLimits {
+    fn default() -> Self {
+        PipelineLimits {
+            max_jobs: DEFAULT_MAX_JOBS,
+            max_yaml_bytes: DEFAULT_MAX_YAML_BYTES,
+        }
+    }
+}
+
+impl PipelineLimits {
+    /// Whether a pipeline of `jobs` jobs written as `bytes` bytes fits.
+    pub fn fit(&self, jobs: usize, bytes: usize) -> bool {
+        jobs <= self.max_jobs && bytes <= self.max_yaml_bytes
+    }
+}
+
 /// Keys a job template may write (GitLab's job keywords), minus those gipgee manages.
 const JOB_KEYWORDS: &[&str] = &[
     "after_script",
@@ -175,11 +216,15 @@ pub enum Stage {
     Evaluate,
     Rebuild,
     Verdict,
+    /// The trigger jobs of a sharded pipeline's dispatcher.
+    Shards,
 }
 
 impl Stage {
     /// The stages of a build pipeline.
     pub const BUILD: &[Stage] = &[Stage::Plan, Stage::Build, Stage::Test, Stage::Release];
+    /// The stages of the dispatcher of a sharded pipeline.
+    pub const DISPATCHER: &[Stage] = &[Stage::Plan, Stage::Shards];
     /// The stages of a scheduled update-check pipeline.
     pub const UPDATE_CHECK: &[Stage] = &[
         Stage::Plan,
@@ -199,6 +244,7 @@ impl Stage {
             Stage::Evaluate => "gipgee-evaluate",
             Stage::Rebuild => "gipgee-rebuild",
             Stage::Verdict => "gipgee-verdict",
+            Stage::Shards => "gipgee-shards",
         }
     }
 }

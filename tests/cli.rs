@@ -30,7 +30,89 @@ fn plan_prints_the_decision_per_image() {
               build  base   all images are selected [released, starts manually]
               build  child  all images are selected [FROM the parent's staging image, released]
             2 of 2 images are built.
+            pipeline 1 of 1 (gipgee-pipeline.yml): 6 jobs, 4 KiB
+            limits: 500 jobs per pipeline (GIPGEE_MAX_JOBS), 1048576 bytes per file (GIPGEE_MAX_YAML_BYTES)
             ",
+        )
+        .run();
+}
+
+#[test]
+fn generate_splits_a_pipeline_over_the_job_limit_into_shards() {
+    let out = Test::new()
+        .gitlab_manual_run()
+        .env("GIPGEE_FORCE_AUTOSTART", "true")
+        .env("GIPGEE_MAX_JOBS", "4")
+        .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
+        .args(&["generate", "--output", "child.yml"])
+        .stdout(
+            "
+            gipgee plan: default branch, started by `web` with GIPGEE_FORCE_AUTOSTART=true: all images, jobs start automatically; images are released
+            All images are selected: the default branch was started by `web`.
+              build  base   all images are selected [released]
+              build  child  all images are selected [FROM the parent's staging image, released]
+            2 of 2 images are built.
+            pipeline 1 of 3 (child.yml, starts the 2 shards): 3 jobs, 2 KiB
+            pipeline 2 of 3 (child-shard-1.yml, shard 1): 4 jobs, 3 KiB
+            pipeline 3 of 3 (child-shard-2.yml, shard 2): 3 jobs, 3 KiB
+            limits: 4 jobs per pipeline (GIPGEE_MAX_JOBS), 1048576 bytes per file (GIPGEE_MAX_YAML_BYTES)
+            Wrote child.yml, child-shard-1.yml, child-shard-2.yml.
+            ",
+        )
+        .run();
+    let read = |file: &str| -> serde_yaml::Value { serde_yaml::from_str(&out.read(file)).unwrap() };
+    let (dispatcher, first, second) = (
+        read("child.yml"),
+        read("child-shard-1.yml"),
+        read("child-shard-2.yml"),
+    );
+    // The dispatcher's plan job downloads the shard files from the generate job of the parent
+    // pipeline (CI_PIPELINE_ID, CI_JOB_NAME) and keeps them for its trigger jobs.
+    let carrier = &dispatcher["gipgee:shards"];
+    assert_eq!(carrier["needs"][0]["job"].as_str(), Some("gipgee:generate"));
+    assert!(carrier["needs"][0]["pipeline"].is_string());
+    assert_eq!(
+        carrier["artifacts"]["paths"],
+        serde_yaml::from_str::<serde_yaml::Value>("[child-shard-1.yml, child-shard-2.yml]")
+            .unwrap()
+    );
+    // The second shard (child) starts after the first (base) passed.
+    let trigger = &dispatcher["gipgee:shard:2"];
+    assert_eq!(
+        trigger["needs"],
+        serde_yaml::from_str::<serde_yaml::Value>("[gipgee:shards, gipgee:shard:1]").unwrap()
+    );
+    assert_eq!(
+        trigger["trigger"]["include"][0]["artifact"].as_str(),
+        Some("child-shard-2.yml")
+    );
+    assert!(first.get("build:base").is_some() && first.get("build:child").is_none());
+    // Across shards the child builds FROM the parent's staging image, and its build waits for
+    // its own shard's plan job (the parent's build is in another pipeline).
+    let build_child = &second["build:child"];
+    assert_eq!(
+        build_child["variables"]["GIPGEE_BASE_IMAGE"],
+        first["build:base"]["variables"]["GIPGEE_STAGING_IMAGE"]
+    );
+    assert_eq!(build_child["needs"][0].as_str(), Some("gipgee:plan"));
+    assert_eq!(
+        second["release:child"]["needs"].as_sequence().map(Vec::len),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_pipeline_that_fits_no_layout_is_an_error_naming_the_image_and_the_limit() {
+    Test::new()
+        .gitlab_manual_run()
+        .env("GIPGEE_MAX_JOBS", "3")
+        .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
+        .args(&["generate", "--output", "child.yml"])
+        .status(1)
+        .stderr(
+            "error: the build pipeline fits GitLab's limits in no layout: as one pipeline it would have 6 jobs, over the limit of 3 jobs per pipeline, and image `base` alone has 3 jobs (its build, tests and release), 4 with its shard's plan job: more than 3. Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES (component inputs `max_jobs`, `max_yaml_bytes`) if your GitLab allows more\n",
         )
         .run();
 }
@@ -50,6 +132,8 @@ fn generate_writes_the_pipeline_and_prints_the_plan() {
               build  base   all images are selected [released]
               build  child  all images are selected [FROM the parent's staging image, released]
             2 of 2 images are built.
+            pipeline 1 of 1 (child.yml): 6 jobs, 4 KiB
+            limits: 500 jobs per pipeline (GIPGEE_MAX_JOBS), 1048576 bytes per file (GIPGEE_MAX_YAML_BYTES)
             Wrote child.yml.
             ",
         )
@@ -562,4 +646,93 @@ fn a_custom_template_may_not_write_a_word_yaml_1_1_reads_as_another_type() {
             ",
         )
         .run();
+}
+
+#[test]
+fn shards_are_made_smaller_until_every_file_fits_the_yaml_budget() {
+    let out = Test::new()
+        .gitlab_manual_run()
+        .env("GIPGEE_FORCE_AUTOSTART", "true")
+        .env("GIPGEE_MAX_YAML_BYTES", "3000")
+        .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
+        .args(&["generate", "--output", "child.yml"])
+        .any_stdout()
+        .run();
+    // 500 jobs fit, 3000 bytes per file do not: base and child go to shards of their own.
+    let files = ["child.yml", "child-shard-1.yml", "child-shard-2.yml"];
+    for file in files {
+        let size = out.read(file).len();
+        assert!(size <= 3000, "{file} is {size} bytes");
+    }
+    let second: serde_yaml::Value = serde_yaml::from_str(&out.read("child-shard-2.yml")).unwrap();
+    assert!(second.get("build:child").is_some(), "{second:?}");
+    assert!(!out.dir.join("child-shard-3.yml").exists());
+}
+
+#[test]
+fn an_update_check_over_the_job_limit_is_an_error_naming_the_limit() {
+    Test::new()
+        .gitlab_manual_run()
+        .env("CI_PIPELINE_SOURCE", "schedule")
+        .env("GIPGEE_MAX_JOBS", "4")
+        .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
+        .args(&["generate", "--output", "child.yml"])
+        .status(1)
+        .stderr(
+            "error: the update-check pipeline does not fit GitLab's limits: as one pipeline it would have 7 jobs, over the limit of 4 jobs per pipeline, and it cannot be split into shards yet (docs/design.md). Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES (component inputs `max_jobs`, `max_yaml_bytes`) if your GitLab allows more\n",
+        )
+        .run();
+}
+
+#[test]
+fn a_limit_that_is_not_a_number_is_an_error() {
+    Test::new()
+        .gitlab_manual_run()
+        .env("GIPGEE_MAX_JOBS", "lots")
+        .file("gipgee.yaml", CONFIG)
+        .file("Containerfile", "FROM scratch\n")
+        .args(&["generate", "--output", "child.yml"])
+        .status(1)
+        .stderr("error: GIPGEE_MAX_JOBS is `lots`: expected a whole number of at least 3 (default 500)\n")
+        .run();
+}
+
+/// Two images, neither built on the other.
+const INDEPENDENT: &str = "
+version: 1
+defaults:
+  staging: registry.example.com/staging
+  tests: [{name: smoke, script: [\"true\"]}]
+images:
+  one:
+    baseImage: alpine:3.20
+    targetLocations: [registry.example.com/one:1]
+  two:
+    baseImage: alpine:3.20
+    targetLocations: [registry.example.com/two:1]
+";
+
+#[test]
+fn independent_shards_run_at_once_unless_they_are_to_run_in_sequence() {
+    let shard_2_needs = |sequential: &str| -> serde_yaml::Value {
+        let out = Test::new()
+            .gitlab_manual_run()
+            .env("GIPGEE_MAX_JOBS", "4")
+            .env("GIPGEE_SEQUENTIAL_SHARDS", sequential)
+            .file("gipgee.yaml", INDEPENDENT)
+            .file("Containerfile", "FROM scratch\n")
+            .args(&["generate", "--output", "child.yml"])
+            .any_stdout()
+            .run();
+        let dispatcher: serde_yaml::Value = serde_yaml::from_str(&out.read("child.yml")).unwrap();
+        dispatcher["gipgee:shard:2"]["needs"].clone()
+    };
+    let yaml = |text: &str| serde_yaml::from_str::<serde_yaml::Value>(text).unwrap();
+    assert_eq!(shard_2_needs("false"), yaml("[gipgee:shards]"));
+    assert_eq!(
+        shard_2_needs("true"),
+        yaml("[gipgee:shards, gipgee:shard:1]")
+    );
 }

@@ -504,6 +504,8 @@ fn paths_and_globs_missing_from_the_repository_are_warnings_in_plan() {
             All images are selected: the default branch was started by `web`.
               build  a  all images are selected [released, starts manually]
             1 of 1 images are built.
+            pipeline 1 of 1 (gipgee-pipeline.yml): 3 jobs, 3 KiB
+            limits: 500 jobs per pipeline (GIPGEE_MAX_JOBS), 1048576 bytes per file (GIPGEE_MAX_YAML_BYTES)
             ",
         )
         .stderr(

@@ -627,3 +627,97 @@ fn the_static_binary_needs_nothing_from_the_image() {
         format!("gipgee {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn h_a_run_over_the_job_limit_runs_in_shards_in_dependency_order() {
+    let Some(world) = World::new("h: sharded run, 8 jobs per pipeline", true) else {
+        return;
+    };
+    // The component's input: at most 8 jobs per pipeline. The fixture's 12 jobs do not fit;
+    // base-tools + app (8 jobs and a plan job) do not fit one shard either, so app goes to a
+    // second shard, after base-tools'.
+    world.edit(".gitlab-ci.yml", |text| {
+        text.replace(
+            "force_autostart: true",
+            "force_autostart: true\n      max_jobs: 8",
+        )
+    });
+    world.commit("at most 8 jobs per pipeline");
+    let run = run_started_by(&world, "web", "web run of main, sharded");
+
+    let (shard_1, shard_2) = (harness::shard_trigger(1), harness::shard_trigger(2));
+    run.expect_pipeline_jobs(&["gipgee:shards", &shard_1, &shard_2]);
+    let first: Vec<&str> = ["gipgee:plan"]
+        .iter()
+        .chain(BASE_TOOLS_AND_APP_JOBS[..4].iter())
+        .chain(["build:other", "test:other:smoke", "release:other"].iter())
+        .copied()
+        .collect();
+    let second: Vec<&str> = ["gipgee:plan"]
+        .iter()
+        .chain(BASE_TOOLS_AND_APP_JOBS[4..].iter())
+        .copied()
+        .collect();
+    run.expect_shard_jobs(1, &first);
+    run.expect_shard_jobs(2, &second);
+    for shard in &run.shards {
+        let jobs = shard.keys().filter_map(|k| k.as_str());
+        assert!(
+            jobs.filter(|k| !k.starts_with('.') && !["stages", "workflow"].contains(k))
+                .count()
+                <= 8,
+            "e2e `{}`: a shard over the limit",
+            run.label
+        );
+    }
+
+    let in_shard = |trigger: &str, jobs: &[&str]| -> Vec<String> {
+        jobs.iter().map(|job| format!("{trigger}/{job}")).collect()
+    };
+    let shard_1_jobs = in_shard(&shard_1, &first);
+    let shard_2_jobs = in_shard(&shard_2, &second);
+    let mut expected: Vec<(&str, Outcome)> = [
+        "gipgee:generate",
+        "gipgee:pipeline",
+        "gipgee:shards",
+        shard_1.as_str(),
+        shard_2.as_str(),
+    ]
+    .into_iter()
+    .map(|job| (job, Passed))
+    .collect();
+    expected.extend(shard_1_jobs.iter().map(|job| (job.as_str(), Passed)));
+    expected.extend(shard_2_jobs.iter().map(|job| (job.as_str(), Passed)));
+    run.expect(&expected);
+
+    // The second shard starts only after the first passed: app is built after base-tools
+    // was released, FROM base-tools' staging image of this run.
+    run.expect_order(
+        &format!("{shard_1}/release:base-tools"),
+        &format!("{shard_2}/build:app"),
+    );
+    assert_eq!(
+        run.job_variable("build:app", "GIPGEE_BASE_IMAGE"),
+        run.staging("base-tools")
+    );
+    for id in ["base-tools", "other", "app"] {
+        expect_released(&world, &run, id);
+    }
+    expect_built_on(
+        &world,
+        &run,
+        &format!("{}/app:1", world.registry_image()),
+        &format!("{}/base-tools:1", world.registry_image()),
+    );
+    assert!(
+        run.log("gipgee:generate")
+            .contains("pipeline 1 of 3 (gipgee-pipeline.yml, starts the 2 shards): 3 jobs"),
+        "e2e `{}`: generate reports the pipelines; its log:\n{}",
+        run.label,
+        run.log("gipgee:generate")
+    );
+
+    world.check_pipeline(&run);
+    world.check_shard_pipelines(&run);
+    world.expect_tool_state_in_temp_folder();
+}

@@ -124,6 +124,7 @@ fn interpolate(spec: &serde_yaml::Value, body: &str, inputs: &[(&str, &str)]) ->
             None => match &input["default"] {
                 serde_yaml::Value::String(text) => text.clone(),
                 serde_yaml::Value::Bool(flag) => flag.to_string(),
+                serde_yaml::Value::Number(number) => number.to_string(),
                 other => panic!("input `{name}` has no usable default: {other:?}"),
             },
         };

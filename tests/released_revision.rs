@@ -135,7 +135,13 @@ impl Lab {
         cmd.env("CI_COMMIT_SHA", git(&self.repo, &["rev-parse", "HEAD"]));
         cmd.envs(extra.iter().copied());
         let stdout = support::run(&mut cmd);
-        let mut text = stdout.replace(&self.registry.host, "[REGISTRY]");
+        // The plan alone: without the report of the pipelines' jobs and sizes after it.
+        let plan: String = stdout
+            .lines()
+            .take_while(|line| !line.starts_with("pipeline 1 of "))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let mut text = plan.replace(&self.registry.host, "[REGISTRY]");
         for (sha, name) in names {
             text = text.replace(sha, name).replace(&sha[..8], name);
         }

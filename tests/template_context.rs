@@ -91,7 +91,7 @@ fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
         workdir: project.clone(),
         ..Flags::default()
     };
-    let settings = Settings::resolve(flags, &vars);
+    let settings = Settings::resolve(flags, &vars).expect("valid settings");
     let run = PipelineRun::detect(&vars, Mode::Auto).expect("a valid run");
     let config =
         config::load(&settings.config, &vars, MissingVariables::Error).expect("the config loads");

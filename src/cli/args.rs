@@ -4,6 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Where `generate` writes the pipeline (and, next to it, the shards of a sharded one).
+pub const DEFAULT_OUTPUT: &str = "gipgee-pipeline.yml";
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::environment::settings::parse_duration;
@@ -26,7 +29,7 @@ pub enum Command {
         #[command(flatten)]
         target: PlanArgs,
         /// Where to write the pipeline.
-        #[arg(long, short, default_value = "gipgee-pipeline.yml")]
+        #[arg(long, short, default_value = DEFAULT_OUTPUT)]
         output: PathBuf,
         /// Directory whose `<kind>.yml.j2` files replace the built-in job templates.
         /// Empty means none: the component always sets GIPGEE_TEMPLATES_DIR, by default to "".

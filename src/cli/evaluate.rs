@@ -47,7 +47,8 @@ pub fn evaluate(
     let rebuilt: Vec<String> = plan.built().map(|p| p.image.id.clone()).collect();
     // Render last: the report, the JUnit file and the verdict's files must exist even when
     // a (custom) template fails, so the stale images found are never lost.
-    let mut rebuild_pipeline = pipeline::generate(config, settings, &Plan::Build(plan), templates);
+    let mut rebuild_pipeline =
+        pipeline::sharded::generate_single(config, settings, &Plan::Build(plan), templates);
     if let Err(err) = &rebuild_pipeline {
         errors.push(format!(
             "the rebuild pipeline could not be generated: {}",

@@ -20,12 +20,13 @@ use crate::environment::settings::RegistryLimits;
 use crate::environment::{Flags, Mode, PipelineRun, RunKind, Settings, credentials};
 use crate::error::Error;
 use crate::output::{Input, refuse_inputs, write_file};
+use crate::pipeline::sharded;
 use crate::plan;
 use crate::registry::Client;
 use crate::render::{self, Templates};
 use crate::revisions::RegistryRevisions;
 use crate::vars::Vars;
-use args::{Cli, Command, ModeArg, TemplatesCommand, UpdateCheckCommand};
+use args::{Cli, Command, DEFAULT_OUTPUT, ModeArg, TemplatesCommand, UpdateCheckCommand};
 
 /// Writes to stdout; a closed pipe (`gipgee plan | head`) ends the output quietly instead
 /// of panicking.
@@ -78,10 +79,17 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
             check_work_tree(&config, &settings.workdir, Severity::Error)?;
             let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Error)?;
-            let yaml = crate::pipeline::generate(&config, &settings, &plan, &templates)?;
-            write_file(&output, &yaml)?;
+            let files = sharded::generate(&config, &settings, &plan, &templates, &output)?;
+            for file in &files {
+                refuse_inputs(&file.path, &settings_inputs(&settings))?;
+            }
+            for file in &files {
+                write_file(&file.path, &file.text)?;
+            }
             say_raw!("{}", plan.to_text());
-            say!("Wrote {}.", output.display());
+            say_raw!("{}", sharded::report(&files, &settings.limits));
+            let names: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+            say!("Wrote {}.", names.join(", "));
             Ok(())
         }
         Command::Plan { target } => {
@@ -92,6 +100,11 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             check_work_tree(&config, &settings.workdir, Severity::Warning)?;
             let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Tolerate)?;
             say_raw!("{}", plan.to_text());
+            // The pipelines `generate` would write, with the built-in templates.
+            let templates = Templates::new(None)?;
+            let output = Path::new(DEFAULT_OUTPUT);
+            let files = sharded::generate(&config, &settings, &plan, &templates, output)?;
+            say_raw!("{}", sharded::report(&files, &settings.limits));
             Ok(())
         }
         Command::Validate { config } => validate(&config, vars),
@@ -228,7 +241,7 @@ fn settings(
         templates_dir,
         workdir,
     };
-    Ok(Settings::resolve(flags, vars))
+    Settings::resolve(flags, vars)
 }
 
 /// The configuration, as an input no output may replace.

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::error::Error;
+use crate::gitlab::{self, PipelineLimits};
 use crate::registry::ClientConfig;
 use crate::vars::Vars;
 
@@ -36,6 +38,15 @@ pub struct Settings {
     /// Whether a push to the default branch reads the revision of released images
     /// (`GIPGEE_RELEASED_REVISION_CHECK`, default true; `false` or `0` turns it off).
     pub released_revision_check: bool,
+    /// The jobs per pipeline and bytes per file a generated pipeline stays inside
+    /// (`GIPGEE_MAX_JOBS`, `GIPGEE_MAX_YAML_BYTES`).
+    pub limits: PipelineLimits,
+    /// Whether the shards of a sharded pipeline run one after another
+    /// (`GIPGEE_SEQUENTIAL_SHARDS`), for GitLab's limit on a project's active jobs.
+    pub sequential_shards: bool,
+    /// The job that runs `generate` (`CI_JOB_NAME`): a sharded pipeline's dispatcher downloads
+    /// the shard files from its artifacts.
+    pub generate_job: String,
 }
 
 /// The images the generated jobs run in (`GIPGEE_*_IMAGE`; the component sets them from its
@@ -68,8 +79,9 @@ impl JobImages {
 }
 
 impl Settings {
-    pub fn resolve(flags: Flags, vars: &Vars) -> Settings {
-        Settings {
+    /// The settings; an error when a limit variable is not a number in its range.
+    pub fn resolve(flags: Flags, vars: &Vars) -> Result<Settings, Error> {
+        Ok(Settings {
             config: flags.config,
             selection: flags.selection,
             templates_dir: flags
@@ -82,7 +94,49 @@ impl Settings {
                 vars.get("GIPGEE_RELEASED_REVISION_CHECK"),
                 Some(v) if v.eq_ignore_ascii_case("false") || v == "0"
             ),
-        }
+            limits: pipeline_limits(vars)?,
+            sequential_shards: matches!(
+                vars.get("GIPGEE_SEQUENTIAL_SHARDS"),
+                Some(v) if v.eq_ignore_ascii_case("true") || v == "1"
+            ),
+            generate_job: vars
+                .get("CI_JOB_NAME")
+                .filter(|name| !name.is_empty())
+                .unwrap_or("gipgee:generate")
+                .to_string(),
+        })
+    }
+}
+
+/// The pipeline limits of the variables, the defaults where they are unset or empty (the
+/// component always passes its inputs).
+fn pipeline_limits(vars: &Vars) -> Result<PipelineLimits, Error> {
+    let defaults = PipelineLimits::default();
+    Ok(PipelineLimits {
+        max_jobs: limit(
+            vars,
+            "GIPGEE_MAX_JOBS",
+            gitlab::MIN_MAX_JOBS,
+            defaults.max_jobs,
+        )?,
+        max_yaml_bytes: limit(
+            vars,
+            "GIPGEE_MAX_YAML_BYTES",
+            gitlab::MIN_MAX_YAML_BYTES,
+            defaults.max_yaml_bytes,
+        )?,
+    })
+}
+
+fn limit(vars: &Vars, name: &str, min: usize, default: usize) -> Result<usize, Error> {
+    let Some(text) = vars.get(name).map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(default);
+    };
+    match text.parse::<usize>() {
+        Ok(value) if value >= min => Ok(value),
+        _ => Err(Error::User(format!(
+            "{name} is `{text}`: expected a whole number of at least {min} (default {default})"
+        ))),
     }
 }
 
@@ -226,8 +280,35 @@ mod tests {
             templates_dir: Some(PathBuf::from(dir)),
             ..Flags::default()
         };
-        let settings = Settings::resolve(flags("ci/templates"), &vars);
+        let settings = Settings::resolve(flags("ci/templates"), &vars).unwrap();
         assert_eq!(settings.templates_dir, Some(PathBuf::from("ci/templates")));
-        assert_eq!(Settings::resolve(flags(""), &vars).templates_dir, None);
+        assert_eq!(
+            Settings::resolve(flags(""), &vars).unwrap().templates_dir,
+            None
+        );
+    }
+
+    #[test]
+    fn pipeline_limits_come_from_their_variables_or_default() {
+        let resolve = |pairs: &[(&str, &str)]| {
+            Settings::resolve(Flags::default(), &Vars::from_pairs(pairs.iter().copied()))
+                .map(|s| s.limits)
+                .map_err(|err| err.to_string())
+        };
+        assert_eq!(resolve(&[]), Ok(PipelineLimits::default()));
+        assert_eq!(
+            resolve(&[("GIPGEE_MAX_JOBS", " 8 "), ("GIPGEE_MAX_YAML_BYTES", "")]),
+            Ok(PipelineLimits {
+                max_jobs: 8,
+                max_yaml_bytes: gitlab::DEFAULT_MAX_YAML_BYTES
+            })
+        );
+        let err = resolve(&[("GIPGEE_MAX_JOBS", "2")]).unwrap_err();
+        assert!(
+            err.contains("GIPGEE_MAX_JOBS is `2`: expected a whole number of at least 3"),
+            "{err}"
+        );
+        let err = resolve(&[("GIPGEE_MAX_YAML_BYTES", "1MB")]).unwrap_err();
+        assert!(err.contains("GIPGEE_MAX_YAML_BYTES is `1MB`"), "{err}");
     }
 }

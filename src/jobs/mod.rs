@@ -8,6 +8,7 @@
 
 mod build;
 mod check;
+pub mod shards;
 pub mod template_vars;
 
 use crate::config::Config;
@@ -59,7 +60,7 @@ pub fn pipeline_spec<'a>(
     };
     PipelineSpec {
         stages,
-        hidden: TemplateVars::new(settings, plan.run(), JobVars::default()),
+        hidden: factory.hidden(),
         jobs,
     }
 }
@@ -72,6 +73,11 @@ struct JobFactory<'a> {
 }
 
 impl<'a> JobFactory<'a> {
+    /// What the `common` template receives.
+    fn hidden(&self) -> TemplateVars<'a> {
+        TemplateVars::new(self.settings, self.run, JobVars::default())
+    }
+
     /// A job that starts automatically; its kind-specific variables are added by the caller.
     fn spec(
         &self,

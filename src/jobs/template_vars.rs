@@ -59,6 +59,8 @@ impl<'a> TemplateVars<'a> {
                     .as_ref()
                     .map(|dir| dir.display().to_string())
                     .unwrap_or_default(),
+                max_jobs: settings.limits.max_jobs,
+                max_yaml_bytes: settings.limits.max_yaml_bytes,
             },
             job,
             image: None,
@@ -93,6 +95,10 @@ pub struct SettingsVars<'a> {
     images: &'a JobImages,
     /// `--templates DIR`, passed on to the rebuild pipeline's generation; empty when none.
     templates_dir: String,
+    /// The pipeline limits (`GIPGEE_MAX_JOBS`, `GIPGEE_MAX_YAML_BYTES`), passed on to the
+    /// rebuild's generation.
+    max_jobs: usize,
+    max_yaml_bytes: usize,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -134,6 +140,22 @@ pub struct ImageVars {
     test_names: Vec<String>,
     #[serde(flatten)]
     build: Option<BuildVars>,
+}
+
+impl ImageVars {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The configured parent image, if any.
+    pub fn parent(&self) -> Option<&str> {
+        self.parent.as_deref()
+    }
+
+    /// Whether the parent is built in the same pipeline run (build pipelines only).
+    pub fn parent_built(&self) -> bool {
+        self.build.as_ref().is_some_and(|build| build.parent_built)
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -3,6 +3,7 @@
 //! byte-identical output). GitLab's rules themselves live in `gitlab`; `yaml` writes the text
 //! so that GitLab's YAML 1.1 parser reads every value as written.
 
+pub mod sharded;
 pub mod yaml;
 
 use serde_yaml::{Mapping, Value};
@@ -11,7 +12,7 @@ use crate::config::Config;
 use crate::environment::Settings;
 use crate::error::Error;
 use crate::gitlab::{Job, MAX_NEEDS, Stage};
-use crate::jobs;
+use crate::jobs::{self, PipelineSpec};
 use crate::plan::Plan;
 use crate::render::Templates;
 
@@ -22,13 +23,27 @@ pub fn generate(
     plan: &Plan,
     templates: &Templates,
 ) -> Result<String, Error> {
-    let spec = jobs::pipeline_spec(config, settings, plan);
+    render(
+        &jobs::pipeline_spec(config, settings, plan),
+        templates,
+        |_| {},
+    )
+}
+
+/// The pipeline YAML of `spec`; `adjust` may add to a rendered job what its template cannot
+/// write (the dispatcher's plan job of a sharded pipeline).
+pub fn render(
+    spec: &PipelineSpec,
+    templates: &Templates,
+    adjust: impl FnMut(&mut Job),
+) -> Result<String, Error> {
     let hidden = templates.render_hidden_jobs(&spec.hidden)?;
-    let jobs = spec
+    let mut jobs = spec
         .jobs
         .iter()
         .map(|job| templates.render_job(job))
         .collect::<Result<Vec<Job>, Error>>()?;
+    jobs.iter_mut().for_each(adjust);
     assemble(spec.stages, hidden, jobs)
 }
 

@@ -80,6 +80,20 @@ const OUTPUTS: &[&str] = &[
     "gipgee-report.xml",
 ];
 
+/// The shard files of a sharded pipeline, `gipgee-pipeline-shard-<k>.yml` (removed before
+/// each run, as the files of [`OUTPUTS`]).
+const SHARD_FILES: &str = "gipgee-pipeline-shard-*.yml";
+
+/// The shard file `number` (from 1) of a sharded pipeline.
+fn shard_file(number: usize) -> String {
+    format!("gipgee-pipeline-shard-{number}.yml")
+}
+
+/// The trigger job of shard `number` in the dispatcher.
+pub fn shard_trigger(number: usize) -> String {
+    format!("gipgee:shard:{number}")
+}
+
 /// Top-level keys of a pipeline that are not jobs.
 const GLOBAL_KEYWORDS: &[&str] = &[
     "stages",
@@ -230,6 +244,10 @@ pub struct Run {
     /// The rebuild pipeline `evaluate` wrote in a scheduled run (the third level, started by
     /// the `rebuild` trigger job); its jobs are keyed `rebuild/<job>`.
     pub rebuild: Option<serde_yaml::Mapping>,
+    /// The shards of a sharded build pipeline, in order (the third level, started by the
+    /// dispatcher's `gipgee:shard:<k>` trigger jobs); their jobs are keyed
+    /// `gipgee:shard:<k>/<job>`.
+    pub shards: Vec<serde_yaml::Mapping>,
 }
 
 /// The job a line of gitlab-ci-local's output belongs to, and the rest of the line. Jobs of
@@ -265,9 +283,10 @@ impl Run {
             Option<serde_yaml::Mapping>,
             PathBuf,
             Option<serde_yaml::Mapping>,
+            Vec<serde_yaml::Mapping>,
         ),
     ) -> Run {
-        let (pipeline, pipeline_file, rebuild) = pipelines;
+        let (pipeline, pipeline_file, rebuild, shards) = pipelines;
         let mut jobs: BTreeMap<String, JobRecord> = BTreeMap::new();
         for (number, line) in output.lines().enumerate() {
             // The closing summary: ` PASS  [<trigger job>] -> <job>` or ` FAIL  <job>`.
@@ -311,6 +330,7 @@ impl Run {
             pipeline,
             pipeline_file,
             rebuild,
+            shards,
         }
     }
 
@@ -386,13 +406,30 @@ impl Run {
         }
     }
 
-    /// A job of the generated pipeline.
+    /// A job of the generated pipeline, or of one of its shards when it is sharded.
     #[track_caller]
     pub fn pipeline_job(&self, job: &str) -> &serde_yaml::Value {
-        match self.pipeline().get(job) {
+        let found = std::iter::once(self.pipeline())
+            .chain(&self.shards)
+            .find_map(|pipeline| pipeline.get(job));
+        match found {
             Some(value) => value,
-            None => self.fail(&format!("\nthe generated pipeline has no job `{job}`")),
+            None => self.fail(&format!(
+                "\nthe generated pipeline (and its shards) has no job `{job}`"
+            )),
         }
+    }
+
+    /// Exactly these jobs are in shard `number` (from 1) of a sharded pipeline.
+    #[track_caller]
+    pub fn expect_shard_jobs(&self, number: usize, expected: &[&str]) {
+        let Some(shard) = self.shards.get(number - 1) else {
+            self.fail(&format!(
+                "\nthe pipeline has {} shards, not {number}",
+                self.shards.len()
+            ))
+        };
+        self.expect_jobs(&shard_file(number), job_names(shard), expected);
     }
 
     /// A variable of a job of the generated pipeline.
@@ -887,7 +924,7 @@ impl World {
         std::fs::write(
             self.project.join(".git/info/exclude"),
             format!(
-                ".gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n{}\n",
+                ".gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n{}\n{SHARD_FILES}\n",
                 OUTPUTS.join("\n")
             ),
         )
@@ -905,8 +942,13 @@ impl World {
         // under the plain job name; GitLab has no such problem. Point one at the other.
         let artifacts = self.project.join(".gitlab-ci-local/artifacts");
         std::fs::create_dir_all(&artifacts).expect("mkdir");
-        std::os::unix::fs::symlink("gipgeeOggenerate", artifacts.join("gipgee:generate"))
-            .expect("symlink");
+        // The dispatcher of a sharded pipeline: its trigger jobs include the shard files from
+        // its `gipgee:shards` job, which on GitLab downloads them from the generate job with
+        // `needs: pipeline:` — a key gitlab-ci-local ignores. Its artifacts are the generate
+        // job's, as that `needs` makes them on GitLab.
+        for job in ["gipgee:generate", "gipgee:shards"] {
+            std::os::unix::fs::symlink("gipgeeOggenerate", artifacts.join(job)).expect("symlink");
+        }
     }
 
     /// The gipgee image as shipped: the repository's `Containerfile`, built with buildah FROM the
@@ -1047,6 +1089,11 @@ impl World {
             let _ = std::fs::remove_file(&path);
             let _ = std::fs::remove_dir_all(&path);
         }
+        for number in 1.. {
+            if std::fs::remove_file(self.project.join(shard_file(number))).is_err() {
+                break;
+            }
+        }
 
         let mut cmd = self.sandboxed("gitlab-ci-local");
         cmd.current_dir(&self.project).args([
@@ -1097,12 +1144,25 @@ impl World {
                     .map(|job| format!("rebuild/{job}")),
             );
         }
+        let shards: Vec<serde_yaml::Mapping> = (1..)
+            .map_while(|number| std::fs::read_to_string(self.project.join(shard_file(number))).ok())
+            .map(|text| serde_yaml::from_str(&text).expect("a shard is YAML"))
+            .collect();
+        for (number, shard) in (1..).zip(&shards) {
+            let trigger = shard_trigger(number);
+            known.extend(
+                shard
+                    .keys()
+                    .filter_map(|k| k.as_str())
+                    .map(|job| format!("{trigger}/{job}")),
+            );
+        }
         Run::parse(
             label,
             output,
             status,
             known,
-            (pipeline, pipeline_file, rebuild),
+            (pipeline, pipeline_file, rebuild, shards),
         )
     }
 
@@ -1113,6 +1173,19 @@ impl World {
         // gitlab-ci-local print warnings into the job list.
         let _ = std::fs::remove_file(self.project.join(".gitlab-ci-local-variables.yml"));
         crate::support::tools::check_pipeline(&self.project, &run.pipeline_file);
+    }
+
+    /// Every shard of a sharded pipeline passes GitLab's CI schema, Psych and gitlab-ci-local's
+    /// `--list`.
+    #[track_caller]
+    pub fn check_shard_pipelines(&self, run: &Run) {
+        let _ = std::fs::remove_file(self.project.join(".gitlab-ci-local-variables.yml"));
+        for number in 1..=run.shards.len() {
+            crate::support::tools::check_pipeline(
+                &self.project,
+                &self.project.join(shard_file(number)),
+            );
+        }
     }
 
     /// The rebuild pipeline `evaluate` wrote passes GitLab's CI schema and gitlab-ci-local's
