@@ -585,8 +585,13 @@ fn g_the_shipped_image_plans_a_push_in_a_shallow_clone() {
         );
     }
     assert!(!stdout.contains("WARNING"), "{shown}");
+    assert!(stdout.contains("\n1 of 5 images are built.\n"), "{shown}");
     assert!(
-        stdout.ends_with("1 of 5 images are built.\nWrote gipgee-pipeline.yml.\n"),
+        stdout.contains("\npipeline 1 of 1 (gipgee-pipeline.yml): 5 jobs,"),
+        "one pipeline, no shards: {shown}"
+    );
+    assert!(
+        stdout.ends_with("\nWrote gipgee-pipeline.yml.\n"),
         "{shown}"
     );
 }
