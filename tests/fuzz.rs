@@ -1513,15 +1513,7 @@ fn check_schema_batch(files: &[PathBuf]) -> Option<Vec<(PathBuf, String)>> {
     if files.is_empty() || !tools::tools_available("fuzz: schema", &["check-jsonschema"]) {
         return None;
     }
-    let out = Command::new("check-jsonschema")
-        .args([
-            "--builtin-schema",
-            "vendor.gitlab-ci",
-            "--data-transform",
-            "gitlab-ci",
-            "--regex-variant",
-            "nonunicode",
-        ])
+    let out = tools::gitlab_schema_check()
         .args(files)
         .output()
         .expect("check-jsonschema runs");

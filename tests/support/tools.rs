@@ -61,21 +61,28 @@ pub fn find_on_path(tool: &str) -> Option<PathBuf> {
         })
 }
 
+/// check-jsonschema with GitLab's CI schema, as every pipeline check runs it; the files to
+/// check are its arguments.
+pub fn gitlab_schema_check() -> Command {
+    let mut cmd = Command::new("check-jsonschema");
+    cmd.args([
+        "--builtin-schema",
+        "vendor.gitlab-ci",
+        "--data-transform",
+        "gitlab-ci",
+        "--regex-variant",
+        "nonunicode",
+    ]);
+    cmd
+}
+
 /// Validates a pipeline file against GitLab's CI schema.
 #[track_caller]
 pub fn check_schema(pipeline: &Path) {
     if !tool_available("check-jsonschema") {
         return;
     }
-    let out = Command::new("check-jsonschema")
-        .args([
-            "--builtin-schema",
-            "vendor.gitlab-ci",
-            "--data-transform",
-            "gitlab-ci",
-            "--regex-variant",
-            "nonunicode",
-        ])
+    let out = gitlab_schema_check()
         .arg(pipeline)
         .output()
         .expect("check-jsonschema runs");
