@@ -15,9 +15,7 @@
 use std::collections::BTreeSet;
 
 use super::template_vars::{BuildVars, ReleaseVars, TargetVars, TestVars};
-use super::{
-    Body, JobFactory, JobSpec, PLAN_JOB, build_job_name, release_job_name, test_job_name,
-};
+use super::{Body, JobFactory, JobSpec, PLAN_JOB, build_job_name, release_job_name, test_job_name};
 use crate::config::{ImageTest, TestRun};
 use crate::gitlab::Stage;
 use crate::plan::{BuildPlan, PlannedImage};
@@ -129,7 +127,10 @@ impl<'a> JobFactory<'a> {
             ("GIPGEE_IMAGE_ID", id.clone()),
             ("GIPGEE_STAGING_IMAGE", planned.staging_image.to_string()),
         ];
-        let per_target = names.iter().map(String::as_str).zip(targets.iter().map(ToString::to_string));
+        let per_target = names
+            .iter()
+            .map(String::as_str)
+            .zip(targets.iter().map(ToString::to_string));
         spec.body = Body::shared(fixed.into_iter().chain(per_target));
         let references =
             std::iter::once(&planned.staging_image).chain(&planned.image.target_locations);

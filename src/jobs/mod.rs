@@ -163,3 +163,23 @@ pub fn test_job_name(id: &str, test: &str) -> String {
 pub fn release_job_name(id: &str) -> String {
     format!("release:{id}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_job_prints_a_long_plan_shortened_with_its_last_line() {
+        let short = "run\nselection\n  build  a\n1 of 1 images are built.";
+        assert_eq!(plan_job_lines(short), short.lines().collect::<Vec<_>>());
+        let long: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+        let lines = plan_job_lines(&long);
+        assert_eq!(lines.len(), PLAN_JOB_LINES);
+        assert_eq!(lines[PLAN_JOB_LINES - 3], "line 97");
+        assert_eq!(
+            lines[PLAN_JOB_LINES - 2],
+            "  … 901 more lines: the log of the job that ran `gipgee generate` has the whole plan"
+        );
+        assert_eq!(lines[PLAN_JOB_LINES - 1], "line 999");
+    }
+}

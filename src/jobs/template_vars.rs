@@ -108,11 +108,6 @@ impl TemplateVars<'_> {
         // Strings, booleans, lists and maps of strings always serialize.
         serde_json::to_string(&key).unwrap_or_default()
     }
-
-    /// The test's name, when this is a test job's context.
-    pub fn test_name(&self) -> Option<&str> {
-        self.test.as_ref().map(|t| t.name.as_str())
-    }
 }
 
 #[derive(Debug, Serialize)]

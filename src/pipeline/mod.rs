@@ -87,14 +87,14 @@ fn header(stages: &[Stage]) -> Mapping {
 }
 
 /// The shared bodies of one pipeline: one hidden job per kind and distinct template
-/// variables, named `.gipgee-<kind>` (`.gipgee-test:<test>` for tests), with `-2`, `-3` … for
-/// further variants of one name (in the order jobs first need them, so names are stable).
+/// variables, named `.gipgee-<kind>`, then `.gipgee-<kind>-2`, `-3` … for further variants
+/// (in the order jobs first need them, so the same inputs give the same names).
 #[derive(Default)]
 struct SharedBodies {
     /// The hidden job of each (kind, template variables).
     names: HashMap<(&'static str, String), String>,
-    /// How many hidden jobs start with each base name.
-    variants: HashMap<String, usize>,
+    /// How many hidden jobs each kind has.
+    variants: HashMap<&'static str, usize>,
     bodies: Vec<(String, Job)>,
 }
 
@@ -103,11 +103,9 @@ impl SharedBodies {
     fn hidden_job(&mut self, job: &JobSpec, templates: &Templates) -> Result<&str, Error> {
         let key = (job.kind, job.vars.shared_key());
         if !self.names.contains_key(&key) {
-            let base = match job.vars.test_name() {
-                Some(test) => format!(".gipgee-{}:{test}", job.kind),
-                None => format!(".gipgee-{}", job.kind),
-            };
-            let count = self.variants.entry(base.clone()).or_default();
+            // The kind alone: a test's name may hold any text, a job name should not.
+            let base = format!(".gipgee-{}", job.kind);
+            let count = self.variants.entry(job.kind).or_default();
             *count += 1;
             let name = match *count {
                 1 => base,
@@ -135,13 +133,16 @@ fn shared_job_value(
         .map(|(name, value)| (name.as_str().into(), value.replace('$', "$$").into()))
         .collect();
     body.insert("variables".into(), Value::Mapping(variables));
-    job_value(Job {
-        name: job.name.clone(),
-        stage: job.stage,
-        needs: job.needs.clone(),
-        manual: job.manual,
-        body,
-    }, false)
+    job_value(
+        Job {
+            name: job.name.clone(),
+            stage: job.stage,
+            needs: job.needs.clone(),
+            manual: job.manual,
+            body,
+        },
+        false,
+    )
 }
 
 /// A job's value: its stage (unless its shared body's hidden job has it), `needs`, body and

@@ -102,7 +102,12 @@ impl Templates {
     /// Renders a job: its template's body, with the name, stage, `needs` and manual start the
     /// spec decided.
     pub fn render_job(&self, spec: &JobSpec) -> Result<Job, Error> {
-        let body = self.render(spec.kind, &spec.name, to_context(&spec.vars), gitlab::check_job)?;
+        let body = self.render(
+            spec.kind,
+            &spec.name,
+            to_context(&spec.vars),
+            gitlab::check_job,
+        )?;
         Ok(Job {
             name: spec.name.clone(),
             stage: spec.stage,
