@@ -1,35 +1,107 @@
 #!/usr/bin/env bash
-# Benchmark: `gipgee generate` for a config of N images (default 1000) in chains of 10
-# (each image built on the previous one), all selected (manual run). Prints wall time
-# (best and median of R runs), the pipeline size and its job count.
+# Benchmark: `gipgee generate` for configs of 100, 1,000 and 10,000 images (or the counts
+# given) in chains of 10 (each image built on the previous one's target), two target locations,
+# one default test and `watchedAssets` per image, all selected (a manual run with autostart);
+# then, at 1,000 images, the update-check pipeline (`--mode update-check`) and `gipgee
+# evaluate` over a results directory with a verdict for every image.
+# Per case: wall time (best and median of RUNS), peak RSS of the median run, pipeline bytes,
+# bytes per image, jobs per pipeline (hidden jobs not counted) and pipelines.
+#
+#   ./benches/generate.sh [RUNS, default 7] [IMAGE COUNTS…, default 100 1000 10000]
+#   GIPGEE=path/to/gipgee ./benches/generate.sh …   # measure another build (no cargo build)
 set -euo pipefail
-images="${1:-1000}"
-runs="${2:-5}"
+runs="${1:-7}"
+shift || true
+counts=("$@")
+[ ${#counts[@]} -gt 0 ] || counts=(100 1000 10000)
 root="$(cd "$(dirname "$0")/.." && pwd)"
-cargo build --quiet --release --manifest-path "$root/Cargo.toml"
+gipgee="${GIPGEE:-}"
+if [ -z "$gipgee" ]; then
+  cargo build --quiet --release --manifest-path "$root/Cargo.toml"
+  gipgee="$root/target/release/gipgee"
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-cd "$work"
-{
-  echo "version: 1"
-  echo "defaults:"
-  echo "  staging: registry.example.com/staging"
-  echo "  tests: [{name: smoke, script: [\"true\"]}]"
-  echo "images:"
-  for i in $(seq 0 $((images - 1))); do
-    if [ $((i % 10)) -eq 0 ]; then base="docker.io/library/alpine:3.20"; else base="registry.example.com/img$((i - 1)):1"; fi
-    echo "  img$i: {baseImage: \"$base\", targetLocations: [\"registry.example.com/img$i:1\"], watchedAssets: [\"images/img$i/**\"]}"
+
+# A git repository with N images: images/imgI/Containerfile (the build context), chains of 10.
+make_repo() {
+  local images="$1" dir="$2"
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    {
+      echo "version: 1"
+      echo "defaults:"
+      echo "  staging: registry.example.com/staging"
+      echo "  tests: [{name: smoke, script: [\"true\"]}]"
+      echo "images:"
+      for i in $(seq 0 $((images - 1))); do
+        if [ $((i % 10)) -eq 0 ]; then base="docker.io/library/alpine:3.20"; else base="registry.example.com/img$((i - 1)):1"; fi
+        echo "  img$i: {baseImage: \"$base\", context: images/img$i, targetLocations: [\"registry.example.com/img$i:1\", \"mirror.example.com/img$i:1\"], watchedAssets: [\"images/img$i/**\"]}"
+      done
+    } > gipgee.yaml
+    for i in $(seq 0 $((images - 1))); do
+      mkdir -p "images/img$i"
+      echo "FROM scratch" > "images/img$i/Containerfile"
+    done
+    git init -q -b main && git add -A && git -c user.name=b -c user.email=b@b commit -qm bench
+  )
+}
+
+# Runs "$@" RUNS times; prints "best_ms median_ms peak_rss_kib cpu_ms" (RSS and CPU time,
+# user + system, of the median run: on a busy machine CPU time varies less than wall time).
+measure() {
+  local walls=()
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -f '%e %M %U %S' -o "$work/time" "$@" >/dev/null
+    read -r seconds kib user system < "$work/time"
+    walls+=("$(awk -v s="$seconds" 'BEGIN { printf "%d", s * 1000 }') $kib $(awk -v u="$user" -v s="$system" 'BEGIN { printf "%d", (u + s) * 1000 }')")
   done
-} > gipgee.yaml
-git init -q -b main && git add -A && git -c user.name=b -c user.email=b@b commit -qm bench
+  sorted="$(printf '%s\n' "${walls[@]}" | sort -n)"
+  best="$(echo "$sorted" | head -1 | cut -d' ' -f1)"
+  median_line="$(echo "$sorted" | sed -n "$(( runs / 2 + 1 ))p")"
+  echo "$best $median_line"
+}
+
+# Jobs of a pipeline file: top-level keys that are not hidden (`.`) nor stages/workflow/variables.
+count_jobs() {
+  grep -E '^[^ .#-][^ ]*:$' "$1" | grep -cvE '^(stages|workflow|variables|default|include):$' || true
+}
+
+report() {
+  local label="$1" images="$2" file="$3" figures="$4"
+  read -r best median kib cpu <<< "$figures"
+  local bytes
+  bytes=$(stat -c %s "$file")
+  printf '%-30s best %5d ms  median %5d ms  CPU %5d ms  peak RSS %5.1f MB  %9d bytes  %5d bytes/image  %5d jobs  1 pipeline\n' \
+    "$label" "$best" "$median" "$cpu" "$(awk -v k="$kib" 'BEGIN { print k / 1024 }')" "$bytes" $(( bytes / images )) "$(count_jobs "$file")"
+}
+
 export CI_PIPELINE_SOURCE=web CI_COMMIT_BRANCH=main CI_DEFAULT_BRANCH=main CI_PIPELINE_ID=1 GIPGEE_FORCE_AUTOSTART=true
-times=()
-for _ in $(seq "$runs"); do
-  start=$(date +%s%N)
-  "$root/target/release/gipgee" generate --output pipeline.yml >/dev/null
-  end=$(date +%s%N)
-  times+=($(( (end - start) / 1000000 )))
+# /usr/bin/time's wall is in 10 ms steps: below 1 s the median of RUNS still tells.
+for images in "${counts[@]}"; do
+  repo="$work/repo-$images"
+  make_repo "$images" "$repo"
+  cd "$repo"
+  figures="$(measure "$gipgee" generate --output pipeline.yml)"
+  report "generate, $images images" "$images" pipeline.yml "$figures"
+  if [ "$images" -eq 1000 ]; then
+    figures="$(CI_PIPELINE_SOURCE=schedule measure "$gipgee" generate --mode update-check --output check.yml)"
+    report "update-check, $images images" "$images" check.yml "$figures"
+    # evaluate: every 100th image's base changed (layer check), so 10 chains are rebuilt.
+    mkdir -p results/update-check
+    {
+      printf '{"images":{'
+      for i in $(seq 0 $((images - 1))); do
+        [ "$i" -eq 0 ] || printf ','
+        if [ $((i % 100)) -eq 0 ]; then status='"status":"stale","evidence":"base changed"'; else status='"status":"up-to-date","evidence":"same layers"'; fi
+        printf '"img%d":{%s}' "$i" "$status"
+      done
+      printf '}}\n'
+    } > results/layer-check.json
+    for i in $(seq 0 $((images - 1))); do echo NO_UPGRADE_NEEDED > "results/update-check/img$i.result"; done
+    figures="$(CI_PIPELINE_SOURCE=schedule measure "$gipgee" evaluate --results results --output rebuild.yml)"
+    report "evaluate, $images images" "$images" rebuild.yml "$figures"
+  fi
+  cd "$work"
 done
-sorted=($(printf '%s\n' "${times[@]}" | sort -n))
-jobs=$(grep -c '^[a-z].*:$' pipeline.yml || true)
-echo "generate, $images images: best ${sorted[0]} ms, median ${sorted[$((runs / 2))]} ms over $runs runs; pipeline $(du -k pipeline.yml | cut -f1) KiB, $jobs top-level keys"

@@ -189,10 +189,10 @@ fn a_broken_custom_template_names_the_file_and_line() {
         .gitlab_manual_run()
         .file("gipgee.yaml", CONFIG)
         .file("Containerfile", "FROM scratch\n")
-        .file("tpl/build.yml.j2", "image: x\nscript:\n  - {{ image.idd }}\n")
+        .file("tpl/build.yml.j2", "image: x\nscript:\n  - {{ build.argz }}\n")
         .args(&["generate", "--templates", "tpl"])
         .status(1)
-        .stderr("error: template `tpl/build.yml.j2`, line 3: undefined value: `image.idd` is undefined\n")
+        .stderr("error: template `tpl/build.yml.j2`, line 3: undefined value: `build.argz` is undefined\n")
         .run();
 }
 
@@ -207,7 +207,7 @@ fn a_custom_template_rendering_invalid_yaml_names_the_line() {
         .status(1)
         .stderr(
             "
-            error: template `tpl/test.yml.j2`: job `test:base:smoke`, rendered line 3: invalid YAML: did not find expected ',' or ']' at line 3 column 1, while parsing a flow sequence at line 2 column 9
+            error: template `tpl/test.yml.j2`: job `.gipgee-test`, rendered line 3: invalid YAML: did not find expected ',' or ']' at line 3 column 1, while parsing a flow sequence at line 2 column 9
             ",
         )
         .run();
@@ -224,7 +224,7 @@ fn a_custom_template_may_not_take_over_the_job_graph() {
         .status(1)
         .stderr(
             "
-            error: template `tpl/release.yml.j2`: job `release:base`, rendered line 2: sets `needs`, which gipgee manages (the job graph)
+            error: template `tpl/release.yml.j2`: job `.gipgee-release`, rendered line 2: sets `needs`, which gipgee manages (the job graph)
               | 2: needs: []
             ",
         )
@@ -242,7 +242,7 @@ fn a_custom_template_with_a_misspelled_keyword_gets_a_suggestion() {
         .status(1)
         .stderr(
             "
-            error: template `tpl/build.yml.j2`: job `build:base`, rendered line 1: `imag` is not a GitLab job keyword (did you mean `image`?)
+            error: template `tpl/build.yml.j2`: job `.gipgee-build`, rendered line 1: `imag` is not a GitLab job keyword (did you mean `image`?)
               | 1: imag: x
             ",
         )
@@ -264,19 +264,62 @@ fn custom_templates_replace_built_ins_by_file_name() {
         .run();
     let pipeline: serde_yaml::Value =
         serde_yaml::from_str(&out.read("gipgee-pipeline.yml")).unwrap();
-    assert_eq!(
-        pipeline["test:base:smoke"]["script"][0].as_str(),
-        Some("run-test smoke")
-    );
-    assert_eq!(
-        pipeline["test:base:smoke"]["image"].as_str(),
-        Some("my-test-runner")
-    );
+    let test = support::resolve_job(&pipeline, "test:base:smoke");
+    assert_eq!(test["script"][0].as_str(), Some("run-test smoke"));
+    assert_eq!(test["image"].as_str(), Some("my-test-runner"));
     // The other templates stay built in.
     assert_eq!(
-        pipeline["build:base"]["extends"].as_str(),
+        pipeline[".gipgee-build"]["extends"].as_str(),
         Some(".gipgee-buildah")
     );
+}
+
+/// Jobs alike share one rendered body: a template is rendered once per distinct context, so a
+/// custom template sees every image's values only as the job variables it documents.
+#[test]
+fn jobs_alike_share_one_hidden_job_and_carry_their_own_variables() {
+    let out = Test::new()
+        .gitlab_manual_run()
+        .env("GIPGEE_FORCE_AUTOSTART", "true")
+        .file(
+            "gipgee.yaml",
+            "version: 1\ndefaults:\n  staging: registry.example.com/staging\n  tests: [{name: smoke, script: [\"true\"]}]\nimages:\n  a: {baseImage: alpine:3.20, targetLocations: [registry.example.com/a:1]}\n  b: {baseImage: alpine:3.20, targetLocations: [registry.example.com/b:1]}\n  c: {baseImage: alpine:3.20, buildArgs: {X: \"1\"}, targetLocations: [registry.example.com/c:1]}\n",
+        )
+        .file("Containerfile", "FROM scratch\n")
+        .args(&["generate"])
+        .any_stdout()
+        .run();
+    let pipeline: serde_yaml::Value =
+        serde_yaml::from_str(&out.read("gipgee-pipeline.yml")).unwrap();
+    let extends = |job: &str| pipeline[job]["extends"].as_str().map(str::to_string);
+    assert_eq!(extends("build:a").as_deref(), Some(".gipgee-build"));
+    assert_eq!(extends("build:b").as_deref(), Some(".gipgee-build"));
+    assert_eq!(
+        extends("build:c").as_deref(),
+        Some(".gipgee-build-2"),
+        "other build args"
+    );
+    for id in ["a", "b", "c"] {
+        assert_eq!(
+            extends(&format!("test:{id}:smoke")).as_deref(),
+            Some(".gipgee-test")
+        );
+        assert_eq!(
+            extends(&format!("release:{id}")).as_deref(),
+            Some(".gipgee-release")
+        );
+        let build = support::resolve_job(&pipeline, &format!("build:{id}"));
+        assert_eq!(build["stage"].as_str(), Some("gipgee-build"));
+        assert_eq!(build["variables"]["GIPGEE_IMAGE_ID"].as_str(), Some(id));
+        let release = support::resolve_job(&pipeline, &format!("release:{id}"));
+        assert_eq!(
+            release["variables"]["GIPGEE_TARGET_IMAGE_1"].as_str(),
+            Some(format!("registry.example.com/{id}:1").as_str())
+        );
+    }
+    let build_c = pipeline[".gipgee-build-2"]["script"][0].as_str().unwrap();
+    assert!(build_c.contains("--build-arg 'X=1' "), "{build_c}");
+    support::tools::check_pipeline(&out.dir, &out.dir.join("gipgee-pipeline.yml"));
 }
 
 #[test]
@@ -641,7 +684,7 @@ fn a_custom_template_may_not_write_a_word_yaml_1_1_reads_as_another_type() {
         .status(1)
         .stderr(
             "
-            error: template `tpl/release.yml.j2`: job `release:base`, rendered line 2: `yes` is written plain: GitLab (YAML 1.1) reads it as a boolean, gipgee (YAML 1.2) as a string; write `true`/`false` or a number if you mean one, or quote it
+            error: template `tpl/release.yml.j2`: job `.gipgee-release`, rendered line 2: `yes` is written plain: GitLab (YAML 1.1) reads it as a boolean, gipgee (YAML 1.2) as a string; write `true`/`false` or a number if you mean one, or quote it
               | 2: allow_failure: yes
             ",
         )

@@ -192,10 +192,16 @@ pub fn expect_built_on(world: &World, run: &Run, child: &str, parent: &str) {
 #[track_caller]
 pub fn expect_ran_in_image(run: &Run, job: &str) {
     let image = run.job_variable(job, "GIPGEE_IMAGE");
-    let definition = run.pipeline_job(job);
+    // As GitLab reads the job: through `extends` (a test job's shared body names the image
+    // `$GIPGEE_IMAGE`, expanded from the job's variable).
+    let pipeline = serde_yaml::Value::Mapping(run.pipeline().clone());
+    let definition = support::resolve_job(&pipeline, job);
+    let image_name = definition["image"]["name"]
+        .as_str()
+        .map(|name| name.replace("$GIPGEE_IMAGE", &image));
     // The job shell takes the image from GIPGEE_IMAGE: it must be the job's `image:`.
     assert_eq!(
-        definition["image"]["name"].as_str(),
+        image_name.as_deref(),
         Some(image.as_str()),
         "e2e `{}`: job `{job}`: `image: name` and GIPGEE_IMAGE differ",
         run.label

@@ -46,6 +46,22 @@ fn run_with_stub(line: &str) -> Vec<String> {
         .collect()
 }
 
+/// A script line of a job with the job's variables set, as a runner sets them (GitLab reads
+/// `$$` in a variable's value as `$`).
+fn with_job_variables(job: &serde_yaml::Mapping, line: &str) -> String {
+    let mut script = String::new();
+    for (name, value) in job["variables"].as_mapping().into_iter().flatten() {
+        let value = value.as_str().unwrap_or_default().replace("$$", "$");
+        script.push_str(&format!(
+            "{}='{}'; ",
+            name.as_str().unwrap_or_default(),
+            value.replace('\'', "'\\''")
+        ));
+    }
+    script.push_str(line);
+    script
+}
+
 #[test]
 fn hostile_values_keep_yaml_structure_and_shell_words() {
     let out = Test::new()
@@ -72,6 +88,10 @@ fn hostile_values_keep_yaml_structure_and_shell_words() {
             "workflow",
             ".gipgee-buildah",
             ".gipgee-skopeo",
+            ".gipgee-build",
+            ".gipgee-test",
+            ".gipgee-test-2",
+            ".gipgee-release",
             "gipgee:plan",
             "build:weird.id_1-x",
             test_job,
@@ -81,11 +101,13 @@ fn hostile_values_keep_yaml_structure_and_shell_words() {
     );
 
     // The build arg reaches buildah as exactly one argument, unchanged.
-    let build_script = pipeline["build:weird.id_1-x"]["script"]
-        .as_sequence()
-        .unwrap();
+    let build = support::resolve_job(&pipeline, "build:weird.id_1-x");
+    let build_script = build["script"].as_sequence().unwrap();
     assert_eq!(build_script.len(), 2, "no login lines, one build, one push");
-    let argv = run_with_stub(build_script[0].as_str().unwrap());
+    let argv = run_with_stub(&with_job_variables(
+        &build,
+        build_script[0].as_str().unwrap(),
+    ));
     let hostile_arg = format!("HOSTILE={HOSTILE_VALUE}");
     assert_eq!(
         argv.iter().filter(|a| **a == hostile_arg).count(),
@@ -103,16 +125,16 @@ fn hostile_values_keep_yaml_structure_and_shell_words() {
     );
 
     // The test command is one argv, unchanged; script lines are kept as written.
-    let command_line = pipeline[test_job]["script"][0].as_str().unwrap();
+    let command_test = support::resolve_job(&pipeline, test_job);
+    let command_line = command_test["script"][0].as_str().unwrap();
     let words = run_with_stub(&format!("buildah {command_line}"));
     assert_eq!(words, ["sh", "-c", HOSTILE_VALUE]);
-    let script = pipeline["test:weird.id_1-x:script"]["script"]
-        .as_sequence()
-        .unwrap();
+    let script_test = support::resolve_job(&pipeline, "test:weird.id_1-x:script");
+    let script = script_test["script"].as_sequence().unwrap();
     assert_eq!(script[0].as_str(), Some(HOSTILE_VALUE));
     assert_eq!(script[1].as_str(), Some("echo 'second line'"));
     assert_eq!(
-        pipeline[test_job]["variables"]["GIPGEE_TEST_NAME"].as_str(),
+        command_test["variables"]["GIPGEE_TEST_NAME"].as_str(),
         Some("it's a \"test\" $$HOME #1: ünïcode")
     );
 
@@ -267,7 +289,8 @@ fn yaml_1_1_reads_every_string_as_written() {
             "{text}"
         );
     }
-    let lines: Vec<&str> = pipeline["test:yes:script"]["script"]
+    let test = support::resolve_job(&pipeline, "test:yes:script");
+    let lines: Vec<&str> = test["script"]
         .as_sequence()
         .expect("the script test has a script")
         .iter()
@@ -280,7 +303,8 @@ fn yaml_1_1_reads_every_string_as_written() {
     // Psych reads what was meant, and what was meant is these strings: compared with the
     // values themselves, not only with another parser's reading.
     if let Some(read) = support::tools::psych_load(&file) {
-        let read_lines = &read["test:yes:script"]["script"];
+        let hidden = pipeline["test:yes:script"]["extends"].as_str().unwrap();
+        let read_lines = &read[hidden]["script"];
         assert_eq!(read_lines, &serde_json::json!(TYPED_LOOKING));
         assert_eq!(read["build:on"]["variables"]["GIPGEE_IMAGE_ID"], "on");
         assert_eq!(read["build:1_000"]["variables"]["GIPGEE_IMAGE_ID"], "1_000");

@@ -31,6 +31,42 @@ pub struct JobSpec<'a> {
     pub needs: Option<Vec<String>>,
     pub manual: bool,
     pub vars: TemplateVars<'a>,
+    /// How the template makes this job: its own body, or a body shared by jobs alike.
+    pub body: Body,
+    /// The image this job belongs to (build pipelines), which decides its shard.
+    pub owner: Option<Owner>,
+}
+
+/// The image a job of a build pipeline belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub image: String,
+    /// The image's parent when it is built in the same run: the parent's shard runs first.
+    pub built_parent: Option<String>,
+}
+
+/// How a job's template is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// The template renders this job's body (jobs that exist once per pipeline, and the
+    /// update checks).
+    Own,
+    /// The template renders a hidden job (`.gipgee-<kind>…`) that every job with the same
+    /// template variables extends; this job carries only its own values, as GitLab CI/CD
+    /// variables that the shared script reads. Thousands of images then cost one render and
+    /// a few lines each.
+    Shared { variables: Vec<(String, String)> },
+}
+
+impl Body {
+    /// A shared body, with this job's variables.
+    fn shared<'n>(variables: impl IntoIterator<Item = (&'n str, String)>) -> Body {
+        let variables = variables
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
+        Body::Shared { variables }
+    }
 }
 
 /// Every job of one pipeline, in pipeline order, and the hidden jobs they extend.
@@ -93,6 +129,8 @@ impl<'a> JobFactory<'a> {
             stage,
             needs,
             manual: false,
+            body: Body::Own,
+            owner: None,
         }
     }
 
@@ -101,11 +139,34 @@ impl<'a> JobFactory<'a> {
     fn plan_job(&self, plan_text: &str, built: usize) -> JobSpec<'a> {
         let mut spec = self.spec("plan", PLAN_JOB.to_string(), Stage::Plan, None);
         spec.vars.plan = Some(PlanVars {
-            lines: plan_text.lines().map(str::to_string).collect(),
+            lines: plan_job_lines(plan_text),
             built,
         });
         spec
     }
+}
+
+/// The most plan lines the plan job prints: the plan of a large config would make the job as
+/// large as every other job together (and exceed what one template may render).
+pub const PLAN_JOB_LINES: usize = 100;
+
+/// The lines the plan job prints: the whole plan when it is short, else its first lines, how
+/// many are left out, and its last line (the count of built images). The generate job's log
+/// has the whole plan.
+fn plan_job_lines(plan_text: &str) -> Vec<String> {
+    let lines: Vec<&str> = plan_text.lines().collect();
+    if lines.len() <= PLAN_JOB_LINES {
+        return lines.into_iter().map(str::to_string).collect();
+    }
+    let head = &lines[..PLAN_JOB_LINES - 2];
+    let left_out = lines.len() - head.len() - 1;
+    head.iter()
+        .map(|line| line.to_string())
+        .chain([
+            format!("  … {left_out} more lines: the log of the job that ran `gipgee generate` has the whole plan"),
+            lines[lines.len() - 1].to_string(),
+        ])
+        .collect()
 }
 
 pub fn build_job_name(id: &str) -> String {
@@ -118,4 +179,24 @@ pub fn test_job_name(id: &str, test: &str) -> String {
 
 pub fn release_job_name(id: &str) -> String {
     format!("release:{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_job_prints_a_long_plan_shortened_with_its_last_line() {
+        let short = "run\nselection\n  build  a\n1 of 1 images are built.";
+        assert_eq!(plan_job_lines(short), short.lines().collect::<Vec<_>>());
+        let long: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+        let lines = plan_job_lines(&long);
+        assert_eq!(lines.len(), PLAN_JOB_LINES);
+        assert_eq!(lines[PLAN_JOB_LINES - 3], "line 97");
+        assert_eq!(
+            lines[PLAN_JOB_LINES - 2],
+            "  … 901 more lines: the log of the job that ran `gipgee generate` has the whole plan"
+        );
+        assert_eq!(lines[PLAN_JOB_LINES - 1], "line 999");
+    }
 }

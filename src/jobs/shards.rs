@@ -183,19 +183,16 @@ pub fn items(spec: &PipelineSpec) -> Vec<Item> {
     let mut items: Vec<Item> = Vec::new();
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     for job in &spec.jobs {
-        let Some(image) = &job.vars.image else {
+        let Some(owner) = &job.owner else {
             continue;
         };
-        match index.get(image.id()) {
+        match index.get(owner.image.as_str()) {
             Some(&i) => items[i].jobs += 1,
             None => {
-                index.insert(image.id(), items.len());
+                index.insert(owner.image.as_str(), items.len());
                 items.push(Item {
-                    id: image.id().to_string(),
-                    parent: image
-                        .parent_built()
-                        .then(|| image.parent().map(str::to_string))
-                        .flatten(),
+                    id: owner.image.clone(),
+                    parent: owner.built_parent.clone(),
                     jobs: 1,
                 });
             }
@@ -253,10 +250,9 @@ pub fn split<'a>(
         .collect();
     for job in spec.jobs {
         let Some(index) = job
-            .vars
-            .image
+            .owner
             .as_ref()
-            .and_then(|image| shard_of.get(image.id()).copied())
+            .and_then(|owner| shard_of.get(owner.image.as_str()).copied())
         else {
             continue;
         };

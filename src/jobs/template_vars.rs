@@ -11,7 +11,6 @@ use crate::config::Image;
 use crate::environment::{JobImages, PipelineRun, Settings, credentials};
 use crate::gitlab::Stage;
 use crate::oci::Reference;
-use crate::plan::PlannedImage;
 use crate::results::{
     BINARY_DIR, ERRORS_FILE, LAYER_CHECK_FILE, REBUILD_PIPELINE, REPORT, RESULTS_DIR, SUMMARY_FILE,
 };
@@ -26,7 +25,11 @@ pub struct TemplateVars<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageVars>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildVars>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub test: Option<TestVars>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseVars>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logins: Option<Vec<Login>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -64,13 +67,48 @@ impl<'a> TemplateVars<'a> {
             },
             job,
             image: None,
+            build: None,
             test: None,
+            release: None,
             logins: None,
             plan: None,
             files: None,
             check: None,
             trigger: None,
         }
+    }
+}
+
+impl TemplateVars<'_> {
+    /// What tells the shared bodies of two jobs of one kind apart: every variable that can
+    /// differ between jobs of one pipeline, except the job's own name and stage (a shared body
+    /// is rendered as its hidden job). Text, so it can key a map.
+    pub fn shared_key(&self) -> String {
+        #[derive(Serialize)]
+        struct Key<'k> {
+            image: &'k Option<ImageVars>,
+            build: &'k Option<BuildVars>,
+            test: &'k Option<TestVars>,
+            release: &'k Option<ReleaseVars>,
+            logins: &'k Option<Vec<Login>>,
+            plan: &'k Option<PlanVars>,
+            files: &'k Option<Files>,
+            check: &'k Option<CheckVars>,
+            trigger: &'k Option<TriggerVars>,
+        }
+        let key = Key {
+            image: &self.image,
+            build: &self.build,
+            test: &self.test,
+            release: &self.release,
+            logins: &self.logins,
+            plan: &self.plan,
+            files: &self.files,
+            check: &self.check,
+            trigger: &self.trigger,
+        };
+        // Strings, booleans, lists and maps of strings always serialize.
+        serde_json::to_string(&key).unwrap_or_default()
     }
 }
 
@@ -108,7 +146,7 @@ pub struct JobVars {
 }
 
 impl JobVars {
-    pub(super) fn new(name: &str, stage: Stage) -> JobVars {
+    pub fn new(name: &str, stage: Stage) -> JobVars {
         JobVars {
             name: name.to_string(),
             stage: stage.name(),
@@ -126,7 +164,7 @@ pub struct ReferenceVars {
     insecure: bool,
 }
 
-/// The configured image; in a build pipeline also what this pipeline does with it.
+/// The configured image (update-check jobs).
 #[derive(Debug, Serialize)]
 pub struct ImageVars {
     id: String,
@@ -138,8 +176,24 @@ pub struct ImageVars {
     builder: String,
     parent: Option<String>,
     test_names: Vec<String>,
-    #[serde(flatten)]
-    build: Option<BuildVars>,
+}
+
+/// What the shared body of build jobs varies by (besides `logins`): images alike in these
+/// share one hidden job; everything else of an image reaches its job as variables.
+#[derive(Debug, Serialize)]
+pub struct BuildVars {
+    pub(super) args: BTreeMap<String, String>,
+    pub(super) base_insecure: bool,
+    pub(super) staging_insecure: bool,
+}
+
+/// What the shared body of release jobs varies by (besides `logins`).
+#[derive(Debug, Serialize)]
+pub struct ReleaseVars {
+    pub(super) staging_insecure: bool,
+    /// One per target location, in order: the job variable holding it and its registry's
+    /// `insecure`.
+    pub(super) targets: Vec<TargetVars>,
 }
 
 impl ImageVars {
@@ -151,19 +205,12 @@ impl ImageVars {
     pub fn parent(&self) -> Option<&str> {
         self.parent.as_deref()
     }
-
-    /// Whether the parent is built in the same pipeline run (build pipelines only).
-    pub fn parent_built(&self) -> bool {
-        self.build.as_ref().is_some_and(|build| build.parent_built)
-    }
 }
 
 #[derive(Debug, Serialize)]
-pub struct BuildVars {
-    build_base: ReferenceVars,
-    staging_image: ReferenceVars,
-    parent_built: bool,
-    release: bool,
+pub struct TargetVars {
+    pub(super) variable: String,
+    pub(super) insecure: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -247,19 +294,6 @@ impl super::JobFactory<'_> {
             builder: image.builder.clone(),
             parent: parent.map(str::to_string),
             test_names: image.tests.iter().map(|t| t.name.clone()).collect(),
-            build: None,
-        }
-    }
-
-    pub(super) fn planned_image_vars(&self, planned: &PlannedImage) -> ImageVars {
-        ImageVars {
-            build: Some(BuildVars {
-                build_base: self.reference_vars(&planned.build_base),
-                staging_image: self.reference_vars(&planned.staging_image),
-                parent_built: planned.parent_built,
-                release: planned.release,
-            }),
-            ..self.image_vars(&planned.image, planned.parent.as_deref())
         }
     }
 
@@ -274,7 +308,7 @@ impl super::JobFactory<'_> {
         }
     }
 
-    fn insecure(&self, host: &str) -> bool {
+    pub(super) fn insecure(&self, host: &str) -> bool {
         self.config.registries.get(host).is_some_and(|r| r.insecure)
     }
 

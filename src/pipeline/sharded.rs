@@ -65,7 +65,7 @@ pub fn generate(
     let limits = settings.limits;
     let spec = jobs::pipeline_spec(config, settings, plan);
     let jobs = spec.jobs.len();
-    let text = super::render(&spec, templates, |_| {})?;
+    let text = super::write(&spec, templates, |_| {})?;
     if limits.fit(jobs, text.len()) {
         return Ok(vec![PipelineFile {
             path: output.to_path_buf(),
@@ -119,7 +119,7 @@ pub fn generate(
         let specs = shards::split(config, settings, run, spec, &layout, files);
         let mut rendered = Vec::new();
         for ((spec, path), shard) in specs.shards.iter().zip(&paths).zip(1..) {
-            let text = super::render(spec, templates, |_| {})?;
+            let text = super::write(spec, templates, |_| {})?;
             rendered.push(PipelineFile {
                 path: path.clone(),
                 jobs: spec.jobs.len(),
@@ -137,7 +137,7 @@ pub fn generate(
             generate_job: settings.generate_job.clone(),
             files: artifacts.clone(),
         };
-        let dispatcher = super::render(&specs.dispatcher, templates, |job| carrier.adjust(job))?;
+        let dispatcher = super::write(&specs.dispatcher, templates, |job| carrier.adjust(job))?;
         if dispatcher.len() > limits.max_yaml_bytes {
             // One line per shard: only very many shards get here.
             return Err(no_layout(
@@ -190,7 +190,7 @@ pub fn generate_single(
     templates: &Templates,
 ) -> Result<String, Error> {
     let spec = jobs::pipeline_spec(config, settings, plan);
-    let text = super::render(&spec, templates, |_| {})?;
+    let text = super::write(&spec, templates, |_| {})?;
     match settings.limits.fit(spec.jobs.len(), text.len()) {
         true => Ok(text),
         false => Err(not_sharded(

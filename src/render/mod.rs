@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::gitlab::{self, Job, JobProblem};
 use crate::jobs::JobSpec;
-use crate::jobs::template_vars::TemplateVars;
+use crate::jobs::template_vars::{JobVars, TemplateVars};
 
 /// A built-in template: its kind (the file stem) and source.
 pub struct BuiltIn {
@@ -111,7 +111,12 @@ impl Templates {
     /// Renders a job: its template's body, with the name, stage, `needs` and manual start the
     /// spec decided.
     pub fn render_job(&self, spec: &JobSpec) -> Result<Job, Error> {
-        let body = self.render(spec.kind, &spec.name, &spec.vars, gitlab::check_job)?;
+        let body = self.render(
+            spec.kind,
+            &spec.name,
+            to_context(&spec.vars),
+            gitlab::check_job,
+        )?;
         Ok(Job {
             name: spec.name.clone(),
             stage: spec.stage,
@@ -123,16 +128,34 @@ impl Templates {
 
     /// Renders the hidden jobs (`.gipgee-*`) other jobs extend: the `common` template.
     pub fn render_hidden_jobs(&self, vars: &TemplateVars) -> Result<serde_yaml::Mapping, Error> {
-        self.render("common", "", vars, gitlab::check_hidden_jobs)
+        self.render("common", "", to_context(vars), gitlab::check_hidden_jobs)
+    }
+
+    /// Renders the body that jobs alike share (their template with `spec`'s variables), as the
+    /// hidden job `hidden`: `job.name` and `job.stage` are the hidden job's. Checked as a job.
+    pub fn render_shared(&self, spec: &JobSpec, hidden: &str) -> Result<Job, Error> {
+        let job = JobVars::new(hidden, spec.stage);
+        let context = minijinja::value::merge_maps([
+            minijinja::context! { job => to_context(&job) },
+            to_context(&spec.vars),
+        ]);
+        let body = self.render(spec.kind, hidden, context, gitlab::check_job)?;
+        Ok(Job {
+            name: hidden.to_string(),
+            stage: spec.stage,
+            needs: None,
+            manual: false,
+            body,
+        })
     }
 
     /// Renders the template of `kind`, parses it as a YAML mapping and applies `check`
     /// (GitLab's rules for what a job may contain); any problem names the template and line.
-    fn render<V: Serialize>(
+    fn render(
         &self,
         kind: &str,
         job: &str,
-        vars: &V,
+        context: Value,
         check: fn(&serde_yaml::Mapping) -> Result<(), JobProblem>,
     ) -> Result<serde_yaml::Mapping, Error> {
         let name = file_name(kind);
@@ -145,11 +168,7 @@ impl Templates {
             .env
             .get_template(&name)
             .map_err(|err| template_error(&origin, &err))?;
-        let text = render_bounded(
-            &origin,
-            &template,
-            Value::from(minijinja::value::Serde(vars)),
-        )?;
+        let text = render_bounded(&origin, &template, context)?;
         let mapping = parse_job(&text)
             .map_err(|(line, message)| rendered_error(&origin, job, line, message, &text))?;
         // The built-in templates quote every value; a user's may write a plain `yes`.
@@ -167,6 +186,10 @@ impl Templates {
         })?;
         Ok(mapping)
     }
+}
+
+fn to_context<V: Serialize>(vars: &V) -> Value {
+    Value::from(minijinja::value::Serde(vars))
 }
 
 /// The first rendered line that starts the given key (the template line, unless loops or

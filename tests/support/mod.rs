@@ -267,3 +267,38 @@ pub fn unindent(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// A job of a pipeline as GitLab sees it: its `extends` (a name or a list, hidden jobs that
+/// may extend others) merged in, maps deep-merged and the job's own keys last, as GitLab
+/// does. Panics when the job or a job it extends is missing.
+pub fn resolve_job(pipeline: &serde_yaml::Value, name: &str) -> serde_yaml::Mapping {
+    let job = pipeline[name]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("the pipeline has no job `{name}`"));
+    let parents: Vec<&str> = match job.get("extends") {
+        Some(serde_yaml::Value::String(parent)) => vec![parent.as_str()],
+        Some(serde_yaml::Value::Sequence(list)) => list.iter().filter_map(|p| p.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    let mut resolved = serde_yaml::Mapping::new();
+    for parent in parents {
+        deep_merge(&mut resolved, &resolve_job(pipeline, parent));
+    }
+    let mut own = job.clone();
+    own.remove("extends");
+    deep_merge(&mut resolved, &own);
+    resolved
+}
+
+fn deep_merge(into: &mut serde_yaml::Mapping, from: &serde_yaml::Mapping) {
+    for (key, value) in from {
+        match (into.get_mut(key), value) {
+            (Some(serde_yaml::Value::Mapping(inner)), serde_yaml::Value::Mapping(more)) => {
+                deep_merge(inner, more)
+            }
+            _ => {
+                into.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
