@@ -114,6 +114,13 @@ pub struct Image {
     pub builder: String,
 }
 
+impl Image {
+    /// Whether the Containerfile is the default one, `Containerfile` in the build context.
+    pub fn has_default_containerfile(&self) -> bool {
+        self.containerfile == parse::join_path(&self.build_context, "Containerfile")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageTest {
     pub name: String,

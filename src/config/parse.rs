@@ -859,7 +859,7 @@ fn normalize_repo_path(path: &str) -> String {
     }
 }
 
-fn join_path(dir: &str, file: &str) -> String {
+pub(super) fn join_path(dir: &str, file: &str) -> String {
     match dir.trim_end_matches('/') {
         "" | "." => file.to_string(),
         dir => format!("{dir}/{file}"),

@@ -8,15 +8,18 @@
 //!
 //! | job | variables |
 //! |---|---|
-//! | build | `GIPGEE_IMAGE_ID`, `GIPGEE_BASE_IMAGE`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_CONTEXT`, `GIPGEE_CONTAINERFILE` |
-//! | test | `GIPGEE_IMAGE_ID`, `GIPGEE_IMAGE` (the staging image) |
-//! | release | `GIPGEE_IMAGE_ID`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_TARGET_IMAGE_1` … `_N` |
+//! | build | `GIPGEE_IMAGE_ID`, `GIPGEE_BASE_IMAGE`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_CONTEXT`, `GIPGEE_CONTAINERFILE` (only when it is not `<context>/Containerfile`) |
+//! | test | `GIPGEE_IMAGE` (the staging image) |
+//! | release | `GIPGEE_STAGING_IMAGE`, `GIPGEE_TARGET_IMAGE_1` … `_N` |
+//!
+//! A staging reference is anchored under its image's id (see [`Variable::anchor`]).
 
 use std::collections::BTreeSet;
 
 use super::template_vars::{BuildVars, ReleaseVars, TargetVars, TestVars};
 use super::{
-    Body, JobFactory, JobSpec, Owner, PLAN_JOB, build_job_name, release_job_name, test_job_name,
+    Body, JobFactory, JobSpec, Owner, PLAN_JOB, Variable, build_job_name, release_job_name,
+    test_job_name,
 };
 use crate::config::{ImageTest, TestRun};
 use crate::gitlab::Stage;
@@ -25,6 +28,11 @@ use crate::plan::{BuildPlan, PlannedImage};
 /// The variable of the `n`th target location (from 1) of a release job.
 pub fn target_variable(n: usize) -> String {
     format!("GIPGEE_TARGET_IMAGE_{n}")
+}
+
+/// The variable `name` holding the image's staging reference, anchored under its id.
+fn staging_variable(name: &str, planned: &PlannedImage) -> Variable {
+    Variable::new(name, planned.staging_image.to_string()).anchored(&planned.image.id)
 }
 
 impl<'a> JobFactory<'a> {
@@ -70,13 +78,25 @@ impl<'a> JobFactory<'a> {
             staging_insecure: self.insecure(planned.staging_image.registry()),
         });
         spec.vars.logins = Some(self.logins([&planned.build_base, &planned.staging_image]));
-        spec.body = Body::shared(vec![
-            ("GIPGEE_IMAGE_ID", planned.image.id.clone()),
-            ("GIPGEE_BASE_IMAGE", planned.build_base.to_string()),
-            ("GIPGEE_STAGING_IMAGE", planned.staging_image.to_string()),
-            ("GIPGEE_CONTEXT", planned.image.build_context.clone()),
-            ("GIPGEE_CONTAINERFILE", planned.image.containerfile.clone()),
-        ]);
+        let image = &planned.image;
+        let mut base = Variable::new("GIPGEE_BASE_IMAGE", planned.build_base.to_string());
+        if let Some(parent) = planned.parent.as_ref().filter(|_| planned.parent_built) {
+            base = base.anchored(parent);
+        }
+        let mut variables = vec![
+            Variable::new("GIPGEE_IMAGE_ID", image.id.as_str()),
+            base,
+            staging_variable("GIPGEE_STAGING_IMAGE", planned),
+            Variable::new("GIPGEE_CONTEXT", image.build_context.as_str()),
+        ];
+        // The build template defaults it to `$GIPGEE_CONTEXT/Containerfile`.
+        if !image.has_default_containerfile() {
+            variables.push(Variable::new(
+                "GIPGEE_CONTAINERFILE",
+                image.containerfile.as_str(),
+            ));
+        }
+        spec.body = Body::Shared { variables };
         spec
     }
 
@@ -84,10 +104,9 @@ impl<'a> JobFactory<'a> {
         let id = &planned.image.id;
         let needs = Some(vec![build_job_name(id)]);
         let mut spec = self.spec("test", test_job_name(id, &test.name), Stage::Test, needs);
-        spec.body = Body::shared(vec![
-            ("GIPGEE_IMAGE_ID", id.clone()),
-            ("GIPGEE_IMAGE", planned.staging_image.to_string()),
-        ]);
+        spec.body = Body::Shared {
+            variables: vec![staging_variable("GIPGEE_IMAGE", planned)],
+        };
         let (script, command) = match &test.run {
             TestRun::Script(lines) => (Some(lines.clone()), None),
             TestRun::Command(argv) => (None, Some(argv.clone())),
@@ -132,16 +151,14 @@ impl<'a> JobFactory<'a> {
                 })
                 .collect(),
         });
-        let names: Vec<String> = (1..=targets.len()).map(target_variable).collect();
-        let fixed = [
-            ("GIPGEE_IMAGE_ID", id.clone()),
-            ("GIPGEE_STAGING_IMAGE", planned.staging_image.to_string()),
-        ];
-        let per_target = names
+        let per_target = targets
             .iter()
-            .map(String::as_str)
-            .zip(targets.iter().map(ToString::to_string));
-        spec.body = Body::shared(fixed.into_iter().chain(per_target));
+            .enumerate()
+            .map(|(index, target)| Variable::new(target_variable(index + 1), target.to_string()));
+        let variables = std::iter::once(staging_variable("GIPGEE_STAGING_IMAGE", planned))
+            .chain(per_target)
+            .collect();
+        spec.body = Body::Shared { variables };
         let references =
             std::iter::once(&planned.staging_image).chain(&planned.image.target_locations);
         spec.vars.logins = Some(self.logins(references));

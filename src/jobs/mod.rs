@@ -55,17 +55,40 @@ pub enum Body {
     /// template variables extends; this job carries only its own values, as GitLab CI/CD
     /// variables that the shared script reads. Thousands of images then cost one render and
     /// a few lines each.
-    Shared { variables: Vec<(String, String)> },
+    Shared { variables: Vec<Variable> },
 }
 
-impl Body {
-    /// A shared body, with this job's variables.
-    fn shared<'n>(variables: impl IntoIterator<Item = (&'n str, String)>) -> Body {
-        let variables = variables
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value))
-            .collect();
-        Body::Shared { variables }
+/// A CI/CD variable of a job whose body is shared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    pub name: String,
+    pub value: String,
+    /// A value several jobs carry (an image's staging reference: its build, tests, release and
+    /// its children's builds) is written once per file under this YAML anchor (the image id)
+    /// and referred to after that (`*id`), which keeps large pipelines small.
+    pub anchor: Option<String>,
+}
+
+impl Variable {
+    fn new(name: impl Into<String>, value: impl Into<String>) -> Variable {
+        Variable {
+            name: name.into(),
+            value: value.into(),
+            anchor: None,
+        }
+    }
+
+    /// This variable, its value written once per file under `anchor` (an image id). An id
+    /// with a `.` is no anchor name GitLab's YAML parser (libyaml) accepts: its value is
+    /// written in full every time.
+    fn anchored(self, anchor: &str) -> Variable {
+        let valid = anchor
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        Variable {
+            anchor: valid.then(|| anchor.to_string()),
+            ..self
+        }
     }
 }
 

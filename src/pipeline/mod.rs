@@ -6,7 +6,7 @@
 pub mod sharded;
 pub mod yaml;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_yaml::{Mapping, Value};
 
@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::environment::Settings;
 use crate::error::Error;
 use crate::gitlab::{Job, MAX_NEEDS, Stage};
-use crate::jobs::{self, Body, JobSpec, PipelineSpec};
+use crate::jobs::{self, Body, JobSpec, PipelineSpec, Variable};
 use crate::plan::Plan;
 use crate::render::Templates;
 
@@ -73,21 +73,22 @@ pub fn write(
         env!("CARGO_PKG_VERSION"),
         yaml::document(&head)
     );
+    // The anchors this file defines: values several jobs share are written once.
+    let mut anchors = HashSet::new();
     for (job, hidden) in spec.jobs.iter().zip(hidden) {
-        let value = match (&job.body, hidden) {
+        match (&job.body, hidden) {
             (Body::Shared { variables }, Some(index)) => {
-                shared_job_value(job, &shared.bodies[index].0, variables)?
+                let value = shared_job_value(job, &shared.bodies[index].0)?;
+                out.push_str(&yaml::document(&job_entry(job, value)));
+                write_variables(&mut out, variables, &mut anchors);
             }
             _ => {
                 let mut rendered = templates.render_job(job)?;
                 adjust(&mut rendered);
-                job_value(rendered, true)?
+                let value = job_value(rendered, true)?;
+                out.push_str(&yaml::document(&job_entry(job, value)));
             }
-        };
-        let entry: Mapping = [(Value::from(job.name.as_str()), value)]
-            .into_iter()
-            .collect();
-        out.push_str(&yaml::document(&entry));
+        }
     }
     Ok(out)
 }
@@ -147,20 +148,36 @@ impl SharedBodies {
     }
 }
 
-/// A job whose body is the hidden job `hidden`: it extends it and carries its own variables
-/// (`$` written as `$$`, so GitLab takes every value literally), `needs` and manual start.
-fn shared_job_value(
-    job: &JobSpec,
-    hidden: &str,
-    variables: &[(String, String)],
-) -> Result<Value, Error> {
+fn job_entry(job: &JobSpec, value: Value) -> Mapping {
+    [(Value::from(job.name.as_str()), value)]
+        .into_iter()
+        .collect()
+}
+
+/// The `variables` of a job with a shared body, the last key of its job (`$` written as `$$`,
+/// so GitLab takes every value literally).
+fn write_variables(out: &mut String, variables: &[Variable], anchors: &mut HashSet<String>) {
+    let values: Vec<String> = variables
+        .iter()
+        .map(|v| v.value.replace('$', "$$"))
+        .collect();
+    let entries: Vec<yaml::AnchoredEntry> = variables
+        .iter()
+        .zip(&values)
+        .map(|(variable, value)| yaml::AnchoredEntry {
+            key: &variable.name,
+            value,
+            anchor: variable.anchor.as_deref(),
+        })
+        .collect();
+    yaml::anchored_mapping(out, "variables", &entries, 2, anchors);
+}
+
+/// A job whose body is the hidden job `hidden`: it extends it and carries its `needs` and
+/// manual start; its variables follow (`write_variables`).
+fn shared_job_value(job: &JobSpec, hidden: &str) -> Result<Value, Error> {
     let mut body = Mapping::new();
     body.insert("extends".into(), hidden.into());
-    let variables: Mapping = variables
-        .iter()
-        .map(|(name, value)| (name.as_str().into(), value.replace('$', "$$").into()))
-        .collect();
-    body.insert("variables".into(), Value::Mapping(variables));
     job_value(
         Job {
             name: job.name.clone(),

@@ -31,6 +31,52 @@ pub fn document(root: &Mapping) -> String {
     out
 }
 
+/// One `key: value` entry of a block mapping whose value may be shared under an anchor.
+pub struct AnchoredEntry<'a> {
+    pub key: &'a str,
+    pub value: &'a str,
+    /// The anchor (letters, digits, `-`, `_`): the first entry of a document with it defines it
+    /// (`key: &anchor value`), later ones refer to it (`key: *anchor`). Every entry with the
+    /// same anchor must have the same value.
+    pub anchor: Option<&'a str>,
+}
+
+/// Writes `key:` and then `entries` as a block mapping under it at column `indent`; `defined`
+/// holds the anchors the document already defines, and gets the ones defined here.
+pub fn anchored_mapping(
+    out: &mut String,
+    key: &str,
+    entries: &[AnchoredEntry],
+    indent: usize,
+    defined: &mut std::collections::HashSet<String>,
+) {
+    push_indent(out, indent);
+    out.push_str(&key_text(&Value::from(key)));
+    out.push_str(":\n");
+    for entry in entries {
+        push_indent(out, indent + INDENT);
+        out.push_str(&key_text(&Value::from(entry.key)));
+        out.push_str(": ");
+        match entry.anchor {
+            Some(anchor) if defined.contains(anchor) => {
+                out.push('*');
+                out.push_str(anchor);
+            }
+            Some(anchor) => {
+                defined.insert(anchor.to_string());
+                out.push('&');
+                out.push_str(anchor);
+                out.push(' ');
+                write_string(out, entry.value, indent + 2 * INDENT);
+            }
+            None => write_string(out, entry.value, indent + 2 * INDENT),
+        }
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+}
+
 /// Writes the entries of `map` at column `indent`; with `inline`, the first key continues the
 /// current line (after a sequence's `- `).
 fn block_mapping(out: &mut String, map: &Mapping, indent: usize, inline: bool) {
@@ -306,6 +352,45 @@ mod tests {
         let mut root = Mapping::new();
         root.insert("k".into(), text.into());
         document(&root)
+    }
+
+    #[test]
+    fn an_anchored_value_is_written_once_and_read_back_everywhere() {
+        let mut defined = std::collections::HashSet::new();
+        let mut out = String::new();
+        let entry = |key, value, anchor| AnchoredEntry { key, value, anchor };
+        out.push_str("a:\n");
+        anchored_mapping(
+            &mut out,
+            "variables",
+            &[
+                entry("X", "reg/s:a-1", Some("a")),
+                entry("Y", "on", None),
+                entry("Z", "two\nlines\n", Some("b")),
+            ],
+            2,
+            &mut defined,
+        );
+        out.push_str("b:\n");
+        anchored_mapping(
+            &mut out,
+            "variables",
+            &[
+                entry("I", "reg/s:a-1", Some("a")),
+                entry("J", "two\nlines\n", Some("b")),
+            ],
+            2,
+            &mut defined,
+        );
+        assert_eq!(
+            out,
+            "a:\n  variables:\n    X: &a reg/s:a-1\n    'Y': 'on'\n    Z: &b |\n      two\n      lines\nb:\n  variables:\n    I: *a\n    J: *b\n"
+        );
+        let read = yaml(&out);
+        let variables = |job: &str| read[job]["variables"].clone();
+        assert_eq!(variables("a")["X"], variables("b")["I"]);
+        assert_eq!(variables("b")["J"], Value::from("two\nlines\n"));
+        assert_eq!(variables("a")["Y"], Value::from("on"));
     }
 
     #[test]
