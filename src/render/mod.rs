@@ -40,6 +40,8 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("build"),
     built_in!("test"),
     built_in!("release"),
+    built_in!("scan"),
+    built_in!("sign"),
     built_in!("layer-check"),
     built_in!("update-check"),
     built_in!("evaluate"),
