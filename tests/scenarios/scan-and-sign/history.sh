@@ -1,5 +1,5 @@
 # The first push of a config that scans every image but `other` (a default) and signs two:
-# base-tools keyless, app with a key from a CI/CD variable. Scans gate the releases, signs
+# base-tools keyless, app with a key and its password from CI/CD variables. Scans gate the releases, signs
 # follow them; the scan and sign stages appear.
 start_project
 python3 - <<'PY'
@@ -11,7 +11,7 @@ text = text.replace(
 )
 text = text.replace(
     "    buildArgs: {GREETING: \"hello\"}\n",
-    "    buildArgs: {GREETING: \"hello\"}\n    sign: {keyVariable: COSIGN_PRIVATE_KEY, passwordVariable: COSIGN_PASSWORD}\n",
+    "    buildArgs: {GREETING: \"hello\"}\n    sign: {keyVariable: APP_SIGNING_KEY, passwordVariable: APP_SIGNING_PASSWORD}\n",
 )
 text = text.replace("    layerCheck: false\n", "    layerCheck: false\n    scan: false\n")
 open("gipgee.yaml", "w").write(text)
