@@ -208,3 +208,56 @@ fn scan_and_sign_jobs_belong_to_their_image_and_count_in_its_shard() {
         );
     });
 }
+
+/// The built-in scan and sign bodies for images on a registry marked `insecure` (plain http),
+/// checked as GitLab and gitlab-ci-local read them: they pass trivy's and cosign's flags for
+/// it, and images alike in everything but their repositories share one body each.
+#[test]
+fn built_in_scan_and_sign_bodies_for_an_insecure_registry_are_shared_and_valid() {
+    let out = crate::support::Test::new()
+        .gitlab_manual_run()
+        .file(
+            "gipgee.yaml",
+            "version: 1\nregistries:\n  localhost:5000: {insecure: true}\ndefaults:\n  staging: localhost:5000/staging\n  scan: true\n  sign: keyless\nimages:\n  a: {baseImage: alpine:3.20, targetLocations: ['localhost:5000/a:1']}\n  b: {baseImage: alpine:3.20, targetLocations: ['localhost:5000/b:1']}\n",
+        )
+        .file("Containerfile", "FROM scratch\n")
+        .args(&["generate"])
+        .any_stdout()
+        .run();
+    let pipeline: serde_yaml::Value =
+        serde_yaml::from_str(&out.read("gipgee-pipeline.yml")).expect("YAML");
+    for id in ["a", "b"] {
+        assert_eq!(
+            pipeline[format!("scan:{id}").as_str()]["extends"].as_str(),
+            Some(".gipgee-scan")
+        );
+        assert_eq!(
+            pipeline[format!("sign:{id}").as_str()]["extends"].as_str(),
+            Some(".gipgee-sign")
+        );
+    }
+    let script = |job: &str| -> Vec<String> {
+        pipeline[job]["script"]
+            .as_sequence()
+            .expect("a script")
+            .iter()
+            .filter_map(|line| line.as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(
+        script(".gipgee-scan")
+            .iter()
+            .filter(|line| line.starts_with("trivy image"))
+            .all(|line| line.starts_with("trivy image --insecure ")),
+        "{:?}",
+        script(".gipgee-scan")
+    );
+    assert!(
+        script(".gipgee-sign").contains(
+            &"cosign sign --allow-insecure-registry --allow-http-registry \"$GIPGEE_SIGN_REPOSITORY_1@$GIPGEE_RELEASED_DIGEST\"".to_string()
+        ),
+        "{:?}",
+        script(".gipgee-sign")
+    );
+    crate::support::tools::check_pipeline(&out.dir, &out.dir.join("gipgee-pipeline.yml"));
+}
