@@ -117,29 +117,34 @@ fn the_scan_waits_for_the_tests_the_release_for_the_scan_and_the_sign_for_the_re
 
 #[test]
 fn the_sign_job_signs_each_target_repository_once() {
-    with_spec(PARENT_AND_CHILD, |spec| {
-        let sign = spec
-            .jobs
-            .iter()
-            .find(|job| job.name == "sign:parent")
-            .expect("sign:parent");
-        let jobs::Body::Shared { variables } = &sign.body else {
-            panic!("sign jobs share their body");
-        };
-        assert_eq!(
-            variables,
-            &[
-                (
-                    "GIPGEE_SIGN_REPOSITORY_1".to_string(),
-                    "registry.example.com/parent".to_string()
-                ),
-                (
-                    "GIPGEE_SIGN_REPOSITORY_2".to_string(),
-                    "other.example.com/parent".to_string()
-                ),
-            ]
-        );
-    });
+    let out = crate::support::Test::new()
+        .gitlab_manual_run()
+        .file("gipgee.yaml", PARENT_AND_CHILD)
+        .file("Containerfile", "FROM scratch\n")
+        .args(&["generate"])
+        .any_stdout()
+        .run();
+    let pipeline: serde_yaml::Value =
+        serde_yaml::from_str(&out.read("gipgee-pipeline.yml")).expect("YAML");
+    let sign = crate::support::resolve_job(&pipeline, "sign:parent");
+    let variables: BTreeMap<String, String> =
+        serde_yaml::from_value(sign["variables"].clone()).expect("string variables");
+    assert_eq!(
+        variables,
+        BTreeMap::from([
+            (
+                "GIPGEE_SIGN_REPOSITORY_1".to_string(),
+                "registry.example.com/parent".to_string()
+            ),
+            (
+                "GIPGEE_SIGN_REPOSITORY_2".to_string(),
+                "other.example.com/parent".to_string()
+            ),
+            // The body's own variables.
+            ("GIT_STRATEGY".to_string(), "none".to_string()),
+            ("COSIGN_YES".to_string(), "true".to_string()),
+        ])
+    );
 }
 
 #[test]
