@@ -211,7 +211,11 @@ pub enum Stage {
     Plan,
     Build,
     Test,
+    /// The scans of staging images, between their tests and their release.
+    Scan,
     Release,
+    /// The signatures of released images.
+    Sign,
     Check,
     Evaluate,
     Rebuild,
@@ -223,6 +227,17 @@ pub enum Stage {
 impl Stage {
     /// The stages of a build pipeline.
     pub const BUILD: &[Stage] = &[Stage::Plan, Stage::Build, Stage::Test, Stage::Release];
+    /// The stages of a build pipeline, with the scan and sign stages only when a job uses them
+    /// (a pipeline without them keeps the stages it always had).
+    pub fn build_stages(scan: bool, sign: bool) -> &'static [Stage] {
+        use Stage::{Build, Plan, Release, Scan, Sign, Test};
+        match (scan, sign) {
+            (false, false) => Stage::BUILD,
+            (true, false) => &[Plan, Build, Test, Scan, Release],
+            (false, true) => &[Plan, Build, Test, Release, Sign],
+            (true, true) => &[Plan, Build, Test, Scan, Release, Sign],
+        }
+    }
     /// The stages of the dispatcher of a sharded pipeline.
     pub const DISPATCHER: &[Stage] = &[Stage::Plan, Stage::Shards];
     /// The stages of a scheduled update-check pipeline.
@@ -239,7 +254,9 @@ impl Stage {
             Stage::Plan => "gipgee-plan",
             Stage::Build => "gipgee-build",
             Stage::Test => "gipgee-test",
+            Stage::Scan => "gipgee-scan",
             Stage::Release => "gipgee-release",
+            Stage::Sign => "gipgee-sign",
             Stage::Check => "gipgee-check",
             Stage::Evaluate => "gipgee-evaluate",
             Stage::Rebuild => "gipgee-rebuild",

@@ -331,7 +331,7 @@ fn a_misnamed_template_file_is_an_error() {
         .file("tpl/biuld.yml.j2", "")
         .args(&["generate", "--templates", "tpl"])
         .status(1)
-        .stderr("error: unknown template `tpl/biuld.yml.j2` (did you mean `build.yml.j2`?): templates are named common.yml.j2, plan.yml.j2, build.yml.j2, test.yml.j2, release.yml.j2, layer-check.yml.j2, update-check.yml.j2, evaluate.yml.j2, verdict.yml.j2, trigger.yml.j2\n")
+        .stderr("error: unknown template `tpl/biuld.yml.j2` (did you mean `build.yml.j2`?): templates are named common.yml.j2, plan.yml.j2, build.yml.j2, test.yml.j2, scan.yml.j2, release.yml.j2, sign.yml.j2, layer-check.yml.j2, update-check.yml.j2, evaluate.yml.j2, verdict.yml.j2, trigger.yml.j2\n")
         .run();
 }
 
@@ -345,7 +345,9 @@ fn templates_export_writes_every_built_in_and_keeps_existing_files() {
             wrote out/plan.yml.j2
             wrote out/build.yml.j2
             wrote out/test.yml.j2
+            wrote out/scan.yml.j2
             wrote out/release.yml.j2
+            wrote out/sign.yml.j2
             wrote out/layer-check.yml.j2
             wrote out/update-check.yml.j2
             wrote out/evaluate.yml.j2

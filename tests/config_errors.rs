@@ -556,3 +556,58 @@ fn a_selection_file_is_read_like_a_config_byte_order_mark_included() {
     .run();
     assert!(out.stdout.contains("stale"), "{}", out.stdout);
 }
+
+#[test]
+fn scan_and_sign_problems_are_reported_at_their_positions() {
+    validate(
+        r#"
+            version: 1
+            defaults:
+              scan: sometimes
+              sign: true
+            images:
+              a:
+                baseImage: alpine
+                targetLocations: ["registry.example.com/a:1"]
+                sign: {keyVariable: $KEY, passwordVariable: PASS, keyFile: x}
+              b:
+                baseImage: alpine
+                targetLocations: ["registry.example.com/b:1"]
+                scan: false
+                sign: {passwordVariable: PASS}
+            "#,
+    )
+    .status(1)
+    .stderr(
+        "
+            error: expected `true` or `false`, found `sometimes`
+             --> gipgee.yaml:3:9
+              |
+            3 |   scan: sometimes
+              |         ^^^^^^^^^
+            error: expected `keyless`, `{keyVariable: NAME, passwordVariable: NAME}` or `false`, found `true` (`keyless` signs with the job's GitLab ID token)
+             --> gipgee.yaml:4:9
+              |
+            4 |   sign: true
+              |         ^^^^
+            error: invalid variable name `$KEY`: expected [A-Za-z_][A-Za-z0-9_]* (write the name without `$`: the job reads the value at run time)
+             --> gipgee.yaml:9:25
+              |
+            9 |     sign: {keyVariable: $KEY, passwordVariable: PASS, keyFile: x}
+              |                         ^^^^
+            error: unknown sign key `keyFile`
+             --> gipgee.yaml:9:55
+              |
+            9 |     sign: {keyVariable: $KEY, passwordVariable: PASS, keyFile: x}
+              |                                                       ^^^^^^^
+              = help: expected one of `keyVariable`, `passwordVariable`
+            error: missing `keyVariable`: expected `keyless`, `{keyVariable: NAME, passwordVariable: NAME}` or `false`
+              --> gipgee.yaml:14:11
+               |
+            14 |     sign: {passwordVariable: PASS}
+               |           ^
+            5 errors in gipgee.yaml
+            ",
+    )
+    .run();
+}

@@ -732,3 +732,126 @@ fn h_a_run_over_the_job_limit_runs_in_shards_in_dependency_order() {
     world.check_shard_pipelines(&run);
     world.expect_tool_state_in_temp_folder();
 }
+
+/// The scan and sign stages, wired for real: the fixture's own scan and sign templates (trivy
+/// and cosign cannot run here) stand in for the built-in ones, under the built-in release,
+/// which reports the digest it released. base-tools' scan fails: its release and app's (built
+/// on it) do not run, nor their signs; other's release waits for its scan and its sign gets
+/// the digest the release copied to its target.
+#[test]
+fn i_a_failing_scan_stops_the_release_and_the_sign_gets_the_released_digest() {
+    let Some(world) = World::new("i: scan and sign stages", true) else {
+        return;
+    };
+    world.edit("gipgee.yaml", |t| {
+        t.replace("defaults:\n", "defaults:\n  scan: true\n  sign: keyless\n")
+    });
+    world.edit(".gitlab-ci.yml", |text| {
+        text.replace(
+            "force_autostart: true",
+            "force_autostart: true\n      templates_dir: gipgee-templates",
+        )
+    });
+    std::fs::create_dir_all(world.project.join("gipgee-templates")).expect("mkdir");
+    // The scan reads the staging image and fails for the images listed in scan-fails.txt.
+    world.edit("gipgee-templates/scan.yml.j2", |_| {
+        [
+            "script:",
+            "  - skopeo inspect --tls-verify=false \"docker://$GIPGEE_IMAGE\" > /dev/null",
+            "  - 'echo \"gipgee e2e: scanned $GIPGEE_IMAGE\"'",
+            "  - 'if grep -qx \"${CI_JOB_NAME#scan:}\" scan-fails.txt; then echo \"gipgee e2e: vulnerable\" >&2; exit 1; fi'",
+            "",
+        ]
+        .join("\n")
+    });
+    // The sign reads the image by the digest it was given in every repository it signs.
+    world.edit("gipgee-templates/sign.yml.j2", |_| {
+        [
+            "script:",
+            "  - test -n \"$GIPGEE_RELEASED_DIGEST\"",
+            "{%- for repository in sign.repositories %}",
+            "  - skopeo inspect --tls-verify=false \"docker://${{ repository.variable }}@$GIPGEE_RELEASED_DIGEST\" > /dev/null",
+            "  - 'echo \"gipgee e2e: signed ${{ repository.variable }}@$GIPGEE_RELEASED_DIGEST\"'",
+            "{%- endfor %}",
+            "",
+        ]
+        .join("\n")
+    });
+    world.edit("scan-fails.txt", |_| "base-tools\n".into());
+    world.commit("scan and sign every image; base-tools' scan fails");
+
+    let run = run_started_by(&world, "web", "web run of main, scanned and signed");
+    let jobs = [
+        "gipgee:plan",
+        "build:base-tools",
+        "test:base-tools:smoke",
+        "test:base-tools:files",
+        "scan:base-tools",
+        "release:base-tools",
+        "sign:base-tools",
+        "build:other",
+        "test:other:smoke",
+        "scan:other",
+        "release:other",
+        "sign:other",
+        "build:app",
+        "test:app:smoke",
+        "test:app:greeting",
+        "scan:app",
+        "release:app",
+        "sign:app",
+    ];
+    run.expect_pipeline_jobs(&jobs);
+    run.expect(&[
+        ("gipgee:plan", Passed),
+        ("build:base-tools", Passed),
+        ("test:base-tools:smoke", Passed),
+        ("test:base-tools:files", Passed),
+        ("scan:base-tools", Failed),
+        ("release:base-tools", NotRun),
+        ("sign:base-tools", NotRun),
+        ("build:app", Passed),
+        ("test:app:smoke", Passed),
+        ("test:app:greeting", Passed),
+        ("scan:app", Passed),
+        ("release:app", NotRun),
+        ("sign:app", NotRun),
+        ("build:other", Passed),
+        ("test:other:smoke", Passed),
+        ("scan:other", Passed),
+        ("release:other", Passed),
+        ("sign:other", Passed),
+    ]);
+    run.expect_order("test:other:smoke", "scan:other");
+    run.expect_order("scan:other", "release:other");
+    run.expect_order("release:other", "sign:other");
+    assert!(
+        run.log("scan:other")
+            .contains(&format!("gipgee e2e: scanned {}", run.staging("other"))),
+        "e2e `{}`: the scan should read other's staging image; its log:\n{}",
+        run.label,
+        run.log("scan:other")
+    );
+    for (id, target) in world.targets() {
+        if id != "other" {
+            assert_eq!(world.digest(&target), None, "{target} is not released");
+        }
+    }
+    expect_released(&world, &run, "other");
+    let target = format!("{}/other:1", world.registry_image());
+    let digest = world.digest(&target).expect("other is released");
+    let repository = format!("{}/other", world.registry_image());
+    assert_eq!(
+        run.job_variable("sign:other", "GIPGEE_SIGN_REPOSITORY_1"),
+        repository
+    );
+    let signed = format!("gipgee e2e: signed {repository}@{digest}");
+    assert!(
+        run.log("sign:other").contains(&signed),
+        "e2e `{}`: the sign job should get the released digest ({signed}); its log:\n{}",
+        run.label,
+        run.log("sign:other")
+    );
+    world.check_pipeline(&run);
+    world.expect_tool_state_in_temp_folder();
+}

@@ -129,6 +129,10 @@ struct ImageSpec {
     update_check: UpdateCheckSpec,
     layer_check: Option<bool>,
     staging: bool,
+    /// `scan:`, when written.
+    scan: Option<bool>,
+    /// `sign:`: not written (0), `keyless` (1), a key (2), `false` (3).
+    sign: u8,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -396,12 +400,14 @@ fn image() -> impl Strategy<Value = ImageSpec> {
             update_check(),
             proptest::option::of(any::<bool>()),
             any::<bool>(),
+            proptest::option::of(any::<bool>()),
+            0..4u8,
         ),
     )
         .prop_map(
             |(
                 (id, parent, base, tags, layout, watched),
-                (build_args, tests, most_tests, update_check, layer_check, staging),
+                (build_args, tests, most_tests, update_check, layer_check, staging, scan, sign),
             )| ImageSpec {
                 id,
                 parent,
@@ -415,6 +421,8 @@ fn image() -> impl Strategy<Value = ImageSpec> {
                 update_check,
                 layer_check,
                 staging,
+                scan,
+                sign,
             },
         )
 }
@@ -903,6 +911,16 @@ fn write_image(
     }
     if let Some(layer_check) = image.layer_check {
         let _ = writeln!(out, "    layerCheck: {layer_check}");
+    }
+    if let Some(scan) = image.scan {
+        let _ = writeln!(out, "    scan: {scan}");
+    }
+    match image.sign {
+        1 => out.push_str("    sign: keyless\n"),
+        2 => out
+            .push_str("    sign: {keyVariable: SIGNING_KEY, passwordVariable: SIGNING_PASSWORD}\n"),
+        3 => out.push_str("    sign: false\n"),
+        _ => {}
     }
     match flaw {
         Some(Flaw::UnknownKey) => out.push_str("    containerfle: Containerfile\n"),

@@ -13,6 +13,7 @@ mod migrate;
 mod project_files;
 mod registry;
 mod released_revision;
+mod scan_sign;
 mod scenarios;
 mod support;
 mod template_context;

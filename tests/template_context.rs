@@ -93,8 +93,13 @@ fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
     };
     let settings = Settings::resolve(flags, &vars).expect("valid settings");
     let run = PipelineRun::detect(&vars, Mode::Auto).expect("a valid run");
-    let config =
-        config::load(&settings.config, &vars, MissingVariables::Error).expect("the config loads");
+    let config = config::from_str(
+        &settings.config,
+        &scanned_and_signed(&settings.config),
+        &vars,
+        MissingVariables::Error,
+    )
+    .expect("the config loads");
     let resolve_config =
         |text: &str| config::from_str(&settings.config, text, &vars, MissingVariables::Error);
     let released = |_: &[gipgee::oci::Reference]| -> Vec<gipgee::plan::Released> {
@@ -111,6 +116,24 @@ fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
     std::iter::once(("common", json(&spec.hidden)))
         .chain(spec.jobs.iter().map(|job| (job.kind, json(&job.vars))))
         .collect()
+}
+
+/// The fixture's configuration with every image scanned and one signed, so that the scan and
+/// sign templates (and the release of a signed image) are among the kinds checked.
+fn scanned_and_signed(config: &Path) -> String {
+    let text = std::fs::read_to_string(config).expect("the fixture's gipgee.yaml");
+    let edited = text
+        .replacen("defaults:\n", "defaults:\n  scan: true\n", 1)
+        .replacen(
+            "    watchedAssets: [\"images/base-tools/**\"]\n",
+            "    watchedAssets: [\"images/base-tools/**\"]\n    sign: keyless\n",
+            1,
+        );
+    assert!(
+        edited.contains("  scan: true\n") && edited.contains("    sign: keyless\n"),
+        "the fixture's gipgee.yaml changed: update this edit"
+    );
+    edited
 }
 
 /// Rows of the README table: `| `path` | type | kinds | meaning |`.

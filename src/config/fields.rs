@@ -29,6 +29,8 @@ pub enum FieldKind {
     Strings,
     /// Free text.
     Text,
+    /// `false`, `keyless` or `{keyVariable, passwordVariable}`.
+    Sign,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +106,16 @@ pub const IMAGE_FIELDS: &[Field] = &[
         FieldKind::Builder,
         "Built-in builder template set (default buildah).",
     ),
+    field(
+        "scan",
+        FieldKind::Bool,
+        "Whether a scan:<id> job scans the staging image after its tests; a failed scan stops the release (default false).",
+    ),
+    field(
+        "sign",
+        FieldKind::Sign,
+        "How a sign:<id> job signs the released image: `keyless` (GitLab ID token), {keyVariable, passwordVariable} (variable names) or false (default).",
+    ),
 ];
 
 pub const REGISTRY_FIELDS: &[Field] = &[
@@ -144,5 +156,18 @@ pub const TEST_FIELDS: &[Field] = &[
         "command",
         FieldKind::Strings,
         "An argv run inside the staging image.",
+    ),
+];
+
+pub const SIGN_FIELDS: &[Field] = &[
+    field(
+        "keyVariable",
+        FieldKind::VariableName,
+        "Name of the CI/CD variable holding the cosign private key (its text, not a file).",
+    ),
+    field(
+        "passwordVariable",
+        FieldKind::VariableName,
+        "Name of the CI/CD variable holding the key's password.",
     ),
 ];

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-pub use fields::{Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS};
+pub use fields::{
+    Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, SIGN_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS,
+};
 
 use crate::diagnostic::{Diagnostic, Position, SourceDiagnostics};
 use crate::error::Error;
@@ -112,6 +114,22 @@ pub struct Image {
     pub update_check: UpdateCheck,
     pub layer_check: bool,
     pub builder: String,
+    /// Whether a `scan:<id>` job scans the staging image after its tests and gates its release.
+    pub scan: bool,
+    /// How the released image is signed by a `sign:<id>` job; `None`: not signed.
+    pub sign: Option<Signing>,
+}
+
+/// How an image is signed (`sign:` in gipgee.yaml).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signing {
+    /// Keyless: a GitLab ID token (audience `sigstore`) identifies the job to Sigstore.
+    Keyless,
+    /// A private key from a CI/CD variable; only the variables' *names* are kept.
+    Key {
+        key_variable: String,
+        password_variable: Option<String>,
+    },
 }
 
 impl Image {

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use globset::Glob;
 
 use super::fields::{
-    Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS,
+    Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, SIGN_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS,
 };
 use super::yaml::{self, Node, Value};
 use super::{
     BUILDERS, Config, DEFAULT_STAGING, Image, ImagePositions, ImageTest, MissingVariables,
-    RegistryConfig, Source, TestRun, UpdateCheck,
+    RegistryConfig, Signing, Source, TestRun, UpdateCheck,
 };
 use crate::diagnostic::{Diagnostic, SourceDiagnostics, suggest};
 use crate::error::Error;
@@ -136,6 +136,8 @@ impl Walker {
                 _ => {}
             }
         }
+        self.credential_variables
+            .extend(signing_key_variables(entries));
         self.check_defaults(&defaults);
         match version {
             None => self.diagnostics.push(Diagnostic::at(
@@ -304,6 +306,7 @@ impl Walker {
                 FieldKind::UpdateCheck => drop(self.update_check(node)),
                 FieldKind::Bool => drop(self.bool(node)),
                 FieldKind::Builder => drop(self.builder(node)),
+                FieldKind::Sign => drop(self.sign(node)),
                 FieldKind::VariableName | FieldKind::Strings | FieldKind::Text => {}
             }
         }
@@ -389,6 +392,8 @@ impl Walker {
         let builder = fields
             .get("builder")
             .map_or(Some(BUILDERS[0].to_string()), |n| self.builder(n));
+        let scan = fields.get("scan").map_or(Some(false), |n| self.bool(n));
+        let sign = fields.get("sign").map_or(Some(None), |n| self.sign(n));
         if self.diagnostics.len() > errors_before {
             return None;
         }
@@ -419,6 +424,8 @@ impl Walker {
             update_check: update_check?,
             layer_check: layer_check?,
             builder: builder?,
+            scan: scan?,
+            sign: sign?,
         })
     }
 
@@ -795,6 +802,81 @@ impl Walker {
         self.diagnostics.push(diag);
         None
     }
+}
+
+impl Walker {
+    /// `sign:`: `false` (not signed), `keyless`, or `{keyVariable, passwordVariable}` (the
+    /// names of CI/CD variables; the job reads the key at run time).
+    fn sign(&mut self, node: &Node) -> Option<Option<Signing>> {
+        const EXPECTED: &str =
+            "expected `keyless`, `{keyVariable: NAME, passwordVariable: NAME}` or `false`";
+        match &node.value {
+            Value::Mapping(entries) => {
+                let (mut key_variable, mut password_variable) = (None, None);
+                let mut ok = true;
+                for (key, value) in entries {
+                    match self.known_key(key, SIGN_FIELDS.iter().map(|f| f.name), "sign key") {
+                        Some("keyVariable") => key_variable = self.variable_name(value),
+                        Some("passwordVariable") => {
+                            password_variable = self.variable_name(value);
+                            ok &= password_variable.is_some();
+                        }
+                        _ => ok = false,
+                    }
+                }
+                if key_variable.is_none() && ok {
+                    self.error(node, format!("missing `keyVariable`: {EXPECTED}"));
+                }
+                let key_variable = key_variable.filter(|_| ok)?;
+                Some(Some(Signing::Key {
+                    key_variable,
+                    password_variable,
+                }))
+            }
+            _ if node.as_bool() == Some(false) => Some(None),
+            _ if node.as_str() == Some("keyless") => Some(Some(Signing::Keyless)),
+            _ => {
+                let hint = match node.as_bool() {
+                    Some(true) => " (`keyless` signs with the job's GitLab ID token)",
+                    _ => "",
+                };
+                self.error(node, format!("{EXPECTED}, found {}{hint}", describe(node)));
+                None
+            }
+        }
+    }
+}
+
+/// The variables named as signing keys and passwords anywhere in the file (`defaults` and
+/// every image), read before any value is expanded: like the registries' credentials, they are
+/// never expanded into a pipeline.
+fn signing_key_variables(entries: &[(Node, Node)]) -> Vec<String> {
+    fn field<'n>(node: &'n Node, name: &str) -> Option<&'n Node> {
+        match &node.value {
+            Value::Mapping(fields) => fields
+                .iter()
+                .find(|(key, _)| key.as_str() == Some(name))
+                .map(|(_, value)| value),
+            _ => None,
+        }
+    }
+    let mut signs: Vec<&Node> = Vec::new();
+    for (key, value) in entries {
+        match (key.as_str(), &value.value) {
+            (Some("defaults"), _) => signs.extend(field(value, "sign")),
+            (Some("images"), Value::Mapping(images)) => {
+                signs.extend(images.iter().filter_map(|(_, image)| field(image, "sign")))
+            }
+            _ => {}
+        }
+    }
+    signs
+        .into_iter()
+        .flat_map(|sign| ["keyVariable", "passwordVariable"].map(|name| field(sign, name)))
+        .flatten()
+        .filter_map(Node::as_str)
+        .map(str::to_string)
+        .collect()
 }
 
 /// A key only the original gipgee format has (at the top, in `defaults` or in an image), so

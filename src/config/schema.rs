@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{BUILDERS, Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS};
+use super::{BUILDERS, Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, SIGN_FIELDS, TEST_FIELDS};
 
 pub fn json_schema() -> String {
     let image = object(IMAGE_FIELDS, &[]);
@@ -99,6 +99,13 @@ fn kind_schema(kind: FieldKind) -> Value {
         }),
         FieldKind::Bool => json!({"type": "boolean"}),
         FieldKind::Builder => json!({"enum": BUILDERS}),
+        FieldKind::Sign => json!({
+            "oneOf": [
+                {"const": false},
+                {"const": "keyless"},
+                object(SIGN_FIELDS, &["keyVariable"]),
+            ],
+        }),
         FieldKind::VariableName => json!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}),
     }
 }

@@ -253,3 +253,77 @@ images:
         ]
     );
 }
+
+#[test]
+fn scan_and_sign_are_off_by_default_and_set_per_image_or_in_defaults() {
+    let config = resolve(
+        "
+version: 1
+defaults:
+  staging: registry.example.com/s
+  scan: true
+  sign: keyless
+images:
+  plain: {baseImage: alpine, targetLocations: [registry.example.com/plain:1]}
+  keyed:
+    baseImage: alpine
+    targetLocations: [registry.example.com/keyed:1]
+    scan: false
+    sign: {keyVariable: COSIGN_PRIVATE_KEY, passwordVariable: COSIGN_PASSWORD}
+  unsigned: {baseImage: alpine, targetLocations: [registry.example.com/u:1], sign: false}
+",
+    );
+    let plain = &config.images["plain"];
+    assert!(plain.scan);
+    assert_eq!(plain.sign, Some(Signing::Keyless));
+    let keyed = &config.images["keyed"];
+    assert!(!keyed.scan);
+    assert_eq!(
+        keyed.sign,
+        Some(Signing::Key {
+            key_variable: "COSIGN_PRIVATE_KEY".into(),
+            password_variable: Some("COSIGN_PASSWORD".into()),
+        })
+    );
+    assert_eq!(config.images["unsigned"].sign, None);
+    let off = resolve(
+        "version: 1\nimages:\n  a: {baseImage: alpine, staging: registry.example.com/s, targetLocations: [registry.example.com/a:1]}\n",
+    );
+    assert!(!off.images["a"].scan);
+    assert_eq!(off.images["a"].sign, None);
+}
+
+#[test]
+fn signing_key_variables_are_never_expanded() {
+    // Named in one image, used in another's reference: still refused, and never shown.
+    let source = "
+version: 1
+images:
+  a:
+    baseImage: alpine
+    staging: registry.example.com/s
+    targetLocations: [\"registry.example.com/${SIGNING_KEY}:1\"]
+  b:
+    baseImage: alpine
+    staging: registry.example.com/s
+    targetLocations: [\"registry.example.com/${SIGNING_PASSWORD}:1\"]
+    sign: {keyVariable: SIGNING_KEY, passwordVariable: SIGNING_PASSWORD}
+";
+    let mut vars = vars();
+    vars.set("SIGNING_KEY", "hunter2");
+    vars.set("SIGNING_PASSWORD", "hunter3");
+    let err = from_str(
+        Path::new("gipgee.yaml"),
+        source,
+        &vars,
+        MissingVariables::Error,
+    )
+    .expect_err("a signing key is refused")
+    .to_string();
+    assert!(err.contains("`SIGNING_KEY` holds a credential"), "{err}");
+    assert!(
+        err.contains("`SIGNING_PASSWORD` holds a credential"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter"), "{err}");
+}

@@ -49,6 +49,12 @@ pub struct Settings {
     pub generate_job: String,
 }
 
+/// The default image of the scan jobs: trivy's own (Alpine, with a shell).
+pub const DEFAULT_TRIVY_IMAGE: &str = "aquasec/trivy:0.58.1";
+/// The default image of the sign jobs: cosign's own image has no shell, which a GitLab job's
+/// script needs; Chainguard's `-dev` variant has one.
+pub const DEFAULT_COSIGN_IMAGE: &str = "cgr.dev/chainguard/cosign:latest-dev";
+
 /// The images the generated jobs run in (`GIPGEE_*_IMAGE`; the component sets them from its
 /// inputs).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -58,6 +64,10 @@ pub struct JobImages {
     pub plan_image: String,
     /// The gipgee image (layer check, evaluate); the component passes its own.
     pub gipgee_image: String,
+    /// The image of the scan jobs (trivy).
+    pub trivy_image: String,
+    /// The image of the sign jobs (cosign, with a shell).
+    pub cosign_image: String,
 }
 
 impl JobImages {
@@ -74,6 +84,8 @@ impl JobImages {
                     env!("CARGO_PKG_VERSION")
                 ),
             ),
+            trivy_image: pick("GIPGEE_TRIVY_IMAGE", DEFAULT_TRIVY_IMAGE),
+            cosign_image: pick("GIPGEE_COSIGN_IMAGE", DEFAULT_COSIGN_IMAGE),
         }
     }
 }

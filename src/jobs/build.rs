@@ -1,5 +1,6 @@
 //! The jobs of a build pipeline: the plan job, then per built image `build:<id>`, one
-//! `test:<id>:<name>` per test and, when the run releases, `release:<id>`. A child's build
+//! `test:<id>:<name>` per test, `scan:<id>` for a scanned image and, when the run releases,
+//! `release:<id>` (and `sign:<id>` for a signed image; both in `scan_sign`). A child's build
 //! waits for its parent's build, a child's release for its parent's release.
 
 //!
@@ -16,9 +17,11 @@
 
 use std::collections::BTreeSet;
 
+use super::scan_sign::RELEASE_DIGEST_FILE;
 use super::template_vars::{BuildVars, ReleaseVars, TargetVars, TestVars};
 use super::{
     Body, JobFactory, JobSpec, Owner, PLAN_JOB, Variable, build_job_name, release_job_name,
+    scan_job_name,
     test_job_name,
 };
 use crate::config::{ImageTest, TestRun};
@@ -31,7 +34,7 @@ pub fn target_variable(n: usize) -> String {
 }
 
 /// The variable `name` holding the image's staging reference, anchored under its id.
-fn staging_variable(name: &str, planned: &PlannedImage) -> Variable {
+pub(super) fn staging_variable(name: &str, planned: &PlannedImage) -> Variable {
     Variable::new(name, planned.staging_image.to_string()).anchored(&planned.image.id)
 }
 
@@ -50,8 +53,14 @@ impl<'a> JobFactory<'a> {
             for test in &planned.image.tests {
                 specs.push(self.test_job(planned, test));
             }
+            if planned.image.scan {
+                specs.push(self.scan_job(planned, after_tests(planned)));
+            }
             if planned.release {
                 specs.push(self.release_job(&released, planned));
+                if let Some(signing) = &planned.image.sign {
+                    specs.push(self.sign_job(planned, signing));
+                }
             }
             let owner = Owner {
                 image: planned.image.id.clone(),
@@ -121,14 +130,11 @@ impl<'a> JobFactory<'a> {
 
     fn release_job(&self, released: &BTreeSet<&str>, planned: &PlannedImage) -> JobSpec<'a> {
         let id = &planned.image.id;
-        let mut needs: Vec<String> = match planned.image.tests.is_empty() {
-            true => vec![build_job_name(id)],
-            false => planned
-                .image
-                .tests
-                .iter()
-                .map(|t| test_job_name(id, &t.name))
-                .collect(),
+        // A scan waits for the tests, so a release after the scan needs only the scan: at most
+        // 49 tests and the parent's release stay within GitLab's 50 `needs`.
+        let mut needs: Vec<String> = match planned.image.scan {
+            true => vec![scan_job_name(id)],
+            false => after_tests(planned),
         };
         if let Some(parent) = planned
             .parent
@@ -150,6 +156,11 @@ impl<'a> JobFactory<'a> {
                     insecure: self.insecure(target.registry()),
                 })
                 .collect(),
+            digest_file: planned
+                .image
+                .sign
+                .as_ref()
+                .map(|_| RELEASE_DIGEST_FILE.to_string()),
         });
         let per_target = targets
             .iter()
@@ -163,5 +174,20 @@ impl<'a> JobFactory<'a> {
             std::iter::once(&planned.staging_image).chain(&planned.image.target_locations);
         spec.vars.logins = Some(self.logins(references));
         spec
+    }
+}
+
+/// The jobs that must pass before an image's scan or release: its tests, or its build when it
+/// has none.
+fn after_tests(planned: &PlannedImage) -> Vec<String> {
+    let id = &planned.image.id;
+    match planned.image.tests.is_empty() {
+        true => vec![build_job_name(id)],
+        false => planned
+            .image
+            .tests
+            .iter()
+            .map(|t| test_job_name(id, &t.name))
+            .collect(),
     }
 }

@@ -8,6 +8,7 @@
 
 mod build;
 mod check;
+pub mod scan_sign;
 pub mod shards;
 pub mod template_vars;
 
@@ -114,7 +115,10 @@ pub fn pipeline_spec<'a>(
         run: plan.run(),
     };
     let (stages, jobs) = match plan {
-        Plan::Build(plan) => (Stage::BUILD, factory.build_pipeline(plan)),
+        Plan::Build(plan) => {
+            let jobs = factory.build_pipeline(plan);
+            (build_stages(&jobs), jobs)
+        }
         Plan::Check(plan) => (Stage::UPDATE_CHECK, factory.check_pipeline(plan)),
     };
     PipelineSpec {
@@ -202,6 +206,21 @@ pub fn test_job_name(id: &str, test: &str) -> String {
 
 pub fn release_job_name(id: &str) -> String {
     format!("release:{id}")
+}
+
+pub fn scan_job_name(id: &str) -> String {
+    format!("scan:{id}")
+}
+
+pub fn sign_job_name(id: &str) -> String {
+    format!("sign:{id}")
+}
+
+/// The stages of a build pipeline of these jobs: the scan and sign stages only when a job
+/// uses them.
+fn build_stages(jobs: &[JobSpec]) -> &'static [Stage] {
+    let uses = |stage: Stage| jobs.iter().any(|job| job.stage == stage);
+    Stage::build_stages(uses(Stage::Scan), uses(Stage::Sign))
 }
 
 #[cfg(test)]

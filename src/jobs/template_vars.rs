@@ -31,6 +31,10 @@ pub struct TemplateVars<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseVars>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanVars>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sign: Option<SignVars>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub logins: Option<Vec<Login>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanVars>,
@@ -70,6 +74,8 @@ impl<'a> TemplateVars<'a> {
             build: None,
             test: None,
             release: None,
+            scan: None,
+            sign: None,
             logins: None,
             plan: None,
             files: None,
@@ -90,6 +96,8 @@ impl TemplateVars<'_> {
             build: &'k Option<BuildVars>,
             test: &'k Option<TestVars>,
             release: &'k Option<ReleaseVars>,
+            scan: &'k Option<ScanVars>,
+            sign: &'k Option<SignVars>,
             logins: &'k Option<Vec<Login>>,
             plan: &'k Option<PlanVars>,
             files: &'k Option<Files>,
@@ -101,6 +109,8 @@ impl TemplateVars<'_> {
             build: &self.build,
             test: &self.test,
             release: &self.release,
+            scan: &self.scan,
+            sign: &self.sign,
             logins: &self.logins,
             plan: &self.plan,
             files: &self.files,
@@ -194,6 +204,35 @@ pub struct ReleaseVars {
     /// One per target location, in order: the job variable holding it and its registry's
     /// `insecure`.
     pub(super) targets: Vec<TargetVars>,
+    /// When the image is signed: the dotenv file (a `reports: dotenv` artifact) the release
+    /// writes `GIPGEE_RELEASED_DIGEST` into, which the sign job receives.
+    pub(super) digest_file: Option<String>,
+}
+
+/// What the shared body of scan jobs varies by (besides `logins`).
+#[derive(Debug, Serialize)]
+pub struct ScanVars {
+    pub(super) staging_insecure: bool,
+    /// The GitLab container-scanning report the scan writes.
+    pub(super) report: String,
+    /// The CycloneDX SBOM the scan writes, which the sign job attests.
+    pub(super) sbom: String,
+}
+
+/// What the shared body of sign jobs varies by (besides `logins`).
+#[derive(Debug, Serialize)]
+pub struct SignVars {
+    /// Keyless signing with the job's GitLab ID token (audience `sigstore`).
+    pub(super) keyless: bool,
+    /// The variable holding the private key (its name), for signing with a key.
+    pub(super) key_variable: Option<String>,
+    /// The variable holding the key's password (its name), if any.
+    pub(super) password_variable: Option<String>,
+    /// One per distinct repository of the target locations, in order: the job variable
+    /// holding it and its registry's `insecure`.
+    pub(super) repositories: Vec<TargetVars>,
+    /// The SBOM of the scan to attest (an artifact of `scan:<id>`), when the image is scanned.
+    pub(super) sbom: Option<String>,
 }
 
 impl ImageVars {

@@ -69,6 +69,9 @@ fn changed_fields(old: &Image, new: &Image) -> Vec<String> {
         ("buildArgs", old.build_args == new.build_args),
         ("tests", old.tests == new.tests),
         ("builder", old.builder == new.builder),
+        // A newly scanned or signed image is built, so its release is scanned or signed.
+        ("scan", old.scan == new.scan),
+        ("sign", old.sign == new.sign),
     ];
     comparisons
         .into_iter()
