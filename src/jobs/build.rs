@@ -10,8 +10,8 @@
 //! | job | variables |
 //! |---|---|
 //! | build | `GIPGEE_IMAGE_ID`, `GIPGEE_BASE_IMAGE`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_CONTEXT`, `GIPGEE_CONTAINERFILE` (only when it is not `<context>/Containerfile`) |
-//! | test | `GIPGEE_IMAGE` (the staging image) |
-//! | release | `GIPGEE_STAGING_IMAGE`, `GIPGEE_TARGET_IMAGE_1` … `_N` |
+//! | test | `GIPGEE_IMAGE_ID`, `GIPGEE_IMAGE` (the staging image) |
+//! | release | `GIPGEE_IMAGE_ID`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_TARGET_IMAGE_1` … `_N` |
 //!
 //! A staging reference is anchored under its image's id (see [`Variable::anchor`]).
 
@@ -21,8 +21,7 @@ use super::scan_sign::RELEASE_DIGEST_FILE;
 use super::template_vars::{BuildVars, ReleaseVars, TargetVars, TestVars};
 use super::{
     Body, JobFactory, JobSpec, Owner, PLAN_JOB, Variable, build_job_name, release_job_name,
-    scan_job_name,
-    test_job_name,
+    scan_job_name, test_job_name,
 };
 use crate::config::{ImageTest, TestRun};
 use crate::gitlab::Stage;
@@ -114,7 +113,10 @@ impl<'a> JobFactory<'a> {
         let needs = Some(vec![build_job_name(id)]);
         let mut spec = self.spec("test", test_job_name(id, &test.name), Stage::Test, needs);
         spec.body = Body::Shared {
-            variables: vec![staging_variable("GIPGEE_IMAGE", planned)],
+            variables: vec![
+                Variable::new("GIPGEE_IMAGE_ID", id.as_str()),
+                staging_variable("GIPGEE_IMAGE", planned),
+            ],
         };
         let (script, command) = match &test.run {
             TestRun::Script(lines) => (Some(lines.clone()), None),
@@ -166,9 +168,13 @@ impl<'a> JobFactory<'a> {
             .iter()
             .enumerate()
             .map(|(index, target)| Variable::new(target_variable(index + 1), target.to_string()));
-        let variables = std::iter::once(staging_variable("GIPGEE_STAGING_IMAGE", planned))
-            .chain(per_target)
-            .collect();
+        let variables = [
+            Variable::new("GIPGEE_IMAGE_ID", id.as_str()),
+            staging_variable("GIPGEE_STAGING_IMAGE", planned),
+        ]
+        .into_iter()
+        .chain(per_target)
+        .collect();
         spec.body = Body::Shared { variables };
         let references =
             std::iter::once(&planned.staging_image).chain(&planned.image.target_locations);

@@ -11,9 +11,7 @@
 
 use super::build::staging_variable;
 use super::template_vars::{ScanVars, SignVars, TargetVars};
-use super::{
-    Body, JobFactory, JobSpec, Variable, release_job_name, scan_job_name, sign_job_name,
-};
+use super::{Body, JobFactory, JobSpec, Variable, release_job_name, scan_job_name, sign_job_name};
 use crate::config::Signing;
 use crate::gitlab::Stage;
 use crate::oci::Repository;
