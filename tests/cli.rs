@@ -405,7 +405,21 @@ fn the_schema_accepts_the_bundled_example_and_rejects_unknown_keys() {
         "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], watchedAssets: ['a/../../b/**']}\n",
         "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], watchedAssets: ['/etc/**']}\n",
         "version: 1\ndefaults: {layerCheck: sometimes}\nimages:\n  a: {baseImage: x, targetLocations: [y], layerCheck: true}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], labels: {org.opencontainers.image.title: t}}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], annotations: {'bad key': v}}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], labels: [a]}\n",
     ];
+    let accepted = [
+        "version: 1\ndefaults: {labels: {com.example.team: a}}\nimages:\n  a: {baseImage: x, targetLocations: [y], annotations: {com.example/docs: 'https://x', n: 1}}\n",
+    ];
+    for good in accepted {
+        std::fs::write(out.dir.join("good.yaml"), good).unwrap();
+        let checked = support::tools::check_against_schema(
+            &out.dir.join("schema.json"),
+            &out.dir.join("good.yaml"),
+        );
+        assert!(checked.unwrap_or(true), "the schema rejects {good:?}");
+    }
     for bad in rejected {
         std::fs::write(out.dir.join("bad.yaml"), bad).unwrap();
         let accepted = support::tools::check_against_schema(

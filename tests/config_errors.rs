@@ -556,3 +556,55 @@ fn a_selection_file_is_read_like_a_config_byte_order_mark_included() {
     .run();
     assert!(out.stdout.contains("stale"), "{}", out.stdout);
 }
+
+#[test]
+fn labels_and_annotations_are_checked_in_defaults_and_images() {
+    validate(
+        r#"
+            version: 1
+            defaults:
+              labels: {com.example.team: images, "bad key": x}
+            images:
+              a:
+                baseImage: alpine
+                targetLocations: ["registry.example.com/a:1"]
+                annotations:
+                  org.opencontainers.image.revision: abc
+                  -leading: x
+                  ok.key: [not, a, value]
+                labels: yes-a-string
+            "#,
+    )
+    .status(1)
+    .stderr(
+        "
+            error: invalid label key `bad key`: expected letters, digits, `.`, `_`, `-` or `/`, starting with a letter or digit (e.g. `com.example.team`)
+             --> gipgee.yaml:3:38
+              |
+            3 |   labels: {com.example.team: images, \"bad key\": x}
+              |                                      ^^^^^^^
+            error: invalid annotation key `org.opencontainers.image.revision`: gipgee sets it on every build: remove it
+             --> gipgee.yaml:9:7
+              |
+            9 |       org.opencontainers.image.revision: abc
+              |       ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+            error: invalid annotation key `-leading`: expected letters, digits, `.`, `_`, `-` or `/`, starting with a letter or digit (e.g. `com.example.team`)
+              --> gipgee.yaml:10:7
+               |
+            10 |       -leading: x
+               |       ^^^^^^^^
+            error: expected an annotation value, found a list
+              --> gipgee.yaml:11:15
+               |
+            11 |       ok.key: [not, a, value]
+               |               ^
+            error: expected a mapping for `labels`, found a scalar
+              --> gipgee.yaml:12:13
+               |
+            12 |     labels: yes-a-string
+               |             ^^^^^^^^^^^^
+            5 errors in gipgee.yaml
+",
+    )
+    .run();
+}

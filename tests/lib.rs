@@ -8,6 +8,7 @@ mod e2e_schedule;
 mod evaluate_results;
 mod fuzz;
 mod hostile;
+mod image_jobs;
 mod layer_check;
 mod migrate;
 mod project_files;

@@ -16,6 +16,8 @@ pub enum FieldKind {
     Globs,
     /// A map of build-arg name to value.
     BuildArgs,
+    /// A map of label or annotation key to value.
+    Metadata,
     /// A list of tests.
     Tests,
     /// `auto`, `none` or `{command: [...]}`.
@@ -83,6 +85,16 @@ pub const IMAGE_FIELDS: &[Field] = &[
         "buildArgs",
         FieldKind::BuildArgs,
         "Build args passed to the build.",
+    ),
+    field(
+        "labels",
+        FieldKind::Metadata,
+        "Labels the build adds to the image config, besides gipgee's own; merged key by key with `defaults`.",
+    ),
+    field(
+        "annotations",
+        FieldKind::Metadata,
+        "Annotations the build adds to the image manifest, besides gipgee's own; merged key by key with `defaults`.",
     ),
     field(
         "tests",

@@ -11,14 +11,16 @@ use super::fields::{
 };
 use super::yaml::{self, Node, Value};
 use super::{
-    BUILDERS, Config, DEFAULT_STAGING, Image, ImagePositions, ImageTest, MissingVariables,
-    RegistryConfig, Source, TestRun, UpdateCheck,
+    BUILDERS, Config, DEFAULT_STAGING, Image, ImagePositions, ImageTest, Metadata,
+    MissingVariables, RegistryConfig, Source, TestRun, UpdateCheck,
 };
 use crate::diagnostic::{Diagnostic, SourceDiagnostics, suggest};
 use crate::error::Error;
 use crate::gitlab::{MAX_NEEDS, SECRET_VARIABLES};
 use crate::oci::{Reference, Repository, normalize_registry_host};
 use crate::vars::{ExpandError, Vars, expand_with, is_variable_name};
+
+mod metadata;
 
 /// Tests per image: the release job `needs` all of them plus the parent's release.
 const MAX_TESTS: usize = MAX_NEEDS - 1;
@@ -300,6 +302,7 @@ impl Walker {
                 FieldKind::Path => drop(self.path(node, field.name)),
                 FieldKind::Globs => drop(self.globs(node)),
                 FieldKind::BuildArgs => drop(self.build_args(node)),
+                FieldKind::Metadata => drop(self.metadata_map(node, field.name)),
                 FieldKind::Tests => drop(self.tests(node)),
                 FieldKind::UpdateCheck => drop(self.update_check(node)),
                 FieldKind::Bool => drop(self.bool(node)),
@@ -329,9 +332,11 @@ impl Walker {
             let Some(own) = self.image_fields(value, &format!("image `{id}`")) else {
                 continue;
             };
+            let metadata = self.metadata(defaults, &own);
             let mut merged = defaults.clone();
             merged.extend(own);
-            if let Some(image) = self.image(id, key, &merged) {
+            if let (Some(mut image), Some(metadata)) = (self.image(id, key, &merged), metadata) {
+                image.metadata = metadata;
                 images.insert(id.to_string(), image);
             }
         }
@@ -415,6 +420,7 @@ impl Walker {
             staging: staging?,
             watched_assets: watched_assets?,
             build_args: build_args?,
+            metadata: Metadata::default(),
             tests: tests?,
             update_check: update_check?,
             layer_check: layer_check?,

@@ -3,7 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{BUILDERS, Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS};
+use super::{
+    BUILDERS, Field, FieldKind, GIPGEE_METADATA_KEYS, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS,
+};
 
 pub fn json_schema() -> String {
     let image = object(IMAGE_FIELDS, &[]);
@@ -87,6 +89,14 @@ fn kind_schema(kind: FieldKind) -> Value {
         FieldKind::BuildArgs => json!({
             "type": "object",
             "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+            "additionalProperties": {"type": ["string", "number", "boolean"]},
+        }),
+        FieldKind::Metadata => json!({
+            "type": "object",
+            "propertyNames": {
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]{0,255}$",
+                "not": {"enum": GIPGEE_METADATA_KEYS},
+            },
             "additionalProperties": {"type": ["string", "number", "boolean"]},
         }),
         FieldKind::Tests => json!({"type": "array", "items": {"$ref": "#/definitions/test"}}),

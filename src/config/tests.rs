@@ -253,3 +253,48 @@ images:
         ]
     );
 }
+
+#[test]
+fn labels_and_annotations_merge_with_defaults_key_by_key() {
+    let config = resolve(
+        r#"
+version: 1
+defaults:
+  labels: {com.example.team: images, com.example.tier: "1"}
+  annotations: {com.example.docs: "https://example.com/${NOT_EXPANDED}"}
+images:
+  plain:
+    baseImage: alpine
+    targetLocations: [registry.example.com/plain:1]
+  own:
+    baseImage: alpine
+    targetLocations: [registry.example.com/own:1]
+    labels: {com.example.tier: 2, com.example.own: yes}
+"#,
+    );
+    let labels = |id: &str| config.images[id].metadata.labels.clone();
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        labels("plain"),
+        map(&[("com.example.team", "images"), ("com.example.tier", "1")])
+    );
+    assert_eq!(
+        labels("own"),
+        map(&[
+            ("com.example.own", "yes"),
+            ("com.example.team", "images"),
+            ("com.example.tier", "2"),
+        ])
+    );
+    for id in ["plain", "own"] {
+        assert_eq!(
+            config.images[id].metadata.annotations,
+            map(&[("com.example.docs", "https://example.com/${NOT_EXPANDED}")])
+        );
+    }
+}

@@ -8,12 +8,13 @@
 //!
 //! | job | variables |
 //! |---|---|
-//! | build | `GIPGEE_IMAGE_ID`, `GIPGEE_BASE_IMAGE`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_CONTEXT`, `GIPGEE_CONTAINERFILE` |
+//! | build | `GIPGEE_IMAGE_ID`, `GIPGEE_BASE_IMAGE`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_CONTEXT`, `GIPGEE_CONTAINERFILE`, `GIPGEE_IMAGE_VERSION` (when a target tag is a version) |
 //! | test | `GIPGEE_IMAGE_ID`, `GIPGEE_IMAGE` (the staging image) |
 //! | release | `GIPGEE_IMAGE_ID`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_TARGET_IMAGE_1` … `_N` |
 
 use std::collections::BTreeSet;
 
+use super::metadata::image_version;
 use super::template_vars::{BuildVars, ReleaseVars, TargetVars, TestVars};
 use super::{
     Body, JobFactory, JobSpec, Owner, PLAN_JOB, build_job_name, release_job_name, test_job_name,
@@ -21,6 +22,9 @@ use super::{
 use crate::config::{ImageTest, TestRun};
 use crate::gitlab::Stage;
 use crate::plan::{BuildPlan, PlannedImage};
+
+/// The build job's variable holding the image's version, when its target tags name one.
+const VERSION_VARIABLE: &str = "GIPGEE_IMAGE_VERSION";
 
 /// The variable of the `n`th target location (from 1) of a release job.
 pub fn target_variable(n: usize) -> String {
@@ -64,19 +68,27 @@ impl<'a> JobFactory<'a> {
         let name = build_job_name(&planned.image.id);
         let mut spec = self.spec("build", name, Stage::Build, Some(needs));
         spec.manual = planned.manual;
+        let version = image_version(&planned.image.target_locations);
         spec.vars.build = Some(BuildVars {
             args: planned.image.build_args.clone(),
+            labels: planned.image.metadata.labels.clone(),
+            annotations: planned.image.metadata.annotations.clone(),
+            versioned: version.is_some(),
             base_insecure: self.insecure(planned.build_base.registry()),
             staging_insecure: self.insecure(planned.staging_image.registry()),
         });
         spec.vars.logins = Some(self.logins([&planned.build_base, &planned.staging_image]));
-        spec.body = Body::shared(vec![
-            ("GIPGEE_IMAGE_ID", planned.image.id.clone()),
-            ("GIPGEE_BASE_IMAGE", planned.build_base.to_string()),
-            ("GIPGEE_STAGING_IMAGE", planned.staging_image.to_string()),
-            ("GIPGEE_CONTEXT", planned.image.build_context.clone()),
-            ("GIPGEE_CONTAINERFILE", planned.image.containerfile.clone()),
-        ]);
+        spec.body = Body::shared(
+            vec![
+                ("GIPGEE_IMAGE_ID", planned.image.id.clone()),
+                ("GIPGEE_BASE_IMAGE", planned.build_base.to_string()),
+                ("GIPGEE_STAGING_IMAGE", planned.staging_image.to_string()),
+                ("GIPGEE_CONTEXT", planned.image.build_context.clone()),
+                ("GIPGEE_CONTAINERFILE", planned.image.containerfile.clone()),
+            ]
+            .into_iter()
+            .chain(version.map(|v| (VERSION_VARIABLE, v.to_string()))),
+        );
         spec
     }
 

@@ -183,6 +183,11 @@ pub struct ImageVars {
 #[derive(Debug, Serialize)]
 pub struct BuildVars {
     pub(super) args: BTreeMap<String, String>,
+    /// The user's `labels` and `annotations`, written after gipgee's own.
+    pub(super) labels: BTreeMap<String, String>,
+    pub(super) annotations: BTreeMap<String, String>,
+    /// Whether a target tag is a version: the job's `GIPGEE_IMAGE_VERSION` holds it.
+    pub(super) versioned: bool,
     pub(super) base_insecure: bool,
     pub(super) staging_insecure: bool,
 }

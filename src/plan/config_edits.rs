@@ -67,6 +67,11 @@ fn changed_fields(old: &Image, new: &Image) -> Vec<String> {
         ("staging", old.staging == new.staging),
         ("watchedAssets", old.watched_assets == new.watched_assets),
         ("buildArgs", old.build_args == new.build_args),
+        ("labels", old.metadata.labels == new.metadata.labels),
+        (
+            "annotations",
+            old.metadata.annotations == new.metadata.annotations,
+        ),
         ("tests", old.tests == new.tests),
         ("builder", old.builder == new.builder),
     ];
