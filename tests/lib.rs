@@ -17,4 +17,5 @@ mod released_revision;
 mod scenarios;
 mod support;
 mod template_context;
+mod test_reports;
 mod update_check;

@@ -23,6 +23,10 @@ use crate::config::{ImageTest, TestRun};
 use crate::gitlab::Stage;
 use crate::plan::{BuildPlan, PlannedImage};
 
+/// Where a test job's test may write a JUnit report (`GIPGEE_JUNIT_FILE`), relative to the
+/// project directory; the job uploads it as its `junit` report.
+const JUNIT_FILE: &str = "gipgee-junit.xml";
+
 /// The build job's variable holding the image's version, when its target tags name one.
 const VERSION_VARIABLE: &str = "GIPGEE_IMAGE_VERSION";
 
@@ -106,6 +110,7 @@ impl<'a> JobFactory<'a> {
         };
         spec.vars.test = Some(TestVars {
             name: test.name.clone(),
+            junit_file: JUNIT_FILE,
             script,
             command,
         });

@@ -221,6 +221,8 @@ pub struct TargetVars {
 #[derive(Debug, Serialize)]
 pub struct TestVars {
     pub(super) name: String,
+    /// Where a test may write its JUnit report, relative to the project directory.
+    pub(super) junit_file: &'static str,
     pub(super) script: Option<Vec<String>>,
     pub(super) command: Option<Vec<String>>,
 }
