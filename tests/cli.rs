@@ -408,9 +408,13 @@ fn the_schema_accepts_the_bundled_example_and_rejects_unknown_keys() {
         "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], labels: {org.opencontainers.image.title: t}}\n",
         "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], annotations: {'bad key': v}}\n",
         "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], labels: [a]}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [{immutable: true}]}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [{ref: y, imutable: true}]}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], immutableTargets: yes please}\n",
     ];
     let accepted = [
         "version: 1\ndefaults: {labels: {com.example.team: a}}\nimages:\n  a: {baseImage: x, targetLocations: [y], annotations: {com.example/docs: 'https://x', n: 1}}\n",
+        "version: 1\ndefaults: {immutableTargets: true}\nimages:\n  a: {baseImage: x, targetLocations: [y, {ref: z, immutable: false}]}\n",
     ];
     for good in accepted {
         std::fs::write(out.dir.join("good.yaml"), good).unwrap();

@@ -608,3 +608,56 @@ fn labels_and_annotations_are_checked_in_defaults_and_images() {
     )
     .run();
 }
+
+#[test]
+fn target_locations_written_as_mappings_are_checked() {
+    validate(
+        r#"
+            version: 1
+            defaults:
+              immutableTargets: sometimes
+            images:
+              a:
+                baseImage: alpine
+                targetLocations:
+                  - {ref: "registry.example.com/a:1", imutable: true}
+                  - {immutable: true}
+                  - {ref: "registry.example.com/a:2", immutable: maybe}
+                  - registry.example.com/a:3
+                  - {ref: "registry.example.com/a:3"}
+            "#,
+    )
+    .status(1)
+    .stderr(
+        "
+            error: expected `true` or `false`, found `sometimes`
+             --> gipgee.yaml:3:21
+              |
+            3 |   immutableTargets: sometimes
+              |                     ^^^^^^^^^
+            error: unknown target location key `imutable`
+             --> gipgee.yaml:8:43
+              |
+            8 |       - {ref: \"registry.example.com/a:1\", imutable: true}
+              |                                           ^^^^^^^^
+              = help: did you mean `immutable`?
+            error: a target location needs a `ref`: expected `{ref: <reference>, immutable: true}`
+             --> gipgee.yaml:9:9
+              |
+            9 |       - {immutable: true}
+              |         ^
+            error: expected `true` or `false`, found `maybe`
+              --> gipgee.yaml:10:54
+               |
+            10 |       - {ref: \"registry.example.com/a:2\", immutable: maybe}
+               |                                                      ^^^^^
+            error: `targetLocations` lists `registry.example.com/a:3` twice
+              --> gipgee.yaml:12:9
+               |
+            12 |       - {ref: \"registry.example.com/a:3\"}
+               |         ^
+            5 errors in gipgee.yaml
+",
+    )
+    .run();
+}

@@ -6,8 +6,9 @@
 pub enum FieldKind {
     /// An OCI image reference (variables allowed).
     Reference,
-    /// A list of image references (variables allowed).
-    References,
+    /// A list of target locations: image references (variables allowed), each as text or as
+    /// `{ref, immutable}`.
+    Targets,
     /// A repository without tag (variables allowed).
     Repository,
     /// A repo-relative path (variables allowed).
@@ -68,8 +69,13 @@ pub const IMAGE_FIELDS: &[Field] = &[
     ),
     field(
         "targetLocations",
-        FieldKind::References,
-        "References the tested image is released to (required).",
+        FieldKind::Targets,
+        "References the tested image is released to (required): each a reference, or {ref, immutable: true} for a tag the release never moves to another image.",
+    ),
+    field(
+        "immutableTargets",
+        FieldKind::Bool,
+        "Whether the image's target locations are immutable unless one says otherwise (default false): the release refuses to move an existing tag to another image.",
     ),
     field(
         "staging",

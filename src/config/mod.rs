@@ -11,7 +11,7 @@ pub mod schema;
 pub mod worktree;
 pub mod yaml;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
@@ -104,6 +104,9 @@ pub struct Image {
     /// The build context directory (the `context` key).
     pub build_context: String,
     pub target_locations: Vec<Reference>,
+    /// The target locations the release may create but never move to another image
+    /// (`{ref, immutable: true}`, `immutableTargets`).
+    pub immutable_targets: BTreeSet<Reference>,
     pub staging: Repository,
     /// Globs, repo-relative. The containerfile is added by the selection, not here.
     pub watched_assets: Vec<String>,

@@ -21,6 +21,7 @@ use crate::oci::{Reference, Repository, normalize_registry_host};
 use crate::vars::{ExpandError, Vars, expand_with, is_variable_name};
 
 mod metadata;
+mod targets;
 
 /// Tests per image: the release job `needs` all of them plus the parent's release.
 const MAX_TESTS: usize = MAX_NEEDS - 1;
@@ -297,7 +298,7 @@ impl Walker {
             };
             match field.kind {
                 FieldKind::Reference => drop(self.reference(node, field.name)),
-                FieldKind::References => drop(self.references(node, field.name)),
+                FieldKind::Targets => drop(self.targets(node, false)),
                 FieldKind::Repository => drop(self.repository(node, field.name)),
                 FieldKind::Path => drop(self.path(node, field.name)),
                 FieldKind::Globs => drop(self.globs(node)),
@@ -357,8 +358,11 @@ impl Walker {
                 None
             }
         };
-        let target_locations = match fields.get("targetLocations") {
-            Some(node) => self.references(node, "targetLocations"),
+        let immutable_targets = fields
+            .get("immutableTargets")
+            .map_or(Some(false), |n| self.bool(n));
+        let targets = match fields.get("targetLocations") {
+            Some(node) => self.targets(node, immutable_targets.unwrap_or(false)),
             None => {
                 self.error(key, format!("image `{id}`: missing `targetLocations`: expected at least one reference to release to"));
                 None
@@ -402,6 +406,7 @@ impl Walker {
             _ => Vec::new(),
         };
         let position_of = |field: &str| fields.get(field).map(|n| n.position);
+        let (target_locations, immutable_targets) = targets?;
         let context_position = position_of("context").unwrap_or(key.position);
         Some(Image {
             id: id.to_string(),
@@ -416,7 +421,8 @@ impl Walker {
             base_image: base_image?,
             containerfile: containerfile?,
             build_context: context?,
-            target_locations: target_locations?,
+            target_locations,
+            immutable_targets,
             staging: staging?,
             watched_assets: watched_assets?,
             build_args: build_args?,
@@ -543,34 +549,6 @@ impl Walker {
                 None
             }
         }
-    }
-
-    fn references(&mut self, node: &Node, field: &str) -> Option<Vec<Reference>> {
-        let Value::Sequence(items) = &node.value else {
-            self.error(
-                node,
-                format!("expected a list of image references, found {}", node.kind()),
-            );
-            return None;
-        };
-        if items.is_empty() {
-            self.error(node, "expected at least one image reference");
-            return None;
-        }
-        let mut references: Vec<Reference> = Vec::new();
-        let mut ok = true;
-        for item in items {
-            match self.reference(item, field) {
-                // Compared as normalised: `alpine` is `docker.io/library/alpine:latest`.
-                Some(reference) if references.contains(&reference) => {
-                    self.error(item, format!("`{field}` lists `{reference}` twice"));
-                    ok = false;
-                }
-                Some(reference) => references.push(reference),
-                None => ok = false,
-            }
-        }
-        ok.then_some(references)
     }
 
     fn repository(&mut self, node: &Node, field: &str) -> Option<Repository> {

@@ -73,9 +73,18 @@ fn kind_schema(kind: FieldKind) -> Value {
         FieldKind::Reference | FieldKind::Repository | FieldKind::Path | FieldKind::Text => {
             json!({"type": "string", "minLength": 1})
         }
-        FieldKind::References => {
-            json!({"type": "array", "minItems": 1, "uniqueItems": true, "items": {"type": "string"}})
-        }
+        FieldKind::Targets => json!({
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": true,
+            "items": {"oneOf": [
+                {"type": "string"},
+                {"type": "object", "additionalProperties": false, "required": ["ref"], "properties": {
+                    "ref": {"type": "string", "minLength": 1},
+                    "immutable": {"type": "boolean"},
+                }},
+            ]},
+        }),
         // Not empty, relative, and never leaving the repository through `..`.
         FieldKind::Globs => json!({
             "type": "array",

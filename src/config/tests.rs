@@ -298,3 +298,42 @@ images:
         );
     }
 }
+
+#[test]
+fn immutable_targets_come_from_the_target_or_the_image_s_default() {
+    let config = resolve(
+        r#"
+version: 1
+defaults:
+  immutableTargets: true
+images:
+  inherits:
+    baseImage: alpine
+    targetLocations:
+      - registry.example.com/inherits:1
+      - {ref: "registry.example.com/inherits:latest", immutable: false}
+  own:
+    baseImage: alpine
+    immutableTargets: false
+    targetLocations:
+      - registry.example.com/own:1
+      - {ref: "registry.example.com/own:1.2.3", immutable: true}
+"#,
+    );
+    let immutable = |id: &str| -> Vec<String> {
+        config.images[id]
+            .immutable_targets
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(immutable("inherits"), ["registry.example.com/inherits:1"]);
+    assert_eq!(immutable("own"), ["registry.example.com/own:1.2.3"]);
+    assert_eq!(
+        config.images["own"].target_locations,
+        [
+            Reference::parse("registry.example.com/own:1").unwrap(),
+            Reference::parse("registry.example.com/own:1.2.3").unwrap(),
+        ]
+    );
+}

@@ -146,6 +146,7 @@ impl<'a> JobFactory<'a> {
                 .map(|(index, target)| TargetVars {
                     variable: target_variable(index + 1),
                     insecure: self.insecure(target.registry()),
+                    immutable: planned.image.immutable_targets.contains(target),
                 })
                 .collect(),
         });

@@ -216,6 +216,8 @@ impl ImageVars {
 pub struct TargetVars {
     pub(super) variable: String,
     pub(super) insecure: bool,
+    /// The release may create this target but never move it to another image.
+    pub(super) immutable: bool,
 }
 
 #[derive(Debug, Serialize)]

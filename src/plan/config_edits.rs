@@ -189,4 +189,30 @@ images:
             }));
         assert!(edits.removed.is_empty());
     }
+
+    #[test]
+    fn labels_and_annotations_select_the_image_and_immutability_does_not() {
+        let head = config(
+            "
+version: 1
+defaults: {staging: registry.example.com/staging, immutableTargets: true}
+images:
+  a: {baseImage: 'ubuntu:22.04', targetLocations: [registry.example.com/a:1], labels: {x.y: z}}
+  b: {baseImage: registry.example.com/a:1, targetLocations: [{ref: registry.example.com/b:1, immutable: false}], annotations: {x.y: z}}
+  gone: {baseImage: alpine, targetLocations: [registry.example.com/gone:1]}
+",
+        );
+        let edits = compare(Some(&config(BASE)), &head, "gipgee.yaml");
+        let changed = |fields: &[&str]| Reason::ConfigChanged {
+            file: "gipgee.yaml".to_string(),
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+        };
+        assert_eq!(
+            reasons(&edits),
+            [
+                ("a".to_string(), changed(&["labels"])),
+                ("b".to_string(), changed(&["annotations"])),
+            ]
+        );
+    }
 }
