@@ -196,7 +196,7 @@ fn an_immutable_target_is_created_and_kept_but_never_moved_to_another_image() {
 }
 
 #[test]
-fn an_immutable_target_compares_a_multi_platform_index_as_a_whole() {
+fn an_immutable_target_compares_a_multi_platform_index_as_a_whole_and_an_unreadable_one_stops() {
     let Some(world) = World::new("immutable index", true) else {
         return;
     };
@@ -242,4 +242,22 @@ fn an_immutable_target_compares_a_multi_platform_index_as_a_whole() {
     let log = run_failing_job(&world, &pipeline, "release:other", &second);
     assert!(log.contains("is immutable and holds sha256:"), "{log}");
     assert_eq!(world.manifest(&format!("{image}/other:1")), released);
+
+    // A target that cannot be read (here: no credentials for it) is never taken as absent.
+    let unreadable = format!("{}/platform/other:1", world.auth.host);
+    let log = run_failing_job(
+        &world,
+        &pipeline,
+        "release:other",
+        &[
+            ("GIPGEE_STAGING_IMAGE", &staging_1),
+            ("GIPGEE_TARGET_IMAGE_1", &unreadable),
+        ],
+    );
+    assert!(
+        log.contains(&format!(
+            "gipgee: cannot read immutable {unreadable}, so cannot tell whether releasing would move it: nothing is released"
+        )),
+        "{log}"
+    );
 }
