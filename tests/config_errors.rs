@@ -611,3 +611,108 @@ fn scan_and_sign_problems_are_reported_at_their_positions() {
     )
     .run();
 }
+
+#[test]
+fn labels_and_annotations_are_checked_in_defaults_and_images() {
+    validate(
+        r#"
+            version: 1
+            defaults:
+              labels: {com.example.team: images, "bad key": x}
+            images:
+              a:
+                baseImage: alpine
+                targetLocations: ["registry.example.com/a:1"]
+                annotations:
+                  org.opencontainers.image.revision: abc
+                  -leading: x
+                  ok.key: [not, a, value]
+                labels: yes-a-string
+            "#,
+    )
+    .status(1)
+    .stderr(
+        "
+            error: invalid label key `bad key`: expected letters, digits, `.`, `_`, `-` or `/`, starting with a letter or digit (e.g. `com.example.team`)
+             --> gipgee.yaml:3:38
+              |
+            3 |   labels: {com.example.team: images, \"bad key\": x}
+              |                                      ^^^^^^^
+            error: invalid annotation key `org.opencontainers.image.revision`: gipgee sets it on every build: remove it
+             --> gipgee.yaml:9:7
+              |
+            9 |       org.opencontainers.image.revision: abc
+              |       ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+            error: invalid annotation key `-leading`: expected letters, digits, `.`, `_`, `-` or `/`, starting with a letter or digit (e.g. `com.example.team`)
+              --> gipgee.yaml:10:7
+               |
+            10 |       -leading: x
+               |       ^^^^^^^^
+            error: expected an annotation value, found a list
+              --> gipgee.yaml:11:15
+               |
+            11 |       ok.key: [not, a, value]
+               |               ^
+            error: expected a mapping for `labels`, found a scalar
+              --> gipgee.yaml:12:13
+               |
+            12 |     labels: yes-a-string
+               |             ^^^^^^^^^^^^
+            5 errors in gipgee.yaml
+",
+    )
+    .run();
+}
+
+#[test]
+fn target_locations_written_as_mappings_are_checked() {
+    validate(
+        r#"
+            version: 1
+            defaults:
+              immutableTargets: sometimes
+            images:
+              a:
+                baseImage: alpine
+                targetLocations:
+                  - {ref: "registry.example.com/a:1", imutable: true}
+                  - {immutable: true}
+                  - {ref: "registry.example.com/a:2", immutable: maybe}
+                  - registry.example.com/a:3
+                  - {ref: "registry.example.com/a:3"}
+            "#,
+    )
+    .status(1)
+    .stderr(
+        "
+            error: expected `true` or `false`, found `sometimes`
+             --> gipgee.yaml:3:21
+              |
+            3 |   immutableTargets: sometimes
+              |                     ^^^^^^^^^
+            error: unknown target location key `imutable`
+             --> gipgee.yaml:8:43
+              |
+            8 |       - {ref: \"registry.example.com/a:1\", imutable: true}
+              |                                           ^^^^^^^^
+              = help: did you mean `immutable`?
+            error: a target location needs a `ref`: expected `{ref: <reference>, immutable: true}`
+             --> gipgee.yaml:9:9
+              |
+            9 |       - {immutable: true}
+              |         ^
+            error: expected `true` or `false`, found `maybe`
+              --> gipgee.yaml:10:54
+               |
+            10 |       - {ref: \"registry.example.com/a:2\", immutable: maybe}
+               |                                                      ^^^^^
+            error: `targetLocations` lists `registry.example.com/a:3` twice
+              --> gipgee.yaml:12:9
+               |
+            12 |       - {ref: \"registry.example.com/a:3\"}
+               |         ^
+            5 errors in gipgee.yaml
+",
+    )
+    .run();
+}

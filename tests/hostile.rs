@@ -126,13 +126,14 @@ fn hostile_values_keep_yaml_structure_and_shell_words() {
 
     // The test command is one argv, unchanged; script lines are kept as written.
     let command_test = support::resolve_job(&pipeline, test_job);
-    let command_line = command_test["script"][0].as_str().unwrap();
+    // The first line sets GIPGEE_JUNIT_FILE; the test's own lines follow.
+    let command_line = command_test["script"][1].as_str().unwrap();
     let words = run_with_stub(&format!("buildah {command_line}"));
     assert_eq!(words, ["sh", "-c", HOSTILE_VALUE]);
     let script_test = support::resolve_job(&pipeline, "test:weird.id_1-x:script");
     let script = script_test["script"].as_sequence().unwrap();
-    assert_eq!(script[0].as_str(), Some(HOSTILE_VALUE));
-    assert_eq!(script[1].as_str(), Some("echo 'second line'"));
+    assert_eq!(script[1].as_str(), Some(HOSTILE_VALUE));
+    assert_eq!(script[2].as_str(), Some("echo 'second line'"));
     assert_eq!(
         command_test["variables"]["GIPGEE_TEST_NAME"].as_str(),
         Some("it's a \"test\" $$HOME #1: ünïcode")
@@ -295,6 +296,7 @@ fn yaml_1_1_reads_every_string_as_written() {
         .expect("the script test has a script")
         .iter()
         .map(|line| line.as_str().expect("every script line is a string"))
+        .skip(1) // `export GIPGEE_JUNIT_FILE=…`
         .collect();
     assert_eq!(lines, TYPED_LOOKING);
 
@@ -304,8 +306,11 @@ fn yaml_1_1_reads_every_string_as_written() {
     // values themselves, not only with another parser's reading.
     if let Some(read) = support::tools::psych_load(&file) {
         let hidden = pipeline["test:yes:script"]["extends"].as_str().unwrap();
-        let read_lines = &read[hidden]["script"];
-        assert_eq!(read_lines, &serde_json::json!(TYPED_LOOKING));
+        let read_lines = read[hidden]["script"].as_array().expect("a script");
+        assert_eq!(
+            read_lines[1..],
+            serde_json::json!(TYPED_LOOKING).as_array().unwrap()[..]
+        );
         assert_eq!(read["build:on"]["variables"]["GIPGEE_IMAGE_ID"], "on");
         assert_eq!(read["build:1_000"]["variables"]["GIPGEE_IMAGE_ID"], "1_000");
     }

@@ -11,7 +11,13 @@ use gipgee::vars::Vars;
 
 /// Values documented as one variable of a documented type: maps whose keys are data (build
 /// arg names) and lists of logins.
-const DATA_VALUES: &[&str] = &["image.build_args", "build.args", "logins"];
+const DATA_VALUES: &[&str] = &[
+    "image.build_args",
+    "build.args",
+    "build.labels",
+    "build.annotations",
+    "logins",
+];
 /// The fields of a reference object, documented once as the `reference` type.
 const REFERENCE_FIELDS: &[&str] = &[
     "digest",

@@ -6,8 +6,9 @@
 pub enum FieldKind {
     /// An OCI image reference (variables allowed).
     Reference,
-    /// A list of image references (variables allowed).
-    References,
+    /// A list of target locations: image references (variables allowed), each as text or as
+    /// `{ref, immutable}`.
+    Targets,
     /// A repository without tag (variables allowed).
     Repository,
     /// A repo-relative path (variables allowed).
@@ -16,6 +17,8 @@ pub enum FieldKind {
     Globs,
     /// A map of build-arg name to value.
     BuildArgs,
+    /// A map of label or annotation key to value.
+    Metadata,
     /// A list of tests.
     Tests,
     /// `auto`, `none` or `{command: [...]}`.
@@ -68,8 +71,13 @@ pub const IMAGE_FIELDS: &[Field] = &[
     ),
     field(
         "targetLocations",
-        FieldKind::References,
-        "References the tested image is released to (required).",
+        FieldKind::Targets,
+        "References the tested image is released to (required): each a reference, or {ref, immutable: true} for a tag the release never moves to another image.",
+    ),
+    field(
+        "immutableTargets",
+        FieldKind::Bool,
+        "Whether the image's target locations are immutable unless one says otherwise (default false): the release refuses to move an existing tag to another image.",
     ),
     field(
         "staging",
@@ -85,6 +93,16 @@ pub const IMAGE_FIELDS: &[Field] = &[
         "buildArgs",
         FieldKind::BuildArgs,
         "Build args passed to the build.",
+    ),
+    field(
+        "labels",
+        FieldKind::Metadata,
+        "Labels the build adds to the image config, besides gipgee's own; merged key by key with `defaults`.",
+    ),
+    field(
+        "annotations",
+        FieldKind::Metadata,
+        "Annotations the build adds to the image manifest, besides gipgee's own; merged key by key with `defaults`.",
     ),
     field(
         "tests",

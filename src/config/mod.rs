@@ -11,7 +11,7 @@ pub mod schema;
 pub mod worktree;
 pub mod yaml;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
@@ -106,10 +106,15 @@ pub struct Image {
     /// The build context directory (the `context` key).
     pub build_context: String,
     pub target_locations: Vec<Reference>,
+    /// The target locations the release may create but never move to another image
+    /// (`{ref, immutable: true}`, `immutableTargets`).
+    pub immutable_targets: BTreeSet<Reference>,
     pub staging: Repository,
     /// Globs, repo-relative. The containerfile is added by the selection, not here.
     pub watched_assets: Vec<String>,
     pub build_args: BTreeMap<String, String>,
+    /// The user's labels and annotations (`defaults` merged key by key).
+    pub metadata: Metadata,
     pub tests: Vec<ImageTest>,
     pub update_check: UpdateCheck,
     pub layer_check: bool,
@@ -138,6 +143,24 @@ impl Image {
         self.containerfile == parse::join_path(&self.build_context, "Containerfile")
     }
 }
+
+/// What a build writes into the image besides gipgee's own metadata: `labels` (image config)
+/// and `annotations` (manifest), literal values like `buildArgs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The keys every build sets (as label and as annotation); the user's `labels` and
+/// `annotations` may not set them. `revision` is what the released-revision rule reads.
+pub const GIPGEE_METADATA_KEYS: &[&str] = &[
+    "org.opencontainers.image.created",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.title",
+    "org.opencontainers.image.version",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageTest {

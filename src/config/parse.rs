@@ -11,14 +11,17 @@ use super::fields::{
 };
 use super::yaml::{self, Node, Value};
 use super::{
-    BUILDERS, Config, DEFAULT_STAGING, Image, ImagePositions, ImageTest, MissingVariables,
-    RegistryConfig, Signing, Source, TestRun, UpdateCheck,
+    BUILDERS, Config, DEFAULT_STAGING, Image, ImagePositions, ImageTest, Metadata,
+    MissingVariables, RegistryConfig, Signing, Source, TestRun, UpdateCheck,
 };
 use crate::diagnostic::{Diagnostic, SourceDiagnostics, suggest};
 use crate::error::Error;
 use crate::gitlab::{MAX_NEEDS, SECRET_VARIABLES};
 use crate::oci::{Reference, Repository, normalize_registry_host};
 use crate::vars::{ExpandError, Vars, expand_with, is_variable_name};
+
+mod metadata;
+mod targets;
 
 /// Tests per image: the release job `needs` all of them plus the parent's release.
 const MAX_TESTS: usize = MAX_NEEDS - 1;
@@ -297,11 +300,12 @@ impl Walker {
             };
             match field.kind {
                 FieldKind::Reference => drop(self.reference(node, field.name)),
-                FieldKind::References => drop(self.references(node, field.name)),
+                FieldKind::Targets => drop(self.targets(node, false)),
                 FieldKind::Repository => drop(self.repository(node, field.name)),
                 FieldKind::Path => drop(self.path(node, field.name)),
                 FieldKind::Globs => drop(self.globs(node)),
                 FieldKind::BuildArgs => drop(self.build_args(node)),
+                FieldKind::Metadata => drop(self.metadata_map(node, field.name)),
                 FieldKind::Tests => drop(self.tests(node)),
                 FieldKind::UpdateCheck => drop(self.update_check(node)),
                 FieldKind::Bool => drop(self.bool(node)),
@@ -332,9 +336,11 @@ impl Walker {
             let Some(own) = self.image_fields(value, &format!("image `{id}`")) else {
                 continue;
             };
+            let metadata = self.metadata(defaults, &own);
             let mut merged = defaults.clone();
             merged.extend(own);
-            if let Some(image) = self.image(id, key, &merged) {
+            if let (Some(mut image), Some(metadata)) = (self.image(id, key, &merged), metadata) {
+                image.metadata = metadata;
                 images.insert(id.to_string(), image);
             }
         }
@@ -355,8 +361,11 @@ impl Walker {
                 None
             }
         };
-        let target_locations = match fields.get("targetLocations") {
-            Some(node) => self.references(node, "targetLocations"),
+        let immutable_targets = fields
+            .get("immutableTargets")
+            .map_or(Some(false), |n| self.bool(n));
+        let targets = match fields.get("targetLocations") {
+            Some(node) => self.targets(node, immutable_targets.unwrap_or(false)),
             None => {
                 self.error(key, format!("image `{id}`: missing `targetLocations`: expected at least one reference to release to"));
                 None
@@ -402,6 +411,7 @@ impl Walker {
             _ => Vec::new(),
         };
         let position_of = |field: &str| fields.get(field).map(|n| n.position);
+        let (target_locations, immutable_targets) = targets?;
         let context_position = position_of("context").unwrap_or(key.position);
         Some(Image {
             id: id.to_string(),
@@ -416,10 +426,12 @@ impl Walker {
             base_image: base_image?,
             containerfile: containerfile?,
             build_context: context?,
-            target_locations: target_locations?,
+            target_locations,
+            immutable_targets,
             staging: staging?,
             watched_assets: watched_assets?,
             build_args: build_args?,
+            metadata: Metadata::default(),
             tests: tests?,
             update_check: update_check?,
             layer_check: layer_check?,
@@ -544,34 +556,6 @@ impl Walker {
                 None
             }
         }
-    }
-
-    fn references(&mut self, node: &Node, field: &str) -> Option<Vec<Reference>> {
-        let Value::Sequence(items) = &node.value else {
-            self.error(
-                node,
-                format!("expected a list of image references, found {}", node.kind()),
-            );
-            return None;
-        };
-        if items.is_empty() {
-            self.error(node, "expected at least one image reference");
-            return None;
-        }
-        let mut references: Vec<Reference> = Vec::new();
-        let mut ok = true;
-        for item in items {
-            match self.reference(item, field) {
-                // Compared as normalised: `alpine` is `docker.io/library/alpine:latest`.
-                Some(reference) if references.contains(&reference) => {
-                    self.error(item, format!("`{field}` lists `{reference}` twice"));
-                    ok = false;
-                }
-                Some(reference) => references.push(reference),
-                None => ok = false,
-            }
-        }
-        ok.then_some(references)
     }
 
     fn repository(&mut self, node: &Node, field: &str) -> Option<Repository> {

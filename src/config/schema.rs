@@ -3,7 +3,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{BUILDERS, Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, SIGN_FIELDS, TEST_FIELDS};
+use super::{
+    BUILDERS, Field, FieldKind, GIPGEE_METADATA_KEYS, IMAGE_FIELDS, REGISTRY_FIELDS, SIGN_FIELDS,
+    TEST_FIELDS,
+};
 
 pub fn json_schema() -> String {
     let image = object(IMAGE_FIELDS, &[]);
@@ -71,9 +74,18 @@ fn kind_schema(kind: FieldKind) -> Value {
         FieldKind::Reference | FieldKind::Repository | FieldKind::Path | FieldKind::Text => {
             json!({"type": "string", "minLength": 1})
         }
-        FieldKind::References => {
-            json!({"type": "array", "minItems": 1, "uniqueItems": true, "items": {"type": "string"}})
-        }
+        FieldKind::Targets => json!({
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": true,
+            "items": {"oneOf": [
+                {"type": "string"},
+                {"type": "object", "additionalProperties": false, "required": ["ref"], "properties": {
+                    "ref": {"type": "string", "minLength": 1},
+                    "immutable": {"type": "boolean"},
+                }},
+            ]},
+        }),
         // Not empty, relative, and never leaving the repository through `..`.
         FieldKind::Globs => json!({
             "type": "array",
@@ -87,6 +99,14 @@ fn kind_schema(kind: FieldKind) -> Value {
         FieldKind::BuildArgs => json!({
             "type": "object",
             "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+            "additionalProperties": {"type": ["string", "number", "boolean"]},
+        }),
+        FieldKind::Metadata => json!({
+            "type": "object",
+            "propertyNames": {
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]{0,255}$",
+                "not": {"enum": GIPGEE_METADATA_KEYS},
+            },
             "additionalProperties": {"type": ["string", "number", "boolean"]},
         }),
         FieldKind::Tests => json!({"type": "array", "items": {"$ref": "#/definitions/test"}}),

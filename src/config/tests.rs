@@ -327,3 +327,87 @@ images:
     );
     assert!(!err.contains("hunter"), "{err}");
 }
+
+#[test]
+fn labels_and_annotations_merge_with_defaults_key_by_key() {
+    let config = resolve(
+        r#"
+version: 1
+defaults:
+  labels: {com.example.team: images, com.example.tier: "1"}
+  annotations: {com.example.docs: "https://example.com/${NOT_EXPANDED}"}
+images:
+  plain:
+    baseImage: alpine
+    targetLocations: [registry.example.com/plain:1]
+  own:
+    baseImage: alpine
+    targetLocations: [registry.example.com/own:1]
+    labels: {com.example.tier: 2, com.example.own: yes}
+"#,
+    );
+    let labels = |id: &str| config.images[id].metadata.labels.clone();
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        labels("plain"),
+        map(&[("com.example.team", "images"), ("com.example.tier", "1")])
+    );
+    assert_eq!(
+        labels("own"),
+        map(&[
+            ("com.example.own", "yes"),
+            ("com.example.team", "images"),
+            ("com.example.tier", "2"),
+        ])
+    );
+    for id in ["plain", "own"] {
+        assert_eq!(
+            config.images[id].metadata.annotations,
+            map(&[("com.example.docs", "https://example.com/${NOT_EXPANDED}")])
+        );
+    }
+}
+
+#[test]
+fn immutable_targets_come_from_the_target_or_the_image_s_default() {
+    let config = resolve(
+        r#"
+version: 1
+defaults:
+  immutableTargets: true
+images:
+  inherits:
+    baseImage: alpine
+    targetLocations:
+      - registry.example.com/inherits:1
+      - {ref: "registry.example.com/inherits:latest", immutable: false}
+  own:
+    baseImage: alpine
+    immutableTargets: false
+    targetLocations:
+      - registry.example.com/own:1
+      - {ref: "registry.example.com/own:1.2.3", immutable: true}
+"#,
+    );
+    let immutable = |id: &str| -> Vec<String> {
+        config.images[id]
+            .immutable_targets
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(immutable("inherits"), ["registry.example.com/inherits:1"]);
+    assert_eq!(immutable("own"), ["registry.example.com/own:1.2.3"]);
+    assert_eq!(
+        config.images["own"].target_locations,
+        [
+            Reference::parse("registry.example.com/own:1").unwrap(),
+            Reference::parse("registry.example.com/own:1.2.3").unwrap(),
+        ]
+    );
+}

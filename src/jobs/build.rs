@@ -9,7 +9,7 @@
 //!
 //! | job | variables |
 //! |---|---|
-//! | build | `GIPGEE_IMAGE_ID`, `GIPGEE_BASE_IMAGE`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_CONTEXT`, `GIPGEE_CONTAINERFILE` (only when it is not `<context>/Containerfile`) |
+//! | build | `GIPGEE_IMAGE_ID`, `GIPGEE_BASE_IMAGE`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_CONTEXT`, `GIPGEE_CONTAINERFILE` (only when it is not `<context>/Containerfile`), `GIPGEE_IMAGE_VERSION` (when a target tag is a version) |
 //! | test | `GIPGEE_IMAGE_ID`, `GIPGEE_IMAGE` (the staging image) |
 //! | release | `GIPGEE_IMAGE_ID`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_TARGET_IMAGE_1` … `_N` |
 //!
@@ -17,6 +17,7 @@
 
 use std::collections::BTreeSet;
 
+use super::metadata::image_version;
 use super::scan_sign::RELEASE_DIGEST_FILE;
 use super::template_vars::{BuildVars, ReleaseVars, TargetVars, TestVars};
 use super::{
@@ -26,6 +27,13 @@ use super::{
 use crate::config::{ImageTest, TestRun};
 use crate::gitlab::Stage;
 use crate::plan::{BuildPlan, PlannedImage};
+
+/// Where a test job's test may write a JUnit report (`GIPGEE_JUNIT_FILE`), relative to the
+/// project directory; the job uploads it as its `junit` report.
+const JUNIT_FILE: &str = "gipgee-junit.xml";
+
+/// The build job's variable holding the image's version, when its target tags name one.
+const VERSION_VARIABLE: &str = "GIPGEE_IMAGE_VERSION";
 
 /// The variable of the `n`th target location (from 1) of a release job.
 pub fn target_variable(n: usize) -> String {
@@ -80,8 +88,12 @@ impl<'a> JobFactory<'a> {
         let name = build_job_name(&planned.image.id);
         let mut spec = self.spec("build", name, Stage::Build, Some(needs));
         spec.manual = planned.manual;
+        let version = image_version(&planned.image.target_locations);
         spec.vars.build = Some(BuildVars {
             args: planned.image.build_args.clone(),
+            labels: planned.image.metadata.labels.clone(),
+            annotations: planned.image.metadata.annotations.clone(),
+            versioned: version.is_some(),
             base_insecure: self.insecure(planned.build_base.registry()),
             staging_insecure: self.insecure(planned.staging_image.registry()),
         });
@@ -104,6 +116,9 @@ impl<'a> JobFactory<'a> {
                 image.containerfile.as_str(),
             ));
         }
+        if let Some(version) = version {
+            variables.push(Variable::new(VERSION_VARIABLE, version));
+        }
         spec.body = Body::Shared { variables };
         spec
     }
@@ -124,6 +139,7 @@ impl<'a> JobFactory<'a> {
         };
         spec.vars.test = Some(TestVars {
             name: test.name.clone(),
+            junit_file: JUNIT_FILE,
             script,
             command,
         });
@@ -156,6 +172,7 @@ impl<'a> JobFactory<'a> {
                 .map(|(index, target)| TargetVars {
                     variable: target_variable(index + 1),
                     insecure: self.insecure(target.registry()),
+                    immutable: planned.image.immutable_targets.contains(target),
                 })
                 .collect(),
             digest_file: planned

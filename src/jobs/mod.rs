@@ -8,6 +8,7 @@
 
 mod build;
 mod check;
+mod metadata;
 pub mod scan_sign;
 pub mod shards;
 pub mod template_vars;

@@ -10,7 +10,7 @@
 //! | sign | `GIPGEE_SIGN_REPOSITORY_1` … `_N` (the distinct repositories of the target locations), and `GIPGEE_RELEASED_DIGEST` from the release job's dotenv report |
 
 use super::build::staging_variable;
-use super::template_vars::{ScanVars, SignVars, TargetVars};
+use super::template_vars::{RepositoryVars, ScanVars, SignVars};
 use super::{Body, JobFactory, JobSpec, Variable, release_job_name, scan_job_name, sign_job_name};
 use crate::config::Signing;
 use crate::gitlab::Stage;
@@ -70,7 +70,7 @@ impl<'a> JobFactory<'a> {
             repositories: repositories
                 .iter()
                 .enumerate()
-                .map(|(index, repository)| TargetVars {
+                .map(|(index, repository)| RepositoryVars {
                     variable: sign_repository_variable(index + 1),
                     insecure: self.insecure(repository.registry()),
                 })

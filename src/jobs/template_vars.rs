@@ -193,6 +193,11 @@ pub struct ImageVars {
 #[derive(Debug, Serialize)]
 pub struct BuildVars {
     pub(super) args: BTreeMap<String, String>,
+    /// The user's `labels` and `annotations`, written after gipgee's own.
+    pub(super) labels: BTreeMap<String, String>,
+    pub(super) annotations: BTreeMap<String, String>,
+    /// Whether a target tag is a version: the job's `GIPGEE_IMAGE_VERSION` holds it.
+    pub(super) versioned: bool,
     pub(super) base_insecure: bool,
     pub(super) staging_insecure: bool,
 }
@@ -230,7 +235,7 @@ pub struct SignVars {
     pub(super) password_variable: Option<String>,
     /// One per distinct repository of the target locations, in order: the job variable
     /// holding it and its registry's `insecure`.
-    pub(super) repositories: Vec<TargetVars>,
+    pub(super) repositories: Vec<RepositoryVars>,
     /// The SBOM of the scan to attest (an artifact of `scan:<id>`), when the image is scanned.
     pub(super) sbom: Option<String>,
 }
@@ -246,15 +251,27 @@ impl ImageVars {
     }
 }
 
+/// A repository the sign job signs in: the job variable holding it and its registry's
+/// `insecure`.
 #[derive(Debug, Serialize)]
-pub struct TargetVars {
+pub struct RepositoryVars {
     pub(super) variable: String,
     pub(super) insecure: bool,
 }
 
 #[derive(Debug, Serialize)]
+pub struct TargetVars {
+    pub(super) variable: String,
+    pub(super) insecure: bool,
+    /// The release may create this target but never move it to another image.
+    pub(super) immutable: bool,
+}
+
+#[derive(Debug, Serialize)]
 pub struct TestVars {
     pub(super) name: String,
+    /// Where a test may write its JUnit report, relative to the project directory.
+    pub(super) junit_file: &'static str,
     pub(super) script: Option<Vec<String>>,
     pub(super) command: Option<Vec<String>>,
 }

@@ -67,6 +67,11 @@ fn changed_fields(old: &Image, new: &Image) -> Vec<String> {
         ("staging", old.staging == new.staging),
         ("watchedAssets", old.watched_assets == new.watched_assets),
         ("buildArgs", old.build_args == new.build_args),
+        ("labels", old.metadata.labels == new.metadata.labels),
+        (
+            "annotations",
+            old.metadata.annotations == new.metadata.annotations,
+        ),
         ("tests", old.tests == new.tests),
         ("builder", old.builder == new.builder),
         // A newly scanned or signed image is built, so its release is scanned or signed.
@@ -186,5 +191,31 @@ images:
                 file: "ci/gipgee.yaml".into()
             }));
         assert!(edits.removed.is_empty());
+    }
+
+    #[test]
+    fn labels_and_annotations_select_the_image_and_immutability_does_not() {
+        let head = config(
+            "
+version: 1
+defaults: {staging: registry.example.com/staging, immutableTargets: true}
+images:
+  a: {baseImage: 'ubuntu:22.04', targetLocations: [registry.example.com/a:1], labels: {x.y: z}}
+  b: {baseImage: registry.example.com/a:1, targetLocations: [{ref: registry.example.com/b:1, immutable: false}], annotations: {x.y: z}}
+  gone: {baseImage: alpine, targetLocations: [registry.example.com/gone:1]}
+",
+        );
+        let edits = compare(Some(&config(BASE)), &head, "gipgee.yaml");
+        let changed = |fields: &[&str]| Reason::ConfigChanged {
+            file: "gipgee.yaml".to_string(),
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+        };
+        assert_eq!(
+            reasons(&edits),
+            [
+                ("a".to_string(), changed(&["labels"])),
+                ("b".to_string(), changed(&["annotations"])),
+            ]
+        );
     }
 }

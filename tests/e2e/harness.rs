@@ -1061,14 +1061,9 @@ impl World {
         std::fs::write(&full, change(text)).expect("write");
     }
 
-    /// Runs the project's pipeline (or `spec.file`) with gitlab-ci-local.
-    pub fn run(&self, step: &str, spec: RunSpec) -> Run {
-        let label = format!("{}: {step}", self.scenario);
-        let started = Instant::now();
-        // The project's CI/CD variables. A file, not `--variable`: gitlab-ci-local passes only
-        // this file's variables (not command-line ones) on to child pipelines, like GitLab's
-        // project variables.
-        let mut vars: BTreeMap<&str, String> = BTreeMap::from([
+    /// The project's CI/CD variables, as its settings on GitLab would hold them.
+    fn project_variables(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
             ("CI_REGISTRY", self.anon.host.clone()),
             ("CI_REGISTRY_IMAGE", self.registry_image()),
             ("CI_REGISTRY_USER", "gitlab-ci-token".into()),
@@ -1076,7 +1071,97 @@ impl World {
             ("RELEASE_REGISTRY", self.auth.host.clone()),
             ("RELEASE_REGISTRY_USER", RELEASE_USER.into()),
             ("RELEASE_REGISTRY_PASSWORD", RELEASE_PASSWORD.into()),
-        ]);
+        ])
+    }
+
+    /// `gipgee generate` in the project, as the generate job of a manual run of the default
+    /// branch at HEAD (pipeline `pipeline_id`, starting automatically); the pipeline it wrote.
+    /// For tests that run single jobs ([`World::run_job_script`]) rather than a whole run.
+    #[track_caller]
+    pub fn generate(&self, pipeline_id: &str) -> serde_yaml::Value {
+        let sha = self.git(&["rev-parse", "HEAD"]);
+        let mut cmd = Command::new(GIPGEE);
+        cmd.current_dir(&self.project)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.project_variables())
+            .envs([
+                ("CI", "true"),
+                ("CI_PIPELINE_SOURCE", "web"),
+                ("CI_DEFAULT_BRANCH", "main"),
+                ("CI_COMMIT_BRANCH", "main"),
+                ("CI_COMMIT_SHA", &sha),
+                ("CI_PIPELINE_ID", pipeline_id),
+                ("GIPGEE_FORCE_AUTOSTART", "true"),
+            ])
+            .args(["generate", "--output", "gipgee-pipeline.yml"]);
+        support::run(&mut cmd);
+        let text = std::fs::read_to_string(self.project.join("gipgee-pipeline.yml"))
+            .expect("the generated pipeline");
+        serde_yaml::from_str(&text).expect("the pipeline is YAML")
+    }
+
+    /// Runs one job of `pipeline` as a runner would, on the host and without gitlab-ci-local:
+    /// its script (through `extends`) in bash, stopping at the first failing line, in the
+    /// project directory, with the project's variables, the job's variables (`$$` read as
+    /// `$`, as GitLab does) and `extra` over them. Its output, whatever the outcome.
+    pub fn run_job_script(
+        &self,
+        pipeline: &serde_yaml::Value,
+        job: &str,
+        extra: &[(&str, &str)],
+    ) -> std::process::Output {
+        let definition = support::resolve_job(pipeline, job);
+        let lines: Vec<&str> = definition["script"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("job `{job}` has no script"))
+            .iter()
+            .map(|line| line.as_str().expect("a script line"))
+            .collect();
+        let mut job_vars: BTreeMap<String, String> = BTreeMap::new();
+        if let Some(vars) = definition.get("variables").and_then(|v| v.as_mapping()) {
+            for (name, value) in vars {
+                let value = match value {
+                    serde_yaml::Value::String(text) => text.replace("$$", "$"),
+                    other => serde_yaml::to_string(other)
+                        .expect("yaml")
+                        .trim()
+                        .to_string(),
+                };
+                job_vars.insert(name.as_str().expect("a name").to_string(), value);
+            }
+        }
+        let mut cmd = self.sandboxed("/bin/bash");
+        cmd.current_dir(&self.project)
+            .envs(self.project_variables())
+            .env("CI_PROJECT_DIR", &self.project)
+            .env("CI_JOB_NAME", job)
+            .envs(job_vars)
+            .envs(extra.iter().copied())
+            .args(["-eo", "pipefail", "-c", &lines.join("\n")]);
+        cmd.output().expect("bash runs")
+    }
+
+    /// The image config (labels and all) of `reference`, which must exist.
+    #[track_caller]
+    pub fn image_config(&self, reference: &str) -> serde_json::Value {
+        match self.skopeo(&["inspect", "--config"], reference) {
+            Ok(raw) => serde_json::from_str(&raw).expect("config JSON"),
+            Err(err) => panic!(
+                "e2e `{}`: skopeo inspect --config {reference} failed: {err}",
+                self.scenario
+            ),
+        }
+    }
+
+    /// Runs the project's pipeline (or `spec.file`) with gitlab-ci-local.
+    pub fn run(&self, step: &str, spec: RunSpec) -> Run {
+        let label = format!("{}: {step}", self.scenario);
+        let started = Instant::now();
+        // The project's CI/CD variables. A file, not `--variable`: gitlab-ci-local passes only
+        // this file's variables (not command-line ones) on to child pipelines, like GitLab's
+        // project variables.
+        let mut vars = self.project_variables();
         vars.extend(spec.vars.iter().map(|(k, v)| (*k, v.clone())));
         std::fs::write(
             self.project.join(".gitlab-ci-local-variables.yml"),
