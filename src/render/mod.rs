@@ -42,6 +42,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("release"),
     built_in!("layer-check"),
     built_in!("update-check"),
+    built_in!("update-check-batch"),
     built_in!("evaluate"),
     built_in!("verdict"),
     built_in!("trigger"),
