@@ -679,9 +679,9 @@ fn expect_sharded_check(run: &Run, shards: [&[&str]; 2]) {
         let log = run.log(&job);
         for id in ids {
             let image = format!("/{id}:1");
-            let checked_in = log.lines().any(|l| {
-                l.starts_with(&format!("update check of {id} in ")) && l.ends_with(&image)
-            });
+            let checked_in = log
+                .lines()
+                .any(|l| l.contains(&format!("update check of {id} in ")) && l.ends_with(&image));
             assert!(
                 checked_in && log.contains(&format!("update check of {id}: NO_UPGRADE_NEEDED")),
                 "e2e `{}`: job `{job}` should run {id}'s check (the fixture's script) in its released image; its output:\n{log}",
