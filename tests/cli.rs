@@ -964,4 +964,21 @@ fn an_update_check_over_the_job_limit_batches_its_checks_and_shards_its_rebuild(
     for file in ["gipgee-rebuild-1.yml", "gipgee-rebuild-2.yml"] {
         support::tools::check_pipeline(&out.dir, &out.dir.join(file));
     }
+
+    // A layout without a shard for a rebuilt image (the config changed after `generate`) is an
+    // error for the rebuild, recorded for the verdict; the report is still printed.
+    std::fs::write(
+        out.dir.join("gipgee-rebuild-layout.json"),
+        r#"[{"images": ["a", "b", "d"], "jobs": 7, "after": []}]"#,
+    )
+    .unwrap();
+    let failed = cmd.output().unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let problem = "the rebuild layout (`gipgee-rebuild-layout.json`, made by the `generate` job of this schedule) has no shard for image `c`: the configuration changed between `generate` and `evaluate`";
+    assert_eq!(stderr, format!("error: {problem}\n"));
+    assert!(
+        out.read("gipgee-results/errors.txt").contains(problem),
+        "the verdict fails naming it"
+    );
 }

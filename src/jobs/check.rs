@@ -12,7 +12,7 @@ use super::template_vars::{BatchCheck, CheckVars, Files, TriggerVars};
 use super::{JobFactory, JobSpec, PLAN_JOB};
 use crate::gitlab::{MAX_NEEDS, Stage};
 use crate::plan::{CheckPlan, CheckedImage, PlannedUpdateCheck};
-use crate::results::{RESULTS_DIR, UPDATE_CHECK_DIR, rebuild_shard_pipeline};
+use crate::results::{REBUILD_PIPELINE, RESULTS_DIR, UPDATE_CHECK_DIR, rebuild_shard_pipeline};
 
 pub const LAYER_CHECK_JOB: &str = "layer-check";
 pub const EVALUATE_JOB: &str = "evaluate";
@@ -129,7 +129,12 @@ impl<'a> JobFactory<'a> {
         }
         specs.push(self.files_job("evaluate", EVALUATE_JOB, Stage::Evaluate, None, rebuild));
         let triggers = match rebuild {
-            Rebuild::Single => vec![self.rebuild_trigger(REBUILD_JOB.into(), &[], rebuild)],
+            Rebuild::Single => vec![self.rebuild_trigger(
+                REBUILD_JOB.into(),
+                REBUILD_PIPELINE.into(),
+                &[],
+                rebuild,
+            )],
             Rebuild::Sharded { layout, .. } => {
                 if layout.len() + 1 > MAX_NEEDS {
                     return Err(format!(
@@ -146,7 +151,12 @@ impl<'a> JobFactory<'a> {
                             .iter()
                             .map(|j| rebuild_shard_job_name(j + 1))
                             .collect();
-                        self.rebuild_trigger(rebuild_shard_job_name(number), &after, rebuild)
+                        self.rebuild_trigger(
+                            rebuild_shard_job_name(number),
+                            rebuild_shard_pipeline(number),
+                            &after,
+                            rebuild,
+                        )
                     })
                     .collect()
             }
@@ -167,20 +177,15 @@ impl<'a> JobFactory<'a> {
         Ok(specs)
     }
 
-    /// The trigger job `name` of a rebuild pipeline `evaluate` wrote, after `evaluate` and the
-    /// trigger jobs `after` (the shards of its images' parents).
-    fn rebuild_trigger(&self, name: String, after: &[String], rebuild: Rebuild) -> JobSpec<'a> {
-        let artifact = match rebuild {
-            Rebuild::Single => crate::results::REBUILD_PIPELINE.to_string(),
-            Rebuild::Sharded { .. } => {
-                let number = name
-                    .rsplit(':')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(1);
-                rebuild_shard_pipeline(number)
-            }
-        };
+    /// The trigger job `name` of the rebuild pipeline `artifact` that `evaluate` writes, after
+    /// `evaluate` and the trigger jobs `after` (the shards of its images' parents).
+    fn rebuild_trigger(
+        &self,
+        name: String,
+        artifact: String,
+        after: &[String],
+        rebuild: Rebuild,
+    ) -> JobSpec<'a> {
         let needs = std::iter::once(EVALUATE_JOB.to_string())
             .chain(after.iter().cloned())
             .collect();
