@@ -169,6 +169,12 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
                 what: "the results directory",
                 path: &results,
             });
+            if let Some(path) = &rebuild_layout {
+                inputs.push(Input::File {
+                    what: "the rebuild layout",
+                    path,
+                });
+            }
             for written in std::iter::once(&output).chain(&junit) {
                 refuse_inputs(written, &inputs)?;
             }
@@ -186,6 +192,9 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
                 write_file(&junit, &evaluation.junit)?;
             }
             let pipelines = evaluation.rebuild_pipelines?;
+            for (path, _) in &pipelines {
+                refuse_inputs(path, &inputs)?;
+            }
             for (path, text) in &pipelines {
                 write_file(path, text)?;
             }
