@@ -29,6 +29,13 @@ pub const RESULTS_DIR: &str = "gipgee-results";
 pub const BINARY_DIR: &str = "gipgee-bin";
 /// The rebuild pipeline `evaluate` writes and the `rebuild` job triggers.
 pub const REBUILD_PIPELINE: &str = "gipgee-rebuild.yml";
+/// The rebuild pipelines of a sharded rebuild, `gipgee-rebuild-<k>.yml` ([`rebuild_shard_pipeline`]),
+/// as a glob of the evaluate job's artifacts.
+pub const REBUILD_SHARD_PIPELINES: &str = "gipgee-rebuild-*.yml";
+/// The layout of a sharded rebuild: written by `generate` next to the update-check pipeline,
+/// read by `evaluate`, which must use the layout the update-check pipeline's trigger jobs were
+/// made for.
+pub const REBUILD_LAYOUT: &str = "gipgee-rebuild-layout.json";
 /// The JUnit report `evaluate` writes, for the pipeline's Tests tab.
 pub const REPORT: &str = "gipgee-report.xml";
 pub const LAYER_CHECK_FILE: &str = "layer-check.json";
@@ -43,6 +50,12 @@ pub const UPDATE_CHECK_FILE_CAP: u64 = 64 * 1024;
 /// The most `evaluate` reads of [`LAYER_CHECK_FILE`]: many times the result of a thousand
 /// images with every location failing.
 pub const LAYER_CHECK_FILE_CAP: u64 = 16 * 1024 * 1024;
+
+/// The rebuild pipeline of shard `number` (from 1) that `evaluate` writes and the
+/// `rebuild:<number>` job triggers.
+pub fn rebuild_shard_pipeline(number: usize) -> String {
+    format!("gipgee-rebuild-{number}.yml")
+}
 
 /// `evaluation.json`: what `evaluate` decided, written when it finished, so the verdict job
 /// can tell "no errors" from "no verdict".

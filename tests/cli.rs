@@ -331,7 +331,7 @@ fn a_misnamed_template_file_is_an_error() {
         .file("tpl/biuld.yml.j2", "")
         .args(&["generate", "--templates", "tpl"])
         .status(1)
-        .stderr("error: unknown template `tpl/biuld.yml.j2` (did you mean `build.yml.j2`?): templates are named common.yml.j2, plan.yml.j2, build.yml.j2, test.yml.j2, scan.yml.j2, release.yml.j2, sign.yml.j2, layer-check.yml.j2, update-check.yml.j2, evaluate.yml.j2, verdict.yml.j2, trigger.yml.j2\n")
+        .stderr("error: unknown template `tpl/biuld.yml.j2` (did you mean `build.yml.j2`?): templates are named common.yml.j2, plan.yml.j2, build.yml.j2, test.yml.j2, scan.yml.j2, release.yml.j2, sign.yml.j2, layer-check.yml.j2, update-check.yml.j2, update-check-batch.yml.j2, evaluate.yml.j2, verdict.yml.j2, trigger.yml.j2\n")
         .run();
 }
 
@@ -350,6 +350,7 @@ fn templates_export_writes_every_built_in_and_keeps_existing_files() {
             wrote out/sign.yml.j2
             wrote out/layer-check.yml.j2
             wrote out/update-check.yml.j2
+            wrote out/update-check-batch.yml.j2
             wrote out/evaluate.yml.j2
             wrote out/verdict.yml.j2
             wrote out/trigger.yml.j2
@@ -734,7 +735,10 @@ fn shards_are_made_smaller_until_every_file_fits_the_yaml_budget() {
 }
 
 #[test]
-fn an_update_check_over_the_job_limit_is_an_error_naming_the_limit() {
+fn an_update_check_that_fits_no_layout_is_an_error_naming_the_limit() {
+    // 4 jobs: the rebuild of both images needs 2 shards (base's 3 jobs and the plan job fill
+    // one), and the update check's plan, layer check, evaluate, 2 rebuild triggers and verdict
+    // are already more.
     Test::new()
         .gitlab_manual_run()
         .env("CI_PIPELINE_SOURCE", "schedule")
@@ -744,7 +748,7 @@ fn an_update_check_over_the_job_limit_is_an_error_naming_the_limit() {
         .args(&["generate", "--output", "child.yml"])
         .status(1)
         .stderr(
-            "error: the update-check pipeline does not fit GitLab's limits: as one pipeline it would have 7 jobs, over the limit of 4 jobs per pipeline, and it cannot be split into shards yet (docs/design.md). Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES (component inputs `max_jobs`, `max_yaml_bytes`) if your GitLab allows more\n",
+            "error: the scheduled update check fits GitLab's limits in no layout: the update-check pipeline: its 6 jobs besides the update checks (plan, layer check, evaluate, the rebuild trigger jobs, verdict) leave no room for a job checking the images. Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES (component inputs `max_jobs`, `max_yaml_bytes`) if your GitLab allows more\n",
         )
         .run();
 }
@@ -797,5 +801,204 @@ fn independent_shards_run_at_once_unless_they_are_to_run_in_sequence() {
     assert_eq!(
         shard_2_needs("true"),
         yaml("[gipgee:shards, gipgee:shard:1]")
+    );
+}
+
+/// A chain a → b → c too large for one rebuild shard, and d beside it; a smoke test each.
+const CHAIN_AND_ONE: &str = "
+version: 1
+defaults:
+  staging: registry.example.com/staging
+  tests: [{name: smoke, script: [\"true\"]}]
+  updateCheck: {command: [\"true\"]}
+images:
+  a:
+    baseImage: alpine:3.20
+    targetLocations: [registry.example.com/a:1]
+  b:
+    baseImage: registry.example.com/a:1
+    targetLocations: [registry.example.com/b:1]
+  c:
+    baseImage: registry.example.com/b:1
+    targetLocations: [registry.example.com/c:1]
+  d:
+    baseImage: alpine:3.20
+    targetLocations: [registry.example.com/d:1]
+";
+
+/// The jobs of a pipeline file, in order.
+fn job_names(pipeline: &serde_yaml::Value) -> Vec<String> {
+    pipeline
+        .as_mapping()
+        .expect("a pipeline is a mapping")
+        .keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| !k.starts_with('.') && !["stages", "workflow"].contains(k))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn an_update_check_over_the_job_limit_batches_its_checks_and_shards_its_rebuild() {
+    // 8 jobs per pipeline: the rebuild of every image (13 jobs) is laid out in 2 shards (a, b |
+    // d, and c after a and b); the update check then has 6 jobs besides the checks, so its 4 checks
+    // run in 2 batches.
+    let out = Test::new()
+        .env("CI_PIPELINE_SOURCE", "schedule")
+        .env("CI_DEFAULT_BRANCH", "main")
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_PIPELINE_ID", "4242")
+        .env("GIPGEE_MAX_JOBS", "8")
+        .file("gipgee.yaml", CHAIN_AND_ONE)
+        .file("Containerfile", "FROM scratch\n")
+        .args(&["generate", "--output", "check.yml"])
+        .stdout(
+            "
+            gipgee plan: scheduled update check; nothing is released
+              check  a  layer check against docker.io/library/alpine:3.20; `true` in registry.example.com/a:1
+              check  d  layer check against docker.io/library/alpine:3.20; `true` in registry.example.com/d:1
+              check  b  layer check against registry.example.com/a:1; `true` in registry.example.com/b:1
+              check  c  layer check against registry.example.com/b:1; `true` in registry.example.com/c:1
+            4 images are checked; stale images and the images built on them are rebuilt by a rebuild pipeline.
+            pipeline 1 of 1 (check.yml): 8 jobs, 7 KiB
+            limits: 8 jobs per pipeline (GIPGEE_MAX_JOBS), 1048576 bytes per file (GIPGEE_MAX_YAML_BYTES)
+            the rebuild of every image does not fit one pipeline: it is laid out in 2 shards (gipgee-rebuild-layout.json), each a rebuild pipeline `evaluate` writes (gipgee-rebuild-<k>.yml) and `rebuild:<k>` starts
+            Wrote check.yml, gipgee-rebuild-layout.json.
+            ",
+        )
+        .run();
+    support::tools::check_pipeline(&out.dir, &out.dir.join("check.yml"));
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&out.read("check.yml")).unwrap();
+    assert_eq!(
+        job_names(&pipeline),
+        [
+            "gipgee:plan",
+            "layer-check",
+            "update-check:batch:1",
+            "update-check:batch:2",
+            "evaluate",
+            "rebuild:1",
+            "rebuild:2",
+            "gipgee:verdict"
+        ]
+    );
+    let layout: serde_json::Value =
+        serde_json::from_str(&out.read("gipgee-rebuild-layout.json")).unwrap();
+    assert_eq!(
+        layout,
+        serde_json::json!([
+            {"images": ["a", "b"], "jobs": 7, "after": []},
+            {"images": ["d", "c"], "jobs": 7, "after": [0]}
+        ])
+    );
+    // The plan job brings the layout from the generate job; evaluate reads it.
+    let plan = &pipeline["gipgee:plan"];
+    assert_eq!(plan["needs"][0]["pipeline"].as_str(), Some("4242"));
+    assert_eq!(
+        plan["artifacts"]["paths"][0].as_str(),
+        Some("gipgee-rebuild-layout.json")
+    );
+    let evaluate = pipeline["evaluate"]["script"][0].as_str().unwrap();
+    assert!(
+        evaluate.ends_with(" --rebuild-layout gipgee-rebuild-layout.json"),
+        "{evaluate}"
+    );
+    let needs = |job: &str| -> Vec<&str> {
+        pipeline[job]["needs"]
+            .as_sequence()
+            .map(|n| n.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(needs("rebuild:1"), ["evaluate"]);
+    assert_eq!(needs("rebuild:2"), ["evaluate", "rebuild:1"]);
+    assert_eq!(
+        needs("gipgee:verdict"),
+        ["evaluate", "rebuild:1", "rebuild:2"]
+    );
+    assert_eq!(
+        pipeline["rebuild:2"]["trigger"]["include"][0]["artifact"].as_str(),
+        Some("gipgee-rebuild-2.yml")
+    );
+    // Each batch checks its images in their released images, with the same result files.
+    // Plan order: a, d | b, c.
+    let batch = support::resolve_job(&pipeline, "update-check:batch:2");
+    let script: Vec<&str> = batch["script"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(
+        script.contains(&"gipgee_check c registry.example.com/c:1 true gipgee-results/update-check/c.result gipgee-results/update-check/c.error run true"),
+        "{script:#?}"
+    );
+    assert_eq!(
+        batch["artifacts"]["paths"],
+        serde_yaml::from_str::<serde_yaml::Value>(
+            "[gipgee-results/update-check/b.result, gipgee-results/update-check/b.error, gipgee-results/update-check/c.result, gipgee-results/update-check/c.error]"
+        )
+        .unwrap()
+    );
+
+    // c is stale: evaluate keeps it in shard 2 (after a and b's shard), shard 1 rebuilds nothing.
+    let results = out.dir.join("gipgee-results/update-check");
+    std::fs::create_dir_all(&results).unwrap();
+    for id in ["a", "b", "d"] {
+        std::fs::write(results.join(format!("{id}.result")), "NO_UPGRADE_NEEDED\n").unwrap();
+    }
+    std::fs::write(results.join("c.result"), "UPGRADE_NEEDED\nx 1 -> 2\n").unwrap();
+    let mut cmd = std::process::Command::new(support::GIPGEE);
+    cmd.current_dir(&out.dir)
+        .args(["evaluate", "--results", "gipgee-results", "--output"])
+        .args(["gipgee-rebuild.yml", "--rebuild-layout"])
+        .arg("gipgee-rebuild-layout.json")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs([
+            ("CI_PIPELINE_SOURCE", "schedule"),
+            ("CI_DEFAULT_BRANCH", "main"),
+            ("CI_COMMIT_BRANCH", "main"),
+            ("CI_PIPELINE_ID", "4343"),
+            ("GIPGEE_MAX_JOBS", "8"),
+        ])
+        .env(
+            "CI_COMMIT_SHA",
+            support::git(&out.dir, &["rev-parse", "HEAD"]),
+        );
+    let stdout = support::run(&mut cmd);
+    assert!(
+        stdout.ends_with(
+            "Wrote the rebuild pipeline to gipgee-rebuild-1.yml, gipgee-rebuild-2.yml.\n"
+        ),
+        "{stdout}"
+    );
+    assert!(!out.dir.join("gipgee-rebuild.yml").exists());
+    let first: serde_yaml::Value = serde_yaml::from_str(&out.read("gipgee-rebuild-1.yml")).unwrap();
+    assert_eq!(job_names(&first), ["gipgee:plan"]);
+    let second: serde_yaml::Value =
+        serde_yaml::from_str(&out.read("gipgee-rebuild-2.yml")).unwrap();
+    assert_eq!(
+        job_names(&second),
+        ["gipgee:plan", "build:c", "test:c:smoke", "release:c"]
+    );
+    for file in ["gipgee-rebuild-1.yml", "gipgee-rebuild-2.yml"] {
+        support::tools::check_pipeline(&out.dir, &out.dir.join(file));
+    }
+
+    // A layout without a shard for a rebuilt image (the config changed after `generate`) is an
+    // error for the rebuild, recorded for the verdict; the report is still printed.
+    std::fs::write(
+        out.dir.join("gipgee-rebuild-layout.json"),
+        r#"[{"images": ["a", "b", "d"], "jobs": 7, "after": []}]"#,
+    )
+    .unwrap();
+    let failed = cmd.output().unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let problem = "the rebuild layout (`gipgee-rebuild-layout.json`, made by the `generate` job of this schedule) has no shard for image `c`: the configuration changed between `generate` and `evaluate`";
+    assert_eq!(stderr, format!("error: {problem}\n"));
+    assert!(
+        out.read("gipgee-results/errors.txt").contains(problem),
+        "the verdict fails naming it"
     );
 }

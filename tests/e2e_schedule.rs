@@ -32,7 +32,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::e2e::harness::{Outcome, Run, RunSpec, Setup, World};
+use crate::e2e::harness::{self, Outcome, Run, RunSpec, Setup, World};
 use crate::e2e::{
     BASE_TOOLS_AND_APP_JOBS, expect_built_on, expect_pushed, expect_ran_in_image,
     expect_targets_unchanged, run_started_by, seed,
@@ -641,5 +641,140 @@ fn e_a_missing_image_and_a_registry_that_is_down_are_errors_that_fail_the_pipeli
             );
         }
     }
+    world.expect_tool_state_in_temp_folder();
+}
+
+/// The update-check pipeline of a world whose pipelines may have 8 jobs: the rebuild of every
+/// image (12 jobs) is laid out in 2 shards (base-tools and other | app after them), so the
+/// pipeline has 6 jobs besides the checks and its 3 checks run in 2 batches.
+const SHARDED_CHECK_JOBS: &[&str] = &[
+    "gipgee:plan",
+    "layer-check",
+    "update-check:batch:1",
+    "update-check:batch:2",
+    "evaluate",
+    "rebuild:1",
+    "rebuild:2",
+    "gipgee:verdict",
+];
+
+/// The sharded update-check pipeline ran, every job passed, each image checked by its batch
+/// inside its released image; each rebuild shard has exactly `shards`' jobs and they passed.
+#[track_caller]
+fn expect_sharded_check(run: &Run, shards: [&[&str]; 2]) {
+    run.expect_pipeline_jobs(SHARDED_CHECK_JOBS);
+    let mut expected: Vec<(String, Outcome)> = SHARDED_CHECK_JOBS
+        .iter()
+        .map(|job| (job.to_string(), Passed))
+        .collect();
+    for (number, jobs) in (1..).zip(shards) {
+        run.expect_rebuild_shard_jobs(number, jobs);
+        let trigger = harness::rebuild_trigger(number);
+        expected.extend(jobs.iter().map(|job| (format!("{trigger}/{job}"), Passed)));
+    }
+    let expected: Vec<(&str, Outcome)> = expected.iter().map(|(j, o)| (j.as_str(), *o)).collect();
+    run.expect(&expected);
+    for (batch, ids) in [(1, &["base-tools", "other"][..]), (2, &["app"][..])] {
+        let job = format!("update-check:batch:{batch}");
+        let log = run.log(&job);
+        for id in ids {
+            let image = format!("/{id}:1");
+            let checked_in = log
+                .lines()
+                .any(|l| l.contains(&format!("update check of {id} in ")) && l.ends_with(&image));
+            assert!(
+                checked_in && log.contains(&format!("update check of {id}: NO_UPGRADE_NEEDED")),
+                "e2e `{}`: job `{job}` should run {id}'s check (the fixture's script) in its released image; its output:\n{log}",
+                run.label
+            );
+        }
+    }
+    for pipeline in std::iter::once(run.pipeline()).chain(&run.rebuild_shards) {
+        let jobs = pipeline
+            .iter()
+            .filter(|(k, _)| {
+                k.as_str()
+                    .is_some_and(|k| !k.starts_with('.') && !["stages", "workflow"].contains(&k))
+            })
+            .count();
+        assert!(
+            jobs <= 8,
+            "e2e `{}`: a pipeline of {jobs} jobs, over the limit of 8",
+            run.label
+        );
+    }
+    let verdict = run.log("gipgee:verdict");
+    assert!(
+        verdict.contains("Every check worked."),
+        "e2e `{}`: job `gipgee:verdict`: {verdict}",
+        run.label
+    );
+}
+
+#[test]
+fn f_over_the_job_limit_batched_checks_find_the_stale_images_and_rebuild_shards_rebuild_them() {
+    let Some(world) = busybox_world("schedule f: 8 jobs per pipeline") else {
+        return;
+    };
+    let released = seed(&world);
+    world.edit(".gitlab-ci.yml", |text| {
+        text.replace(
+            "force_autostart: true",
+            "force_autostart: true\n      max_jobs: 8",
+        )
+    });
+    world.commit("at most 8 jobs per pipeline");
+
+    // base-tools' base moved: base-tools is stale, and app, built on it, is rebuilt after it,
+    // in the second shard.
+    world.push_changed_busybox_base("2");
+    let run = scheduled(&world, "scheduled run after the base moved", &[]);
+    let first: Vec<&str> = ["gipgee:plan"]
+        .into_iter()
+        .chain(BASE_TOOLS_AND_APP_JOBS[..4].iter().copied())
+        .collect();
+    let second: Vec<&str> = ["gipgee:plan"]
+        .into_iter()
+        .chain(BASE_TOOLS_AND_APP_JOBS[4..].iter().copied())
+        .collect();
+    expect_sharded_check(&run, [&first, &second]);
+    expect_checks(
+        &world,
+        &run,
+        &[
+            ("base-tools", Stale, UpToDate),
+            ("other", UpToDate, UpToDate),
+            ("app", UpToDate, UpToDate),
+        ],
+    );
+    expect_evaluation(&world, &run, &["base-tools"], &["base-tools", "app"]);
+    // The second shard starts after the first passed: app is built after base-tools was
+    // released, FROM base-tools' staging image of this rebuild.
+    run.expect_order("rebuild:1/release:base-tools", "rebuild:2/build:app");
+    assert_eq!(
+        run.rebuild_job_variable("build:app", "GIPGEE_BASE_IMAGE"),
+        run.rebuild_staging("base-tools"),
+        "e2e `{}`: the rebuilt app must be built FROM the rebuilt base-tools",
+        run.label
+    );
+    expect_rereleased(&world, &run, "base-tools", &released);
+    expect_rereleased(&world, &run, "app", &released);
+    expect_others_unchanged(&world, &run, &released, &["base-tools", "app"]);
+    expect_built_on(
+        &world,
+        &run,
+        &format!("{}/app:1", world.registry_image()),
+        &format!("{}/base-tools:1", world.registry_image()),
+    );
+    world.check_pipeline(&run);
+    world.check_rebuild_shard_pipelines(&run);
+
+    // The next scheduled run finds everything up to date: each shard's rebuild pipeline is
+    // only its plan job.
+    let rebuilt = world.target_digests();
+    let again = scheduled(&world, "the next scheduled run", &[]);
+    expect_sharded_check(&again, [&["gipgee:plan"], &["gipgee:plan"]]);
+    expect_evaluation(&world, &again, &[], &[]);
+    expect_targets_unchanged(&world, &again, &rebuilt);
     world.expect_tool_state_in_temp_folder();
 }

@@ -7,6 +7,9 @@ use std::path::Path;
 
 use gipgee::config::{self, MissingVariables};
 use gipgee::environment::{Flags, Mode, PipelineRun, Settings};
+use gipgee::jobs::Rebuild;
+use gipgee::jobs::shards::Shard;
+use gipgee::plan::Plan;
 use gipgee::vars::Vars;
 
 /// Values documented as one variable of a documented type: maps whose keys are data (build
@@ -68,7 +71,7 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) 
 /// kind) and a scheduled update-check pipeline (every check-side kind).
 fn actual_paths() -> BTreeMap<String, BTreeSet<String>> {
     let mut paths: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for source in ["web", "schedule"] {
+    for source in ["web", "schedule", SHARDED_SCHEDULE] {
         for (kind, context) in contexts(source) {
             let mut found = BTreeSet::new();
             flatten("", &context, &mut found);
@@ -78,7 +81,14 @@ fn actual_paths() -> BTreeMap<String, BTreeSet<String>> {
     paths
 }
 
-fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
+/// A scheduled update check whose checks are batched and whose rebuild is sharded.
+const SHARDED_SCHEDULE: &str = "schedule, sharded";
+
+fn contexts(source: &str) -> Vec<(&'static str, serde_json::Value)> {
+    let (pipeline_source, max_jobs) = match source {
+        SHARDED_SCHEDULE => ("schedule", "7"),
+        _ => (source, "500"),
+    };
     let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/_project");
     let vars = Vars::from_pairs([
         ("CI_PIPELINE_SOURCE", pipeline_source),
@@ -86,6 +96,7 @@ fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
         ("CI_DEFAULT_BRANCH", "main"),
         ("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567"),
         ("CI_PIPELINE_ID", "1"),
+        ("GIPGEE_MAX_JOBS", max_jobs),
         ("CI_REGISTRY", "registry.gitlab.example.com"),
         (
             "CI_REGISTRY_IMAGE",
@@ -117,7 +128,30 @@ fn contexts(pipeline_source: &str) -> Vec<(&'static str, serde_json::Value)> {
         log: &mut |_| {},
     };
     let plan = gipgee::plan::make(&config, &settings, &run, inputs).expect("plan");
-    let spec = gipgee::jobs::pipeline_spec(&config, &settings, &plan);
+    let layout = [
+        Shard {
+            images: config.images.keys().cloned().collect(),
+            jobs: 2,
+            after: Vec::new(),
+        },
+        Shard {
+            images: Vec::new(),
+            jobs: 1,
+            after: vec![0],
+        },
+    ];
+    let spec = match (&plan, source) {
+        // 7 jobs: plan, layer check, evaluate, 2 rebuild triggers, verdict and one batch.
+        (Plan::Check(check), SHARDED_SCHEDULE) => {
+            let rebuild = Rebuild::Sharded {
+                layout: &layout,
+                layout_file: "gipgee-rebuild-layout.json",
+            };
+            gipgee::jobs::check_pipeline_spec(&config, &settings, check, rebuild)
+                .expect("the update check fits in 7 jobs")
+        }
+        _ => gipgee::jobs::pipeline_spec(&config, &settings, &plan),
+    };
     let json = |vars| serde_json::to_value(vars).expect("template variables are JSON");
     std::iter::once(("common", json(&spec.hidden)))
         .chain(spec.jobs.iter().map(|job| (job.kind, json(&job.vars))))

@@ -77,7 +77,8 @@ pub enum Command {
         /// The results directory of the update-check jobs.
         #[arg(long)]
         results: PathBuf,
-        /// Where to write the rebuild pipeline.
+        /// Where to write the rebuild pipeline (a sharded rebuild: `gipgee-rebuild-<k>.yml`
+        /// next to it, one per shard).
         #[arg(long, short)]
         output: PathBuf,
         /// Where to write the JUnit report.
@@ -86,6 +87,10 @@ pub enum Command {
         /// Directory whose `<kind>.yml.j2` files replace the built-in job templates.
         #[arg(long, env = "GIPGEE_TEMPLATES_DIR", value_parser = path_or_empty)]
         templates: Option<PathBuf>,
+        /// The layout of a sharded rebuild, written by `generate` with the update-check
+        /// pipeline: one rebuild pipeline per shard.
+        #[arg(long)]
+        rebuild_layout: Option<PathBuf>,
     },
     /// Convert a configuration of the original gipgee into gipgee.yaml version 1.
     Migrate {

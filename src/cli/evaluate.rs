@@ -2,12 +2,13 @@
 //! the rebuild pipeline of the stale images (and every image built on them).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::checks;
 use crate::config::Config;
 use crate::environment::{PipelineRun, Settings};
 use crate::error::Error;
+use crate::jobs::shards::Shard;
 use crate::output::write_file;
 use crate::pipeline;
 use crate::plan::{self, Plan};
@@ -18,8 +19,15 @@ use crate::results::{ERRORS_FILE, SUMMARY_FILE, Summary};
 pub struct Evaluation {
     pub report: String,
     pub junit: String,
-    /// The rebuild pipeline, or why it could not be made (also recorded as an error).
-    pub rebuild_pipeline: Result<String, Error>,
+    /// The rebuild pipelines (path and text: one, or one per shard), or why they could not be
+    /// made (also recorded as an error).
+    pub rebuild_pipelines: Result<Vec<(PathBuf, String)>, Error>,
+}
+
+/// Where the rebuild pipelines go: `output`, or with a layout one file per shard next to it.
+pub struct RebuildFiles<'p> {
+    pub output: &'p Path,
+    pub layout: Option<&'p Path>,
 }
 
 /// Reads the update-check results, decides, and makes the rebuild pipeline: the stale images
@@ -32,6 +40,7 @@ pub fn evaluate(
     run: &PipelineRun,
     results: &Path,
     templates: &Templates,
+    files: RebuildFiles,
 ) -> Result<Evaluation, Error> {
     let verdicts = checks::evaluate::read_results(config, results);
     let stale: BTreeMap<String, String> = verdicts
@@ -48,7 +57,7 @@ pub fn evaluate(
     // Render last: the report, the JUnit file and the verdict's files must exist even when
     // a (custom) template fails, so the stale images found are never lost.
     let mut rebuild_pipeline =
-        pipeline::sharded::generate_single(config, settings, &Plan::Build(plan), templates);
+        rebuild_pipelines(config, settings, &Plan::Build(plan), templates, &files);
     if let Err(err) = &rebuild_pipeline {
         errors.push(format!(
             "the rebuild pipeline could not be generated: {}",
@@ -71,6 +80,28 @@ pub fn evaluate(
     Ok(Evaluation {
         report: checks::evaluate::report(&verdicts),
         junit: checks::evaluate::junit(&verdicts),
-        rebuild_pipeline,
+        rebuild_pipelines: rebuild_pipeline,
     })
+}
+
+/// The rebuild pipeline of `plan`, or with a layout the rebuild pipeline of each of its shards.
+fn rebuild_pipelines(
+    config: &Config,
+    settings: &Settings,
+    plan: &Plan,
+    templates: &Templates,
+    files: &RebuildFiles,
+) -> Result<Vec<(PathBuf, String)>, Error> {
+    let Some(layout_path) = files.layout else {
+        let text = pipeline::sharded::generate_single(config, settings, plan, templates)?;
+        return Ok(vec![(files.output.to_path_buf(), text)]);
+    };
+    let text = crate::config::read_input_file(layout_path)?;
+    let layout: Vec<Shard> = serde_json::from_str(&text).map_err(|err| {
+        Error::User(format!(
+            "{}: not a rebuild layout written by `gipgee generate`: {err}",
+            layout_path.display()
+        ))
+    })?;
+    pipeline::scheduled::rebuild_pipelines(config, settings, plan, templates, &layout, files.output)
 }

@@ -20,7 +20,7 @@ use crate::environment::settings::RegistryLimits;
 use crate::environment::{Flags, Mode, PipelineRun, RunKind, Settings, credentials};
 use crate::error::Error;
 use crate::output::{Input, refuse_inputs, write_file};
-use crate::pipeline::sharded;
+use crate::pipeline::{scheduled, sharded};
 use crate::plan;
 use crate::registry::Client;
 use crate::render::{self, Templates};
@@ -79,16 +79,30 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
             check_work_tree(&config, &settings.workdir, Severity::Error)?;
             let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Error)?;
-            let files = sharded::generate(&config, &settings, &plan, &templates, &output)?;
-            for file in &files {
-                refuse_inputs(&file.path, &settings_inputs(&settings))?;
+            let generated = generate_files(&config, &settings, &plan, &templates, &output)?;
+            let written: Vec<(&Path, &str)> = generated
+                .files
+                .iter()
+                .map(|f| (f.path.as_path(), f.text.as_str()))
+                .chain(
+                    generated
+                        .data
+                        .iter()
+                        .map(|(p, t)| (p.as_path(), t.as_str())),
+                )
+                .collect();
+            for (path, _) in &written {
+                refuse_inputs(path, &settings_inputs(&settings))?;
             }
-            for file in &files {
-                write_file(&file.path, &file.text)?;
+            for (path, text) in &written {
+                write_file(path, text)?;
             }
             say_raw!("{}", plan.to_text());
-            say_raw!("{}", sharded::report(&files, &settings.limits));
-            let names: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+            say_raw!("{}", generated.report(&settings));
+            let names: Vec<String> = written
+                .iter()
+                .map(|(p, _)| p.display().to_string())
+                .collect();
             say!("Wrote {}.", names.join(", "));
             Ok(())
         }
@@ -103,8 +117,8 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             // The pipelines `generate` would write, with the built-in templates.
             let templates = Templates::new(None)?;
             let output = Path::new(DEFAULT_OUTPUT);
-            let files = sharded::generate(&config, &settings, &plan, &templates, output)?;
-            say_raw!("{}", sharded::report(&files, &settings.limits));
+            let generated = generate_files(&config, &settings, &plan, &templates, output)?;
+            say_raw!("{}", generated.report(&settings));
             Ok(())
         }
         Command::Validate { config } => validate(&config, vars),
@@ -147,6 +161,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             output,
             junit,
             templates,
+            rebuild_layout,
         } => {
             let settings = settings(config, None, templates, vars)?;
             let mut inputs = settings_inputs(&settings);
@@ -154,25 +169,89 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
                 what: "the results directory",
                 path: &results,
             });
+            if let Some(path) = &rebuild_layout {
+                inputs.push(Input::File {
+                    what: "the rebuild layout",
+                    path,
+                });
+            }
             for written in std::iter::once(&output).chain(&junit) {
                 refuse_inputs(written, &inputs)?;
             }
             let run = PipelineRun::detect(vars, Mode::Rebuild)?;
             let templates = Templates::new(settings.templates_dir.as_deref())?;
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
-            let evaluation = evaluate::evaluate(&config, &settings, &run, &results, &templates)?;
+            let rebuild = evaluate::RebuildFiles {
+                output: &output,
+                layout: rebuild_layout.as_deref(),
+            };
+            let evaluation =
+                evaluate::evaluate(&config, &settings, &run, &results, &templates, rebuild)?;
             say_raw!("{}", evaluation.report);
             if let Some(junit) = junit {
                 write_file(&junit, &evaluation.junit)?;
             }
-            write_file(&output, &evaluation.rebuild_pipeline?)?;
-            say!("Wrote the rebuild pipeline to {}.", output.display());
+            let pipelines = evaluation.rebuild_pipelines?;
+            for (path, _) in &pipelines {
+                refuse_inputs(path, &inputs)?;
+            }
+            for (path, text) in &pipelines {
+                write_file(path, text)?;
+            }
+            let names: Vec<String> = pipelines
+                .iter()
+                .map(|(p, _)| p.display().to_string())
+                .collect();
+            say!("Wrote the rebuild pipeline to {}.", names.join(", "));
             Ok(())
         }
         Command::Migrate { input, output } => migrate(&input, output.as_deref()),
         Command::Templates {
             command: TemplatesCommand::Export { dir, force },
         } => export_templates(&dir, force),
+    }
+}
+
+/// The files `generate` writes for a plan: its pipelines, and the rebuild layout of an update
+/// check whose rebuild is sharded.
+struct Generated {
+    files: Vec<sharded::PipelineFile>,
+    data: Vec<(PathBuf, String)>,
+    note: String,
+}
+
+impl Generated {
+    fn report(&self, settings: &Settings) -> String {
+        sharded::report(&self.files, &settings.limits) + &self.note
+    }
+}
+
+fn generate_files(
+    config: &Config,
+    settings: &Settings,
+    plan: &plan::Plan,
+    templates: &Templates,
+    output: &Path,
+) -> Result<Generated, Error> {
+    match plan {
+        plan::Plan::Check(check) => {
+            let scheduled = scheduled::generate(config, settings, check, templates, output)?;
+            let note = scheduled.report();
+            Ok(Generated {
+                files: vec![scheduled.pipeline],
+                data: scheduled
+                    .rebuild_layout
+                    .map(|layout| (layout.path, layout.text))
+                    .into_iter()
+                    .collect(),
+                note,
+            })
+        }
+        plan::Plan::Build(_) => Ok(Generated {
+            files: sharded::generate(config, settings, plan, templates, output)?,
+            data: Vec::new(),
+            note: String::new(),
+        }),
     }
 }
 

@@ -16,7 +16,11 @@ pub mod template_vars;
 use crate::config::Config;
 use crate::environment::{PipelineRun, Settings};
 use crate::gitlab::Stage;
-use crate::plan::Plan;
+use crate::plan::{CheckPlan, Plan};
+
+pub use check::{
+    EVALUATE_JOB, Rebuild, batches, rebuild_shard_job_name, update_check_batch_job_name,
+};
 
 use template_vars::{JobVars, PlanVars, TemplateVars};
 
@@ -120,13 +124,40 @@ pub fn pipeline_spec<'a>(
             let jobs = factory.build_pipeline(plan);
             (build_stages(&jobs), jobs)
         }
-        Plan::Check(plan) => (Stage::UPDATE_CHECK, factory.check_pipeline(plan)),
+        Plan::Check(plan) => (
+            Stage::UPDATE_CHECK,
+            factory
+                .check_pipeline(plan, check::Rebuild::Single, None)
+                .unwrap_or_default(),
+        ),
     };
     PipelineSpec {
         stages,
         hidden: factory.hidden(),
         jobs,
     }
+}
+
+/// The jobs of the update-check pipeline of `plan` within the job limit: its update checks in
+/// batches when one job per image does not fit, and the trigger jobs of `rebuild`. An error
+/// says what cannot fit.
+pub fn check_pipeline_spec<'a>(
+    config: &'a Config,
+    settings: &'a Settings,
+    plan: &'a CheckPlan,
+    rebuild: Rebuild,
+) -> Result<PipelineSpec<'a>, String> {
+    let factory = JobFactory {
+        config,
+        settings,
+        run: &plan.run,
+    };
+    let jobs = factory.check_pipeline(plan, rebuild, Some(settings.limits.max_jobs))?;
+    Ok(PipelineSpec {
+        stages: Stage::UPDATE_CHECK,
+        hidden: factory.hidden(),
+        jobs,
+    })
 }
 
 /// Makes job specs with the variables every template shares.

@@ -31,7 +31,9 @@ pub struct Item {
 
 /// One shard: its images in plan order, its job count (its plan job included) and the shards
 /// (indexes, all lower) holding parents of its images, which must pass before it starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized as the rebuild layout `generate` hands to `evaluate`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Shard {
     pub images: Vec<String>,
     pub jobs: usize,

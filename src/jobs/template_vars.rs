@@ -12,7 +12,8 @@ use crate::environment::{JobImages, PipelineRun, Settings, credentials};
 use crate::gitlab::Stage;
 use crate::oci::Reference;
 use crate::results::{
-    BINARY_DIR, ERRORS_FILE, LAYER_CHECK_FILE, REBUILD_PIPELINE, REPORT, RESULTS_DIR, SUMMARY_FILE,
+    BINARY_DIR, ERRORS_FILE, LAYER_CHECK_FILE, REBUILD_PIPELINE, REBUILD_SHARD_PIPELINES, REPORT,
+    RESULTS_DIR, SUMMARY_FILE,
 };
 
 /// The variables of one template.
@@ -44,6 +45,9 @@ pub struct TemplateVars<'a> {
     pub check: Option<CheckVars>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger: Option<TriggerVars>,
+    /// The checks of an `update-check:batch:<k>` job, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Vec<BatchCheck>>,
 }
 
 impl<'a> TemplateVars<'a> {
@@ -81,6 +85,7 @@ impl<'a> TemplateVars<'a> {
             files: None,
             check: None,
             trigger: None,
+            batch: None,
         }
     }
 }
@@ -103,6 +108,7 @@ impl TemplateVars<'_> {
             files: &'k Option<Files>,
             check: &'k Option<CheckVars>,
             trigger: &'k Option<TriggerVars>,
+            batch: &'k Option<Vec<BatchCheck>>,
         }
         let key = Key {
             image: &self.image,
@@ -116,6 +122,7 @@ impl TemplateVars<'_> {
             files: &self.files,
             check: &self.check,
             trigger: &self.trigger,
+            batch: &self.batch,
         };
         // Strings, booleans, lists and maps of strings always serialize.
         serde_json::to_string(&key).unwrap_or_default()
@@ -300,6 +307,10 @@ pub struct Files {
     summary: String,
     rebuild_pipeline: String,
     report: String,
+    /// When the rebuild is sharded: the layout `evaluate` reads (`--rebuild-layout`) and the
+    /// files it writes, one per shard (a glob); none otherwise.
+    rebuild_layout: Option<String>,
+    rebuild_pipelines: Option<String>,
 }
 
 impl Files {
@@ -312,8 +323,24 @@ impl Files {
             summary: format!("{RESULTS_DIR}/{SUMMARY_FILE}"),
             rebuild_pipeline: REBUILD_PIPELINE.into(),
             report: REPORT.into(),
+            rebuild_layout: None,
+            rebuild_pipelines: None,
         }
     }
+
+    /// The files of a rebuild sharded by the layout in `layout_file`.
+    pub(super) fn shard_rebuild(&mut self, layout_file: &str) {
+        self.rebuild_layout = Some(layout_file.to_string());
+        self.rebuild_pipelines = Some(REBUILD_SHARD_PIPELINES.into());
+    }
+}
+
+/// One check of an `update-check:batch:<k>` job: the image and what its own job would check.
+#[derive(Debug, Serialize)]
+pub struct BatchCheck {
+    pub(super) image_id: String,
+    #[serde(flatten)]
+    pub(super) check: CheckVars,
 }
 
 /// What one `update-check:<id>` job checks and where it writes.

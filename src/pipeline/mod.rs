@@ -3,6 +3,7 @@
 //! byte-identical output). GitLab's rules themselves live in `gitlab`; `yaml` writes the text
 //! so that GitLab's YAML 1.1 parser reads every value as written.
 
+pub mod scheduled;
 pub mod sharded;
 pub mod yaml;
 

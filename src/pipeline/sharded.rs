@@ -133,6 +133,7 @@ pub fn generate(
             continue;
         }
         let carrier = Carrier {
+            job: SHARDS_JOB,
             pipeline_id: run.pipeline_id.clone(),
             generate_job: settings.generate_job.clone(),
             files: artifacts.clone(),
@@ -162,7 +163,7 @@ pub fn generate(
 
 /// The jobs per shard of the next layout when `largest` is over the YAML budget: fewer, in
 /// proportion to how far it is over; an error when that leaves no room for an image.
-fn fewer_jobs(
+pub(super) fn fewer_jobs(
     largest: &PipelineFile,
     max_jobs: usize,
     limits: &PipelineLimits,
@@ -202,16 +203,18 @@ pub fn generate_single(
 
 /// The dispatcher's `gipgee:shards` job downloads the shard files from the generate job of the
 /// parent pipeline and keeps them as its artifacts, which the shards' trigger jobs include
-/// (GitLab includes an artifact only of a job in the trigger job's own pipeline).
-struct Carrier {
-    pipeline_id: String,
-    generate_job: String,
-    files: Vec<String>,
+/// (GitLab includes an artifact only of a job in the trigger job's own pipeline); so does the
+/// `gipgee:plan` job of an update-check pipeline with the rebuild layout, for `evaluate`.
+pub(super) struct Carrier {
+    pub(super) job: &'static str,
+    pub(super) pipeline_id: String,
+    pub(super) generate_job: String,
+    pub(super) files: Vec<String>,
 }
 
 impl Carrier {
-    fn adjust(&self, job: &mut Job) {
-        if job.name != SHARDS_JOB {
+    pub(super) fn adjust(&self, job: &mut Job) {
+        if job.name != self.job {
             return;
         }
         job.needs = None;
@@ -252,7 +255,7 @@ pub fn shard_path(output: &Path, number: usize) -> PathBuf {
 
 /// How a trigger job names a shard file: as written, relative to the project directory; an
 /// absolute output (only tests write one) by its file name.
-fn artifact_name(path: &Path) -> String {
+pub(super) fn artifact_name(path: &Path) -> String {
     match path.is_absolute() {
         true => path
             .file_name()
@@ -262,7 +265,7 @@ fn artifact_name(path: &Path) -> String {
     }
 }
 
-fn over_limits(jobs: usize, bytes: usize, limits: &PipelineLimits) -> String {
+pub(super) fn over_limits(jobs: usize, bytes: usize, limits: &PipelineLimits) -> String {
     let mut over = Vec::new();
     if jobs > limits.max_jobs {
         over.push(format!(

@@ -44,6 +44,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("sign"),
     built_in!("layer-check"),
     built_in!("update-check"),
+    built_in!("update-check-batch"),
     built_in!("evaluate"),
     built_in!("verdict"),
     built_in!("trigger"),

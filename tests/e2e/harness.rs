@@ -75,6 +75,7 @@ const HOST_STATE: &[&str] = &[
 const OUTPUTS: &[&str] = &[
     "gipgee-pipeline.yml",
     "gipgee-rebuild.yml",
+    "gipgee-rebuild-layout.json",
     "gipgee-results",
     "gipgee-bin",
     "gipgee-report.xml",
@@ -87,6 +88,20 @@ const SHARD_FILES: &str = "gipgee-pipeline-shard-*.yml";
 /// The shard file `number` (from 1) of a sharded pipeline.
 fn shard_file(number: usize) -> String {
     format!("gipgee-pipeline-shard-{number}.yml")
+}
+
+/// The rebuild pipelines of a sharded rebuild, `gipgee-rebuild-<k>.yml` (removed before each
+/// run, as the files of [`OUTPUTS`]).
+const REBUILD_SHARD_FILES: &str = "gipgee-rebuild-*.yml";
+
+/// The rebuild pipeline `evaluate` wrote for shard `number` (from 1) of a sharded rebuild.
+fn rebuild_shard_file(number: usize) -> String {
+    format!("gipgee-rebuild-{number}.yml")
+}
+
+/// The trigger job of rebuild shard `number` in the update-check pipeline.
+pub fn rebuild_trigger(number: usize) -> String {
+    format!("rebuild:{number}")
 }
 
 /// The trigger job of shard `number` in the dispatcher.
@@ -248,6 +263,10 @@ pub struct Run {
     /// dispatcher's `gipgee:shard:<k>` trigger jobs); their jobs are keyed
     /// `gipgee:shard:<k>/<job>`.
     pub shards: Vec<serde_yaml::Mapping>,
+    /// The rebuild pipelines of a sharded rebuild, in order (the third level, started by the
+    /// update-check pipeline's `rebuild:<k>` trigger jobs); their jobs are keyed
+    /// `rebuild:<k>/<job>`.
+    pub rebuild_shards: Vec<serde_yaml::Mapping>,
 }
 
 /// The job a line of gitlab-ci-local's output belongs to, and the rest of the line. Jobs of
@@ -273,20 +292,30 @@ fn job_key(line: &str) -> Option<(String, &str)> {
     }
 }
 
+/// The pipeline files a run left.
+struct Pipelines {
+    pipeline: Option<serde_yaml::Mapping>,
+    pipeline_file: PathBuf,
+    rebuild: Option<serde_yaml::Mapping>,
+    shards: Vec<serde_yaml::Mapping>,
+    rebuild_shards: Vec<serde_yaml::Mapping>,
+}
+
 impl Run {
     fn parse(
         label: String,
         output: String,
         status: Option<i32>,
         known: BTreeSet<String>,
-        pipelines: (
-            Option<serde_yaml::Mapping>,
-            PathBuf,
-            Option<serde_yaml::Mapping>,
-            Vec<serde_yaml::Mapping>,
-        ),
+        pipelines: Pipelines,
     ) -> Run {
-        let (pipeline, pipeline_file, rebuild, shards) = pipelines;
+        let Pipelines {
+            pipeline,
+            pipeline_file,
+            rebuild,
+            shards,
+            rebuild_shards,
+        } = pipelines;
         let mut jobs: BTreeMap<String, JobRecord> = BTreeMap::new();
         for (number, line) in output.lines().enumerate() {
             // The closing summary: ` PASS  [<trigger job>] -> <job>` or ` FAIL  <job>`.
@@ -331,6 +360,7 @@ impl Run {
             pipeline_file,
             rebuild,
             shards,
+            rebuild_shards,
         }
     }
 
@@ -420,6 +450,23 @@ impl Run {
         }
     }
 
+    /// Exactly these jobs are in the rebuild pipeline `evaluate` wrote for shard `number`
+    /// (from 1) of a sharded rebuild.
+    #[track_caller]
+    pub fn expect_rebuild_shard_jobs(&self, number: usize, expected: &[&str]) {
+        let Some(shard) = self.rebuild_shards.get(number - 1) else {
+            self.fail(&format!(
+                "\nthe rebuild has {} shards, not {number}",
+                self.rebuild_shards.len()
+            ))
+        };
+        self.expect_jobs(
+            &format!("rebuild shard {number} (written by `evaluate`)"),
+            job_names(shard),
+            expected,
+        );
+    }
+
     /// Exactly these jobs are in shard `number` (from 1) of a sharded pipeline.
     #[track_caller]
     pub fn expect_shard_jobs(&self, number: usize, expected: &[&str]) {
@@ -471,33 +518,26 @@ impl Run {
         );
     }
 
-    /// The staging reference of an image rebuilt by the rebuild pipeline.
+    /// The staging reference of an image rebuilt by the rebuild pipeline (or one of its
+    /// shards).
     #[track_caller]
     pub fn rebuild_staging(&self, id: &str) -> String {
-        let job = format!("build:{id}");
-        let staging = self
-            .rebuild()
-            .get(job.as_str())
-            .and_then(|j| j["variables"]["GIPGEE_STAGING_IMAGE"].as_str());
-        match staging {
-            Some(staging) => staging.to_string(),
-            None => self.fail(&format!(
-                "\nthe rebuild pipeline has no job `{job}` with GIPGEE_STAGING_IMAGE"
-            )),
-        }
+        self.rebuild_job_variable(&format!("build:{id}"), "GIPGEE_STAGING_IMAGE")
     }
 
-    /// A variable of a job of the rebuild pipeline.
+    /// A variable of a job of the rebuild pipeline (or of one of its shards).
     #[track_caller]
     pub fn rebuild_job_variable(&self, job: &str, name: &str) -> String {
         let value = self
-            .rebuild()
-            .get(job)
+            .rebuild
+            .iter()
+            .chain(&self.rebuild_shards)
+            .find_map(|pipeline| pipeline.get(job))
             .and_then(|j| j["variables"][name].as_str());
         match value {
             Some(value) => value.to_string(),
             None => self.fail(&format!(
-                "\nthe rebuild pipeline's job `{job}` has no variable {name}"
+                "\nno rebuild pipeline (gipgee-rebuild.yml or gipgee-rebuild-<k>.yml, written by `evaluate`) has a job `{job}` with the variable {name}"
             )),
         }
     }
@@ -924,7 +964,7 @@ impl World {
         std::fs::write(
             self.project.join(".git/info/exclude"),
             format!(
-                ".gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n{}\n{SHARD_FILES}\n",
+                ".gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n{}\n{SHARD_FILES}\n{REBUILD_SHARD_FILES}\n",
                 OUTPUTS.join("\n")
             ),
         )
@@ -1174,9 +1214,11 @@ impl World {
             let _ = std::fs::remove_file(&path);
             let _ = std::fs::remove_dir_all(&path);
         }
-        for number in 1.. {
-            if std::fs::remove_file(self.project.join(shard_file(number))).is_err() {
-                break;
+        for file in [shard_file, rebuild_shard_file] {
+            for number in 1.. {
+                if std::fs::remove_file(self.project.join(file(number))).is_err() {
+                    break;
+                }
             }
         }
 
@@ -1242,13 +1284,29 @@ impl World {
                     .map(|job| format!("{trigger}/{job}")),
             );
         }
-        Run::parse(
-            label,
-            output,
-            status,
-            known,
-            (pipeline, pipeline_file, rebuild, shards),
-        )
+        let rebuild_shards: Vec<serde_yaml::Mapping> = (1..)
+            .map_while(|number| {
+                std::fs::read_to_string(self.project.join(rebuild_shard_file(number))).ok()
+            })
+            .map(|text| serde_yaml::from_str(&text).expect("a rebuild shard is YAML"))
+            .collect();
+        for (number, shard) in (1..).zip(&rebuild_shards) {
+            let trigger = rebuild_trigger(number);
+            known.extend(
+                shard
+                    .keys()
+                    .filter_map(|k| k.as_str())
+                    .map(|job| format!("{trigger}/{job}")),
+            );
+        }
+        let pipelines = Pipelines {
+            pipeline,
+            pipeline_file,
+            rebuild,
+            shards,
+            rebuild_shards,
+        };
+        Run::parse(label, output, status, known, pipelines)
     }
 
     /// The generated pipeline passes GitLab's CI schema and gitlab-ci-local's `--list`.
@@ -1269,6 +1327,19 @@ impl World {
             crate::support::tools::check_pipeline(
                 &self.project,
                 &self.project.join(shard_file(number)),
+            );
+        }
+    }
+
+    /// Every rebuild pipeline of a sharded rebuild passes GitLab's CI schema, Psych and
+    /// gitlab-ci-local's `--list`.
+    #[track_caller]
+    pub fn check_rebuild_shard_pipelines(&self, run: &Run) {
+        let _ = std::fs::remove_file(self.project.join(".gitlab-ci-local-variables.yml"));
+        for number in 1..=run.rebuild_shards.len() {
+            crate::support::tools::check_pipeline(
+                &self.project,
+                &self.project.join(rebuild_shard_file(number)),
             );
         }
     }

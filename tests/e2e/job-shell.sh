@@ -25,7 +25,22 @@ mkdir -p "$jobs_dir"
 export REGISTRY_AUTH_FILE="$jobs_dir/auth-$CI_JOB_ID.json"
 echo '{"auths": {}}' > "$REGISTRY_AUTH_FILE"
 
+# `needs: [{pipeline: <parent>, job: gipgee:generate}]`, which gitlab-ci-local ignores: the plan
+# job of an update-check pipeline whose rebuild is sharded downloads the rebuild layout from the
+# parent pipeline's generate job, as GitLab does before the job's script. gitlab-ci-local starts
+# the job in the project directory, keeps each job's files in .gitlab-ci-local/builds/<job> and
+# its artifacts in .gitlab-ci-local/artifacts/<job> (`:` escaped as `Og`).
+if [[ $CI_JOB_NAME == gipgee:plan ]]; then
+  layout=.gitlab-ci-local/artifacts/gipgeeOggenerate/gipgee-rebuild-layout.json
+  if [[ -f $layout ]]; then
+    cp "$layout" .gitlab-ci-local/builds/gipgeeOgplan/
+  fi
+fi
+
 case $CI_JOB_NAME in
+  # Batched update checks run in the buildah image (on the host here): they pull each released
+  # image and run its check inside it themselves.
+  update-check:batch:*) exec /bin/bash ;;
   test:* | update-check:*) ;;
   *) exec /bin/bash ;;
 esac
