@@ -102,11 +102,17 @@ fn globs_matching_nothing(config: &Config, root: &Path) -> Vec<Diagnostic> {
         return Vec::new();
     };
     let mut matched = vec![false; globs.len()];
+    // Counted, not scanned per file: the walk stays linear in files + globs.
+    let mut unmatched = globs.len();
+    let mut indexes = Vec::new();
     for file in work_tree_files(root) {
-        for index in set.matches(&file) {
-            matched[index] = true;
+        set.matches_into(file.as_str(), &mut indexes);
+        for &index in &indexes {
+            if !std::mem::replace(&mut matched[index], true) {
+                unmatched -= 1;
+            }
         }
-        if matched.iter().all(|m| *m) {
+        if unmatched == 0 {
             break;
         }
     }
