@@ -5,7 +5,7 @@
 //! stream (yaml-rust2) into a small tree of [`Node`]s with positions, which the config
 //! validator walks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
@@ -233,6 +233,20 @@ struct Open {
     node: Node,
     anchor: usize,
     pending_key: Option<Node>,
+    /// The string keys of a mapping so far: a lookup per key keeps a mapping of thousands of
+    /// entries (`images`) linear to check for duplicates.
+    keys: HashSet<String>,
+}
+
+impl Open {
+    fn new(position: Position, value: Value, anchor: usize) -> Open {
+        Open {
+            node: Node { position, value },
+            anchor,
+            pending_key: None,
+            keys: HashSet::new(),
+        }
+    }
 }
 
 impl TreeBuilder<'_> {
@@ -249,9 +263,9 @@ impl TreeBuilder<'_> {
             Value::Mapping(entries) => match parent.pending_key.take() {
                 None => parent.pending_key = Some(node),
                 Some(key) => {
-                    let duplicate = entries.iter().any(|(existing, _)| {
-                        existing.as_str().is_some() && existing.as_str() == key.as_str()
-                    });
+                    let duplicate = key
+                        .as_str()
+                        .is_some_and(|text| !parent.keys.insert(text.to_string()));
                     if duplicate {
                         self.duplicates.push(
                             Diagnostic::at(
@@ -290,22 +304,14 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
                     anchor,
                 );
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Open {
-                node: Node {
-                    position,
-                    value: Value::Sequence(Vec::new()),
-                },
-                anchor,
-                pending_key: None,
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Open {
-                node: Node {
-                    position,
-                    value: Value::Mapping(Vec::new()),
-                },
-                anchor,
-                pending_key: None,
-            }),
+            Event::SequenceStart(anchor, _) => {
+                let open = Open::new(position, Value::Sequence(Vec::new()), anchor);
+                self.stack.push(open);
+            }
+            Event::MappingStart(anchor, _) => {
+                let open = Open::new(position, Value::Mapping(Vec::new()), anchor);
+                self.stack.push(open);
+            }
             Event::SequenceEnd | Event::MappingEnd => self.close(),
             Event::Alias(id) => self.expand_alias(id, position),
             Event::Nothing
@@ -370,6 +376,25 @@ mod tests {
         assert_eq!(dups.len(), 1);
         assert_eq!(dups[0].message, "duplicate key `a`");
         assert_eq!(dups[0].position, Some(Position { line: 3, col: 1 }));
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_per_mapping_among_many_keys() {
+        // The same keys in sibling and nested mappings are no duplicates; a null key and a
+        // quoted key with the text of an earlier one are compared by their text.
+        let mut source: String = (0..500)
+            .map(|i| format!("k{i}: {{a: 1, b: {{a: 2}}}}\n"))
+            .collect();
+        source.push_str("k7: again\n'k9': quoted\n~: 1\nnull: 2\n");
+        let (_, dups) = parse(&source).unwrap();
+        let messages: Vec<(&str, usize)> = dups
+            .iter()
+            .map(|d| (d.message.as_str(), d.position.map_or(0, |p| p.line)))
+            .collect();
+        assert_eq!(
+            messages,
+            [("duplicate key `k7`", 501), ("duplicate key `k9`", 502)]
+        );
     }
 
     #[test]

@@ -82,8 +82,12 @@ pub fn generate(
     };
     let plan_text = build.to_text();
     let mut max_jobs = limits.max_jobs;
+    // The first layout splits the specs made above; a smaller layout needs them again.
+    let mut made = Some(spec);
     loop {
-        let spec = jobs::pipeline_spec(config, settings, plan);
+        let spec = made
+            .take()
+            .unwrap_or_else(|| jobs::pipeline_spec(config, settings, plan));
         let mut layout = shards::layout(&shards::items(&spec), max_jobs).map_err(|problem| {
             let reduced = match max_jobs < limits.max_jobs {
                 true => format!(

@@ -50,6 +50,9 @@ impl BuildPlan {
         warnings: Vec<String>,
     ) -> Result<BuildPlan, Error> {
         let mut images: Vec<PlannedImage> = Vec::new();
+        // Where each planned image is in `images`: a parent is found without a scan, which
+        // would cost quadratic time in large configs.
+        let mut index_of: std::collections::HashMap<&str, usize> = Default::default();
         for id in graph.order() {
             let Some(image) = config.images.get(id) else {
                 continue;
@@ -61,7 +64,8 @@ impl BuildPlan {
             let parent = graph.parent(id).map(str::to_string);
             let parent_planned = parent
                 .as_ref()
-                .and_then(|p| images.iter().find(|i| &i.image.id == p));
+                .and_then(|p| index_of.get(p.as_str()))
+                .map(|&index| &images[index]);
             let parent_built =
                 parent_planned.is_some_and(|p| p.decision.is_build()) && decision.is_build();
             let staging_image = staging_reference(image, &run)?;
@@ -70,6 +74,7 @@ impl BuildPlan {
                 _ => image.base_image.clone(),
             };
             let is_build = decision.is_build();
+            index_of.insert(id, images.len());
             images.push(PlannedImage {
                 image: image.clone(),
                 decision,

@@ -1,7 +1,7 @@
 //! The parent/child graph of images: an image whose `baseImage` is another image's target
 //! location is built on it. Owns parent lookup, dependency order and cycle detection.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Position};
@@ -89,46 +89,129 @@ impl Graph {
 
 /// Follows parent links from every image; a walk that returns to an image on its own path
 /// is a cycle. Returns every cycle once, in parent direction, starting and ending at its
-/// smallest id.
+/// smallest id. Each image is walked once: a walk that reaches an image an earlier walk
+/// passed stops there (whatever lies beyond was found then), so long chains stay linear.
 fn find_cycles(parents: &BTreeMap<String, String>) -> BTreeSet<Vec<String>> {
     let mut cycles = BTreeSet::new();
-    for start in parents.keys() {
-        let mut path = vec![start.clone()];
-        let mut current = start;
-        while let Some(parent) = parents.get(current) {
-            if let Some(at) = path.iter().position(|p| p == parent) {
-                let mut cycle: Vec<String> = path[at..].to_vec();
-                let min = cycle
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, id)| *id)
-                    .map_or(0, |(i, _)| i);
-                cycle.rotate_left(min);
-                cycle.push(cycle[0].clone());
-                cycles.insert(cycle);
-                break;
+    let mut walk_of: HashMap<&str, usize> = HashMap::new();
+    for (walk, start) in parents.keys().enumerate() {
+        let mut path: Vec<&str> = Vec::new();
+        let mut current = Some(start.as_str());
+        while let Some(id) = current {
+            match walk_of.get(id) {
+                Some(&earlier) if earlier != walk => break,
+                Some(_) => {
+                    let at = path.iter().position(|p| *p == id).unwrap_or(0);
+                    let mut cycle: Vec<String> = path[at..].iter().map(|p| p.to_string()).collect();
+                    let min = cycle
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, id)| *id)
+                        .map_or(0, |(i, _)| i);
+                    cycle.rotate_left(min);
+                    cycle.push(cycle[0].clone());
+                    cycles.insert(cycle);
+                    break;
+                }
+                None => {
+                    walk_of.insert(id, walk);
+                    path.push(id);
+                    current = parents.get(id).map(String::as_str);
+                }
             }
-            path.push(parent.clone());
-            current = parent;
         }
     }
     cycles
 }
 
+/// The ids, parents before children (by depth in the parent chain), ties broken by id.
 fn dependency_order<'a>(
     ids: impl Iterator<Item = &'a String>,
-    parents: &BTreeMap<String, String>,
+    parents: &'a BTreeMap<String, String>,
 ) -> Vec<String> {
-    fn depth(id: &str, parents: &BTreeMap<String, String>) -> usize {
-        let mut depth = 0;
-        let mut current = id;
-        while let Some(parent) = parents.get(current) {
-            depth += 1;
-            current = parent;
+    let mut depths: HashMap<&str, usize> = HashMap::new();
+    let mut keyed: Vec<(usize, &str)> = ids
+        .map(|id| (depth(id, parents, &mut depths), id.as_str()))
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, id)| id.to_string()).collect()
+}
+
+/// How many parents `id` has above it, remembering the depth of every image on the way, so
+/// that each image's chain is walked once. Called only on a graph without cycles.
+fn depth<'a>(
+    id: &'a str,
+    parents: &'a BTreeMap<String, String>,
+    depths: &mut HashMap<&'a str, usize>,
+) -> usize {
+    let mut unknown = Vec::new();
+    let mut current = Some(id);
+    // The depth of the last image in `unknown`: one below a known image, or 0 at a root.
+    let mut depth = 0;
+    while let Some(image) = current {
+        if let Some(&known) = depths.get(image) {
+            depth = known + 1;
+            break;
         }
-        depth
+        unknown.push(image);
+        current = parents.get(image).map(String::as_str);
     }
-    let mut ids: Vec<String> = ids.cloned().collect();
-    ids.sort_by_key(|id| (depth(id, parents), id.clone()));
-    ids
+    for image in unknown.into_iter().rev() {
+        depths.insert(image, depth);
+        depth += 1;
+    }
+    depths.get(id).copied().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parents(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(child, parent)| (child.to_string(), parent.to_string()))
+            .collect()
+    }
+
+    fn cycle(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|id| id.to_string()).collect()
+    }
+
+    #[test]
+    fn every_cycle_is_found_once_also_through_chains_leading_into_it() {
+        // `a` and `z` lead into the cycle b → c → d → b; `e` is a cycle of its own; `f` and
+        // `g` are a chain into `a`, walked after it.
+        let parents = parents(&[
+            ("a", "c"),
+            ("b", "c"),
+            ("c", "d"),
+            ("d", "b"),
+            ("e", "e"),
+            ("f", "g"),
+            ("g", "a"),
+            ("z", "d"),
+        ]);
+        assert_eq!(
+            find_cycles(&parents),
+            BTreeSet::from([cycle(&["b", "c", "d", "b"]), cycle(&["e", "e"])])
+        );
+    }
+
+    #[test]
+    fn parents_come_before_children_then_ids_in_order() {
+        // A chain written children first: 9 → 8 → … → 0, and a second root `m`.
+        let pairs: Vec<(String, String)> = (1..10)
+            .rev()
+            .map(|i| (format!("c{i}"), format!("c{}", i - 1)))
+            .collect();
+        let parents: BTreeMap<String, String> = pairs.into_iter().collect();
+        let mut ids: Vec<String> = (0..10).rev().map(|i| format!("c{i}")).collect();
+        ids.push("m".into());
+        let order = dependency_order(ids.iter(), &parents);
+        assert_eq!(order[..2], ["c0".to_string(), "m".to_string()]);
+        let chain: Vec<String> = (1..10).map(|i| format!("c{i}")).collect();
+        assert_eq!(order[2..], chain);
+        assert!(find_cycles(&parents).is_empty());
+    }
 }
