@@ -180,6 +180,7 @@ scenarios! {
     config_base_image_edit => "config-base-image-edit",
     config_new_and_removed_image => "config-new-and-removed-image",
     config_base_invalid => "config-base-invalid",
+    multi_platform => "multi-platform",
 }
 
 /// The same inputs give byte-identical pipelines.

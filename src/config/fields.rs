@@ -29,6 +29,10 @@ pub enum FieldKind {
     Strings,
     /// Free text.
     Text,
+    /// A list of platforms, `os/architecture[/variant]`.
+    Platforms,
+    /// A map of platform to a list of runner tags.
+    RunnerTags,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -103,6 +107,23 @@ pub const IMAGE_FIELDS: &[Field] = &[
         "builder",
         FieldKind::Builder,
         "Built-in builder template set (default buildah).",
+    ),
+    // Multi-platform images and the build cache (README, "Multi-platform images" and "Build
+    // cache"); checked in `parse::platforms`.
+    field(
+        "platforms",
+        FieldKind::Platforms,
+        "Platforms built into one multi-platform image (`os/architecture[/variant]`, e.g. linux/arm64); each is tested. Without it: one image for the build runner's platform.",
+    ),
+    field(
+        "runnerTags",
+        FieldKind::RunnerTags,
+        "Runner tags per platform (`linux/arm64: [arm64]`) for that platform's test jobs; a platform without tags is tested on the default runner under emulation.",
+    ),
+    field(
+        "cache",
+        FieldKind::Bool,
+        "Whether the build reuses layers from a registry cache, `<staging>/cache/<image id>` (default false).",
     ),
 ];
 

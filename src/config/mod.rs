@@ -19,7 +19,7 @@ pub use fields::{Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, T
 
 use crate::diagnostic::{Diagnostic, Position, SourceDiagnostics};
 use crate::error::Error;
-use crate::oci::{Reference, Repository};
+use crate::oci::{Platform, Reference, Repository};
 use crate::vars::Vars;
 
 /// The resolved configuration.
@@ -112,6 +112,20 @@ pub struct Image {
     pub update_check: UpdateCheck,
     pub layer_check: bool,
     pub builder: String,
+    /// `platforms`, `runnerTags` and `cache`.
+    pub platforms: Platforms,
+}
+
+/// How an image is built for its platforms, and whether from a cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Platforms {
+    /// The platforms of a multi-platform image, in the configured order; empty: one image
+    /// for the build runner's platform (no `platforms` key).
+    pub list: Vec<Platform>,
+    /// Runner tags of a platform's test jobs.
+    pub runner_tags: BTreeMap<Platform, Vec<String>>,
+    /// Whether the build reuses layers from the image's registry cache.
+    pub cache: bool,
 }
 
 impl Image {

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use globset::Glob;
 
+mod platforms;
+
 use super::fields::{
     Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS,
 };
@@ -304,6 +306,8 @@ impl Walker {
                 FieldKind::UpdateCheck => drop(self.update_check(node)),
                 FieldKind::Bool => drop(self.bool(node)),
                 FieldKind::Builder => drop(self.builder(node)),
+                FieldKind::Platforms => drop(self.platforms(node)),
+                FieldKind::RunnerTags => drop(self.runner_tags(node)),
                 FieldKind::VariableName | FieldKind::Strings | FieldKind::Text => {}
             }
         }
@@ -389,6 +393,8 @@ impl Walker {
         let builder = fields
             .get("builder")
             .map_or(Some(BUILDERS[0].to_string()), |n| self.builder(n));
+        let test_count = tests.as_ref().map_or(0, Vec::len);
+        let platform_fields = self.platform_fields(id, key, fields, test_count);
         if self.diagnostics.len() > errors_before {
             return None;
         }
@@ -419,6 +425,7 @@ impl Walker {
             update_check: update_check?,
             layer_check: layer_check?,
             builder: builder?,
+            platforms: platform_fields?,
         })
     }
 

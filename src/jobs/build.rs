@@ -8,7 +8,7 @@
 //!
 //! | job | variables |
 //! |---|---|
-//! | build | `GIPGEE_IMAGE_ID`, `GIPGEE_BASE_IMAGE`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_CONTEXT`, `GIPGEE_CONTAINERFILE` (only when it is not `<context>/Containerfile`) |
+//! | build | `GIPGEE_IMAGE_ID`, `GIPGEE_BASE_IMAGE`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_CONTEXT`, `GIPGEE_CONTAINERFILE` (only when it is not `<context>/Containerfile`), `GIPGEE_CACHE_REPOSITORY` (only with `cache: true`) |
 //! | test | `GIPGEE_IMAGE` (the staging image) |
 //! | release | `GIPGEE_STAGING_IMAGE`, `GIPGEE_TARGET_IMAGE_1` … `_N` |
 //!
@@ -18,16 +18,55 @@ use std::collections::BTreeSet;
 
 use super::template_vars::{BuildVars, ReleaseVars, TargetVars, TestVars};
 use super::{
-    Body, JobFactory, JobSpec, Owner, PLAN_JOB, Variable, build_job_name, release_job_name,
-    test_job_name,
+    Body, JobFactory, JobSpec, Owner, PLAN_JOB, Variable, build_job_name, platform_test_job_name,
+    release_job_name, test_job_name,
 };
-use crate::config::{ImageTest, TestRun};
+use crate::config::{Image, ImageTest, TestRun};
 use crate::gitlab::Stage;
+use crate::oci::Platform;
 use crate::plan::{BuildPlan, PlannedImage};
 
 /// The variable of the `n`th target location (from 1) of a release job.
 pub fn target_variable(n: usize) -> String {
     format!("GIPGEE_TARGET_IMAGE_{n}")
+}
+
+/// The repository of an image's build cache: its own, below its staging repository, so that
+/// no two images share cached layers.
+pub fn cache_repository(planned: &PlannedImage) -> String {
+    format!("{}/cache/{}", planned.image.staging, planned.image.id)
+}
+
+/// One test job of an image: the test, the platform it runs on (multi-platform images) and
+/// the job's name.
+struct TestJob<'i> {
+    name: String,
+    test: &'i ImageTest,
+    platform: Option<&'i Platform>,
+}
+
+/// Every test job of an image, in test order and, per test, in platform order.
+fn test_jobs(image: &Image) -> Vec<TestJob<'_>> {
+    let platforms = &image.platforms.list;
+    image
+        .tests
+        .iter()
+        .flat_map(|test| match platforms.is_empty() {
+            true => vec![TestJob {
+                name: test_job_name(&image.id, &test.name),
+                test,
+                platform: None,
+            }],
+            false => platforms
+                .iter()
+                .map(|platform| TestJob {
+                    name: platform_test_job_name(&image.id, &test.name, platform),
+                    test,
+                    platform: Some(platform),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The variable `name` holding the image's staging reference, anchored under its id.
@@ -47,7 +86,7 @@ impl<'a> JobFactory<'a> {
         for planned in plan.built() {
             let first = specs.len();
             specs.push(self.build_job(planned));
-            for test in &planned.image.tests {
+            for test in test_jobs(&planned.image) {
                 specs.push(self.test_job(planned, test));
             }
             if planned.release {
@@ -72,10 +111,13 @@ impl<'a> JobFactory<'a> {
         let name = build_job_name(&planned.image.id);
         let mut spec = self.spec("build", name, Stage::Build, Some(needs));
         spec.manual = planned.manual;
+        let platforms = &planned.image.platforms;
         spec.vars.build = Some(BuildVars {
             args: planned.image.build_args.clone(),
             base_insecure: self.insecure(planned.build_base.registry()),
             staging_insecure: self.insecure(planned.staging_image.registry()),
+            platforms: platforms.list.iter().map(ToString::to_string).collect(),
+            cache: platforms.cache,
         });
         spec.vars.logins = Some(self.logins([&planned.build_base, &planned.staging_image]));
         let image = &planned.image;
@@ -96,14 +138,21 @@ impl<'a> JobFactory<'a> {
                 image.containerfile.as_str(),
             ));
         }
+        if platforms.cache {
+            variables.push(Variable::new(
+                "GIPGEE_CACHE_REPOSITORY",
+                cache_repository(planned),
+            ));
+        }
         spec.body = Body::Shared { variables };
         spec
     }
 
-    fn test_job(&self, planned: &PlannedImage, test: &ImageTest) -> JobSpec<'a> {
+    fn test_job(&self, planned: &PlannedImage, job: TestJob) -> JobSpec<'a> {
         let id = &planned.image.id;
         let needs = Some(vec![build_job_name(id)]);
-        let mut spec = self.spec("test", test_job_name(id, &test.name), Stage::Test, needs);
+        let test = job.test;
+        let mut spec = self.spec("test", job.name, Stage::Test, needs);
         spec.body = Body::Shared {
             variables: vec![staging_variable("GIPGEE_IMAGE", planned)],
         };
@@ -111,10 +160,19 @@ impl<'a> JobFactory<'a> {
             TestRun::Script(lines) => (Some(lines.clone()), None),
             TestRun::Command(argv) => (None, Some(argv.clone())),
         };
+        // `linux/arm64` finds tags written for `linux/arm64/v8` and the other way round.
+        let runner_tags = job.platform.and_then(|platform| {
+            let tags = &planned.image.platforms.runner_tags;
+            tags.iter()
+                .find(|(tagged, _)| tagged.serves(platform) && platform.serves(tagged))
+                .map(|(_, tags)| tags)
+        });
         spec.vars.test = Some(TestVars {
             name: test.name.clone(),
             script,
             command,
+            platform: job.platform.map(ToString::to_string),
+            runner_tags: runner_tags.cloned().unwrap_or_default(),
         });
         spec
     }
@@ -123,11 +181,9 @@ impl<'a> JobFactory<'a> {
         let id = &planned.image.id;
         let mut needs: Vec<String> = match planned.image.tests.is_empty() {
             true => vec![build_job_name(id)],
-            false => planned
-                .image
-                .tests
-                .iter()
-                .map(|t| test_job_name(id, &t.name))
+            false => test_jobs(&planned.image)
+                .into_iter()
+                .map(|job| job.name)
                 .collect(),
         };
         if let Some(parent) = planned
