@@ -13,11 +13,11 @@ bash scripts/install-test-deps.sh
 tools_dir="${GIPGEE_TOOLS_DIR:-$HOME/.cache/gipgee-tools}"
 export PATH="$tools_dir/node_modules/.bin:$tools_dir/venv/bin:$PATH"
 export GIPGEE_REQUIRE_TOOLS=1
-filters=("e2e::" "e2e_schedule::")
+filters=("e2e::" "e2e_schedule::" "e2e_platforms::")
 if [ "$#" -gt 0 ] && [ "${1#-}" = "$1" ]; then
   case $1 in
     *::*) filters=("$1") ;;
-    *) filters=("e2e::$1" "e2e_schedule::$1") ;;
+    *) filters=("e2e::$1" "e2e_schedule::$1" "e2e_platforms::$1") ;;
   esac
   shift
 fi

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::super::yaml::{Node, Value};
 use super::super::Platforms;
+use super::super::yaml::{Node, Value};
 use super::{FieldNodes, MAX_TESTS, Walker};
 use crate::oci::Platform;
 
