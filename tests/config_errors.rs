@@ -629,3 +629,50 @@ error: image `many`: 25 tests on 2 platforms make 50 test jobs: expected at most
    |                ^
 7 errors in gipgee.yaml
 "#;
+
+/// A multi-platform child is built per platform FROM the same platform of its parent: its
+/// platforms must be among the parent's (`linux/arm64/v8` is `linux/arm64`).
+#[test]
+fn a_child_is_built_only_for_platforms_its_parent_has() {
+    validate(
+        "
+version: 1
+defaults: {staging: registry.example.com/staging}
+images:
+  base:
+    baseImage: alpine
+    targetLocations: [registry.example.com/base:1]
+  multi:
+    baseImage: registry.example.com/base:1
+    targetLocations: [registry.example.com/multi:1]
+    platforms: [linux/amd64, linux/arm64]
+  child:
+    baseImage: registry.example.com/multi:1
+    targetLocations: [registry.example.com/child:1]
+    platforms: [linux/arm64/v8, linux/s390x]
+  fine:
+    baseImage: registry.example.com/multi:1
+    targetLocations: [registry.example.com/fine:1]
+    platforms: [linux/arm64/v8]
+",
+    )
+    .status(1)
+    .stderr(
+        "
+error: `child` is built for linux/s390x FROM `multi`, which is not built for it
+  --> gipgee.yaml:12:16
+   |
+12 |     baseImage: registry.example.com/multi:1
+   |                ^
+   = help: each platform of a child is built FROM the same platform of its parent: list it in `multi`'s `platforms`
+error: `multi` is built for linux/amd64, linux/arm64 FROM `base`, which has no `platforms` (one image for its build runner's platform)
+ --> gipgee.yaml:8:16
+  |
+8 |     baseImage: registry.example.com/base:1
+  |                ^
+  = help: each platform of a child is built FROM the same platform of its parent: list it in `base`'s `platforms`
+2 errors in gipgee.yaml
+",
+    )
+    .run();
+}
