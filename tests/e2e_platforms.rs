@@ -6,6 +6,15 @@
 //! Run it alone with `bash tests/e2e/run.sh e2e_platforms::`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use gipgee::checks::layer;
+use gipgee::config::{self, MissingVariables};
+use gipgee::environment::credentials::{self, CredentialStore};
+use gipgee::registry::Client;
+use gipgee::results::Verdict;
+use gipgee::vars::Vars;
 
 use crate::e2e::harness::{Outcome, Run, Setup, World};
 use crate::e2e::{expect_ran_in_image, run_started_by};
@@ -73,8 +82,11 @@ fn expect_released_index(world: &World, run: &Run, id: &str) -> String {
         "e2e `{}`: {target} should have the digest of the staging index {staging}",
         run.label
     );
+    // buildah adds each platform when its build finishes: the order varies.
+    let mut platforms = world.index_platforms(&target);
+    platforms.sort();
     assert_eq!(
-        world.index_platforms(&target),
+        platforms,
         ["linux/amd64", "linux/arm64"],
         "e2e `{}`: the platforms of {target}",
         run.label
@@ -83,6 +95,44 @@ fn expect_released_index(world: &World, run: &Run, id: &str) -> String {
         assert_eq!(world.platform_file(&target, arch, "/arch"), *machine);
     }
     target
+}
+
+/// The layer check of the released multi-base (built by buildah, as an index of two
+/// platforms) against its two-platform base: every platform compared, each up to date.
+#[track_caller]
+fn expect_layer_check_per_platform(world: &World, run: &Run) {
+    let host = &world.anon.host;
+    let text = format!(
+        "version: 1\nregistries:\n  {host}: {{insecure: true}}\ndefaults: {{staging: {host}/staging}}\nimages:\n  multi-base: {{baseImage: {host}/base/multi:1, targetLocations: [{}/multi-base:1]}}\n",
+        world.registry_image()
+    );
+    let config = config::from_str(
+        Path::new("gipgee.yaml"),
+        &text,
+        &Vars::default(),
+        MissingVariables::Error,
+    )
+    .unwrap_or_else(|err| panic!("{err}"));
+    let vars = Vars::default();
+    let options = credentials::client_config(&config.registries, &vars).expect("client config");
+    let provider = Arc::new(CredentialStore::new(&config.registries, &vars));
+    let client = Client::new(options, provider).expect("client");
+    let verdict = layer::check_all(&config, &client).images["multi-base"].clone();
+    let Verdict::UpToDate { evidence } = &verdict else {
+        panic!(
+            "e2e `{}`: the layer check of multi-base should find it up to date: {verdict:?}\nthe base: {}\nmulti-base: {}",
+            run.label,
+            world.manifest(&format!("{host}/base/multi:1")),
+            world.manifest(&format!("{}/multi-base:1", world.registry_image())),
+        );
+    };
+    for platform in ["linux/amd64", "linux/arm64"] {
+        assert!(
+            evidence.contains(platform),
+            "e2e `{}`: the layer check should compare {platform}: {evidence}",
+            run.label
+        );
+    }
 }
 
 /// Per platform, the layers (`rootfs.diff_ids`) of an image's staging index.
@@ -123,6 +173,7 @@ fn a_two_platform_image_and_its_child_are_built_tested_and_released_per_platform
         assert_eq!(world.platform_file(&base, arch, "/base-arch"), *arch);
         assert_eq!(world.platform_file(&app, arch, "/parent-arch"), *machine);
     }
+    expect_layer_check_per_platform(&world, &run);
 
     // The cache: a second build of multi-base (a watched file changed, not its build) on a
     // runner without local images reuses every layer from its cache repository, `RUN date`

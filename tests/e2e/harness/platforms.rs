@@ -117,6 +117,10 @@ impl World {
                 &target,
             ],
         );
+        // The jobs share this storage, unlike runners: a build FROM the base would find these
+        // local images (same image ids) and record their digests as built here, before the
+        // push compressed the layers, instead of the registry's.
+        self.forget_local_images();
     }
 
     /// Adds the two-platform images to the project (before its first commit).
