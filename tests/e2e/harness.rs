@@ -139,6 +139,7 @@ fn tools_ready(scenario: &str, setup: Setup) -> bool {
         missing.extend(platforms::missing());
     }
     tools::present_or_skip(&format!("e2e scenario `{scenario}`"), &missing)
+        && (!setup.multi_platform || platforms::runs_arm64(scenario))
 }
 
 /// gipgee built statically (`+crt-static` glibc: LAB.md), which runs inside any image, as the

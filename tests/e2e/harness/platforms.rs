@@ -43,20 +43,26 @@ pub(super) fn arm64_busybox() -> PathBuf {
 
 /// What the multi-platform scenario needs besides the other scenarios' tools.
 pub(super) fn missing() -> Vec<String> {
-    let mut missing = Vec::new();
-    if !arm64_busybox().exists() {
-        missing.push(format!(
+    match arm64_busybox().exists() {
+        true => Vec::new(),
+        false => vec![format!(
             "{} (busybox-static:arm64)",
             arm64_busybox().display()
-        ));
+        )],
     }
-    if !Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists() {
-        missing.push(
-            "qemu-aarch64 in binfmt_misc (qemu-user-static, binfmt-support and a mounted /proc/sys/fs/binfmt_misc; a kernel or container that refuses the mount cannot run arm64 programs)"
-                .into(),
+}
+
+/// Whether this machine runs arm64 programs (qemu-aarch64 registered in binfmt_misc). When the
+/// kernel refuses binfmt_misc (some containers), no install helps: the scenario is skipped with
+/// a message, also where every tool is required.
+pub(super) fn runs_arm64(scenario: &str) -> bool {
+    let registered = Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists();
+    if !registered {
+        eprintln!(
+            "SKIPPED e2e scenario `{scenario}`: this machine cannot run arm64 programs (no qemu-aarch64 in /proc/sys/fs/binfmt_misc; scripts/install-test-deps.sh installs qemu-user-static and binfmt-support and mounts binfmt_misc, which this kernel or container refused)"
         );
     }
-    missing
+    registered
 }
 
 impl World {
