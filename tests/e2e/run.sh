@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the end-to-end suites alone (tests/e2e.rs, scenarios a-f of issue 3: the build
-# pipelines; tests/e2e_schedule.rs, scenarios a-e of issue 4: the scheduled update check):
+# Runs the end-to-end suites alone (tests/e2e.rs: the build pipelines; tests/e2e_schedule.rs:
+# the scheduled update check; tests/e2e_platforms.rs: multi-platform images and the cache):
 # installs what they need (idempotent), then the scenarios. A first argument without `::`
-# picks scenarios in both suites (`c_`), one with `::` is a test filter as is
+# picks scenarios in every suite (`c_`), one with `::` is a test filter as is
 # (`e2e_schedule::` for the scheduled suite alone, `e2e_schedule::d_`). Further arguments go
 # to the test binary, e.g. `bash tests/e2e/run.sh c_ --nocapture` to see every gitlab-ci-local
 # run. GIPGEE_E2E_KEEP=1 keeps each scenario's temp folder (registries' data, the project).
