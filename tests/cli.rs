@@ -438,6 +438,29 @@ fn the_schema_accepts_the_bundled_example_and_rejects_unknown_keys() {
 }
 
 #[test]
+fn the_schema_checks_platforms_runner_tags_and_cache() {
+    let out = Test::new().args(&["schema"]).any_stdout().run();
+    let schema = out.dir.join("schema.json");
+    std::fs::write(&schema, &out.stdout).unwrap();
+    let accepts = |text: &str| {
+        let file = out.dir.join("config.yaml");
+        std::fs::write(&file, text).unwrap();
+        support::tools::check_against_schema(&schema, &file)
+    };
+    let good = "version: 1\ndefaults: {platforms: [linux/amd64, linux/arm64/v8], runnerTags: {linux/arm64: [arm64]}, cache: true}\nimages:\n  a: {baseImage: x, targetLocations: [y]}\n";
+    assert_ne!(accepts(good), Some(false), "the schema rejects {good:?}");
+    for bad in [
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], platforms: [linux]}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], platforms: []}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], platforms: [linux/amd64, linux/amd64]}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], runnerTags: {arm64: [a]}}\n",
+        "version: 1\nimages:\n  a: {baseImage: x, targetLocations: [y], cache: yes please}\n",
+    ] {
+        assert_ne!(accepts(bad), Some(true), "the schema accepts {bad:?}");
+    }
+}
+
+#[test]
 fn no_job_has_more_than_50_needs() {
     // 49 tests and a parent release: exactly GitLab's 50 for the child's release.
     let tests: Vec<String> = (0..49)

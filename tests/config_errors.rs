@@ -716,3 +716,121 @@ fn target_locations_written_as_mappings_are_checked() {
     )
     .run();
 }
+
+#[test]
+fn a_child_is_built_only_for_platforms_its_parent_has() {
+    validate(
+        "
+version: 1
+defaults: {staging: registry.example.com/staging}
+images:
+  base:
+    baseImage: alpine
+    targetLocations: [registry.example.com/base:1]
+  multi:
+    baseImage: registry.example.com/base:1
+    targetLocations: [registry.example.com/multi:1]
+    platforms: [linux/amd64, linux/arm64]
+  child:
+    baseImage: registry.example.com/multi:1
+    targetLocations: [registry.example.com/child:1]
+    platforms: [linux/arm64/v8, linux/s390x]
+  fine:
+    baseImage: registry.example.com/multi:1
+    targetLocations: [registry.example.com/fine:1]
+    platforms: [linux/arm64/v8]
+",
+    )
+    .status(1)
+    .stderr(
+        "
+error: `child` is built for linux/s390x FROM `multi`, which is not built for it
+  --> gipgee.yaml:12:16
+   |
+12 |     baseImage: registry.example.com/multi:1
+   |                ^
+   = help: each platform of a child is built FROM the same platform of its parent: list it in `multi`'s `platforms`
+error: `multi` is built for linux/amd64, linux/arm64 FROM `base`, which has no `platforms` (one image for its build runner's platform)
+ --> gipgee.yaml:8:16
+  |
+8 |     baseImage: registry.example.com/base:1
+  |                ^
+  = help: each platform of a child is built FROM the same platform of its parent: list it in `base`'s `platforms`
+2 errors in gipgee.yaml
+",
+    )
+    .run();
+}
+
+#[test]
+/// Platforms are `os/architecture[/variant]`, listed once (`linux/arm64` is `linux/arm64/v8`),
+/// short enough for job names, and tests × platforms stay within the release job's `needs`.
+fn platforms_and_runner_tags_are_checked_with_positions() {
+    let tests: String = (0..25)
+        .map(|i| format!("      - {{name: t{i}, script: [\"true\"]}}\n"))
+        .collect();
+    validate(&format!(
+        r#"
+version: 1
+defaults:
+  platforms: [linux/amd64, linux/arm64/v8, linux/arm64]
+  runnerTags: {{linux/arm64: [arm64, ""], linux: [x]}}
+  cache: sometimes
+images:
+  a:
+    baseImage: alpine
+    targetLocations: [registry.example.com/a:1]
+    platforms: [linux/amd64, windows, linux/this-architecture-is-long]
+  many:
+    baseImage: alpine
+    targetLocations: [registry.example.com/many:1]
+    platforms: [linux/amd64, linux/arm64]
+    runnerTags: {{}}
+    cache: true
+    tests:
+{tests}"#
+    ))
+    .status(1)
+    .stderr(PLATFORM_ERRORS)
+    .run();
+}
+
+/// Every problem of the platform keys, `defaults` included, with the limit of test jobs.
+const PLATFORM_ERRORS: &str = r#"
+error: `platforms` lists `linux/arm64` twice
+ --> gipgee.yaml:3:44
+  |
+3 |   platforms: [linux/amd64, linux/arm64/v8, linux/arm64]
+  |                                            ^^^^^^^^^^^
+error: empty runner tag: expected a tag name
+ --> gipgee.yaml:4:37
+  |
+4 |   runnerTags: {linux/arm64: [arm64, ""], linux: [x]}
+  |                                     ^
+error: invalid platform "linux": expected `os/architecture[/variant]`, e.g. `linux/arm64/v8`
+ --> gipgee.yaml:4:42
+  |
+4 |   runnerTags: {linux/arm64: [arm64, ""], linux: [x]}
+  |                                          ^^^^^
+error: expected `true` or `false`, found `sometimes`
+ --> gipgee.yaml:5:10
+  |
+5 |   cache: sometimes
+  |          ^^^^^^^^^
+error: invalid platform "windows": expected `os/architecture[/variant]`, e.g. `linux/arm64/v8`
+  --> gipgee.yaml:10:30
+   |
+10 |     platforms: [linux/amd64, windows, linux/this-architecture-is-long]
+   |                              ^^^^^^^
+error: platform `linux/this-architecture-is-long` is too long: expected at most 20 characters (it ends test job names)
+  --> gipgee.yaml:10:39
+   |
+10 |     platforms: [linux/amd64, windows, linux/this-architecture-is-long]
+   |                                       ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+error: image `many`: 25 tests on 2 platforms make 50 test jobs: expected at most 49 (the release job waits for every test job and for the parent's release, and GitLab allows 50 `needs`)
+  --> gipgee.yaml:14:16
+   |
+14 |     platforms: [linux/amd64, linux/arm64]
+   |                ^
+7 errors in gipgee.yaml
+"#;

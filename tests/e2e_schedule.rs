@@ -58,6 +58,7 @@ fn busybox_world(scenario: &str) -> Option<World> {
             autostart: true,
             static_gipgee: true,
             debian: false,
+            multi_platform: false,
         },
     )
 }
@@ -452,6 +453,7 @@ fn d_the_auto_check_asks_apt_inside_debian_images() {
             autostart: true,
             static_gipgee: true,
             debian: true,
+            multi_platform: false,
         },
     ) else {
         return;

@@ -4,6 +4,7 @@ mod architecture;
 mod cli;
 mod config_errors;
 mod e2e;
+mod e2e_platforms;
 mod e2e_schedule;
 mod evaluate_results;
 mod fuzz;

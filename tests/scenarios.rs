@@ -181,6 +181,7 @@ scenarios! {
     config_new_and_removed_image => "config-new-and-removed-image",
     config_base_invalid => "config-base-invalid",
     scan_and_sign => "scan-and-sign",
+    multi_platform => "multi-platform",
 }
 
 /// The same inputs give byte-identical pipelines.

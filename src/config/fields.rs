@@ -34,6 +34,10 @@ pub enum FieldKind {
     Text,
     /// `false`, `keyless` or `{keyVariable, passwordVariable}`.
     Sign,
+    /// A list of platforms, `os/architecture[/variant]`.
+    Platforms,
+    /// A map of platform to a list of runner tags.
+    RunnerTags,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +137,23 @@ pub const IMAGE_FIELDS: &[Field] = &[
         "sign",
         FieldKind::Sign,
         "How a sign:<id> job signs the released image: `keyless` (GitLab ID token), {keyVariable, passwordVariable} (variable names) or false (default).",
+    ),
+    // Multi-platform images and the build cache (README, "Multi-platform images" and "Build
+    // cache"); checked in `parse::platforms`.
+    field(
+        "platforms",
+        FieldKind::Platforms,
+        "Platforms built into one multi-platform image (`os/architecture[/variant]`, e.g. linux/arm64); each is tested. Without it: one image for the build runner's platform.",
+    ),
+    field(
+        "runnerTags",
+        FieldKind::RunnerTags,
+        "Runner tags per platform (`linux/arm64: [arm64]`) for that platform's test jobs; a platform without tags is tested on the default runner under emulation.",
+    ),
+    field(
+        "cache",
+        FieldKind::Bool,
+        "Whether the build reuses layers from a registry cache, `<staging>/cache/<image id>` (default false).",
     ),
 ];
 

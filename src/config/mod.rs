@@ -21,7 +21,7 @@ pub use fields::{
 
 use crate::diagnostic::{Diagnostic, Position, SourceDiagnostics};
 use crate::error::Error;
-use crate::oci::{Reference, Repository};
+use crate::oci::{Platform, Reference, Repository};
 use crate::vars::Vars;
 
 /// The resolved configuration.
@@ -123,6 +123,8 @@ pub struct Image {
     pub scan: bool,
     /// How the released image is signed by a `sign:<id>` job; `None`: not signed.
     pub sign: Option<Signing>,
+    /// `platforms`, `runnerTags` and `cache`.
+    pub platforms: Platforms,
 }
 
 /// How an image is signed (`sign:` in gipgee.yaml).
@@ -135,6 +137,18 @@ pub enum Signing {
         key_variable: String,
         password_variable: Option<String>,
     },
+}
+
+/// How an image is built for its platforms, and whether from a cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Platforms {
+    /// The platforms of a multi-platform image, in the configured order; empty: one image
+    /// for the build runner's platform (no `platforms` key).
+    pub list: Vec<Platform>,
+    /// Runner tags of a platform's test jobs.
+    pub runner_tags: BTreeMap<Platform, Vec<String>>,
+    /// Whether the build reuses layers from the image's registry cache.
+    pub cache: bool,
 }
 
 impl Image {

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use globset::Glob;
 
+mod platforms;
+
 use super::fields::{
     Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, SIGN_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS,
 };
@@ -311,6 +313,8 @@ impl Walker {
                 FieldKind::Bool => drop(self.bool(node)),
                 FieldKind::Builder => drop(self.builder(node)),
                 FieldKind::Sign => drop(self.sign(node)),
+                FieldKind::Platforms => drop(self.platforms(node)),
+                FieldKind::RunnerTags => drop(self.runner_tags(node)),
                 FieldKind::VariableName | FieldKind::Strings | FieldKind::Text => {}
             }
         }
@@ -403,6 +407,8 @@ impl Walker {
             .map_or(Some(BUILDERS[0].to_string()), |n| self.builder(n));
         let scan = fields.get("scan").map_or(Some(false), |n| self.bool(n));
         let sign = fields.get("sign").map_or(Some(None), |n| self.sign(n));
+        let test_count = tests.as_ref().map_or(0, Vec::len);
+        let platform_fields = self.platform_fields(id, key, fields, test_count);
         if self.diagnostics.len() > errors_before {
             return None;
         }
@@ -438,6 +444,7 @@ impl Walker {
             builder: builder?,
             scan: scan?,
             sign: sign?,
+            platforms: platform_fields?,
         })
     }
 

@@ -8,6 +8,9 @@ use super::{
     TEST_FIELDS,
 };
 
+/// `os/architecture[/variant]`, as `oci::Platform::parse` accepts it.
+const PLATFORM_PATTERN: &str = "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$";
+
 pub fn json_schema() -> String {
     let image = object(IMAGE_FIELDS, &[]);
     let schema = json!({
@@ -127,5 +130,16 @@ fn kind_schema(kind: FieldKind) -> Value {
             ],
         }),
         FieldKind::VariableName => json!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}),
+        FieldKind::Platforms => json!({
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": true,
+            "items": {"type": "string", "pattern": PLATFORM_PATTERN},
+        }),
+        FieldKind::RunnerTags => json!({
+            "type": "object",
+            "propertyNames": {"pattern": PLATFORM_PATTERN},
+            "additionalProperties": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        }),
     }
 }

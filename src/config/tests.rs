@@ -411,3 +411,56 @@ images:
         ]
     );
 }
+
+#[test]
+fn platforms_runner_tags_and_cache_come_from_defaults_unless_an_image_sets_them() {
+    let config = resolve(
+        r#"
+version: 1
+defaults:
+  staging: registry.example.com/staging
+  platforms: [linux/amd64, linux/arm64]
+  runnerTags: {linux/arm64: [arm64]}
+  cache: true
+images:
+  inherits:
+    baseImage: alpine
+    targetLocations: [registry.example.com/a:1]
+  own:
+    baseImage: alpine
+    targetLocations: [registry.example.com/b:1]
+    platforms: [linux/arm/v7]
+    cache: false
+"#,
+    );
+    let platforms = |id: &str| {
+        let image = &config.images[id];
+        let list: Vec<String> = image.platforms.list.iter().map(|p| p.to_string()).collect();
+        let tags: Vec<(String, Vec<String>)> = image
+            .platforms
+            .runner_tags
+            .iter()
+            .map(|(p, tags)| (p.to_string(), tags.clone()))
+            .collect();
+        (list, tags, image.platforms.cache)
+    };
+    let arm64_tags = vec![("linux/arm64".to_string(), vec!["arm64".to_string()])];
+    assert_eq!(
+        platforms("inherits"),
+        (
+            vec!["linux/amd64".into(), "linux/arm64".into()],
+            arm64_tags.clone(),
+            true
+        )
+    );
+    assert_eq!(
+        platforms("own"),
+        (vec!["linux/arm/v7".into()], arm64_tags, false)
+    );
+}
+
+#[test]
+fn an_image_without_platforms_is_single_platform_and_uncached() {
+    let plain = &resolve(MERGED).images["plain"];
+    assert_eq!(plain.platforms, Platforms::default());
+}

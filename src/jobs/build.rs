@@ -9,8 +9,8 @@
 //!
 //! | job | variables |
 //! |---|---|
-//! | build | `GIPGEE_IMAGE_ID`, `GIPGEE_BASE_IMAGE`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_CONTEXT`, `GIPGEE_CONTAINERFILE` (only when it is not `<context>/Containerfile`), `GIPGEE_IMAGE_VERSION` (when a target tag is a version) |
-//! | test | `GIPGEE_IMAGE_ID`, `GIPGEE_IMAGE` (the staging image) |
+//! | build | `GIPGEE_IMAGE_ID`, `GIPGEE_BASE_IMAGE`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_CONTEXT`, `GIPGEE_CONTAINERFILE` (only when it is not `<context>/Containerfile`), `GIPGEE_IMAGE_VERSION` (when a target tag is a version), `GIPGEE_CACHE_REPOSITORY` (only with `cache: true`) |
+//! | test | `GIPGEE_IMAGE_ID`, `GIPGEE_IMAGE` (the staging image), `GIPGEE_PLATFORM` in the shared body of a platform's test |
 //! | release | `GIPGEE_IMAGE_ID`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_TARGET_IMAGE_1` … `_N` |
 //!
 //! A staging reference is anchored under its image's id (see [`Variable::anchor`]).
@@ -21,11 +21,12 @@ use super::metadata::image_version;
 use super::scan_sign::RELEASE_DIGEST_FILE;
 use super::template_vars::{BuildVars, ReleaseVars, TargetVars, TestVars};
 use super::{
-    Body, JobFactory, JobSpec, Owner, PLAN_JOB, Variable, build_job_name, release_job_name,
-    scan_job_name, test_job_name,
+    Body, JobFactory, JobSpec, Owner, PLAN_JOB, Variable, build_job_name, platform_test_job_name,
+    release_job_name, scan_job_name, test_job_name,
 };
-use crate::config::{ImageTest, TestRun};
+use crate::config::{Image, ImageTest, TestRun};
 use crate::gitlab::Stage;
+use crate::oci::Platform;
 use crate::plan::{BuildPlan, PlannedImage};
 
 /// Where a test job's test may write a JUnit report (`GIPGEE_JUNIT_FILE`), relative to the
@@ -38,6 +39,44 @@ const VERSION_VARIABLE: &str = "GIPGEE_IMAGE_VERSION";
 /// The variable of the `n`th target location (from 1) of a release job.
 pub fn target_variable(n: usize) -> String {
     format!("GIPGEE_TARGET_IMAGE_{n}")
+}
+
+/// The repository of an image's build cache: its own, below its staging repository, so that
+/// no two images share cached layers.
+pub fn cache_repository(planned: &PlannedImage) -> String {
+    format!("{}/cache/{}", planned.image.staging, planned.image.id)
+}
+
+/// One test job of an image: the test, the platform it runs on (multi-platform images) and
+/// the job's name.
+struct TestJob<'i> {
+    name: String,
+    test: &'i ImageTest,
+    platform: Option<&'i Platform>,
+}
+
+/// Every test job of an image, in test order and, per test, in platform order.
+fn test_jobs(image: &Image) -> Vec<TestJob<'_>> {
+    let platforms = &image.platforms.list;
+    image
+        .tests
+        .iter()
+        .flat_map(|test| match platforms.is_empty() {
+            true => vec![TestJob {
+                name: test_job_name(&image.id, &test.name),
+                test,
+                platform: None,
+            }],
+            false => platforms
+                .iter()
+                .map(|platform| TestJob {
+                    name: platform_test_job_name(&image.id, &test.name, platform),
+                    test,
+                    platform: Some(platform),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The variable `name` holding the image's staging reference, anchored under its id.
@@ -57,7 +96,7 @@ impl<'a> JobFactory<'a> {
         for planned in plan.built() {
             let first = specs.len();
             specs.push(self.build_job(planned));
-            for test in &planned.image.tests {
+            for test in test_jobs(&planned.image) {
                 specs.push(self.test_job(planned, test));
             }
             if planned.image.scan {
@@ -89,6 +128,7 @@ impl<'a> JobFactory<'a> {
         let mut spec = self.spec("build", name, Stage::Build, Some(needs));
         spec.manual = planned.manual;
         let version = image_version(&planned.image.target_locations);
+        let platforms = &planned.image.platforms;
         spec.vars.build = Some(BuildVars {
             args: planned.image.build_args.clone(),
             labels: planned.image.metadata.labels.clone(),
@@ -96,6 +136,8 @@ impl<'a> JobFactory<'a> {
             versioned: version.is_some(),
             base_insecure: self.insecure(planned.build_base.registry()),
             staging_insecure: self.insecure(planned.staging_image.registry()),
+            platforms: platforms.list.iter().map(ToString::to_string).collect(),
+            cache: platforms.cache,
         });
         spec.vars.logins = Some(self.logins([&planned.build_base, &planned.staging_image]));
         let image = &planned.image;
@@ -119,14 +161,21 @@ impl<'a> JobFactory<'a> {
         if let Some(version) = version {
             variables.push(Variable::new(VERSION_VARIABLE, version));
         }
+        if platforms.cache {
+            variables.push(Variable::new(
+                "GIPGEE_CACHE_REPOSITORY",
+                cache_repository(planned),
+            ));
+        }
         spec.body = Body::Shared { variables };
         spec
     }
 
-    fn test_job(&self, planned: &PlannedImage, test: &ImageTest) -> JobSpec<'a> {
+    fn test_job(&self, planned: &PlannedImage, job: TestJob) -> JobSpec<'a> {
         let id = &planned.image.id;
         let needs = Some(vec![build_job_name(id)]);
-        let mut spec = self.spec("test", test_job_name(id, &test.name), Stage::Test, needs);
+        let test = job.test;
+        let mut spec = self.spec("test", job.name, Stage::Test, needs);
         spec.body = Body::Shared {
             variables: vec![
                 Variable::new("GIPGEE_IMAGE_ID", id.as_str()),
@@ -137,11 +186,20 @@ impl<'a> JobFactory<'a> {
             TestRun::Script(lines) => (Some(lines.clone()), None),
             TestRun::Command(argv) => (None, Some(argv.clone())),
         };
+        // `linux/arm64` finds tags written for `linux/arm64/v8` and the other way round.
+        let runner_tags = job.platform.and_then(|platform| {
+            let tags = &planned.image.platforms.runner_tags;
+            tags.iter()
+                .find(|(tagged, _)| tagged.serves(platform) && platform.serves(tagged))
+                .map(|(_, tags)| tags)
+        });
         spec.vars.test = Some(TestVars {
             name: test.name.clone(),
             junit_file: JUNIT_FILE,
             script,
             command,
+            platform: job.platform.map(ToString::to_string),
+            runner_tags: runner_tags.cloned().unwrap_or_default(),
         });
         spec
     }
@@ -206,11 +264,9 @@ fn after_tests(planned: &PlannedImage) -> Vec<String> {
     let id = &planned.image.id;
     match planned.image.tests.is_empty() {
         true => vec![build_job_name(id)],
-        false => planned
-            .image
-            .tests
-            .iter()
-            .map(|t| test_job_name(id, &t.name))
+        false => test_jobs(&planned.image)
+            .into_iter()
+            .map(|job| job.name)
             .collect(),
     }
 }

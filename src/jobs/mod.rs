@@ -16,6 +16,7 @@ pub mod template_vars;
 use crate::config::Config;
 use crate::environment::{PipelineRun, Settings};
 use crate::gitlab::Stage;
+use crate::oci::Platform;
 use crate::plan::{CheckPlan, Plan};
 
 pub use check::{
@@ -234,6 +235,17 @@ pub fn build_job_name(id: &str) -> String {
 
 pub fn test_job_name(id: &str, test: &str) -> String {
     format!("test:{id}:{test}")
+}
+
+/// The job of one test on one platform of a multi-platform image:
+/// `test:<id>:<test>:<os>-<architecture>[-<variant>]` (a `/` would make a path of the name in
+/// tools that keep files per job).
+pub fn platform_test_job_name(id: &str, test: &str, platform: &Platform) -> String {
+    format!(
+        "{}:{}",
+        test_job_name(id, test),
+        platform.to_string().replace('/', "-")
+    )
 }
 
 pub fn release_job_name(id: &str) -> String {

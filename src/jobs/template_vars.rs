@@ -207,6 +207,11 @@ pub struct BuildVars {
     pub(super) versioned: bool,
     pub(super) base_insecure: bool,
     pub(super) staging_insecure: bool,
+    /// The platforms of a multi-platform image (`linux/arm64`, …); empty: one image for the
+    /// runner's platform.
+    pub(super) platforms: Vec<String>,
+    /// Whether the build uses the image's registry cache (`GIPGEE_CACHE_REPOSITORY`).
+    pub(super) cache: bool,
 }
 
 /// What the shared body of release jobs varies by (besides `logins`).
@@ -281,6 +286,10 @@ pub struct TestVars {
     pub(super) junit_file: &'static str,
     pub(super) script: Option<Vec<String>>,
     pub(super) command: Option<Vec<String>>,
+    /// The platform this job tests, for a multi-platform image.
+    pub(super) platform: Option<String>,
+    /// The runner tags of that platform (`runnerTags`); empty: the default runner.
+    pub(super) runner_tags: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Clone, PartialEq, Eq, PartialOrd, Ord)]

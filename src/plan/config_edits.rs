@@ -53,8 +53,8 @@ pub fn compare(base: Option<&Config>, head: &Config, file: &str) -> ConfigEdits 
 }
 
 /// The keys (as gipgee.yaml spells them) whose resolved values differ. Positions are not
-/// settings; `updateCheck` and `layerCheck` only steer the scheduled checks and leave the
-/// built image as it is, so editing them does not rebuild.
+/// settings; `updateCheck` and `layerCheck` only steer the scheduled checks and `cache` only
+/// how fast a build is, leaving the built image as it is, so editing them does not rebuild.
 fn changed_fields(old: &Image, new: &Image) -> Vec<String> {
     let comparisons = [
         ("baseImage", old.base_image == new.base_image),
@@ -77,6 +77,11 @@ fn changed_fields(old: &Image, new: &Image) -> Vec<String> {
         // A newly scanned or signed image is built, so its release is scanned or signed.
         ("scan", old.scan == new.scan),
         ("sign", old.sign == new.sign),
+        ("platforms", old.platforms.list == new.platforms.list),
+        (
+            "runnerTags",
+            old.platforms.runner_tags == new.platforms.runner_tags,
+        ),
     ];
     comparisons
         .into_iter()
@@ -171,11 +176,29 @@ images:
     fn scheduled_check_settings_do_not_rebuild() {
         let head = config(&BASE.replace(
             "a: {baseImage: 'ubuntu:22.04',",
-            "a: {updateCheck: none, layerCheck: false, baseImage: 'ubuntu:22.04',",
+            "a: {updateCheck: none, layerCheck: false, cache: true, baseImage: 'ubuntu:22.04',",
         ));
         assert_eq!(
             compare(Some(&config(BASE)), &head, "gipgee.yaml"),
             ConfigEdits::default()
+        );
+    }
+
+    #[test]
+    fn platforms_and_their_runner_tags_rebuild() {
+        let head = config(&BASE.replace(
+            "a: {baseImage: 'ubuntu:22.04',",
+            "a: {platforms: [linux/amd64, linux/arm64], runnerTags: {linux/arm64: [arm]}, baseImage: 'ubuntu:22.04',",
+        ));
+        assert_eq!(
+            reasons(&compare(Some(&config(BASE)), &head, "gipgee.yaml")),
+            [(
+                "a".to_string(),
+                Reason::ConfigChanged {
+                    file: "gipgee.yaml".into(),
+                    fields: vec!["platforms".into(), "runnerTags".into()]
+                }
+            )]
         );
     }
 

@@ -70,6 +70,9 @@ impl Graph {
                 );
             }
         }
+        if problems.is_empty() {
+            problems.extend(platform_problems(config, &parents));
+        }
         if !problems.is_empty() {
             return Err(config.source.invalid(problems));
         }
@@ -85,6 +88,49 @@ impl Graph {
     pub fn order(&self) -> &[String] {
         &self.order
     }
+}
+
+/// A multi-platform child is built per platform FROM the same platform of its parent: each of
+/// its platforms must be one of the parent's.
+fn platform_problems(config: &Config, parents: &BTreeMap<String, String>) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for (child_id, parent_id) in parents {
+        let (Some(child), Some(parent)) =
+            (config.images.get(child_id), config.images.get(parent_id))
+        else {
+            continue;
+        };
+        let wanted = &child.platforms.list;
+        let offered = &parent.platforms.list;
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|platform| !offered.iter().any(|p| p.serves(platform)))
+            .map(ToString::to_string)
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let message = match offered.is_empty() {
+            true => format!(
+                "`{child_id}` is built for {} FROM `{parent_id}`, which has no `platforms` (one image for its build runner's platform)",
+                wanted
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            false => format!(
+                "`{child_id}` is built for {} FROM `{parent_id}`, which is not built for it",
+                missing.join(", ")
+            ),
+        };
+        problems.push(
+            Diagnostic::at(child.positions.base_image, message).with_help(format!(
+                "each platform of a child is built FROM the same platform of its parent: list it in `{parent_id}`'s `platforms`"
+            )),
+        );
+    }
+    problems
 }
 
 /// Follows parent links from every image; a walk that returns to an image on its own path

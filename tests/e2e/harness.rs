@@ -38,6 +38,8 @@ use std::time::{Duration, Instant};
 use crate::support::registry::{self, Auth, Registry};
 use crate::support::{self, tools};
 
+mod platforms;
+
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const GIPGEE: &str = env!("CARGO_BIN_EXE_gipgee");
 /// gitlab-ci-local derives the project path and `CI_SERVER_FQDN` from the origin's URL; the
@@ -148,7 +150,11 @@ fn tools_ready(scenario: &str, setup: Setup) -> bool {
     if !root {
         missing.push("root (buildah's chroot isolation and mount namespaces)".into());
     }
+    if setup.multi_platform {
+        missing.extend(platforms::missing());
+    }
     tools::present_or_skip(&format!("e2e scenario `{scenario}`"), &missing)
+        && (!setup.multi_platform || platforms::runs_arm64(scenario))
 }
 
 /// gipgee built statically (`+crt-static` glibc: LAB.md), which runs inside any image, as the
@@ -604,6 +610,9 @@ pub struct Setup {
     /// the project: `debian-current` and `debian-outdated`, whose dpkg status claims an
     /// older `hostname` than the mirror's.
     pub debian: bool,
+    /// A two-platform base (`base/multi:1`) and two two-platform images in the project (see
+    /// [`platforms`]).
+    pub multi_platform: bool,
 }
 
 /// The Debian images scenario `d` of the scheduled pipeline appends to the fixture's
@@ -705,6 +714,9 @@ impl World {
         world.push_busybox_base(None, &["1", "1.36"]);
         if setup.debian {
             world.push_debian_base();
+        }
+        if setup.multi_platform {
+            world.push_two_platform_base();
         }
         world.lay_out_project();
         eprintln!(
@@ -957,6 +969,9 @@ impl World {
         std::fs::write(&ci, text).expect("write .gitlab-ci.yml");
         if self.setup.debian {
             self.edit("gipgee.yaml", |t| t + DEBIAN_IMAGES);
+        }
+        if self.setup.multi_platform {
+            self.add_multi_platform_images();
         }
         self.git(&["init", "-q", "-b", "main"]);
         self.git(&["config", "user.name", "gipgee e2e"]);

@@ -5,7 +5,8 @@
 # job's environment and the path of the job script on stdin; it ignores the job's `image:`.
 # A GitLab runner would run gipgee's test jobs (`test:<id>:<test>`, `image:` = the staging
 # image, `entrypoint: [""]`) and the scheduled pipeline's update checks (`update-check:<id>`,
-# `image:` = the released image) inside that image, so this wrapper does: it pulls the image
+# `image:` = the released image) inside that image (of its `docker: platform:`, when it has
+# one), so this wrapper does: it pulls the image
 # ($GIPGEE_IMAGE, which the harness checks equals the job's `image: name`; pull policy
 # "always") and runs the job script with the image's shell (bash, else sh, as a runner picks
 # it) in a buildah container (chroot isolation, the host's network) with the project mounted
@@ -57,8 +58,15 @@ while IFS= read -r -d '' entry; do
   [[ $drop == *" ${entry%%=*} "* ]] || env_args+=(--env "$entry")
 done < <(env -0)
 
+# A test job of a multi-platform image runs in its platform's image (the job's
+# `image: docker: platform:`, which the harness checks equals GIPGEE_PLATFORM).
+platform_args=()
+if [[ -n ${GIPGEE_PLATFORM-} ]]; then
+  platform_args=(--platform "$GIPGEE_PLATFORM")
+  echo "gipgee e2e: platform $GIPGEE_PLATFORM"
+fi
 echo "gipgee e2e: running the job in its image $image (buildah run)"
-if ! ctr=$(buildah from --pull=always --quiet "$image"); then
+if ! ctr=$(buildah from --pull=always --quiet "${platform_args[@]}" "$image"); then
   echo "gipgee e2e: cannot pull the job's image $image: the job fails, as on a runner"
   exit 1
 fi
