@@ -206,9 +206,17 @@ fn a_two_platform_image_and_its_child_are_built_tested_and_released_per_platform
         );
     }
     let cache = format!("{}/staging/cache/multi-base", world.registry_image());
+    let cache_tags = world.tags(&cache);
     assert!(
-        !world.tags(&cache).is_empty(),
+        !cache_tags.is_empty(),
         "e2e `{}`: the cache repository {cache} should hold the cached layers",
+        second.label
+    );
+    // README's cleanup policy for the cache repositories removes tags of this form.
+    let cache_tag = |tag: &str| tag.len() == 64 && tag.bytes().all(|b| b.is_ascii_hexdigit());
+    assert!(
+        cache_tags.iter().all(|tag| cache_tag(tag)),
+        "e2e `{}`: every tag of {cache} should be 64 hexadecimal digits (README's cleanup regex), found {cache_tags:?}",
         second.label
     );
 }

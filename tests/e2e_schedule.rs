@@ -300,6 +300,17 @@ fn expect_base_tools_and_app_rebuilt(
     expect_rereleased(world, run, "app", before);
 }
 
+/// The verdict job passed, saying every check worked.
+#[track_caller]
+fn expect_every_check_worked(run: &Run) {
+    let verdict = run.log("gipgee:verdict");
+    assert!(
+        verdict.contains("Every check worked."),
+        "e2e `{}`: job `gipgee:verdict` should pass saying so; its output:\n{verdict}",
+        run.label
+    );
+}
+
 /// A scheduled run that finds everything up to date.
 #[track_caller]
 fn expect_all_up_to_date(world: &World, run: &Run, ids: &[&str]) {
@@ -309,12 +320,7 @@ fn expect_all_up_to_date(world: &World, run: &Run, ids: &[&str]) {
     expect_checks(world, run, &expected);
     expect_evaluation(world, run, &[], &[]);
     expect_nothing_rebuilt(run);
-    let verdict = run.log("gipgee:verdict");
-    assert!(
-        verdict.contains("Every check worked."),
-        "e2e `{}`: job `gipgee:verdict` should pass saying so; its output:\n{verdict}",
-        run.label
-    );
+    expect_every_check_worked(run);
 }
 
 #[test]
@@ -384,12 +390,7 @@ fn b_a_moved_base_rebuilds_base_tools_and_app_on_it_then_all_is_up_to_date() {
         &format!("{}/app:1", world.registry_image()),
         &base_tools,
     );
-    let verdict = run.log("gipgee:verdict");
-    assert!(
-        verdict.contains("Every check worked."),
-        "e2e `{}`: job `gipgee:verdict`: {verdict}",
-        run.label
-    );
+    expect_every_check_worked(&run);
 
     // The next scheduled run finds everything up to date.
     let rebuilt = world.target_digests();
@@ -705,12 +706,7 @@ fn expect_sharded_check(run: &Run, shards: [&[&str]; 2]) {
             run.label
         );
     }
-    let verdict = run.log("gipgee:verdict");
-    assert!(
-        verdict.contains("Every check worked."),
-        "e2e `{}`: job `gipgee:verdict`: {verdict}",
-        run.label
-    );
+    expect_every_check_worked(run);
 }
 
 #[test]

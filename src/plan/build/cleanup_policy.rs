@@ -95,8 +95,19 @@ fn the_documented_regex_matches_no_release_like_tag() {
         "app-0123abcd-77x",
         "-0123abcd-77",
         ".app-0123abcd-77",
+        // Digest-like, but not buildah's 64-digit cache keys.
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",
+        "sha256-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
     ];
     for tag in releases {
         assert!(!regex.is_match(tag), "{tag} must not match");
     }
+}
+
+#[test]
+fn the_documented_regex_matches_the_build_cache_tags() {
+    // buildah tags a cached step by its cache key, 64 hexadecimal digits (the multi-platform
+    // end-to-end test checks real cache tags have this form).
+    let key = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    assert!(documented_regex().is_match(key));
 }
