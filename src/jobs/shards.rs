@@ -3,7 +3,7 @@
 //! of the dispatcher and of each shard made from the pipeline's own specs. docs/design.md
 //! ("Sharded build pipelines") explains how the files map to GitLab's pipeline levels.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::template_vars::{Files, TriggerVars};
 use super::{JobFactory, JobSpec, PLAN_JOB, PipelineSpec};
@@ -242,11 +242,12 @@ pub fn split<'a>(
         .flat_map(|(i, shard)| shard.images.iter().map(move |id| (id.as_str(), i)))
         .collect();
     let count = layout.len();
+    let plan_lines = PlanLines::new(files.plan_text);
     let mut shard_jobs: Vec<Vec<JobSpec<'a>>> = layout
         .iter()
         .enumerate()
         .map(|(i, shard)| {
-            let text = shard_plan_text(i, count, shard, files.plan_text);
+            let text = shard_plan_text(i, count, shard, &plan_lines);
             vec![factory.plan_job(&text, shard.images.len())]
         })
         .collect();
@@ -311,26 +312,59 @@ pub fn split<'a>(
 /// A shard's plan: the run, where the shard stands, and the plan's lines of its images (the
 /// whole plan is in the generate job's log; printing it in every pipeline would make the files
 /// grow with the number of images of the run, not of the shard).
-fn shard_plan_text(index: usize, count: usize, shard: &Shard, plan_text: &str) -> String {
-    let mut lines = plan_text.lines();
-    let mut text = lines.next().map(|l| format!("{l}\n")).unwrap_or_default();
+fn shard_plan_text(index: usize, count: usize, shard: &Shard, plan: &PlanLines) -> String {
+    let mut text = plan.first.map(|l| format!("{l}\n")).unwrap_or_default();
     text.push_str(&format!(
         "Shard {} of {count}{}:\n",
         index + 1,
         after_text(shard)
     ));
-    let images: BTreeSet<&str> = shard.images.iter().map(String::as_str).collect();
+    // The shard's images' lines, in the plan's order.
+    let mut lines: Vec<usize> = shard
+        .images
+        .iter()
+        .filter_map(|id| plan.build_line.get(id.as_str()).copied())
+        .collect();
+    lines.sort_unstable();
     for line in lines {
-        let mut words = line.split_whitespace();
-        if words.next() == Some("build") && words.next().is_some_and(|id| images.contains(id)) {
-            text.push_str(&format!("{line}\n"));
-        }
+        text.push_str(&format!("{}\n", plan.lines[line]));
     }
     text.push_str(&format!(
         "{} built in this shard.\n",
         images_text(shard.images.len())
     ));
     text
+}
+
+/// The plan's text, indexed once: each shard prints the lines of its images, and looking
+/// them up per shard in the whole text would cost shards × images.
+struct PlanLines<'t> {
+    first: Option<&'t str>,
+    /// Every line after the first.
+    lines: Vec<&'t str>,
+    /// The line (in `lines`) that builds an image, by image id.
+    build_line: HashMap<&'t str, usize>,
+}
+
+impl<'t> PlanLines<'t> {
+    fn new(plan_text: &'t str) -> PlanLines<'t> {
+        let mut all = plan_text.lines();
+        let first = all.next();
+        let lines: Vec<&str> = all.collect();
+        let build_line = lines
+            .iter()
+            .enumerate()
+            .filter_map(|(index, line)| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some("build")).then(|| words.next().map(|id| (id, index)))?
+            })
+            .collect();
+        PlanLines {
+            first,
+            lines,
+            build_line,
+        }
+    }
 }
 
 /// `1 image`, `2 images`.
@@ -537,7 +571,7 @@ mod tests {
         let plan = "gipgee plan: a manual run\n  build  base-tools  why [released]\n  build  other       why [released]\n  build  app         why [FROM the parent's staging image, released]\n3 of 3 images are built.\n";
         let layout = layout(&fixture(), 8).unwrap();
         assert_eq!(
-            shard_plan_text(1, 2, &layout[1], plan),
+            shard_plan_text(1, 2, &layout[1], &PlanLines::new(plan)),
             "gipgee plan: a manual run\nShard 2 of 2, after shard 1:\n  build  app         why [FROM the parent's staging image, released]\n1 image built in this shard.\n"
         );
         let files = ["s-1.yml".to_string(), "s-2.yml".to_string()];
