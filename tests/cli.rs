@@ -112,7 +112,7 @@ fn a_pipeline_that_fits_no_layout_is_an_error_naming_the_image_and_the_limit() {
         .args(&["generate", "--output", "child.yml"])
         .status(1)
         .stderr(
-            "error: the build pipeline fits GitLab's limits in no layout: as one pipeline it would have 6 jobs, over the limit of 3 jobs per pipeline, and image `base` alone has 3 jobs (its build, tests and release), 4 with its shard's plan job: more than 3. Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES (component inputs `max_jobs`, `max_yaml_bytes`) if your GitLab allows more\n",
+            "error: the build pipeline fits GitLab's limits in no layout: as one pipeline it would have 6 jobs, over the limit of 3 jobs per pipeline, and image `base` alone has 3 jobs (its build, tests and release, and its scan and sign where configured), 4 with its shard's plan job: more than 3. Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES (component inputs `max_jobs`, `max_yaml_bytes`) if your GitLab allows more\n",
         )
         .run();
 }

@@ -49,7 +49,7 @@ pub fn layout(items: &[Item], max_jobs: usize) -> Result<Vec<Shard>, String> {
     let capacity = max_jobs.saturating_sub(1);
     if let Some(item) = items.iter().find(|item| item.jobs > capacity) {
         return Err(format!(
-            "image `{}` alone has {} jobs (its build, tests and release), {} with its shard's plan job: more than {max_jobs}",
+            "image `{}` alone has {} jobs (its build, tests and release, and its scan and sign where configured), {} with its shard's plan job: more than {max_jobs}",
             item.id,
             item.jobs,
             item.jobs + 1
@@ -539,7 +539,7 @@ mod tests {
         let err = layout(&fixture(), 4).unwrap_err();
         assert_eq!(
             err,
-            "image `base-tools` alone has 4 jobs (its build, tests and release), 5 with its shard's plan job: more than 4"
+            "image `base-tools` alone has 4 jobs (its build, tests and release, and its scan and sign where configured), 5 with its shard's plan job: more than 4"
         );
     }
 

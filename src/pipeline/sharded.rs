@@ -54,7 +54,7 @@ pub fn report(files: &[PipelineFile], limits: &PipelineLimits) -> String {
 
 /// The pipeline files of `plan`, the first written to `output`: the pipeline itself when it
 /// fits the limits; for a build pipeline that does not, a dispatcher and its shards. An error
-/// when no layout fits (or for the update check, which is not sharded yet).
+/// when no layout fits (a rebuild is sharded only by the layout the update check made).
 pub fn generate(
     config: &Config,
     settings: &Settings,
@@ -294,7 +294,7 @@ fn no_layout(over: &str, problem: &str) -> Error {
 
 fn not_sharded(pipeline: &str, over: &str) -> Error {
     Error::User(format!(
-        "the {pipeline} pipeline does not fit GitLab's limits: {over}, and it cannot be split into shards yet (docs/design.md). Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES (component inputs `max_jobs`, `max_yaml_bytes`) if your GitLab allows more"
+        "the {pipeline} pipeline does not fit GitLab's limits: {over}; it is split into shards only as the update check laid it out (`gipgee generate` of the update-check pipeline writes the layout, `gipgee evaluate --rebuild-layout` follows it; docs/design.md). Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES (component inputs `max_jobs`, `max_yaml_bytes`) if your GitLab allows more"
     ))
 }
 
