@@ -436,18 +436,33 @@ fn on_host(names: &[String], host: &str) -> Vec<Reference> {
     names.iter().map(|name| reference(host, name)).collect()
 }
 
+/// A registry behind `tokens` serving `content`, and a client that announced every repository
+/// of `planned` to it before reading any.
+fn announced(
+    tokens: &ScopedTokens,
+    content: Content,
+    planned: &[String],
+) -> (Server, Client, Vec<Reference>) {
+    let registry = tokens.registry(content, &[]);
+    let references = on_host(planned, &registry.host());
+    let client = anonymous_client(&registry.host());
+    client.expect_repositories(&references);
+    (registry, client, references)
+}
+
+/// Reads every reference, one after another.
+fn read_each(client: &Client, references: &[Reference]) {
+    for reference in references {
+        client.image(reference).unwrap();
+    }
+}
+
 #[test]
 fn announced_repositories_share_one_token_per_fifty() {
     let tokens = ScopedTokens::start(usize::MAX, None);
     let (content, planned) = numbered_repositories("app", 120);
-    let registry = tokens.registry(content, &[]);
-    let host = registry.host();
-    let references = on_host(&planned, &host);
-    let client = anonymous_client(&host);
-    client.expect_repositories(&references);
-    for reference in &references {
-        client.image(reference).unwrap();
-    }
+    let (registry, client, references) = announced(&tokens, content, &planned);
+    read_each(&client, &references);
     // 120 repositories in three token requests of at most 50 scopes, the repository read
     // first in each.
     let asked = tokens.asked();
@@ -491,14 +506,8 @@ fn token_requests_stay_under_the_url_limit() {
     // Repository names of 200 characters: some 37 scopes fill 8 KiB of URL.
     let long = format!("group/{}/app", "x".repeat(190));
     let (content, planned) = numbered_repositories(&long, 60);
-    let registry = tokens.registry(content, &[]);
-    let host = registry.host();
-    let references = on_host(&planned, &host);
-    let client = anonymous_client(&host);
-    client.expect_repositories(&references);
-    for reference in &references {
-        client.image(reference).unwrap();
-    }
+    let (_registry, client, references) = announced(&tokens, content, &planned);
+    read_each(&client, &references);
     let sizes: Vec<usize> = tokens.asked().iter().map(Vec::len).collect();
     assert_eq!(sizes.iter().sum::<usize>(), 60);
     assert_eq!(sizes.len(), 2, "{sizes:?}");
@@ -519,14 +528,8 @@ fn token_requests_stay_under_the_url_limit() {
 fn a_token_server_granting_one_scope_per_token_gets_a_request_per_repository() {
     let tokens = ScopedTokens::start(1, None);
     let (content, planned) = numbered_repositories("app", 10);
-    let registry = tokens.registry(content, &[]);
-    let host = registry.host();
-    let references = on_host(&planned, &host);
-    let client = anonymous_client(&host);
-    client.expect_repositories(&references);
-    for reference in &references {
-        client.image(reference).unwrap();
-    }
+    let (registry, client, references) = announced(&tokens, content, &planned);
+    read_each(&client, &references);
     // The first token asked for all ten but granted app000; app001 was refused with it,
     // asked for alone and accepted: from then on one scope per token, and the other
     // batched tokens are not tried.
@@ -551,14 +554,8 @@ fn a_token_server_granting_one_scope_per_token_gets_a_request_per_repository() {
 fn a_token_server_refusing_several_scopes_is_asked_for_one() {
     let tokens = ScopedTokens::start(usize::MAX, Some((1, 400)));
     let (content, planned) = numbered_repositories("app", 4);
-    let registry = tokens.registry(content, &[]);
-    let host = registry.host();
-    let references = on_host(&planned, &host);
-    let client = anonymous_client(&host);
-    client.expect_repositories(&references);
-    for reference in &references {
-        client.image(reference).unwrap();
-    }
+    let (_registry, client, references) = announced(&tokens, content, &planned);
+    read_each(&client, &references);
     // One refused batch, then a token per repository.
     assert_eq!(client.stats().token_requests, 5);
     let sizes: Vec<usize> = tokens.asked().iter().map(Vec::len).collect();
@@ -592,11 +589,7 @@ fn a_repository_a_batched_token_does_not_grant_is_asked_for_alone_once() {
 fn parallel_reads_of_announced_repositories_share_few_tokens() {
     let tokens = ScopedTokens::start(usize::MAX, None);
     let (content, planned) = numbered_repositories("app", 200);
-    let registry = tokens.registry(content, &[]);
-    let host = registry.host();
-    let references = on_host(&planned, &host);
-    let client = anonymous_client(&host);
-    client.expect_repositories(&references);
+    let (registry, client, references) = announced(&tokens, content, &planned);
     let results = parallel_map(&references, 8, |r| client.image(r));
     assert!(results.iter().all(Result::is_ok));
     // The first request learns the scheme alone; then one token request at a time, each
