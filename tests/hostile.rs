@@ -93,6 +93,7 @@ fn hostile_values_keep_yaml_structure_and_shell_words() {
             ".gipgee-test-2",
             ".gipgee-release",
             "gipgee:plan",
+            ".image:weird.id_1-x",
             "build:weird.id_1-x",
             test_job,
             "test:weird.id_1-x:script",
@@ -285,7 +286,8 @@ fn yaml_1_1_reads_every_string_as_written() {
     let pipeline: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
     for id in ["on", "1_000", "yes"] {
         assert_eq!(
-            pipeline[format!("build:{id}").as_str()]["variables"]["GIPGEE_IMAGE_ID"].as_str(),
+            support::resolve_job(&pipeline, &format!("build:{id}"))["variables"]["GIPGEE_IMAGE_ID"]
+                .as_str(),
             Some(id),
             "{text}"
         );
@@ -305,14 +307,17 @@ fn yaml_1_1_reads_every_string_as_written() {
     // Psych reads what was meant, and what was meant is these strings: compared with the
     // values themselves, not only with another parser's reading.
     if let Some(read) = support::tools::psych_load(&file) {
-        let hidden = pipeline["test:yes:script"]["extends"].as_str().unwrap();
+        let hidden = pipeline["test:yes:script"]["extends"][0].as_str().unwrap();
         let read_lines = read[hidden]["script"].as_array().expect("a script");
         assert_eq!(
             read_lines[1..],
             serde_json::json!(TYPED_LOOKING).as_array().unwrap()[..]
         );
-        assert_eq!(read["build:on"]["variables"]["GIPGEE_IMAGE_ID"], "on");
-        assert_eq!(read["build:1_000"]["variables"]["GIPGEE_IMAGE_ID"], "1_000");
+        assert_eq!(read[".image:on"]["variables"]["GIPGEE_IMAGE_ID"], "on");
+        assert_eq!(
+            read[".image:1_000"]["variables"]["GIPGEE_IMAGE_ID"],
+            "1_000"
+        );
     }
 }
 

@@ -143,10 +143,11 @@ fn an_immutable_target_is_created_and_kept_but_never_moved_to_another_image() {
     // The immutable check as GitLab reads it: its CI schema, Psych, gitlab-ci-local.
     tools::check_pipeline(&world.project, &world.project.join("gipgee-pipeline.yml"));
     run_job(&world, &pipeline, "build:other");
-    let staging = pipeline["release:other"]["variables"]["GIPGEE_STAGING_IMAGE"]
-        .as_str()
-        .expect("the staging image")
-        .to_string();
+    let staging =
+        crate::support::resolve_job(&pipeline, "release:other")["variables"]["GIPGEE_IMAGE"]
+            .as_str()
+            .expect("the staging image")
+            .to_string();
     let built = world.digest(&staging).expect("the staging image");
 
     // Absent: released.
@@ -175,10 +176,11 @@ fn an_immutable_target_is_created_and_kept_but_never_moved_to_another_image() {
     world.commit("other changed");
     let pipeline = world.generate("52");
     run_job(&world, &pipeline, "build:other");
-    let staging = pipeline["release:other"]["variables"]["GIPGEE_STAGING_IMAGE"]
-        .as_str()
-        .expect("the staging image")
-        .to_string();
+    let staging =
+        crate::support::resolve_job(&pipeline, "release:other")["variables"]["GIPGEE_IMAGE"]
+            .as_str()
+            .expect("the staging image")
+            .to_string();
     let rebuilt = world.digest(&staging).expect("the new staging image");
     assert_ne!(rebuilt, built);
     let log = run_failing_job(&world, &pipeline, "release:other", &[]);
@@ -230,7 +232,7 @@ fn an_immutable_target_compares_a_multi_platform_index_as_a_whole_and_an_unreada
         layout.push(&format!("index-{n}"), &staging(n), None, None);
     }
     let (staging_1, staging_2) = (staging(1), staging(2));
-    let first = [("GIPGEE_STAGING_IMAGE", staging_1.as_str())];
+    let first = [("GIPGEE_IMAGE", staging_1.as_str())];
     let with = |extra: &[(&str, &str)]| world.run_job_script(&pipeline, "release:other", extra);
     assert!(with(&first).status.success(), "the first release");
     let released = world.manifest(&format!("{image}/other:1"));
@@ -238,7 +240,7 @@ fn an_immutable_target_compares_a_multi_platform_index_as_a_whole_and_an_unreada
     let again = with(&first);
     assert!(again.status.success(), "the same index again");
     assert!(String::from_utf8_lossy(&again.stdout).contains("already holds this image"));
-    let second = [("GIPGEE_STAGING_IMAGE", staging_2.as_str())];
+    let second = [("GIPGEE_IMAGE", staging_2.as_str())];
     let log = run_failing_job(&world, &pipeline, "release:other", &second);
     assert!(log.contains("is immutable and holds sha256:"), "{log}");
     assert_eq!(world.manifest(&format!("{image}/other:1")), released);
@@ -250,7 +252,7 @@ fn an_immutable_target_compares_a_multi_platform_index_as_a_whole_and_an_unreada
         &pipeline,
         "release:other",
         &[
-            ("GIPGEE_STAGING_IMAGE", &staging_1),
+            ("GIPGEE_IMAGE", &staging_1),
             ("GIPGEE_TARGET_IMAGE_1", &unreadable),
         ],
     );

@@ -166,14 +166,14 @@ const EVALUATE: &[&str] = &[
     "report.xml",
 ];
 
-/// The jobs of a rebuild pipeline (its keys with a `:`).
+/// The jobs of a rebuild pipeline: its keys with a `:`, not its hidden jobs.
 fn job_names(pipeline: &serde_yaml::Value) -> Vec<&str> {
     pipeline
         .as_mapping()
         .unwrap()
         .keys()
         .filter_map(|k| k.as_str())
-        .filter(|k| k.contains(':'))
+        .filter(|k| k.contains(':') && !k.starts_with('.'))
         .collect()
 }
 

@@ -5,24 +5,33 @@
 
 //!
 //! These jobs share their template-rendered bodies (see [`Body::Shared`]); what differs per
-//! image reaches them as variables:
+//! image reaches them as the variables of its values ([`ImageValues`], the hidden job
+//! `.image:<id>` every job of the image extends):
 //!
-//! | job | variables |
+//! | variable | when |
 //! |---|---|
-//! | build | `GIPGEE_IMAGE_ID`, `GIPGEE_BASE_IMAGE`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_CONTEXT`, `GIPGEE_CONTAINERFILE` (only when it is not `<context>/Containerfile`), `GIPGEE_IMAGE_VERSION` (when a target tag is a version), `GIPGEE_CACHE_REPOSITORY` (only with `cache: true`) |
-//! | test | `GIPGEE_IMAGE_ID`, `GIPGEE_IMAGE` (the staging image), `GIPGEE_PLATFORM` in the shared body of a platform's test |
-//! | release | `GIPGEE_IMAGE_ID`, `GIPGEE_STAGING_IMAGE`, `GIPGEE_TARGET_IMAGE_1` … `_N` |
+//! | `GIPGEE_IMAGE_ID` | always |
+//! | `GIPGEE_IMAGE` | always: the staging image (what the build pushes, the tests run in, the release copies) |
+//! | `GIPGEE_BASE_IMAGE` | always: what the build is FROM |
+//! | `GIPGEE_CONTEXT` | always |
+//! | `GIPGEE_CONTAINERFILE` | when it is not `<context>/Containerfile` |
+//! | `GIPGEE_IMAGE_VERSION` | when a target tag is a version |
+//! | `GIPGEE_CACHE_REPOSITORY` | with `cache: true` |
+//! | `GIPGEE_TARGET_IMAGE_1` … `_N` | when the image is released |
+//! | `GIPGEE_SIGN_REPOSITORY_1` … `_N` | when the image is released and signed |
 //!
-//! A staging reference is anchored under its image's id (see [`Variable::anchor`]).
+//! A staging reference is anchored under its image's id (see [`Variable::anchor`]): a child's
+//! `GIPGEE_BASE_IMAGE` refers to it.
 
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
 use super::metadata::image_version;
-use super::scan_sign::RELEASE_DIGEST_FILE;
+use super::scan_sign::{RELEASE_DIGEST_FILE, sign_repository_variable, signed_repositories};
 use super::template_vars::{BuildVars, ReleaseVars, TargetVars, TestVars};
 use super::{
-    Body, JobFactory, JobSpec, Owner, PLAN_JOB, Variable, build_job_name, platform_test_job_name,
-    release_job_name, scan_job_name, test_job_name,
+    Body, ImageValues, JobFactory, JobSpec, Owner, PLAN_JOB, Variable, build_job_name,
+    platform_test_job_name, release_job_name, scan_job_name, test_job_name,
 };
 use crate::config::{Image, ImageTest, TestRun};
 use crate::gitlab::Stage;
@@ -79,9 +88,53 @@ fn test_jobs(image: &Image) -> Vec<TestJob<'_>> {
         .collect()
 }
 
-/// The variable `name` holding the image's staging reference, anchored under its id.
-pub(super) fn staging_variable(name: &str, planned: &PlannedImage) -> Variable {
-    Variable::new(name, planned.staging_image.to_string()).anchored(&planned.image.id)
+/// The values of an image that its jobs read (see the module documentation).
+fn image_values(planned: &PlannedImage) -> ImageValues {
+    let image = &planned.image;
+    let mut base = Variable::new("GIPGEE_BASE_IMAGE", planned.build_base.to_string());
+    if let Some(parent) = planned.parent.as_ref().filter(|_| planned.parent_built) {
+        base = base.anchored(parent);
+    }
+    let mut variables = vec![
+        Variable::new("GIPGEE_IMAGE_ID", image.id.as_str()),
+        Variable::new("GIPGEE_IMAGE", planned.staging_image.to_string()).anchored(&image.id),
+        base,
+        Variable::new("GIPGEE_CONTEXT", image.build_context.as_str()),
+    ];
+    // The build template defaults it to `$GIPGEE_CONTEXT/Containerfile`.
+    if !image.has_default_containerfile() {
+        variables.push(Variable::new(
+            "GIPGEE_CONTAINERFILE",
+            image.containerfile.as_str(),
+        ));
+    }
+    if let Some(version) = image_version(&image.target_locations) {
+        variables.push(Variable::new(VERSION_VARIABLE, version));
+    }
+    if image.platforms.cache {
+        variables.push(Variable::new(
+            "GIPGEE_CACHE_REPOSITORY",
+            cache_repository(planned),
+        ));
+    }
+    if planned.release {
+        let targets = image.target_locations.iter().enumerate();
+        variables.extend(
+            targets.map(|(index, target)| {
+                Variable::new(target_variable(index + 1), target.to_string())
+            }),
+        );
+        if image.sign.is_some() {
+            let repositories = signed_repositories(planned).into_iter().enumerate();
+            variables.extend(repositories.map(|(index, repository)| {
+                Variable::new(sign_repository_variable(index + 1), repository.name())
+            }));
+        }
+    }
+    ImageValues {
+        id: image.id.clone(),
+        variables,
+    }
 }
 
 impl<'a> JobFactory<'a> {
@@ -108,6 +161,12 @@ impl<'a> JobFactory<'a> {
                     specs.push(self.sign_job(planned, signing));
                 }
             }
+            let values = Rc::new(image_values(planned));
+            for spec in &mut specs[first..] {
+                spec.body = Body::Shared {
+                    image: Rc::clone(&values),
+                };
+            }
             let owner = Owner {
                 image: planned.image.id.clone(),
                 built_parent: planned.parent.clone().filter(|_| planned.parent_built),
@@ -127,47 +186,18 @@ impl<'a> JobFactory<'a> {
         let name = build_job_name(&planned.image.id);
         let mut spec = self.spec("build", name, Stage::Build, Some(needs));
         spec.manual = planned.manual;
-        let version = image_version(&planned.image.target_locations);
         let platforms = &planned.image.platforms;
         spec.vars.build = Some(BuildVars {
             args: planned.image.build_args.clone(),
             labels: planned.image.metadata.labels.clone(),
             annotations: planned.image.metadata.annotations.clone(),
-            versioned: version.is_some(),
+            versioned: image_version(&planned.image.target_locations).is_some(),
             base_insecure: self.insecure(planned.build_base.registry()),
             staging_insecure: self.insecure(planned.staging_image.registry()),
             platforms: platforms.list.iter().map(ToString::to_string).collect(),
             cache: platforms.cache,
         });
         spec.vars.logins = Some(self.logins([&planned.build_base, &planned.staging_image]));
-        let image = &planned.image;
-        let mut base = Variable::new("GIPGEE_BASE_IMAGE", planned.build_base.to_string());
-        if let Some(parent) = planned.parent.as_ref().filter(|_| planned.parent_built) {
-            base = base.anchored(parent);
-        }
-        let mut variables = vec![
-            Variable::new("GIPGEE_IMAGE_ID", image.id.as_str()),
-            base,
-            staging_variable("GIPGEE_STAGING_IMAGE", planned),
-            Variable::new("GIPGEE_CONTEXT", image.build_context.as_str()),
-        ];
-        // The build template defaults it to `$GIPGEE_CONTEXT/Containerfile`.
-        if !image.has_default_containerfile() {
-            variables.push(Variable::new(
-                "GIPGEE_CONTAINERFILE",
-                image.containerfile.as_str(),
-            ));
-        }
-        if let Some(version) = version {
-            variables.push(Variable::new(VERSION_VARIABLE, version));
-        }
-        if platforms.cache {
-            variables.push(Variable::new(
-                "GIPGEE_CACHE_REPOSITORY",
-                cache_repository(planned),
-            ));
-        }
-        spec.body = Body::Shared { variables };
         spec
     }
 
@@ -176,12 +206,6 @@ impl<'a> JobFactory<'a> {
         let needs = Some(vec![build_job_name(id)]);
         let test = job.test;
         let mut spec = self.spec("test", job.name, Stage::Test, needs);
-        spec.body = Body::Shared {
-            variables: vec![
-                Variable::new("GIPGEE_IMAGE_ID", id.as_str()),
-                staging_variable("GIPGEE_IMAGE", planned),
-            ],
-        };
         let (script, command) = match &test.run {
             TestRun::Script(lines) => (Some(lines.clone()), None),
             TestRun::Command(argv) => (None, Some(argv.clone())),
@@ -239,18 +263,6 @@ impl<'a> JobFactory<'a> {
                 .as_ref()
                 .map(|_| RELEASE_DIGEST_FILE.to_string()),
         });
-        let per_target = targets
-            .iter()
-            .enumerate()
-            .map(|(index, target)| Variable::new(target_variable(index + 1), target.to_string()));
-        let variables = [
-            Variable::new("GIPGEE_IMAGE_ID", id.as_str()),
-            staging_variable("GIPGEE_STAGING_IMAGE", planned),
-        ]
-        .into_iter()
-        .chain(per_target)
-        .collect();
-        spec.body = Body::Shared { variables };
         let references =
             std::iter::once(&planned.staging_image).chain(&planned.image.target_locations);
         spec.vars.logins = Some(self.logins(references));

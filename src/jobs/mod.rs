@@ -13,6 +13,8 @@ pub mod scan_sign;
 pub mod shards;
 pub mod template_vars;
 
+use std::rc::Rc;
+
 use crate::config::Config;
 use crate::environment::{PipelineRun, Settings};
 use crate::gitlab::Stage;
@@ -59,20 +61,30 @@ pub enum Body {
     /// update checks).
     Own,
     /// The template renders a hidden job (`.gipgee-<kind>…`) that every job with the same
-    /// template variables extends; this job carries only its own values, as GitLab CI/CD
-    /// variables that the shared script reads. Thousands of images then cost one render and
-    /// a few lines each.
-    Shared { variables: Vec<Variable> },
+    /// template variables extends; the job extends its image's values (`.image:<id>`) after
+    /// it and carries only its `needs`. Thousands of images then cost one render and a few
+    /// lines each.
+    Shared { image: Rc<ImageValues> },
 }
 
-/// A CI/CD variable of a job whose body is shared.
+/// What differs per image between the jobs of one kind: the CI/CD variables its build, test,
+/// scan, release and sign jobs read in their shared bodies. Written once per file as the
+/// hidden job `.image:<id>` (see [`image_values_job_name`]), which every job of the image
+/// extends.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ImageValues {
+    pub id: String,
+    pub variables: Vec<Variable>,
+}
+
+/// A CI/CD variable of an image's values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variable {
     pub name: String,
     pub value: String,
-    /// A value several jobs carry (an image's staging reference: its build, tests, release and
-    /// its children's builds) is written once per file under this YAML anchor (the image id)
-    /// and referred to after that (`*id`), which keeps large pipelines small.
+    /// A value other images' values carry too (an image's staging reference: its children's
+    /// builds are FROM it) is written once per file under this YAML anchor (the image id) and
+    /// referred to after that (`*id`), which keeps large pipelines small.
     pub anchor: Option<String>,
 }
 
@@ -227,6 +239,11 @@ fn plan_job_lines(plan_text: &str) -> Vec<String> {
             lines[lines.len() - 1].to_string(),
         ])
         .collect()
+}
+
+/// The hidden job holding an image's values ([`ImageValues`]).
+pub fn image_values_job_name(id: &str) -> String {
+    format!(".image:{id}")
 }
 
 pub fn build_job_name(id: &str) -> String {

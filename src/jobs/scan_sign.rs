@@ -1,17 +1,13 @@
 //! The optional jobs around a release (images with `scan` or `sign` in gipgee.yaml):
 //! `scan:<id>` scans the staging image after its tests and gates its release, `sign:<id>` signs
 //! the released image after its release. Both share their template-rendered bodies like build,
-//! test and release jobs (see [`super::Body::Shared`]); what differs per image reaches them as
-//! variables:
-//!
-//! | job | variables |
-//! |---|---|
-//! | scan | `GIPGEE_IMAGE` (the staging image) |
-//! | sign | `GIPGEE_SIGN_REPOSITORY_1` … `_N` (the distinct repositories of the target locations), and `GIPGEE_RELEASED_DIGEST` from the release job's dotenv report |
+//! test and release jobs (see [`super::Body::Shared`]) and read their image's values like them:
+//! `GIPGEE_IMAGE` (the staging image) and, for a sign job, `GIPGEE_SIGN_REPOSITORY_1` … `_N`
+//! (the distinct repositories of the target locations); `GIPGEE_RELEASED_DIGEST` comes from
+//! the release job's dotenv report.
 
-use super::build::staging_variable;
 use super::template_vars::{RepositoryVars, ScanVars, SignVars};
-use super::{Body, JobFactory, JobSpec, Variable, release_job_name, scan_job_name, sign_job_name};
+use super::{JobFactory, JobSpec, release_job_name, scan_job_name, sign_job_name};
 use crate::config::Signing;
 use crate::gitlab::Stage;
 use crate::oci::Repository;
@@ -40,9 +36,6 @@ impl<'a> JobFactory<'a> {
             sbom: SBOM_FILE.into(),
         });
         spec.vars.logins = Some(self.logins([&planned.staging_image]));
-        spec.body = Body::Shared {
-            variables: vec![staging_variable("GIPGEE_IMAGE", planned)],
-        };
         spec
     }
 
@@ -78,21 +71,13 @@ impl<'a> JobFactory<'a> {
             sbom: planned.image.scan.then(|| SBOM_FILE.to_string()),
         });
         spec.vars.logins = Some(self.logins(&planned.image.target_locations));
-        let variables = repositories
-            .iter()
-            .enumerate()
-            .map(|(index, repository)| {
-                Variable::new(sign_repository_variable(index + 1), repository.name())
-            })
-            .collect();
-        spec.body = Body::Shared { variables };
         spec
     }
 }
 
 /// The repositories of an image's target locations, each once, in order: a signature is
 /// stored per repository and digest, so two tags in one repository are signed once.
-fn signed_repositories(planned: &PlannedImage) -> Vec<Repository> {
+pub(super) fn signed_repositories(planned: &PlannedImage) -> Vec<Repository> {
     let mut repositories: Vec<Repository> = Vec::new();
     for target in &planned.image.target_locations {
         let repository = target.to_repository();

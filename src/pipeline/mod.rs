@@ -74,14 +74,25 @@ pub fn write(
         env!("CARGO_PKG_VERSION"),
         yaml::document(&head)
     );
-    // The anchors this file defines: values several jobs share are written once.
+    // The anchors this file defines: values several images share are written once.
     let mut anchors = HashSet::new();
+    // The images whose values this file has written (before the first of their jobs).
+    let mut images_written = HashSet::new();
     for (job, hidden) in spec.jobs.iter().zip(hidden) {
         match (&job.body, hidden) {
-            (Body::Shared { variables }, Some(index)) => {
-                let value = shared_job_value(job, &shared.bodies[index].0)?;
+            (Body::Shared { image }, Some(index)) => {
+                let values_job = jobs::image_values_job_name(&image.id);
+                if images_written.insert(image.id.as_str()) {
+                    if head.contains_key(values_job.as_str()) {
+                        return Err(Error::User(format!(
+                            "the `common` template defines `{values_job}`, the name of the hidden job gipgee writes for the values of image `{}`: rename it",
+                            image.id
+                        )));
+                    }
+                    write_image_values(&mut out, &values_job, &image.variables, &mut anchors);
+                }
+                let value = shared_job_value(job, &shared.bodies[index].0, &values_job)?;
                 out.push_str(&yaml::document(&job_entry(job, value)));
-                write_variables(&mut out, variables, &mut anchors);
             }
             _ => {
                 let mut rendered = templates.render_job(job)?;
@@ -155,9 +166,14 @@ fn job_entry(job: &JobSpec, value: Value) -> Mapping {
         .collect()
 }
 
-/// The `variables` of a job with a shared body, the last key of its job (`$` written as `$$`,
-/// so GitLab takes every value literally).
-fn write_variables(out: &mut String, variables: &[Variable], anchors: &mut HashSet<String>) {
+/// The hidden job `name` holding an image's values: its `variables` (`$` written as `$$`, so
+/// GitLab takes every value literally).
+fn write_image_values(
+    out: &mut String,
+    name: &str,
+    variables: &[Variable],
+    anchors: &mut HashSet<String>,
+) {
     let values: Vec<String> = variables
         .iter()
         .map(|v| v.value.replace('$', "$$"))
@@ -171,21 +187,23 @@ fn write_variables(out: &mut String, variables: &[Variable], anchors: &mut HashS
             anchor: variable.anchor.as_deref(),
         })
         .collect();
+    yaml::mapping_key(out, name, 0);
     yaml::anchored_mapping(out, "variables", &entries, 2, anchors);
 }
 
-/// A job whose body is the hidden job `hidden`: it extends it and carries its `needs` and
-/// manual start; its variables follow (`write_variables`).
-fn shared_job_value(job: &JobSpec, hidden: &str) -> Result<Value, Error> {
-    let mut body = Mapping::new();
-    body.insert("extends".into(), hidden.into());
+/// A job whose body is the hidden job `body` and whose values are the hidden job `values`: it
+/// extends both and carries its `needs` and manual start.
+fn shared_job_value(job: &JobSpec, body: &str, values: &str) -> Result<Value, Error> {
+    let mut own = Mapping::new();
+    let extends = vec![Value::from(body), Value::from(values)];
+    own.insert("extends".into(), Value::Sequence(extends));
     job_value(
         Job {
             name: job.name.clone(),
             stage: job.stage,
             needs: job.needs.clone(),
             manual: job.manual,
-            body,
+            body: own,
         },
         false,
     )

@@ -50,9 +50,7 @@ pub fn anchored_mapping(
     indent: usize,
     defined: &mut std::collections::HashSet<String>,
 ) {
-    push_indent(out, indent);
-    out.push_str(&key_text(&Value::from(key)));
-    out.push_str(":\n");
+    mapping_key(out, key, indent);
     for entry in entries {
         push_indent(out, indent + INDENT);
         out.push_str(&key_text(&Value::from(entry.key)));
@@ -75,6 +73,13 @@ pub fn anchored_mapping(
             out.push('\n');
         }
     }
+}
+
+/// Writes `key:` at column `indent`, ending the line: a block mapping or sequence follows.
+pub fn mapping_key(out: &mut String, key: &str, indent: usize) {
+    push_indent(out, indent);
+    out.push_str(&key_text(&Value::from(key)));
+    out.push_str(":\n");
 }
 
 /// Writes the entries of `map` at column `indent`; with `inline`, the first key continues the

@@ -488,7 +488,12 @@ impl Run {
     /// A variable of a job of the generated pipeline.
     #[track_caller]
     pub fn job_variable(&self, job: &str, name: &str) -> String {
-        match self.pipeline_job(job)["variables"][name].as_str() {
+        self.pipeline_job(job); // fails the test with a message when there is no such job
+        let found = std::iter::once(self.pipeline())
+            .chain(&self.shards)
+            .find(|pipeline| pipeline.get(job).is_some())
+            .map(|pipeline| support::resolve_job(&mapping_value(pipeline), job));
+        match found.as_ref().and_then(|j| j["variables"][name].as_str()) {
             Some(value) => value.to_string(),
             None => self.fail(&format!("\njob `{job}` has no variable {name}")),
         }
@@ -497,7 +502,7 @@ impl Run {
     /// The staging reference of an image, from its build job.
     #[track_caller]
     pub fn staging(&self, id: &str) -> String {
-        self.job_variable(&format!("build:{id}"), "GIPGEE_STAGING_IMAGE")
+        self.job_variable(&format!("build:{id}"), "GIPGEE_IMAGE")
     }
 
     #[track_caller]
@@ -528,7 +533,7 @@ impl Run {
     /// shards).
     #[track_caller]
     pub fn rebuild_staging(&self, id: &str) -> String {
-        self.rebuild_job_variable(&format!("build:{id}"), "GIPGEE_STAGING_IMAGE")
+        self.rebuild_job_variable(&format!("build:{id}"), "GIPGEE_IMAGE")
     }
 
     /// A variable of a job of the rebuild pipeline (or of one of its shards).
@@ -538,8 +543,9 @@ impl Run {
             .rebuild
             .iter()
             .chain(&self.rebuild_shards)
-            .find_map(|pipeline| pipeline.get(job))
-            .and_then(|j| j["variables"][name].as_str());
+            .find(|pipeline| pipeline.get(job).is_some())
+            .map(|pipeline| support::resolve_job(&mapping_value(pipeline), job));
+        let value = value.as_ref().and_then(|j| j["variables"][name].as_str());
         match value {
             Some(value) => value.to_string(),
             None => self.fail(&format!(
@@ -1619,4 +1625,9 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
+}
+
+/// A pipeline file as a YAML value, as `support::resolve_job` reads it.
+fn mapping_value(pipeline: &serde_yaml::Mapping) -> serde_yaml::Value {
+    serde_yaml::Value::Mapping(pipeline.clone())
 }
