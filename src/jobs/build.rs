@@ -161,17 +161,16 @@ impl<'a> JobFactory<'a> {
                     specs.push(self.sign_job(planned, signing));
                 }
             }
+            // Every job of the image reads its values and goes to its shard.
             let values = Rc::new(image_values(planned));
-            for spec in &mut specs[first..] {
-                spec.body = Body::Shared {
-                    image: Rc::clone(&values),
-                };
-            }
             let owner = Owner {
                 image: planned.image.id.clone(),
                 built_parent: planned.parent.clone().filter(|_| planned.parent_built),
             };
             for spec in &mut specs[first..] {
+                spec.body = Body::Shared {
+                    image: Rc::clone(&values),
+                };
                 spec.owner = Some(owner.clone());
             }
         }
