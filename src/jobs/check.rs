@@ -2,15 +2,16 @@
 //! the static gipgee binary to the checks as an artifact), `update-check:<id>` inside each
 //! released image — or, when one job per image does not fit the job limit,
 //! `update-check:batch:<k>` jobs that check several images each in the buildah image —,
-//! `evaluate` (fan-in through stage order, so no job has more than 50 `needs`), the trigger
-//! jobs of the rebuild pipelines `evaluate` writes (`rebuild`, or `rebuild:<k>` per shard of
-//! the rebuild layout; the third pipeline level at most), and `gipgee:verdict`, which fails the
-//! pipeline when a check errored — after the rebuild of what is known stale.
+//! `evaluate` and `gipgee:verdict` (fan-in through stage order, so no job has more than 50
+//! `needs` however many checks, batches or shards there are), the trigger jobs of the rebuild
+//! pipelines `evaluate` writes (`rebuild`, or `rebuild:<k>` per shard of the rebuild layout; the
+//! third pipeline level at most), and `gipgee:verdict`, which fails the pipeline when a check
+//! errored — after the rebuild of what is known stale.
 
 use super::shards::Shard;
 use super::template_vars::{BatchCheck, CheckVars, Files, TriggerVars};
 use super::{JobFactory, JobSpec, PLAN_JOB};
-use crate::gitlab::{MAX_NEEDS, Stage};
+use crate::gitlab::Stage;
 use crate::plan::{CheckPlan, CheckedImage, PlannedUpdateCheck};
 use crate::results::{REBUILD_PIPELINE, RESULTS_DIR, UPDATE_CHECK_DIR, rebuild_shard_pipeline};
 
@@ -135,45 +136,30 @@ impl<'a> JobFactory<'a> {
                 &[],
                 rebuild,
             )],
-            Rebuild::Sharded { layout, .. } => {
-                if layout.len() + 1 > MAX_NEEDS {
-                    return Err(format!(
-                        "the rebuild needs {} shards, and `{VERDICT_JOB}` would need each one's trigger job and `{EVALUATE_JOB}`: more than GitLab's {MAX_NEEDS} needs",
-                        layout.len()
-                    ));
-                }
-                layout
-                    .iter()
-                    .zip(1..)
-                    .map(|(shard, number)| {
-                        let after: Vec<String> = shard
-                            .after
-                            .iter()
-                            .map(|j| rebuild_shard_job_name(j + 1))
-                            .collect();
-                        self.rebuild_trigger(
-                            rebuild_shard_job_name(number),
-                            rebuild_shard_pipeline(number),
-                            &after,
-                            rebuild,
-                        )
-                    })
-                    .collect()
-            }
+            Rebuild::Sharded { layout, .. } => layout
+                .iter()
+                .zip(1..)
+                .map(|(shard, number)| {
+                    let after: Vec<String> = shard
+                        .after
+                        .iter()
+                        .map(|j| rebuild_shard_job_name(j + 1))
+                        .collect();
+                    self.rebuild_trigger(
+                        rebuild_shard_job_name(number),
+                        rebuild_shard_pipeline(number),
+                        &after,
+                        rebuild,
+                    )
+                })
+                .collect(),
         };
-        // After the rebuild (when: always runs it even when the rebuild failed), with the
-        // evaluate job's artifacts.
-        let verdict_needs = std::iter::once(EVALUATE_JOB.to_string())
-            .chain(triggers.iter().map(|t| t.name.clone()))
-            .collect();
         specs.extend(triggers);
-        specs.push(self.files_job(
-            "verdict",
-            VERDICT_JOB,
-            Stage::Verdict,
-            Some(verdict_needs),
-            rebuild,
-        ));
+        // No `needs`: the verdict's stage comes after the rebuild's, so stage order starts it
+        // after every trigger job (`when: always`: also when the rebuild failed), however many
+        // shards there are — `needs` would allow at most 49. Its template takes the artifacts of
+        // `evaluate` alone (`dependencies`).
+        specs.push(self.files_job("verdict", VERDICT_JOB, Stage::Verdict, None, rebuild));
         Ok(specs)
     }
 
