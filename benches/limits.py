@@ -1,7 +1,8 @@
 """The per-file half of benches/limits.sh: for each pipeline file given, its jobs (top-level
 keys that are no hidden job nor a global keyword), the most `needs` of one of them (through
-`extends`), and its bytes, compared with GitLab's limits. Prints one table row per file and
-exits 1 when a file is over a limit.
+`extends`), and its bytes, compared with GitLab's limits. Prints a Markdown table, one row per
+directory (`<images>/build`, `…/check`, `…/rebuild`) with the largest figures of its files,
+then every file over a limit, and exits 1 when there is one.
 
     python3 limits.py MAX_JOBS MAX_YAML_BYTES MAX_NEEDS FILE…
 
@@ -36,28 +37,35 @@ def needs_of(pipeline, name, seen=()):
 def main():
     max_jobs, max_bytes, max_needs = (int(a) for a in sys.argv[1:4])
     yaml = YAML(typ="safe", pure=False)
-    violations = 0
-    print(f"{'file':<44} {'jobs':>6} {'max needs':>9}  {'bytes':>9}  over a limit")
+    # One row per directory (a size and a kind of pipeline): its files, and the largest figures.
+    rows = {}
+    problems = []
     for path in sys.argv[4:]:
         with open(path) as f:
             pipeline = yaml.load(f)
         jobs = [k for k in pipeline if not str(k).startswith(".") and k not in GLOBAL_KEYWORDS]
-        most, most_job = 0, "-"
-        for job in jobs:
-            count = len(needs_of(pipeline, job))
-            if count > most:
-                most, most_job = count, job
+        most, most_job = max(((len(needs_of(pipeline, job)), job) for job in jobs),
+                             default=(0, "-"))
         size = os.path.getsize(path)
-        over = []
         if len(jobs) > max_jobs:
-            over.append(f"{len(jobs)} jobs > {max_jobs}")
+            problems.append(f"{path}: {len(jobs)} jobs > {max_jobs}")
         if most > max_needs:
-            over.append(f"`{most_job}` has {most} needs > {max_needs}")
+            problems.append(f"{path}: `{most_job}` has {most} needs > {max_needs}")
         if size > max_bytes:
-            over.append(f"{size} bytes > {max_bytes}")
-        violations += bool(over)
-        print(f"{path:<44} {len(jobs):>6} {most:>9}  {size:>9}  {'; '.join(over) or '-'}")
-    sys.exit(1 if violations else 0)
+            problems.append(f"{path}: {size} bytes > {max_bytes}")
+        row = rows.setdefault(os.path.dirname(path), [0, 0, 0, 0, 0])
+        row[0] += 1
+        row[1] = max(row[1], len(jobs))
+        row[2] = max(row[2], most)
+        row[3] = max(row[3], size)
+        row[4] += size
+    print(f"| {'images/pipelines':<17} | files | most jobs | most needs | largest file | all files |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, (files, jobs, needs, largest, total) in rows.items():
+        print(f"| {name:<17} | {files:>5} | {jobs:>9} | {needs:>10} | {largest:>12,} | {total:>10,} |")
+    for problem in problems:
+        print(f"OVER A LIMIT: {problem}")
+    sys.exit(1 if problems else 0)
 
 
 if __name__ == "__main__":

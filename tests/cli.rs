@@ -950,15 +950,12 @@ fn an_update_check_over_the_job_limit_batches_its_checks_and_shards_its_rebuild(
         .filter_map(|l| l.as_str())
         .collect();
     assert!(
-        script.contains(&"gipgee_check c registry.example.com/c:1 true gipgee-results/update-check/c.result gipgee-results/update-check/c.error run true"),
+        script.contains(&"gipgee_check c registry.example.com/c:1 true run true"),
         "{script:#?}"
     );
     assert_eq!(
         batch["artifacts"]["paths"],
-        serde_yaml::from_str::<serde_yaml::Value>(
-            "[gipgee-results/update-check/b.result, gipgee-results/update-check/b.error, gipgee-results/update-check/c.result, gipgee-results/update-check/c.error]"
-        )
-        .unwrap()
+        serde_yaml::from_str::<serde_yaml::Value>("[gipgee-results/update-check/]").unwrap()
     );
 
     // c is stale: evaluate keeps it in shard 2 (after a and b's shard), shard 1 rebuilds nothing.
@@ -1158,4 +1155,69 @@ fn an_update_check_whose_rebuild_needs_more_shards_than_a_job_may_need_stays_wit
     assert_eq!(rebuilt, ["build:p03", "build:c03"]);
     assert!(!out.dir.join("gipgee-rebuild-51.yml").exists());
     support::tools::check_schema_of_all(&files);
+}
+
+#[test]
+fn an_update_check_over_the_yaml_budget_checks_its_images_in_fewer_batches() {
+    // 40 images, 30 jobs per pipeline: the checks fit 21 batches, but each batch job carries
+    // the checking script, and 21 of them are more than 16,000 bytes: fewer, larger batches.
+    let mut config = String::from(
+        "version: 1\ndefaults:\n  staging: registry.example.com/staging\n  updateCheck: {command: [\"true\"]}\nimages:\n",
+    );
+    for i in 0..40 {
+        config.push_str(&format!(
+            "  i{i:02}: {{baseImage: \"alpine:3.20\", targetLocations: [\"registry.example.com/i{i:02}:1\"]}}\n"
+        ));
+    }
+    let generate = |budget: &str| {
+        Test::new()
+            .env("CI_PIPELINE_SOURCE", "schedule")
+            .env("CI_DEFAULT_BRANCH", "main")
+            .env("CI_COMMIT_BRANCH", "main")
+            .env("GIPGEE_MAX_JOBS", "30")
+            .env("GIPGEE_MAX_YAML_BYTES", budget)
+            .file("gipgee.yaml", &config)
+            .file("Containerfile", "FROM scratch\n")
+            .args(&["generate", "--output", "check.yml"])
+            .any_stdout()
+            .run()
+    };
+    let batches = |pipeline: &serde_yaml::Value| -> Vec<String> {
+        job_names(pipeline)
+            .into_iter()
+            .filter(|job| job.starts_with("update-check:batch:"))
+            .collect()
+    };
+    let roomy = generate("1048576");
+    let roomy: serde_yaml::Value = serde_yaml::from_str(&roomy.read("check.yml")).unwrap();
+    let as_many_as_fit = batches(&roomy).len();
+    assert!(as_many_as_fit > 10, "{as_many_as_fit} batches");
+
+    let out = generate("16000");
+    let text = out.read("check.yml");
+    assert!(text.len() <= 16000, "{} bytes", text.len());
+    support::tools::check_pipeline(&out.dir, &out.dir.join("check.yml"));
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let fewer = batches(&pipeline);
+    assert!(
+        fewer.len() > 1 && fewer.len() < as_many_as_fit,
+        "{} batches of {as_many_as_fit}",
+        fewer.len()
+    );
+    // Every image is still checked, once.
+    let mut checked: Vec<String> = fewer
+        .iter()
+        .flat_map(|job| {
+            pipeline[job.as_str()]["script"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .filter_map(|line| line.as_str()?.strip_prefix("gipgee_check "))
+                .map(|args| args.split(' ').next().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    checked.sort();
+    let expected: Vec<String> = (0..40).map(|i| format!("i{i:02}")).collect();
+    assert_eq!(checked, expected);
 }
