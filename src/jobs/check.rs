@@ -1,12 +1,12 @@
 //! The jobs of the scheduled update-check pipeline: `layer-check` (which also hands
 //! the static gipgee binary to the checks as an artifact), `update-check:<id>` inside each
-//! released image — or, when one job per image does not fit the job limit,
-//! `update-check:batch:<k>` jobs that check several images each in the buildah image —,
-//! `evaluate` and `gipgee:verdict` (fan-in through stage order, so no job has more than 50
-//! `needs` however many checks, batches or shards there are), the trigger jobs of the rebuild
-//! pipelines `evaluate` writes (`rebuild`, or `rebuild:<k>` per shard of the rebuild layout; the
-//! third pipeline level at most), and `gipgee:verdict`, which fails the pipeline when a check
-//! errored — after the rebuild of what is known stale.
+//! released image — or, when one job per image does not fit the job limit (or the YAML
+//! budget), `update-check:batch:<k>` jobs that check several images each in the buildah image —,
+//! `evaluate`, the trigger jobs of the rebuild pipelines `evaluate` writes (`rebuild`, or
+//! `rebuild:<k>` per shard of the rebuild layout; the third pipeline level at most), and
+//! `gipgee:verdict`, which fails the pipeline when a check errored — after the rebuild of what is
+//! known stale. `evaluate` and the verdict fan in through stage order, so no job has more than 50
+//! `needs` however many checks, batches or shards there are.
 
 use super::shards::Shard;
 use super::template_vars::{BatchCheck, CheckVars, Files, TriggerVars};
