@@ -23,30 +23,8 @@ fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# A git repository with N images: images/imgI/Containerfile (the build context), chains of 10.
-make_repo() {
-  local images="$1" dir="$2"
-  mkdir -p "$dir"
-  (
-    cd "$dir"
-    {
-      echo "version: 1"
-      echo "defaults:"
-      echo "  staging: registry.example.com/staging"
-      echo "  tests: [{name: smoke, script: [\"true\"]}]"
-      echo "images:"
-      for i in $(seq 0 $((images - 1))); do
-        if [ $((i % 10)) -eq 0 ]; then base="docker.io/library/alpine:3.20"; else base="registry.example.com/img$((i - 1)):1"; fi
-        echo "  img$i: {baseImage: \"$base\", context: images/img$i, targetLocations: [\"registry.example.com/img$i:1\", \"mirror.example.com/img$i:1\"], watchedAssets: [\"images/img$i/**\"]}"
-      done
-    } > gipgee.yaml
-    for i in $(seq 0 $((images - 1))); do
-      mkdir -p "images/img$i"
-      echo "FROM scratch" > "images/img$i/Containerfile"
-    done
-    git init -q -b main && git add -A && git -c user.name=b -c user.email=b@b commit -qm bench
-  )
-}
+# make_repo, make_results
+. "$root/benches/fixture.sh"
 
 # Runs "$@" RUNS times; prints "best_ms median_ms peak_rss_kib cpu_ms" (RSS and CPU time,
 # user + system, of the median run: on a busy machine CPU time varies less than wall time).
@@ -102,17 +80,7 @@ for images in "${counts[@]}"; do
     figures="$(CI_PIPELINE_SOURCE=schedule GIPGEE_MAX_JOBS=1000000 measure "$gipgee" generate --mode update-check --output check.yml)"
     report "update-check, $images images" "$images" check.yml "$figures"
     # evaluate: every 100th image's base changed (layer check), so 10 chains are rebuilt.
-    mkdir -p results/update-check
-    {
-      printf '{"images":{'
-      for i in $(seq 0 $((images - 1))); do
-        [ "$i" -eq 0 ] || printf ','
-        if [ $((i % 100)) -eq 0 ]; then status='"status":"stale","evidence":"base changed"'; else status='"status":"up-to-date","evidence":"same layers"'; fi
-        printf '"img%d":{%s}' "$i" "$status"
-      done
-      printf '}}\n'
-    } > results/layer-check.json
-    for i in $(seq 0 $((images - 1))); do echo NO_UPGRADE_NEEDED > "results/update-check/img$i.result"; done
+    make_results "$images" results
     figures="$(CI_PIPELINE_SOURCE=schedule measure "$gipgee" evaluate --results results --output rebuild.yml)"
     report "evaluate, $images images" "$images" rebuild.yml "$figures"
   fi

@@ -942,10 +942,8 @@ fn an_update_check_over_the_job_limit_batches_its_checks_and_shards_its_rebuild(
     };
     assert_eq!(needs("rebuild:1"), ["evaluate"]);
     assert_eq!(needs("rebuild:2"), ["evaluate", "rebuild:1"]);
-    assert_eq!(
-        needs("gipgee:verdict"),
-        ["evaluate", "rebuild:1", "rebuild:2"]
-    );
+    // The verdict waits for every trigger job through stage order.
+    assert_eq!(needs("gipgee:verdict"), Vec::<&str>::new());
     assert_eq!(
         pipeline["rebuild:2"]["trigger"]["include"][0]["artifact"].as_str(),
         Some("gipgee-rebuild-2.yml")
@@ -960,15 +958,12 @@ fn an_update_check_over_the_job_limit_batches_its_checks_and_shards_its_rebuild(
         .filter_map(|l| l.as_str())
         .collect();
     assert!(
-        script.contains(&"gipgee_check c registry.example.com/c:1 true gipgee-results/update-check/c.result gipgee-results/update-check/c.error run true"),
+        script.contains(&"gipgee_check c registry.example.com/c:1 true run true"),
         "{script:#?}"
     );
     assert_eq!(
         batch["artifacts"]["paths"],
-        serde_yaml::from_str::<serde_yaml::Value>(
-            "[gipgee-results/update-check/b.result, gipgee-results/update-check/b.error, gipgee-results/update-check/c.result, gipgee-results/update-check/c.error]"
-        )
-        .unwrap()
+        serde_yaml::from_str::<serde_yaml::Value>("[gipgee-results/update-check/]").unwrap()
     );
 
     // c is stale: evaluate keeps it in shard 2 (after a and b's shard), shard 1 rebuilds nothing.
@@ -1032,4 +1027,205 @@ fn an_update_check_over_the_job_limit_batches_its_checks_and_shards_its_rebuild(
         out.read("gipgee-results/errors.txt").contains(problem),
         "the verdict fails naming it"
     );
+}
+
+/// 25 chains of two images (`p<i>` and `c<i>` built on it), 49 tests each: the rebuild of every
+/// image is 50 images of 51 jobs.
+fn fifty_large_images() -> String {
+    let tests: Vec<String> = (0..49)
+        .map(|i| format!("{{name: t{i}, script: [\"true\"]}}"))
+        .collect();
+    let mut config = format!(
+        "version: 1\ndefaults:\n  staging: registry.example.com/staging\n  updateCheck: {{command: [\"true\"]}}\n  tests: [{}]\nimages:\n",
+        tests.join(", ")
+    );
+    for i in 0..25 {
+        config.push_str(&format!(
+            "  p{i:02}: {{baseImage: \"alpine:3.20\", targetLocations: [\"registry.example.com/p{i:02}:1\"]}}\n  c{i:02}: {{baseImage: \"registry.example.com/p{i:02}:1\", targetLocations: [\"registry.example.com/c{i:02}:1\"]}}\n"
+        ));
+    }
+    config
+}
+
+/// The most `needs` of one job of `pipeline`, and that job.
+fn most_needs(pipeline: &serde_yaml::Value) -> (usize, String) {
+    job_names(pipeline)
+        .into_iter()
+        .map(|job| {
+            let needs = support::resolve_job(pipeline, &job)
+                .get("needs")
+                .and_then(|n| n.as_sequence())
+                .map_or(0, Vec::len);
+            (needs, job)
+        })
+        .max()
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_update_check_whose_rebuild_needs_more_shards_than_a_job_may_need_stays_within_the_limits() {
+    // 56 jobs per pipeline: each image (51 jobs) takes a rebuild shard of its own, 50 shards,
+    // each child's after its parent's. The update check: plan, layer check, evaluate, 50 rebuild
+    // triggers, the verdict and 2 batches of checks — the verdict cannot `need` 50 triggers
+    // and evaluate, so it waits for them through stage order.
+    let out = Test::new()
+        .env("CI_PIPELINE_SOURCE", "schedule")
+        .env("CI_DEFAULT_BRANCH", "main")
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_PIPELINE_ID", "4242")
+        .env("GIPGEE_MAX_JOBS", "56")
+        .file("gipgee.yaml", &fifty_large_images())
+        .file("Containerfile", "FROM scratch\n")
+        .args(&["generate", "--output", "check.yml"])
+        .any_stdout()
+        .run();
+    support::tools::check_pipeline(&out.dir, &out.dir.join("check.yml"));
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&out.read("check.yml")).unwrap();
+    let jobs = job_names(&pipeline);
+    assert_eq!(jobs.len(), 56, "{jobs:?}");
+    let triggers: Vec<&String> = jobs.iter().filter(|j| j.starts_with("rebuild:")).collect();
+    assert_eq!(triggers.len(), 50, "{jobs:?}");
+    let (most, job) = most_needs(&pipeline);
+    assert!(most <= 50, "`{job}` has {most} needs");
+    assert_eq!(
+        pipeline["rebuild:2"]["needs"],
+        serde_yaml::from_str::<serde_yaml::Value>("[evaluate, rebuild:1]").unwrap()
+    );
+    // The verdict: no `needs`, in the last stage, after every trigger job's stage; always
+    // run; evaluate's artifacts only.
+    let verdict = support::resolve_job(&pipeline, "gipgee:verdict");
+    assert_eq!(verdict.get("needs"), None, "{verdict:?}");
+    assert_eq!(verdict["when"].as_str(), Some("always"));
+    assert_eq!(
+        verdict["dependencies"],
+        serde_yaml::from_str::<serde_yaml::Value>("[evaluate]").unwrap()
+    );
+    let stages: Vec<&str> = pipeline["stages"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    let position = |job: &str| {
+        let stage = pipeline[job]["stage"].as_str().unwrap();
+        stages.iter().position(|s| *s == stage).unwrap()
+    };
+    assert_eq!(position("gipgee:verdict"), stages.len() - 1, "{stages:?}");
+    for job in jobs.iter().filter(|j| *j != "gipgee:verdict") {
+        assert!(position(job) < position("gipgee:verdict"), "{job}");
+    }
+
+    // p03 is stale: evaluate writes all 50 rebuild pipelines, p03's and c03's with their
+    // jobs, every one valid and within the limits.
+    let results = out.dir.join("gipgee-results/update-check");
+    std::fs::create_dir_all(&results).unwrap();
+    for i in 0..25 {
+        for id in [format!("p{i:02}"), format!("c{i:02}")] {
+            let result = match id.as_str() {
+                "p03" => "UPGRADE_NEEDED\nx 1 -> 2\n",
+                _ => "NO_UPGRADE_NEEDED\n",
+            };
+            std::fs::write(results.join(format!("{id}.result")), result).unwrap();
+        }
+    }
+    let mut cmd = std::process::Command::new(support::GIPGEE);
+    cmd.current_dir(&out.dir)
+        .args(["evaluate", "--results", "gipgee-results", "--output"])
+        .args(["gipgee-rebuild.yml", "--rebuild-layout"])
+        .arg("gipgee-rebuild-layout.json")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs([
+            ("CI_PIPELINE_SOURCE", "schedule"),
+            ("CI_DEFAULT_BRANCH", "main"),
+            ("CI_COMMIT_BRANCH", "main"),
+            ("CI_PIPELINE_ID", "4343"),
+            ("GIPGEE_MAX_JOBS", "56"),
+        ])
+        .env(
+            "CI_COMMIT_SHA",
+            support::git(&out.dir, &["rev-parse", "HEAD"]),
+        );
+    support::run(&mut cmd);
+    let files: Vec<std::path::PathBuf> = (1..=50)
+        .map(|k| out.dir.join(format!("gipgee-rebuild-{k}.yml")))
+        .collect();
+    let mut rebuilt = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let rebuild: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let jobs = job_names(&rebuild);
+        assert!(jobs.len() <= 56, "{}: {jobs:?}", file.display());
+        let (most, job) = most_needs(&rebuild);
+        assert!(most <= 50, "{}: `{job}` has {most} needs", file.display());
+        rebuilt.extend(jobs.into_iter().filter(|j| j.starts_with("build:")));
+    }
+    assert_eq!(rebuilt, ["build:p03", "build:c03"]);
+    assert!(!out.dir.join("gipgee-rebuild-51.yml").exists());
+    support::tools::check_schema_of_all(&files);
+}
+
+#[test]
+fn an_update_check_over_the_yaml_budget_checks_its_images_in_fewer_batches() {
+    // 40 images, 30 jobs per pipeline: the checks fit 21 batches, but each batch job carries
+    // the checking script, and 21 of them are more than 16,000 bytes: fewer, larger batches.
+    let mut config = String::from(
+        "version: 1\ndefaults:\n  staging: registry.example.com/staging\n  updateCheck: {command: [\"true\"]}\nimages:\n",
+    );
+    for i in 0..40 {
+        config.push_str(&format!(
+            "  i{i:02}: {{baseImage: \"alpine:3.20\", targetLocations: [\"registry.example.com/i{i:02}:1\"]}}\n"
+        ));
+    }
+    let generate = |budget: &str| {
+        Test::new()
+            .env("CI_PIPELINE_SOURCE", "schedule")
+            .env("CI_DEFAULT_BRANCH", "main")
+            .env("CI_COMMIT_BRANCH", "main")
+            .env("GIPGEE_MAX_JOBS", "30")
+            .env("GIPGEE_MAX_YAML_BYTES", budget)
+            .file("gipgee.yaml", &config)
+            .file("Containerfile", "FROM scratch\n")
+            .args(&["generate", "--output", "check.yml"])
+            .any_stdout()
+            .run()
+    };
+    let batches = |pipeline: &serde_yaml::Value| -> Vec<String> {
+        job_names(pipeline)
+            .into_iter()
+            .filter(|job| job.starts_with("update-check:batch:"))
+            .collect()
+    };
+    let roomy = generate("1048576");
+    let roomy: serde_yaml::Value = serde_yaml::from_str(&roomy.read("check.yml")).unwrap();
+    let as_many_as_fit = batches(&roomy).len();
+    assert!(as_many_as_fit > 10, "{as_many_as_fit} batches");
+
+    let out = generate("16000");
+    let text = out.read("check.yml");
+    assert!(text.len() <= 16000, "{} bytes", text.len());
+    support::tools::check_pipeline(&out.dir, &out.dir.join("check.yml"));
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let fewer = batches(&pipeline);
+    assert!(
+        fewer.len() > 1 && fewer.len() < as_many_as_fit,
+        "{} batches of {as_many_as_fit}",
+        fewer.len()
+    );
+    // Every image is still checked, once.
+    let mut checked: Vec<String> = fewer
+        .iter()
+        .flat_map(|job| {
+            pipeline[job.as_str()]["script"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .filter_map(|line| line.as_str()?.strip_prefix("gipgee_check "))
+                .map(|args| args.split(' ').next().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    checked.sort();
+    let expected: Vec<String> = (0..40).map(|i| format!("i{i:02}")).collect();
+    assert_eq!(checked, expected);
 }

@@ -147,7 +147,7 @@ fn contexts(source: &str) -> Vec<(&'static str, serde_json::Value)> {
                 layout: &layout,
                 layout_file: "gipgee-rebuild-layout.json",
             };
-            gipgee::jobs::check_pipeline_spec(&config, &settings, check, rebuild)
+            gipgee::jobs::check_pipeline_spec(&config, &settings, check, rebuild, usize::MAX)
                 .expect("the update check fits in 7 jobs")
         }
         _ => gipgee::jobs::pipeline_spec(&config, &settings, &plan),

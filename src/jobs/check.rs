@@ -1,16 +1,17 @@
 //! The jobs of the scheduled update-check pipeline: `layer-check` (which also hands
 //! the static gipgee binary to the checks as an artifact), `update-check:<id>` inside each
-//! released image — or, when one job per image does not fit the job limit,
-//! `update-check:batch:<k>` jobs that check several images each in the buildah image —,
-//! `evaluate` (fan-in through stage order, so no job has more than 50 `needs`), the trigger
-//! jobs of the rebuild pipelines `evaluate` writes (`rebuild`, or `rebuild:<k>` per shard of
-//! the rebuild layout; the third pipeline level at most), and `gipgee:verdict`, which fails the
-//! pipeline when a check errored — after the rebuild of what is known stale.
+//! released image — or, when one job per image does not fit the job limit (or the YAML
+//! budget), `update-check:batch:<k>` jobs that check several images each in the buildah image —,
+//! `evaluate`, the trigger jobs of the rebuild pipelines `evaluate` writes (`rebuild`, or
+//! `rebuild:<k>` per shard of the rebuild layout; the third pipeline level at most), and
+//! `gipgee:verdict`, which fails the pipeline when a check errored — after the rebuild of what is
+//! known stale. `evaluate` and the verdict fan in through stage order, so no job has more than 50
+//! `needs` however many checks, batches or shards there are.
 
 use super::shards::Shard;
 use super::template_vars::{BatchCheck, CheckVars, Files, TriggerVars};
 use super::{JobFactory, JobSpec, PLAN_JOB};
-use crate::gitlab::{MAX_NEEDS, Stage};
+use crate::gitlab::Stage;
 use crate::plan::{CheckPlan, CheckedImage, PlannedUpdateCheck};
 use crate::results::{REBUILD_PIPELINE, RESULTS_DIR, UPDATE_CHECK_DIR, rebuild_shard_pipeline};
 
@@ -59,15 +60,21 @@ pub fn fixed_check_jobs(rebuild: &Rebuild) -> usize {
     4 + rebuild.trigger_jobs()
 }
 
-/// The update checks of `images` checks grouped into batches when one job per check, with the
-/// `fixed` other jobs, would be more than `max_jobs`: as many batches as fit, their sizes
-/// differing by one at most, in plan order. `None`: one job per check fits. An error when not
-/// even one batch fits.
-pub fn batches(checks: usize, fixed: usize, max_jobs: usize) -> Result<Option<Vec<usize>>, String> {
-    if fixed + checks <= max_jobs {
+/// The update checks of `checks` images grouped into batches when one job per check, with the
+/// `fixed` other jobs, would be more than `max_jobs`, or more than `most_check_jobs` jobs (a
+/// smaller pipeline file: each batch job carries the checking script): as many batches as fit,
+/// their sizes differing by one at most, in plan order. `None`: one job per check fits. An
+/// error when not even one batch fits.
+pub fn batches(
+    checks: usize,
+    fixed: usize,
+    max_jobs: usize,
+    most_check_jobs: usize,
+) -> Result<Option<Vec<usize>>, String> {
+    let room = max_jobs.saturating_sub(fixed).min(most_check_jobs);
+    if checks <= room {
         return Ok(None);
     }
-    let room = max_jobs.saturating_sub(fixed);
     if room == 0 {
         return Err(format!(
             "its {fixed} jobs besides the update checks (plan, layer check, evaluate, the rebuild trigger jobs, verdict) leave no room for a job checking the images"
@@ -85,12 +92,14 @@ pub fn batches(checks: usize, fixed: usize, max_jobs: usize) -> Result<Option<Ve
 
 impl<'a> JobFactory<'a> {
     /// The jobs of the update-check pipeline of `plan`; its update checks batched when one job
-    /// per check does not fit `max_jobs` (`None`: never batched).
+    /// per check does not fit `max_jobs` or is more than `most_check_jobs` (`None`: never
+    /// batched).
     pub(super) fn check_pipeline(
         &self,
         plan: &CheckPlan,
         rebuild: Rebuild,
         max_jobs: Option<usize>,
+        most_check_jobs: usize,
     ) -> Result<Vec<JobSpec<'a>>, String> {
         let mut specs = vec![
             self.plan_job(&plan.to_text(), 0),
@@ -109,7 +118,7 @@ impl<'a> JobFactory<'a> {
             .collect();
         let fixed = fixed_check_jobs(&rebuild);
         let batched = match max_jobs {
-            Some(max_jobs) => batches(checked.len(), fixed, max_jobs)?,
+            Some(max_jobs) => batches(checked.len(), fixed, max_jobs, most_check_jobs)?,
             None => None,
         };
         match batched {
@@ -135,45 +144,30 @@ impl<'a> JobFactory<'a> {
                 &[],
                 rebuild,
             )],
-            Rebuild::Sharded { layout, .. } => {
-                if layout.len() + 1 > MAX_NEEDS {
-                    return Err(format!(
-                        "the rebuild needs {} shards, and `{VERDICT_JOB}` would need each one's trigger job and `{EVALUATE_JOB}`: more than GitLab's {MAX_NEEDS} needs",
-                        layout.len()
-                    ));
-                }
-                layout
-                    .iter()
-                    .zip(1..)
-                    .map(|(shard, number)| {
-                        let after: Vec<String> = shard
-                            .after
-                            .iter()
-                            .map(|j| rebuild_shard_job_name(j + 1))
-                            .collect();
-                        self.rebuild_trigger(
-                            rebuild_shard_job_name(number),
-                            rebuild_shard_pipeline(number),
-                            &after,
-                            rebuild,
-                        )
-                    })
-                    .collect()
-            }
+            Rebuild::Sharded { layout, .. } => layout
+                .iter()
+                .zip(1..)
+                .map(|(shard, number)| {
+                    let after: Vec<String> = shard
+                        .after
+                        .iter()
+                        .map(|j| rebuild_shard_job_name(j + 1))
+                        .collect();
+                    self.rebuild_trigger(
+                        rebuild_shard_job_name(number),
+                        rebuild_shard_pipeline(number),
+                        &after,
+                        rebuild,
+                    )
+                })
+                .collect(),
         };
-        // After the rebuild (when: always runs it even when the rebuild failed), with the
-        // evaluate job's artifacts.
-        let verdict_needs = std::iter::once(EVALUATE_JOB.to_string())
-            .chain(triggers.iter().map(|t| t.name.clone()))
-            .collect();
         specs.extend(triggers);
-        specs.push(self.files_job(
-            "verdict",
-            VERDICT_JOB,
-            Stage::Verdict,
-            Some(verdict_needs),
-            rebuild,
-        ));
+        // No `needs`: the verdict's stage comes after the rebuild's, so stage order starts it
+        // after every trigger job (`when: always`: also when the rebuild failed), however many
+        // shards there are — `needs` would allow at most 49. Its template takes the artifacts of
+        // `evaluate` alone (`dependencies`).
+        specs.push(self.files_job("verdict", VERDICT_JOB, Stage::Verdict, None, rebuild));
         Ok(specs)
     }
 
@@ -269,15 +263,19 @@ mod tests {
 
     #[test]
     fn checks_are_batched_only_when_one_job_each_does_not_fit() {
-        assert_eq!(batches(3, 5, 8), Ok(None));
+        let all = usize::MAX;
+        assert_eq!(batches(3, 5, 8, all), Ok(None));
         // 4 fixed jobs + 2 triggers, 8 jobs: room for 2 batches.
-        assert_eq!(batches(3, 6, 8), Ok(Some(vec![2, 1])));
-        assert_eq!(batches(10, 6, 9), Ok(Some(vec![4, 3, 3])));
+        assert_eq!(batches(3, 6, 8, all), Ok(Some(vec![2, 1])));
+        assert_eq!(batches(10, 6, 9, all), Ok(Some(vec![4, 3, 3])));
         // 1,000 checks in 495 slots: at most 3 per batch, 334 batches.
-        let sizes = batches(1000, 5, 500).unwrap().unwrap();
+        let sizes = batches(1000, 5, 500, all).unwrap().unwrap();
         assert_eq!(sizes.len(), 334);
         assert_eq!(sizes.iter().sum::<usize>(), 1000);
         assert!(sizes.windows(2).all(|w| w[0] >= w[1] && w[0] - w[1] <= 1));
-        assert!(batches(3, 8, 8).unwrap_err().contains("leave no room"));
+        assert!(batches(3, 8, 8, all).unwrap_err().contains("leave no room"));
+        // Fewer check jobs than the job limit allows, for a smaller file.
+        assert_eq!(batches(3, 5, 8, 2), Ok(Some(vec![2, 1])));
+        assert_eq!(batches(10, 5, 500, 3), Ok(Some(vec![4, 3, 3])));
     }
 }

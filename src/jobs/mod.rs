@@ -140,7 +140,7 @@ pub fn pipeline_spec<'a>(
         Plan::Check(plan) => (
             Stage::UPDATE_CHECK,
             factory
-                .check_pipeline(plan, check::Rebuild::Single, None)
+                .check_pipeline(plan, check::Rebuild::Single, None, usize::MAX)
                 .unwrap_or_default(),
         ),
     };
@@ -152,20 +152,26 @@ pub fn pipeline_spec<'a>(
 }
 
 /// The jobs of the update-check pipeline of `plan` within the job limit: its update checks in
-/// batches when one job per image does not fit, and the trigger jobs of `rebuild`. An error
-/// says what cannot fit.
+/// batches when one job per image does not fit or would be more than `most_check_jobs` jobs, and
+/// the trigger jobs of `rebuild`. An error says what cannot fit.
 pub fn check_pipeline_spec<'a>(
     config: &'a Config,
     settings: &'a Settings,
     plan: &'a CheckPlan,
     rebuild: Rebuild,
+    most_check_jobs: usize,
 ) -> Result<PipelineSpec<'a>, String> {
     let factory = JobFactory {
         config,
         settings,
         run: &plan.run,
     };
-    let jobs = factory.check_pipeline(plan, rebuild, Some(settings.limits.max_jobs))?;
+    let jobs = factory.check_pipeline(
+        plan,
+        rebuild,
+        Some(settings.limits.max_jobs),
+        most_check_jobs,
+    )?;
     Ok(PipelineSpec {
         stages: Stage::UPDATE_CHECK,
         hidden: factory.hidden(),

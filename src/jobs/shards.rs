@@ -44,7 +44,8 @@ pub struct Shard {
 /// jobs each, counting each shard's own plan job. A chain (an image and every image built on it)
 /// that fits in one shard stays whole; chains are packed first-fit in plan order. A chain too
 /// large for a shard is cut in plan order into pieces, each placed first-fit in a shard after
-/// every shard that holds a parent of its images. An error says what cannot fit.
+/// every shard that holds a parent of its images. No shard waits for more than 49 others (its
+/// trigger job `needs` them and one job more: GitLab allows 50). An error says what cannot fit.
 pub fn layout(items: &[Item], max_jobs: usize) -> Result<Vec<Shard>, String> {
     let capacity = max_jobs.saturating_sub(1);
     if let Some(item) = items.iter().find(|item| item.jobs > capacity) {
@@ -64,29 +65,16 @@ pub fn layout(items: &[Item], max_jobs: usize) -> Result<Vec<Shard>, String> {
             false => cut(chain, capacity),
         };
         for piece in pieces {
-            let in_piece: BTreeSet<&str> = piece.iter().map(|item| item.id.as_str()).collect();
-            let after: BTreeSet<usize> = piece
-                .iter()
-                .filter_map(|item| item.parent.as_deref())
-                .filter(|parent| !in_piece.contains(parent))
-                .filter_map(|parent| shard_of.get(parent).copied())
-                .collect();
-            let first = after.iter().next_back().map_or(0, |last| last + 1);
-            let jobs: usize = piece.iter().map(|item| item.jobs).sum();
-            let index = match (first..bins.len()).find(|&i| bins[i].jobs + jobs <= capacity) {
-                Some(index) => index,
-                None => {
-                    bins.push(Bin::default());
-                    bins.len() - 1
-                }
-            };
-            let bin = &mut bins[index];
-            bin.jobs += jobs;
-            bin.after.extend(after);
+            // A piece whose images have parents in more shards than a trigger job may `need`
+            // (many small images under large ones) is placed in parts that each stay within.
+            let mut part = Part::default();
             for item in piece {
-                bin.images.push(item);
-                shard_of.insert(&item.id, index);
+                if part.would_wait_too_long(item, &shard_of) {
+                    std::mem::take(&mut part).place(&mut bins, &mut shard_of, capacity);
+                }
+                part.push(item, &shard_of);
             }
+            part.place(&mut bins, &mut shard_of, capacity);
         }
     }
     let order: BTreeMap<&str, usize> = items
@@ -105,17 +93,6 @@ pub fn layout(items: &[Item], max_jobs: usize) -> Result<Vec<Shard>, String> {
             }
         })
         .collect();
-    if let Some((number, shard)) = shards
-        .iter()
-        .enumerate()
-        .find(|(_, shard)| shard.after.len() + 1 > MAX_NEEDS)
-    {
-        return Err(format!(
-            "shard {} would wait for {} other shards: more than GitLab's {MAX_NEEDS} needs of its trigger job",
-            number + 1,
-            shard.after.len()
-        ));
-    }
     Ok(shards)
 }
 
@@ -133,6 +110,77 @@ struct Bin<'a> {
     images: Vec<&'a Item>,
     jobs: usize,
     after: BTreeSet<usize>,
+}
+
+/// The most shards one shard may wait for: its trigger job `needs` each one's trigger job and
+/// the job that carries the shard files, and GitLab allows 50 `needs`.
+const MAX_AFTER: usize = MAX_NEEDS - 1;
+
+/// Images of a chain placed together in one shard: a piece, or part of one.
+#[derive(Default)]
+struct Part<'a> {
+    images: Vec<&'a Item>,
+    ids: BTreeSet<&'a str>,
+    jobs: usize,
+    /// The shards holding parents of its images (every parent outside the part is placed).
+    after: BTreeSet<usize>,
+}
+
+impl<'a> Part<'a> {
+    /// The shard of `item`'s parent when it is in another shard.
+    fn parent_shard(&self, item: &Item, shard_of: &BTreeMap<&str, usize>) -> Option<usize> {
+        let parent = item.parent.as_deref()?;
+        match self.ids.contains(parent) {
+            true => None,
+            false => shard_of.get(parent).copied(),
+        }
+    }
+
+    /// Whether `item` would make this part wait for more than [`MAX_AFTER`] shards.
+    fn would_wait_too_long(&self, item: &Item, shard_of: &BTreeMap<&str, usize>) -> bool {
+        self.parent_shard(item, shard_of)
+            .is_some_and(|shard| !self.after.contains(&shard) && self.after.len() == MAX_AFTER)
+    }
+
+    fn push(&mut self, item: &'a Item, shard_of: &BTreeMap<&str, usize>) {
+        if let Some(shard) = self.parent_shard(item, shard_of) {
+            self.after.insert(shard);
+        }
+        self.ids.insert(&item.id);
+        self.jobs += item.jobs;
+        self.images.push(item);
+    }
+
+    /// Places this part first-fit in a shard after every shard it waits for, with room for its
+    /// jobs and waiting for at most [`MAX_AFTER`] shards with it; a new shard when none has.
+    fn place(
+        self,
+        bins: &mut Vec<Bin<'a>>,
+        shard_of: &mut BTreeMap<&'a str, usize>,
+        capacity: usize,
+    ) {
+        if self.images.is_empty() {
+            return;
+        }
+        let first = self.after.iter().next_back().map_or(0, |last| last + 1);
+        let fits = |bin: &Bin| {
+            bin.jobs + self.jobs <= capacity && bin.after.union(&self.after).count() <= MAX_AFTER
+        };
+        let index = match (first..bins.len()).find(|&i| fits(&bins[i])) {
+            Some(index) => index,
+            None => {
+                bins.push(Bin::default());
+                bins.len() - 1
+            }
+        };
+        let bin = &mut bins[index];
+        bin.jobs += self.jobs;
+        bin.after.extend(self.after);
+        for item in self.images {
+            bin.images.push(item);
+            shard_of.insert(&item.id, index);
+        }
+    }
 }
 
 /// The chains of `items`: each root with every item below it, in plan order; chains in the
@@ -512,6 +560,45 @@ mod tests {
                 shard(&["right"], 3, &[0])
             ])
         );
+    }
+
+    #[test]
+    fn no_shard_waits_for_more_shards_than_its_trigger_job_may_need() {
+        // One chain: root, 100 large images on it (one per shard: 31 of 60 jobs), then a small
+        // image on each large one. Cut in plan order, a piece of 60 small images has parents in
+        // 60 shards: it is placed in parts that wait for at most 49 shards each.
+        let mut items = vec![item("root", None, 1)];
+        items.extend((0..100).map(|i| item(&format!("large{i:03}"), Some("root"), 31)));
+        items.extend(
+            (0..100).map(|i| item(&format!("small{i:03}"), Some(&format!("large{i:03}")), 1)),
+        );
+        let shards = layout(&items, 61).unwrap();
+        let shard_of: BTreeMap<&str, usize> = shards
+            .iter()
+            .enumerate()
+            .flat_map(|(i, shard)| shard.images.iter().map(move |id| (id.as_str(), i)))
+            .collect();
+        assert_eq!(shard_of.len(), items.len());
+        let most_after = shards.iter().map(|s| s.after.len()).max().unwrap();
+        assert!(most_after > 30, "the case needs many shards: {most_after}");
+        for (index, shard) in shards.iter().enumerate() {
+            assert!(shard.after.len() <= MAX_AFTER, "shard {index}: {shard:?}");
+            assert!(shard.jobs <= 61, "shard {index}: {shard:?}");
+            assert!(
+                shard.after.iter().all(|&a| a < index),
+                "shard {index}: {shard:?}"
+            );
+        }
+        for item in &items {
+            if let Some(parent) = &item.parent {
+                let (parent, child) = (shard_of[parent.as_str()], shard_of[item.id.as_str()]);
+                assert!(
+                    parent == child || shards[child].after.contains(&parent),
+                    "{} in shard {child} does not wait for its parent's shard {parent}",
+                    item.id
+                );
+            }
+        }
     }
 
     #[test]

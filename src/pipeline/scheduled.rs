@@ -71,8 +71,6 @@ pub fn generate(
             layout_file: &layout_name,
         },
     };
-    let spec = jobs::check_pipeline_spec(config, settings, plan, rebuild)
-        .map_err(|problem| does_not_fit(&format!("the update-check pipeline: {problem}")))?;
     // `evaluate` reads the layout of the generate job: the plan job brings it into the
     // update-check pipeline, whose later jobs get it through stage order.
     let carrier = layout.as_ref().map(|_| Carrier {
@@ -81,18 +79,38 @@ pub fn generate(
         generate_job: settings.generate_job.clone(),
         files: vec![layout_name.clone()],
     });
-    let text = super::write(&spec, templates, |job| {
-        if let Some(carrier) = &carrier {
-            carrier.adjust(job);
+    let limits = settings.limits;
+    let mut most_check_jobs = usize::MAX;
+    let mut previous: Option<(usize, usize)> = None;
+    let (text, jobs) = loop {
+        let spec = jobs::check_pipeline_spec(config, settings, plan, rebuild, most_check_jobs)
+            .map_err(|problem| does_not_fit(&format!("the update-check pipeline: {problem}")))?;
+        let text = super::write(&spec, templates, |job| {
+            if let Some(carrier) = &carrier {
+                carrier.adjust(job);
+            }
+        })?;
+        let jobs = spec.jobs.len();
+        if limits.fit(jobs, text.len()) {
+            break (text, jobs);
         }
-    })?;
-    let jobs = spec.jobs.len();
-    if !settings.limits.fit(jobs, text.len()) {
-        return Err(does_not_fit(&format!(
-            "the update-check pipeline: {}",
-            over_limits(jobs, text.len(), &settings.limits)
-        )));
-    }
+        // Over the YAML budget: each check job carries the checking script, so fewer batches
+        // (of more images each) make a smaller file.
+        let check_jobs = spec
+            .jobs
+            .iter()
+            .filter(|job| CHECK_KINDS.contains(&job.kind))
+            .count();
+        if jobs > limits.max_jobs || check_jobs <= 1 {
+            return Err(does_not_fit(&format!(
+                "the update-check pipeline: {}",
+                over_limits(jobs, text.len(), &limits)
+            )));
+        }
+        most_check_jobs =
+            fewer_check_jobs((check_jobs, text.len()), previous, limits.max_yaml_bytes);
+        previous = Some((check_jobs, text.len()));
+    };
     let rebuild_layout = layout.map(|layout| LayoutFile {
         path: layout_path,
         // A list of shards always serializes.
@@ -235,8 +253,45 @@ fn shard_pipelines(
     Ok(rendered)
 }
 
+/// The kinds of the jobs that check images: one per image, or batches.
+const CHECK_KINDS: &[&str] = &["update-check", "update-check-batch"];
+
+/// How many check jobs to try next when the update-check pipeline with `now.0` check jobs is
+/// `now.1` bytes, over `budget`: from the bytes one check job costs, measured between this
+/// try and the `previous` one, or in proportion to the budget on the first try. Always fewer
+/// than now, at least one.
+fn fewer_check_jobs(now: (usize, usize), previous: Option<(usize, usize)>, budget: usize) -> usize {
+    let (jobs, bytes) = now;
+    let estimate = match previous {
+        Some((more_jobs, more_bytes)) if more_jobs > jobs && more_bytes > bytes => {
+            let per_job = (more_bytes - bytes).div_ceil(more_jobs - jobs);
+            let rest = bytes.saturating_sub(jobs * per_job);
+            budget.saturating_sub(rest) / per_job
+        }
+        _ => jobs * budget / bytes,
+    };
+    estimate.clamp(1, jobs - 1)
+}
+
 fn does_not_fit(problem: &str) -> Error {
     Error::User(format!(
         "the scheduled update check fits GitLab's limits in no layout: {problem}. Raise GIPGEE_MAX_JOBS or GIPGEE_MAX_YAML_BYTES (component inputs `max_jobs`, `max_yaml_bytes`) if your GitLab allows more"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fewer_check_jobs_are_estimated_from_the_bytes_each_costs() {
+        // First try: in proportion, 400 jobs of 2,000,000 bytes for 1,000,000.
+        assert_eq!(fewer_check_jobs((400, 2_000_000), None, 1_000_000), 200);
+        // Then from two tries: 1,000 bytes a job and 800,000 besides leave room for 200.
+        let next = fewer_check_jobs((300, 1_100_000), Some((400, 1_200_000)), 1_000_000);
+        assert_eq!(next, 200);
+        // Always fewer than now, never none.
+        assert_eq!(fewer_check_jobs((5, 1_001), None, 1_000), 4);
+        assert_eq!(fewer_check_jobs((2, 10_000), None, 1_000), 1);
+    }
 }

@@ -96,6 +96,26 @@ pub fn check_schema(pipeline: &Path) {
     );
 }
 
+/// Validates several pipeline files against GitLab's CI schema in one call (check-jsonschema
+/// takes a second or so per call).
+#[track_caller]
+pub fn check_schema_of_all(pipelines: &[PathBuf]) {
+    if !tool_available("check-jsonschema") {
+        return;
+    }
+    let out = gitlab_schema_check()
+        .args(pipelines)
+        .output()
+        .expect("check-jsonschema runs");
+    assert!(
+        out.status.success(),
+        "a pipeline fails GitLab's CI schema (check-jsonschema: {}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Lists the pipeline with gitlab-ci-local (in `repo`, a git repository with an origin) and
 /// returns the job names it lists.
 #[track_caller]
