@@ -257,13 +257,13 @@ fn generate_files(
 
 /// The plan of a build or check pipeline; the config at the comparison base is resolved as
 /// the config itself was (`missing`), with the same variables.
-fn make_plan(
-    config: &config::Config,
+fn make_plan<'c>(
+    config: &'c config::Config,
     settings: &Settings,
     run: &PipelineRun,
     vars: &Vars,
     missing: MissingVariables,
-) -> Result<plan::Plan, Error> {
+) -> Result<plan::Plan<'c>, Error> {
     let resolve_config = |text: &str| config::from_str(&settings.config, text, vars, missing);
     // A registry client only when the released-revision rule may read one.
     let client = match run.kind {
