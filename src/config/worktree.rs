@@ -5,7 +5,7 @@
 //! no file never selects its image, which is a typo or a moved directory, not an intent.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSetBuilder};
 
@@ -35,10 +35,15 @@ fn watched_pattern(glob: &str) -> Option<Glob> {
 /// Every problem of `config` against the work tree at `root`, in file order; each names the
 /// image and the path. The caller decides whether they are errors or warnings.
 pub fn check(config: &Config, root: &Path) -> Vec<Diagnostic> {
+    check_walked(config, root, Walk::start(root))
+}
+
+/// [`check`] over `walk`, a walk of `root` started earlier (e.g. while the config loaded).
+pub fn check_walked(config: &Config, root: &Path, walk: Walk) -> Vec<Diagnostic> {
     // The walk for the watched globs lists every file and directory anyway: a containerfile or
     // build context it sees needs no `stat` of its own (only what it does not see is looked up).
     let mut seen = SeenPaths::of(config);
-    let unmatched_globs = globs_matching_nothing(config, root, &mut seen);
+    let unmatched_globs = globs_matching_nothing(config, root, walk, &mut seen);
     let mut diagnostics = Vec::new();
     for image in config.images.values() {
         let id = &image.id;
@@ -135,6 +140,7 @@ impl<'c> SeenPaths<'c> {
 fn globs_matching_nothing(
     config: &Config,
     root: &Path,
+    walk: Walk,
     seen: &mut SeenPaths<'_>,
 ) -> Vec<Diagnostic> {
     let globs: Vec<(&str, Position)> = config
@@ -164,7 +170,7 @@ fn globs_matching_nothing(
     // Counted, not scanned per file: the walk stays linear in files + globs.
     let mut unmatched = globs.len();
     let mut indexes = Vec::new();
-    for (path, kind) in work_tree_entries(root) {
+    for (path, kind) in walk.entries {
         seen.saw(&path, kind);
         if kind == Kind::Dir {
             continue;
@@ -199,16 +205,50 @@ fn globs_matching_nothing(
         .collect()
 }
 
+/// A walk of the work tree on a thread of its own, so that it runs while the config loads: its
+/// entries (repository paths `a/b`, without `.git`, each with its kind; a symlink is listed,
+/// not followed) arrive in the walk's order. The walk keeps only a bounded number of entries
+/// ahead of the check, and stops when the check no longer reads them.
+pub struct Walk {
+    entries: Box<dyn Iterator<Item = (String, Kind)>>,
+}
+
+/// How many entries the walk may be ahead of the check.
+const WALK_AHEAD: usize = 4096;
+
+impl Walk {
+    pub fn start(root: &Path) -> Walk {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(WALK_AHEAD);
+        let walked = root.to_path_buf();
+        let walker = move || {
+            for entry in work_tree_entries(walked) {
+                if sender.send(entry).is_err() {
+                    return;
+                }
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("work-tree walk".into())
+            .spawn(walker);
+        let entries: Box<dyn Iterator<Item = _>> = match spawned {
+            Ok(_) => Box::new(receiver.into_iter()),
+            // No thread to be had: the check walks the tree itself.
+            Err(_) => Box::new(work_tree_entries(root.to_path_buf())),
+        };
+        Walk { entries }
+    }
+}
+
 /// The entries under `root` as repository paths (`a/b`), without `.git`, each with its kind
 /// (a symlink is listed, not followed: neither a file nor a directory here).
-fn work_tree_entries(root: &Path) -> impl Iterator<Item = (String, Kind)> + '_ {
-    walkdir::WalkDir::new(root)
+fn work_tree_entries(root: PathBuf) -> impl Iterator<Item = (String, Kind)> {
+    walkdir::WalkDir::new(&root)
         .min_depth(1)
         .into_iter()
         .filter_entry(|entry| entry.file_name() != ".git")
         .filter_map(Result::ok)
         .filter_map(move |entry| {
-            let relative = entry.path().strip_prefix(root).ok()?;
+            let relative = entry.path().strip_prefix(&root).ok()?;
             let kind = match entry.file_type() {
                 t if t.is_dir() => Kind::Dir,
                 t if t.is_file() => Kind::File,
