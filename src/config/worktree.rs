@@ -207,31 +207,40 @@ fn globs_matching_nothing(
 
 /// A walk of the work tree on a thread of its own, so that it runs while the config loads: its
 /// entries (repository paths `a/b`, without `.git`, each with its kind; a symlink is listed,
-/// not followed) arrive in the walk's order. The walk keeps only a bounded number of entries
-/// ahead of the check, and stops when the check no longer reads them.
+/// not followed) arrive in the walk's order. The walk keeps at most 4,096 entries ahead of the
+/// check, and stops when the check no longer reads them.
 pub struct Walk {
     entries: Box<dyn Iterator<Item = (String, Kind)>>,
 }
 
-/// How many entries the walk may be ahead of the check.
-const WALK_AHEAD: usize = 4096;
+/// The walk sends its entries in batches, so that the two threads do not wake each other for
+/// every entry; it may be this many batches ahead of the check.
+const BATCH: usize = 256;
+const BATCHES_AHEAD: usize = 16;
 
 impl Walk {
     pub fn start(root: &Path) -> Walk {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(WALK_AHEAD);
+        let (sender, receiver) =
+            std::sync::mpsc::sync_channel::<Vec<(String, Kind)>>(BATCHES_AHEAD);
         let walked = root.to_path_buf();
         let walker = move || {
+            let mut batch = Vec::with_capacity(BATCH);
             for entry in work_tree_entries(walked) {
-                if sender.send(entry).is_err() {
-                    return;
+                batch.push(entry);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if sender.send(full).is_err() {
+                        return;
+                    }
                 }
             }
+            let _ = sender.send(batch);
         };
         let spawned = std::thread::Builder::new()
             .name("work-tree walk".into())
             .spawn(walker);
         let entries: Box<dyn Iterator<Item = _>> = match spawned {
-            Ok(_) => Box::new(receiver.into_iter()),
+            Ok(_) => Box::new(receiver.into_iter().flatten()),
             // No thread to be had: the check walks the tree itself.
             Err(_) => Box::new(work_tree_entries(root.to_path_buf())),
         };
