@@ -207,16 +207,17 @@ fn globs_matching_nothing(
 
 /// A walk of the work tree on a thread of its own, so that it runs while the config loads: its
 /// entries (repository paths `a/b`, without `.git`, each with its kind; a symlink is listed,
-/// not followed) arrive in the walk's order. The walk keeps at most 4,096 entries ahead of the
+/// not followed) arrive in the walk's order. The walk keeps at most 32,768 entries ahead of the
 /// check, and stops when the check no longer reads them.
 pub struct Walk {
     entries: Box<dyn Iterator<Item = (String, Kind)>>,
 }
 
 /// The walk sends its entries in batches, so that the two threads do not wake each other for
-/// every entry; it may be this many batches ahead of the check.
+/// every entry; it may be this many batches ahead of the check (a few MB at most: enough to
+/// walk a tree of 10,000 images while their config loads).
 const BATCH: usize = 256;
-const BATCHES_AHEAD: usize = 16;
+const BATCHES_AHEAD: usize = 128;
 
 impl Walk {
     pub fn start(root: &Path) -> Walk {
