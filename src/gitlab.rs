@@ -38,13 +38,18 @@ const TYPED_WORDS: &[&str] = &[
 /// merely looks like one costs nothing. Only a timestamp has a space, after a `yyyy-` date, so
 /// `30 minutes` stays plain.
 pub fn may_read_as_another_type(text: &str) -> bool {
+    // The common case, decided at once: longer than every typed word and dotted infinity/NaN
+    // (5 characters), and not numeric at the start.
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if text.len() > 5 && !unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return false;
+    }
     if TYPED_WORDS
         .iter()
         .any(|word| word.eq_ignore_ascii_case(text))
     {
         return true;
     }
-    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
     if [".inf", ".nan"]
         .iter()
         .any(|word| word.eq_ignore_ascii_case(unsigned))

@@ -75,9 +75,10 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let run = PipelineRun::detect(vars, mode(target.mode))?;
             let settings = settings(target.config, target.selection, templates, vars)?;
             refuse_inputs(&output, &settings_inputs(&settings))?;
+            let walk = WorkTreeWalk::start(&settings.workdir);
             let templates = Templates::new(settings.templates_dir.as_deref())?;
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
-            check_work_tree(&config, &settings.workdir, Severity::Error)?;
+            walk.check(&config, Severity::Error)?;
             let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Error)?;
             let generated = generate_files(&config, &settings, &plan, &templates, &output)?;
             let written: Vec<(&Path, &str)> = generated
@@ -110,8 +111,9 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             // On a laptop GitLab's variables are not set: placeholders stand in for them.
             let run = PipelineRun::detect(vars, mode(target.mode))?;
             let settings = settings(target.config, target.selection, None, vars)?;
+            let walk = WorkTreeWalk::start(&settings.workdir);
             let config = config::load(&settings.config, vars, MissingVariables::Tolerate)?;
-            check_work_tree(&config, &settings.workdir, Severity::Warning)?;
+            walk.check(&config, Severity::Warning)?;
             let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Tolerate)?;
             say_raw!("{}", plan.to_text());
             // The pipelines `generate` would write, with the built-in templates.
@@ -257,13 +259,13 @@ fn generate_files(
 
 /// The plan of a build or check pipeline; the config at the comparison base is resolved as
 /// the config itself was (`missing`), with the same variables.
-fn make_plan(
-    config: &config::Config,
+fn make_plan<'c>(
+    config: &'c config::Config,
     settings: &Settings,
     run: &PipelineRun,
     vars: &Vars,
     missing: MissingVariables,
-) -> Result<plan::Plan, Error> {
+) -> Result<plan::Plan<'c>, Error> {
     let resolve_config = |text: &str| config::from_str(&settings.config, text, vars, missing);
     // A registry client only when the released-revision rule may read one.
     let client = match run.kind {
@@ -364,28 +366,43 @@ fn log(line: &str) {
 }
 
 fn validate(path: &Path, vars: &Vars) -> Result<(), Error> {
-    let config = config::load(path, vars, MissingVariables::Tolerate)?;
     let workdir = std::env::current_dir()
         .map_err(|err| Error::io("find", Path::new("the current directory"), err))?;
-    check_work_tree(&config, &workdir, Severity::Error)?;
+    let walk = WorkTreeWalk::start(&workdir);
+    let config = config::load(path, vars, MissingVariables::Tolerate)?;
+    walk.check(&config, Severity::Error)?;
     plan::Graph::new(&config)?;
     say!("{}: ok ({} images)", path.display(), config.images.len());
     Ok(())
 }
 
-/// The containerfiles, build contexts and watched globs of `config` against the work tree
-/// `workdir` is in: errors where a pipeline is at stake, warnings (on stderr) for `plan`,
-/// which explores.
-fn check_work_tree(config: &Config, workdir: &Path, severity: Severity) -> Result<(), Error> {
-    let root = config::worktree::repository_root(workdir);
-    let problems = config::worktree::check(config, root);
-    match severity {
-        _ if problems.is_empty() => Ok(()),
-        Severity::Error => Err(config.source.invalid(problems)),
-        Severity::Warning => {
-            let warnings = problems.into_iter().map(Diagnostic::as_warning).collect();
-            eprint!("{}", config.source.show(warnings));
-            Ok(())
+/// The walk of the work tree `workdir` is in, started before the config loads (on a thread
+/// of its own, so the two overlap), for the check of the config's paths and globs.
+struct WorkTreeWalk {
+    root: PathBuf,
+    walk: config::worktree::Walk,
+}
+
+impl WorkTreeWalk {
+    fn start(workdir: &Path) -> WorkTreeWalk {
+        let root = config::worktree::repository_root(workdir).to_path_buf();
+        let walk = config::worktree::Walk::start(&root);
+        WorkTreeWalk { root, walk }
+    }
+
+    /// The containerfiles, build contexts and watched globs of `config` against the work
+    /// tree: errors where a pipeline is at stake, warnings (on stderr) for `plan`, which
+    /// explores.
+    fn check(self, config: &Config, severity: Severity) -> Result<(), Error> {
+        let problems = config::worktree::check_walked(config, &self.root, self.walk);
+        match severity {
+            _ if problems.is_empty() => Ok(()),
+            Severity::Error => Err(config.source.invalid(problems)),
+            Severity::Warning => {
+                let warnings = problems.into_iter().map(Diagnostic::as_warning).collect();
+                eprint!("{}", config.source.show(warnings));
+                Ok(())
+            }
         }
     }
 }

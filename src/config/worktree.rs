@@ -4,8 +4,8 @@
 //! are relative to). A missing containerfile fails only the build job, minutes later; a glob that matches
 //! no file never selects its image, which is a typo or a moved directory, not an intent.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSetBuilder};
 
@@ -35,11 +35,20 @@ fn watched_pattern(glob: &str) -> Option<Glob> {
 /// Every problem of `config` against the work tree at `root`, in file order; each names the
 /// image and the path. The caller decides whether they are errors or warnings.
 pub fn check(config: &Config, root: &Path) -> Vec<Diagnostic> {
+    check_walked(config, root, Walk::start(root))
+}
+
+/// [`check`] over `walk`, a walk of `root` started earlier (e.g. while the config loaded).
+pub fn check_walked(config: &Config, root: &Path, walk: Walk) -> Vec<Diagnostic> {
+    // The walk for the watched globs lists every file and directory anyway: a containerfile or
+    // build context it sees needs no `stat` of its own (only what it does not see is looked up).
+    let mut seen = SeenPaths::of(config);
+    let unmatched_globs = globs_matching_nothing(config, root, walk, &mut seen);
     let mut diagnostics = Vec::new();
     for image in config.images.values() {
         let id = &image.id;
-        let context = root.join(&image.build_context);
-        if !context.is_dir() {
+        if !seen.is(&image.build_context, Kind::Dir, root) {
+            let context = root.join(&image.build_context);
             let problem = missing(&context, "a directory");
             diagnostics.push(Diagnostic::at(
                 image.positions.context,
@@ -49,8 +58,8 @@ pub fn check(config: &Config, root: &Path) -> Vec<Diagnostic> {
                 ),
             ));
         }
-        let containerfile = root.join(&image.containerfile);
-        if !containerfile.is_file() {
+        if !seen.is(&image.containerfile, Kind::File, root) {
+            let containerfile = root.join(&image.containerfile);
             let problem = missing(&containerfile, "a file");
             diagnostics.push(Diagnostic::at(
                 image.positions.containerfile,
@@ -61,10 +70,10 @@ pub fn check(config: &Config, root: &Path) -> Vec<Diagnostic> {
             ));
         }
     }
-    diagnostics.extend(globs_matching_nothing(config, root));
-    let mut seen = BTreeSet::new();
+    diagnostics.extend(unmatched_globs);
+    let mut shown = BTreeSet::new();
     // A glob from `defaults` is the same problem for every image: shown once.
-    diagnostics.retain(|d| seen.insert((d.position, d.message.clone())));
+    diagnostics.retain(|d| shown.insert((d.position, d.message.clone())));
     diagnostics.sort_by_key(|d| d.position);
     diagnostics
 }
@@ -76,8 +85,64 @@ fn missing(path: &Path, expected: &str) -> String {
     }
 }
 
-/// The watched globs that match no file of the work tree (`.git` left out).
-fn globs_matching_nothing(config: &Config, root: &Path) -> Vec<Diagnostic> {
+/// What the work-tree walk saw of an image's path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Not seen by the walk (yet).
+    Unseen,
+    File,
+    Dir,
+    /// Neither a file nor a directory (a symlink): looked up like one not seen.
+    Other,
+}
+
+/// The containerfiles and build contexts of the config (repository paths as written), and
+/// what the walk saw at each.
+struct SeenPaths<'c> {
+    kinds: HashMap<&'c str, Kind>,
+}
+
+impl<'c> SeenPaths<'c> {
+    fn of(config: &'c Config) -> Self {
+        let kinds = config
+            .images
+            .values()
+            .flat_map(|image| [image.build_context.as_str(), image.containerfile.as_str()])
+            .map(|path| (path, Kind::Unseen))
+            .collect();
+        SeenPaths { kinds }
+    }
+
+    /// Notes a walked entry (a repository path) of kind `kind`.
+    fn saw(&mut self, path: &str, kind: Kind) {
+        if let Some(seen) = self.kinds.get_mut(path) {
+            *seen = kind;
+        }
+    }
+
+    /// Whether `path` is a `kind` (a file or a directory, symlinks followed): as the walk saw
+    /// it, else as the file system says.
+    fn is(&self, path: &str, kind: Kind, root: &Path) -> bool {
+        if self.kinds.get(path) == Some(&kind) {
+            return true;
+        }
+        let path = root.join(path);
+        match kind {
+            Kind::File => path.is_file(),
+            Kind::Dir => path.is_dir(),
+            Kind::Unseen | Kind::Other => false,
+        }
+    }
+}
+
+/// The watched globs that match no file of the work tree (`.git` left out); the walk notes in
+/// `seen` the paths of the config it meets.
+fn globs_matching_nothing(
+    config: &Config,
+    root: &Path,
+    walk: Walk,
+    seen: &mut SeenPaths<'_>,
+) -> Vec<Diagnostic> {
     let globs: Vec<(&str, Position)> = config
         .images
         .values()
@@ -105,13 +170,18 @@ fn globs_matching_nothing(config: &Config, root: &Path) -> Vec<Diagnostic> {
     // Counted, not scanned per file: the walk stays linear in files + globs.
     let mut unmatched = globs.len();
     let mut indexes = Vec::new();
-    for file in work_tree_files(root) {
-        set.matches_into(file.as_str(), &mut indexes);
+    for (path, kind) in walk.entries {
+        seen.saw(&path, kind);
+        if kind == Kind::Dir {
+            continue;
+        }
+        set.matches_into(path.as_str(), &mut indexes);
         for &index in &indexes {
             if !std::mem::replace(&mut matched[index], true) {
                 unmatched -= 1;
             }
         }
+        // Not longer than the globs need: what the walk has not seen is looked up instead.
         if unmatched == 0 {
             break;
         }
@@ -135,22 +205,80 @@ fn globs_matching_nothing(config: &Config, root: &Path) -> Vec<Diagnostic> {
         .collect()
 }
 
-/// The files (and symlinks) under `root` as repository paths (`a/b`), without `.git`.
-fn work_tree_files(root: &Path) -> impl Iterator<Item = String> + '_ {
-    walkdir::WalkDir::new(root)
+/// A walk of the work tree on a thread of its own, so that it runs while the config loads: its
+/// entries (repository paths `a/b`, without `.git`, each with its kind; a symlink is listed,
+/// not followed) arrive in the walk's order. The walk keeps at most 32,768 entries ahead of the
+/// check, and stops when the check no longer reads them.
+pub struct Walk {
+    entries: Box<dyn Iterator<Item = (String, Kind)>>,
+}
+
+/// The walk sends its entries in batches, so that the two threads do not wake each other for
+/// every entry; it may be this many batches ahead of the check (a few MB at most: enough to
+/// walk a tree of 10,000 images while their config loads).
+const BATCH: usize = 256;
+const BATCHES_AHEAD: usize = 128;
+
+impl Walk {
+    pub fn start(root: &Path) -> Walk {
+        let (sender, receiver) =
+            std::sync::mpsc::sync_channel::<Vec<(String, Kind)>>(BATCHES_AHEAD);
+        let walked = root.to_path_buf();
+        let walker = move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            for entry in work_tree_entries(walked) {
+                batch.push(entry);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if sender.send(full).is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = sender.send(batch);
+        };
+        let spawned = std::thread::Builder::new()
+            .name("work-tree walk".into())
+            .spawn(walker);
+        let entries: Box<dyn Iterator<Item = _>> = match spawned {
+            Ok(_) => Box::new(receiver.into_iter().flatten()),
+            // No thread to be had: the check walks the tree itself.
+            Err(_) => Box::new(work_tree_entries(root.to_path_buf())),
+        };
+        Walk { entries }
+    }
+}
+
+/// The entries under `root` as repository paths (`a/b`), without `.git`, each with its kind
+/// (a symlink is listed, not followed: neither a file nor a directory here).
+fn work_tree_entries(root: PathBuf) -> impl Iterator<Item = (String, Kind)> {
+    walkdir::WalkDir::new(&root)
         .min_depth(1)
         .into_iter()
         .filter_entry(|entry| entry.file_name() != ".git")
         .filter_map(Result::ok)
-        .filter(|entry| !entry.file_type().is_dir())
         .filter_map(move |entry| {
-            let relative = entry.path().strip_prefix(root).ok()?;
-            let parts: Vec<String> = relative
-                .components()
-                .map(|part| part.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            Some(parts.join("/"))
+            let relative = entry.path().strip_prefix(&root).ok()?;
+            let kind = match entry.file_type() {
+                t if t.is_dir() => Kind::Dir,
+                t if t.is_file() => Kind::File,
+                _ => Kind::Other,
+            };
+            Some((repository_path(relative), kind))
         })
+}
+
+/// A path relative to the root as git writes it: parts joined by `/`.
+fn repository_path(relative: &Path) -> String {
+    if std::path::MAIN_SEPARATOR == '/' {
+        // Already `a/b`: the walk joins the names it reads with the separator.
+        return relative.to_string_lossy().into_owned();
+    }
+    let parts: Vec<String> = relative
+        .components()
+        .map(|part| part.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
 }
 
 #[cfg(test)]
@@ -221,6 +349,34 @@ images:
             "common/x/y.txt",
         ];
         assert_eq!(problems(CONFIG, &files), []);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_the_walk_meets_as_symlinks_or_directories_are_checked_as_the_file_system_sees_them() {
+        // The walk lists symlinks without following them, and `images/b.Containerfile` is a
+        // directory here: neither may pass for what the image needs on the walk's word alone.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for sub in ["real/a", "images/b.Containerfile", "common"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        std::fs::write(root.join("real/a/Containerfile"), "").unwrap();
+        std::fs::write(root.join("common/x"), "").unwrap();
+        std::fs::create_dir_all(root.join("images")).unwrap();
+        std::os::unix::fs::symlink(root.join("real/a"), root.join("images/a")).unwrap();
+        let found: Vec<String> = check(&config(CONFIG), root)
+            .into_iter()
+            .map(|d| d.message)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "image `b`: containerfile `images/b.Containerfile` is not a file",
+                "watched glob `images/b/*.sh` matches no file in the repository",
+                "watched glob `docs` matches no file in the repository",
+            ]
+        );
     }
 
     #[test]

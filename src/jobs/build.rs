@@ -149,7 +149,7 @@ impl<'a> JobFactory<'a> {
         for planned in plan.built() {
             let first = specs.len();
             specs.push(self.build_job(planned));
-            for test in test_jobs(&planned.image) {
+            for test in test_jobs(planned.image) {
                 specs.push(self.test_job(planned, test));
             }
             if planned.image.scan {
@@ -275,7 +275,7 @@ fn after_tests(planned: &PlannedImage) -> Vec<String> {
     let id = &planned.image.id;
     match planned.image.tests.is_empty() {
         true => vec![build_job_name(id)],
-        false => test_jobs(&planned.image)
+        false => test_jobs(planned.image)
             .into_iter()
             .map(|job| job.name)
             .collect(),

@@ -201,7 +201,7 @@ impl<'a> JobFactory<'a> {
         let needs = Some(vec![LAYER_CHECK_JOB.to_string()]);
         let name = update_check_job_name(id);
         let mut spec = self.files_job("update-check", &name, Stage::Check, needs, rebuild);
-        spec.vars.image = Some(self.image_vars(&checked.image, checked.parent.as_deref()));
+        spec.vars.image = Some(self.image_vars(checked.image, checked.parent.as_deref()));
         spec.vars.check = Some(self.check_vars(id, check));
         spec
     }

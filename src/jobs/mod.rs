@@ -39,7 +39,9 @@ pub struct JobSpec<'a> {
     /// `None`: no `needs`, the job waits for every earlier stage (fan-in through stages).
     pub needs: Option<Vec<String>>,
     pub manual: bool,
-    pub vars: TemplateVars<'a>,
+    /// Boxed: the variables of every kind make a large value, and a pipeline spec moves
+    /// thousands of jobs (into shards, too) and grows their list.
+    pub vars: Box<TemplateVars<'a>>,
     /// How the template makes this job: its own body, or a body shared by jobs alike.
     pub body: Body,
     /// The image this job belongs to (build pipelines), which decides its shard.
@@ -202,7 +204,11 @@ impl<'a> JobFactory<'a> {
     ) -> JobSpec<'a> {
         JobSpec {
             kind,
-            vars: TemplateVars::new(self.settings, self.run, JobVars::new(&name, stage)),
+            vars: Box::new(TemplateVars::new(
+                self.settings,
+                self.run,
+                JobVars::new(&name, stage),
+            )),
             name,
             stage,
             needs,

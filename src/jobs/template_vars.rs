@@ -3,6 +3,8 @@
 //! keeps the two in step, so a custom template can rely on it. Only variable *names* of
 //! credentials are ever passed, never a value.
 
+mod key;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -124,8 +126,7 @@ impl TemplateVars<'_> {
             trigger: &self.trigger,
             batch: &self.batch,
         };
-        // Strings, booleans, lists and maps of strings always serialize.
-        serde_json::to_string(&key).unwrap_or_default()
+        key::to_key(&key)
     }
 }
 

@@ -222,15 +222,31 @@ const INDICATORS: &[char] = &[
 /// Whether `text` is read back as this same string when written plain, by YAML 1.1 and 1.2.
 fn is_plain_safe(text: &str) -> bool {
     !text.is_empty()
-        && text.chars().all(|c| c == ' ' || is_printable(c))
+        && has_no_break_nor_separator(text)
         && !text.starts_with(INDICATORS)
         && !text.starts_with(' ')
         && !text.ends_with(' ')
         && !text.ends_with(':')
         && !text.starts_with("...")
-        && !text.contains(": ")
-        && !text.contains(" #")
         && !gitlab::may_read_as_another_type(text)
+}
+
+/// Whether `text` has only printable characters and spaces, and neither `: ` nor ` #` (which
+/// end a plain scalar): one pass over the bytes, as every value of a pipeline goes through it
+/// (the pairs and ASCII control characters are found byte by byte, exact in UTF-8; any other
+/// character is checked as a character).
+fn has_no_break_nor_separator(text: &str) -> bool {
+    let mut previous = 0u8;
+    let mut ascii = true;
+    for &byte in text.as_bytes() {
+        match (previous, byte) {
+            (_, 0..=0x1f | 0x7f) | (b':', b' ') | (b' ', b'#') => return false,
+            (_, 0x80..) => ascii = false,
+            _ => {}
+        }
+        previous = byte;
+    }
+    ascii || text.chars().all(|c| c == ' ' || is_printable(c))
 }
 
 /// A character YAML writes as itself in any scalar style: not a control character (tab and

@@ -13,19 +13,20 @@ use crate::error::Error;
 use crate::oci::{Reference, TAG_LENGTH_MAX};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildPlan {
+pub struct BuildPlan<'c> {
     pub run: PipelineRun,
     /// Loud warnings for the job log (e.g. git history could not be read).
     pub warnings: Vec<String>,
     /// Facts about the run worth a line in the plan (e.g. images removed from the config).
     pub notes: Vec<String>,
     /// Every image of the config, parents before children.
-    pub images: Vec<PlannedImage>,
+    pub images: Vec<PlannedImage<'c>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedImage {
-    pub image: Image,
+pub struct PlannedImage<'c> {
+    /// Borrowed from the config: a plan of 10,000 images holds no copy of them.
+    pub image: &'c Image,
     pub decision: Decision,
     /// The image this one is built on, when that is another gipgee image.
     pub parent: Option<String>,
@@ -41,15 +42,15 @@ pub struct PlannedImage {
     pub manual: bool,
 }
 
-impl BuildPlan {
+impl<'c> BuildPlan<'c> {
     pub fn new(
-        config: &Config,
+        config: &'c Config,
         graph: &Graph,
         run: PipelineRun,
         decisions: &std::collections::BTreeMap<String, Decision>,
         warnings: Vec<String>,
-    ) -> Result<BuildPlan, Error> {
-        let mut images: Vec<PlannedImage> = Vec::new();
+    ) -> Result<BuildPlan<'c>, Error> {
+        let mut images: Vec<PlannedImage<'c>> = Vec::new();
         // Where each planned image is in `images`: a parent is found without a scan, which
         // would cost quadratic time in large configs.
         let mut index_of: std::collections::HashMap<&str, usize> = Default::default();
@@ -76,7 +77,7 @@ impl BuildPlan {
             let is_build = decision.is_build();
             index_of.insert(id, images.len());
             images.push(PlannedImage {
-                image: image.clone(),
+                image,
                 decision,
                 parent,
                 staging_image,
@@ -94,11 +95,11 @@ impl BuildPlan {
         })
     }
 
-    pub fn built(&self) -> impl Iterator<Item = &PlannedImage> {
+    pub fn built(&self) -> impl Iterator<Item = &PlannedImage<'c>> {
         self.images.iter().filter(|i| i.decision.is_build())
     }
 
-    pub fn get(&self, id: &str) -> Option<&PlannedImage> {
+    pub fn get(&self, id: &str) -> Option<&PlannedImage<'c>> {
         self.images.iter().find(|i| i.image.id == id)
     }
 
@@ -145,7 +146,7 @@ impl BuildPlan {
     }
 }
 
-impl PlannedImage {
+impl PlannedImage<'_> {
     fn suffix(&self) -> String {
         let mut notes = Vec::new();
         if self.parent_built {
@@ -252,7 +253,7 @@ images:
   d: {baseImage: alpine, targetLocations: [registry.example.com/d:1]}
 ";
 
-    fn plan(config_text: &str, source: &str, mode: Mode, wanted: Wanted) -> BuildPlan {
+    fn plan(config_text: &str, source: &str, mode: Mode, wanted: Wanted) -> BuildPlan<'static> {
         let vars = Vars::from_pairs([
             ("CI_PIPELINE_SOURCE", source),
             ("CI_COMMIT_BRANCH", "main"),
@@ -267,10 +268,12 @@ images:
             MissingVariables::Error,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let graph = Graph::new(&config).unwrap();
-        let decisions = select(&config, &graph, &wanted);
+        // The plan borrows its images from the config: a test's config lives as long as it.
+        let config: &'static Config = Box::leak(Box::new(config));
+        let graph = Graph::new(config).unwrap();
+        let decisions = select(config, &graph, &wanted);
         BuildPlan::new(
-            &config,
+            config,
             &graph,
             PipelineRun::detect(&vars, mode).unwrap(),
             &decisions,
@@ -279,7 +282,7 @@ images:
         .unwrap()
     }
 
-    fn built(plan: &BuildPlan) -> Vec<&str> {
+    fn built<'p>(plan: &'p BuildPlan<'_>) -> Vec<&'p str> {
         plan.built().map(|p| p.image.id.as_str()).collect()
     }
 

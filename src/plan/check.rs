@@ -10,15 +10,16 @@ use crate::environment::run::PipelineRun;
 use crate::oci::Reference;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckPlan {
+pub struct CheckPlan<'c> {
     pub run: PipelineRun,
     /// Every image of the config, parents before children.
-    pub images: Vec<CheckedImage>,
+    pub images: Vec<CheckedImage<'c>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckedImage {
-    pub image: Image,
+pub struct CheckedImage<'c> {
+    /// Borrowed from the config, as in the build plan.
+    pub image: &'c Image,
     /// The image this one is built on, when that is another gipgee image.
     pub parent: Option<String>,
     /// The update check that runs for it; none for `updateCheck: none`.
@@ -48,14 +49,14 @@ impl PlannedUpdateCheck {
     }
 }
 
-impl CheckPlan {
-    pub fn new(config: &Config, graph: &Graph, run: PipelineRun) -> CheckPlan {
+impl<'c> CheckPlan<'c> {
+    pub fn new(config: &'c Config, graph: &Graph, run: PipelineRun) -> CheckPlan<'c> {
         let images = graph
             .order()
             .iter()
             .filter_map(|id| config.images.get(id))
             .map(|image| CheckedImage {
-                image: image.clone(),
+                image,
                 parent: graph.parent(&image.id).map(str::to_string),
                 update_check: PlannedUpdateCheck::of(image),
             })

@@ -28,12 +28,12 @@ use crate::error::Error;
 
 /// The plan of one pipeline run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
-    Build(BuildPlan),
-    Check(CheckPlan),
+pub enum Plan<'c> {
+    Build(BuildPlan<'c>),
+    Check(CheckPlan<'c>),
 }
 
-impl Plan {
+impl Plan<'_> {
     pub fn run(&self) -> &PipelineRun {
         match self {
             Plan::Build(plan) => &plan.run,
@@ -63,12 +63,12 @@ pub struct Inputs<'a> {
 }
 
 /// Decides what this pipeline run does.
-pub fn make(
-    config: &Config,
+pub fn make<'c>(
+    config: &'c Config,
     settings: &Settings,
     run: &PipelineRun,
     inputs: Inputs<'_>,
-) -> Result<Plan, Error> {
+) -> Result<Plan<'c>, Error> {
     let graph = Graph::new(config)?;
     let rebuild = matches!(run.kind, RunKind::Rebuild { .. });
     if settings.selection.is_some() && !rebuild {
@@ -277,11 +277,11 @@ fn config_edits(
 
 /// The plan of a rebuild pipeline: the `stale` images (id → why) and every image built on
 /// them; nothing when nothing is stale.
-pub fn rebuild(
-    config: &Config,
+pub fn rebuild<'c>(
+    config: &'c Config,
     run: &PipelineRun,
     stale: &BTreeMap<String, String>,
-) -> Result<BuildPlan, Error> {
+) -> Result<BuildPlan<'c>, Error> {
     let graph = Graph::new(config)?;
     let wanted = match stale.is_empty() {
         true => Wanted::Nothing("no image is stale".into()),
