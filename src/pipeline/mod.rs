@@ -91,13 +91,12 @@ pub fn write(
                     }
                     write_image_values(&mut out, &values_job, &image.variables, &mut anchors);
                 }
-                let value = shared_job_value(job, &shared.bodies[index].0, &values_job)?;
-                out.push_str(&yaml::document(&job_entry(job, value)));
+                write_shared_job(&mut out, job, &shared.bodies[index].0, &values_job)?;
             }
             _ => {
                 let mut rendered = templates.render_job(job)?;
                 adjust(&mut rendered);
-                let value = job_value(rendered, true)?;
+                let value = job_value(rendered)?;
                 out.push_str(&yaml::document(&job_entry(job, value)));
             }
         }
@@ -192,39 +191,45 @@ fn write_image_values(
 }
 
 /// A job whose body is the hidden job `body` and whose values are the hidden job `values`: it
-/// extends both and carries its `needs` and manual start.
-fn shared_job_value(job: &JobSpec, body: &str, values: &str) -> Result<Value, Error> {
-    let mut own = Mapping::new();
-    let extends = vec![Value::from(body), Value::from(values)];
-    own.insert("extends".into(), Value::Sequence(extends));
-    job_value(
-        Job {
-            name: job.name.clone(),
-            stage: job.stage,
-            needs: job.needs.clone(),
-            manual: job.manual,
-            body: own,
-        },
-        false,
-    )
+/// extends both and carries its `needs` and manual start. Written as text: thousands of these
+/// jobs are all alike, and making each a YAML value first cost a tenth of a large run.
+fn write_shared_job(
+    out: &mut String,
+    job: &JobSpec,
+    body: &str,
+    values: &str,
+) -> Result<(), Error> {
+    yaml::mapping_key(out, &job.name, 0);
+    if let Some(needs) = &job.needs {
+        check_needs(&job.name, needs.len())?;
+        yaml::string_sequence(out, "needs", needs.iter().map(String::as_str), 2);
+    }
+    yaml::string_sequence(out, "extends", [body, values], 2);
+    if job.manual {
+        yaml::string_entry(out, "when", "manual", 2);
+        out.push_str("  allow_failure: false\n");
+    }
+    Ok(())
 }
 
-/// A job's value: its stage (unless its shared body's hidden job has it), `needs`, body and
-/// manual start.
-fn job_value(job: Job, write_stage: bool) -> Result<Value, Error> {
-    let mut body = Mapping::new();
-    if write_stage {
-        body.insert("stage".into(), job.stage.name().into());
+/// A job may have at most GitLab's 50 `needs`; the config and the layouts keep every job within
+/// it (at most 49 tests per image), so more is gipgee's own mistake.
+fn check_needs(job: &str, needs: usize) -> Result<(), Error> {
+    match needs > MAX_NEEDS {
+        true => Err(Error::Internal(format!(
+            "job `{job}` would have {needs} needs (GitLab allows {MAX_NEEDS})"
+        ))),
+        false => Ok(()),
     }
+}
+
+/// The value of a job rendered from its own template: its stage, `needs`, body and manual
+/// start.
+fn job_value(job: Job) -> Result<Value, Error> {
+    let mut body = Mapping::new();
+    body.insert("stage".into(), job.stage.name().into());
     if let Some(needs) = job.needs {
-        // The config keeps every job within GitLab's limit (at most 49 tests per image).
-        if needs.len() > MAX_NEEDS {
-            return Err(Error::Internal(format!(
-                "job `{}` would have {} needs (GitLab allows {MAX_NEEDS})",
-                job.name,
-                needs.len()
-            )));
-        }
+        check_needs(&job.name, needs.len())?;
         let needs = needs.into_iter().map(Value::from).collect();
         body.insert("needs".into(), Value::Sequence(needs));
     }

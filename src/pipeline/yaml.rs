@@ -78,8 +78,41 @@ pub fn anchored_mapping(
 /// Writes `key:` at column `indent`, ending the line: a block mapping or sequence follows.
 pub fn mapping_key(out: &mut String, key: &str, indent: usize) {
     push_indent(out, indent);
-    out.push_str(&key_text(&Value::from(key)));
+    write_key(out, key);
     out.push_str(":\n");
+}
+
+/// Writes `key: value` at column `indent`, the value a string.
+pub fn string_entry(out: &mut String, key: &str, value: &str, indent: usize) {
+    push_indent(out, indent);
+    write_key(out, key);
+    out.push_str(": ");
+    write_string(out, value, indent + INDENT);
+    out.push('\n');
+}
+
+/// Writes `key:` and then `items` as a block sequence at the key's column `indent`, as
+/// [`document`] writes a sequence under a key (`key: []` when there are none).
+pub fn string_sequence<'s>(
+    out: &mut String,
+    key: &str,
+    items: impl IntoIterator<Item = &'s str>,
+    indent: usize,
+) {
+    let mut items = items.into_iter().peekable();
+    if items.peek().is_none() {
+        push_indent(out, indent);
+        write_key(out, key);
+        out.push_str(": []\n");
+        return;
+    }
+    mapping_key(out, key, indent);
+    for item in items {
+        push_indent(out, indent);
+        out.push_str("- ");
+        write_string(out, item, indent + INDENT);
+        out.push('\n');
+    }
 }
 
 /// Writes the entries of `map` at column `indent`; with `inline`, the first key continues the
@@ -184,6 +217,17 @@ fn flow_node(out: &mut String, value: &Value) {
             let _ = write!(out, "{tag} ");
             flow_node(out, value);
         }
+    }
+}
+
+/// A string mapping key, as [`key_text`] writes it, without making a value of it first.
+fn write_key(out: &mut String, key: &str) {
+    if is_plain_safe(key) {
+        out.push_str(key);
+    } else if is_single_quote_safe(key) {
+        single_quoted(out, key);
+    } else {
+        double_quoted(out, key);
     }
 }
 
@@ -545,6 +589,28 @@ mod tests {
         root.insert("a\nb".into(), 2.into());
         root.insert(true.into(), 3.into());
         assert_eq!(document(&root), "'on': 1\n\"a\\nb\": 2\ntrue: 3\n");
+    }
+
+    #[test]
+    fn entries_and_sequences_written_as_text_read_as_documents_write_them() {
+        let texts = ["plain", "on", "a: b", "it's", "two\nlines", "tab\there", ""];
+        for text in texts {
+            let mut out = String::new();
+            mapping_key(&mut out, text, 0);
+            string_sequence(&mut out, text, [text, "x"], 2);
+            string_sequence(&mut out, "none", [], 2);
+            string_entry(&mut out, "entry", text, 2);
+            let mut inner = Mapping::new();
+            let items = Value::Sequence(vec![text.into(), "x".into()]);
+            inner.insert(text.into(), items);
+            inner.insert("none".into(), Value::Sequence(Vec::new()));
+            inner.insert("entry".into(), text.into());
+            let expected: Mapping = [(Value::from(text), Value::Mapping(inner))]
+                .into_iter()
+                .collect();
+            assert_eq!(yaml(&out), expected, "{out}");
+            assert_eq!(out, document(&expected));
+        }
     }
 
     #[test]
