@@ -973,24 +973,7 @@ fn an_update_check_over_the_job_limit_batches_its_checks_and_shards_its_rebuild(
         std::fs::write(results.join(format!("{id}.result")), "NO_UPGRADE_NEEDED\n").unwrap();
     }
     std::fs::write(results.join("c.result"), "UPGRADE_NEEDED\nx 1 -> 2\n").unwrap();
-    let mut cmd = std::process::Command::new(support::GIPGEE);
-    cmd.current_dir(&out.dir)
-        .args(["evaluate", "--results", "gipgee-results", "--output"])
-        .args(["gipgee-rebuild.yml", "--rebuild-layout"])
-        .arg("gipgee-rebuild-layout.json")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs([
-            ("CI_PIPELINE_SOURCE", "schedule"),
-            ("CI_DEFAULT_BRANCH", "main"),
-            ("CI_COMMIT_BRANCH", "main"),
-            ("CI_PIPELINE_ID", "4343"),
-            ("GIPGEE_MAX_JOBS", "8"),
-        ])
-        .env(
-            "CI_COMMIT_SHA",
-            support::git(&out.dir, &["rev-parse", "HEAD"]),
-        );
+    let mut cmd = evaluate_rebuild_layout(&out.dir, 8);
     let stdout = support::run(&mut cmd);
     assert!(
         stdout.ends_with(
@@ -1128,25 +1111,7 @@ fn an_update_check_whose_rebuild_needs_more_shards_than_a_job_may_need_stays_wit
             std::fs::write(results.join(format!("{id}.result")), result).unwrap();
         }
     }
-    let mut cmd = std::process::Command::new(support::GIPGEE);
-    cmd.current_dir(&out.dir)
-        .args(["evaluate", "--results", "gipgee-results", "--output"])
-        .args(["gipgee-rebuild.yml", "--rebuild-layout"])
-        .arg("gipgee-rebuild-layout.json")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs([
-            ("CI_PIPELINE_SOURCE", "schedule"),
-            ("CI_DEFAULT_BRANCH", "main"),
-            ("CI_COMMIT_BRANCH", "main"),
-            ("CI_PIPELINE_ID", "4343"),
-            ("GIPGEE_MAX_JOBS", "56"),
-        ])
-        .env(
-            "CI_COMMIT_SHA",
-            support::git(&out.dir, &["rev-parse", "HEAD"]),
-        );
-    support::run(&mut cmd);
+    support::run(&mut evaluate_rebuild_layout(&out.dir, 56));
     let files: Vec<std::path::PathBuf> = (1..=50)
         .map(|k| out.dir.join(format!("gipgee-rebuild-{k}.yml")))
         .collect();
@@ -1228,4 +1193,25 @@ fn an_update_check_over_the_yaml_budget_checks_its_images_in_fewer_batches() {
     checked.sort();
     let expected: Vec<String> = (0..40).map(|i| format!("i{i:02}")).collect();
     assert_eq!(checked, expected);
+}
+
+/// `gipgee evaluate --rebuild-layout` in `dir` (the results and the layout of a scheduled run
+/// there) as the evaluate job of a scheduled pipeline with a job limit of `max_jobs` runs it.
+fn evaluate_rebuild_layout(dir: &std::path::Path, max_jobs: usize) -> std::process::Command {
+    let mut cmd = std::process::Command::new(support::GIPGEE);
+    cmd.current_dir(dir)
+        .args(["evaluate", "--results", "gipgee-results", "--output"])
+        .args(["gipgee-rebuild.yml", "--rebuild-layout"])
+        .arg("gipgee-rebuild-layout.json")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs([
+            ("CI_PIPELINE_SOURCE", "schedule"),
+            ("CI_DEFAULT_BRANCH", "main"),
+            ("CI_COMMIT_BRANCH", "main"),
+            ("CI_PIPELINE_ID", "4343"),
+        ])
+        .env("GIPGEE_MAX_JOBS", max_jobs.to_string())
+        .env("CI_COMMIT_SHA", support::git(dir, &["rev-parse", "HEAD"]));
+    cmd
 }
