@@ -220,49 +220,28 @@ impl Compound<'_> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
-        self.item(value)
-    }
-    fn end(self) -> Done {
-        Compound::end(self)
-    }
+/// The sequence-like compounds write each element as an item.
+macro_rules! items_compound {
+    ($($compound:ident::$element:ident),*) => {$(
+        impl ser::$compound for Compound<'_> {
+            type Ok = ();
+            type Error = Unsupported;
+            fn $element<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+                self.item(value)
+            }
+            fn end(self) -> Done {
+                Compound::end(self)
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
-        self.item(value)
-    }
-    fn end(self) -> Done {
-        Compound::end(self)
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
-        self.item(value)
-    }
-    fn end(self) -> Done {
-        Compound::end(self)
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
-        self.item(value)
-    }
-    fn end(self) -> Done {
-        Compound::end(self)
-    }
-}
+items_compound!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
@@ -278,35 +257,31 @@ impl ser::SerializeMap for Compound<'_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _key: &'static str, value: &T) -> Done {
-        self.item(value)
-    }
-    fn skip_field(&mut self, _key: &'static str) -> Done {
-        self.0.tag('-');
-        Ok(())
-    }
-    fn end(self) -> Done {
-        Compound::end(self)
-    }
+/// The struct-like compounds write each field's value as an item, a skipped field as `-`.
+macro_rules! fields_compound {
+    ($($compound:ident),*) => {$(
+        impl ser::$compound for Compound<'_> {
+            type Ok = ();
+            type Error = Unsupported;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                _key: &'static str,
+                value: &T,
+            ) -> Done {
+                self.item(value)
+            }
+            fn skip_field(&mut self, _key: &'static str) -> Done {
+                self.0.tag('-');
+                Ok(())
+            }
+            fn end(self) -> Done {
+                Compound::end(self)
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _key: &'static str, value: &T) -> Done {
-        self.item(value)
-    }
-    fn skip_field(&mut self, _key: &'static str) -> Done {
-        self.0.tag('-');
-        Ok(())
-    }
-    fn end(self) -> Done {
-        Compound::end(self)
-    }
-}
+fields_compound!(SerializeStruct, SerializeStructVariant);
 
 #[cfg(test)]
 mod tests {
