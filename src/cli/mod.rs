@@ -75,10 +75,10 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let run = PipelineRun::detect(vars, mode(target.mode))?;
             let settings = settings(target.config, target.selection, templates, vars)?;
             refuse_inputs(&output, &settings_inputs(&settings))?;
-            let walk = WorkTreeWalk::start(&settings.workdir);
+            let walk = config::worktree::Walk::of_work_tree(&settings.workdir);
             let templates = Templates::new(settings.templates_dir.as_deref())?;
             let config = config::load(&settings.config, vars, MissingVariables::Error)?;
-            walk.check(&config, Severity::Error)?;
+            check_work_tree(&config, walk, Severity::Error)?;
             let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Error)?;
             let generated = generate_files(&config, &settings, &plan, &templates, &output)?;
             let written: Vec<(&Path, &str)> = generated
@@ -111,9 +111,9 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             // On a laptop GitLab's variables are not set: placeholders stand in for them.
             let run = PipelineRun::detect(vars, mode(target.mode))?;
             let settings = settings(target.config, target.selection, None, vars)?;
-            let walk = WorkTreeWalk::start(&settings.workdir);
+            let walk = config::worktree::Walk::of_work_tree(&settings.workdir);
             let config = config::load(&settings.config, vars, MissingVariables::Tolerate)?;
-            walk.check(&config, Severity::Warning)?;
+            check_work_tree(&config, walk, Severity::Warning)?;
             let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Tolerate)?;
             say_raw!("{}", plan.to_text());
             // The pipelines `generate` would write, with the built-in templates.
@@ -368,41 +368,30 @@ fn log(line: &str) {
 fn validate(path: &Path, vars: &Vars) -> Result<(), Error> {
     let workdir = std::env::current_dir()
         .map_err(|err| Error::io("find", Path::new("the current directory"), err))?;
-    let walk = WorkTreeWalk::start(&workdir);
+    let walk = config::worktree::Walk::of_work_tree(&workdir);
     let config = config::load(path, vars, MissingVariables::Tolerate)?;
-    walk.check(&config, Severity::Error)?;
+    check_work_tree(&config, walk, Severity::Error)?;
     plan::Graph::new(&config)?;
     say!("{}: ok ({} images)", path.display(), config.images.len());
     Ok(())
 }
 
-/// The walk of the work tree `workdir` is in, started before the config loads (on a thread
-/// of its own, so the two overlap), for the check of the config's paths and globs.
-struct WorkTreeWalk {
-    root: PathBuf,
+/// The containerfiles, build contexts and watched globs of `config` against the work tree
+/// `walk` (started before the config loaded, so the two overlap): errors where a pipeline is
+/// at stake, warnings (on stderr) for `plan`, which explores.
+fn check_work_tree(
+    config: &Config,
     walk: config::worktree::Walk,
-}
-
-impl WorkTreeWalk {
-    fn start(workdir: &Path) -> WorkTreeWalk {
-        let root = config::worktree::repository_root(workdir).to_path_buf();
-        let walk = config::worktree::Walk::start(&root);
-        WorkTreeWalk { root, walk }
-    }
-
-    /// The containerfiles, build contexts and watched globs of `config` against the work
-    /// tree: errors where a pipeline is at stake, warnings (on stderr) for `plan`, which
-    /// explores.
-    fn check(self, config: &Config, severity: Severity) -> Result<(), Error> {
-        let problems = config::worktree::check_walked(config, &self.root, self.walk);
-        match severity {
-            _ if problems.is_empty() => Ok(()),
-            Severity::Error => Err(config.source.invalid(problems)),
-            Severity::Warning => {
-                let warnings = problems.into_iter().map(Diagnostic::as_warning).collect();
-                eprint!("{}", config.source.show(warnings));
-                Ok(())
-            }
+    severity: Severity,
+) -> Result<(), Error> {
+    let problems = config::worktree::check_walked(config, walk);
+    match severity {
+        _ if problems.is_empty() => Ok(()),
+        Severity::Error => Err(config.source.invalid(problems)),
+        Severity::Warning => {
+            let warnings = problems.into_iter().map(Diagnostic::as_warning).collect();
+            eprint!("{}", config.source.show(warnings));
+            Ok(())
         }
     }
 }

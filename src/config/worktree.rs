@@ -35,11 +35,12 @@ fn watched_pattern(glob: &str) -> Option<Glob> {
 /// Every problem of `config` against the work tree at `root`, in file order; each names the
 /// image and the path. The caller decides whether they are errors or warnings.
 pub fn check(config: &Config, root: &Path) -> Vec<Diagnostic> {
-    check_walked(config, root, Walk::start(root))
+    check_walked(config, Walk::start(root))
 }
 
-/// [`check`] over `walk`, a walk of `root` started earlier (e.g. while the config loaded).
-pub fn check_walked(config: &Config, root: &Path, walk: Walk) -> Vec<Diagnostic> {
+/// [`check`] over `walk`, started earlier (e.g. while the config loaded).
+pub fn check_walked(config: &Config, walk: Walk) -> Vec<Diagnostic> {
+    let root = &walk.root.clone();
     // The walk for the watched globs lists every file and directory anyway: a containerfile or
     // build context it sees needs no `stat` of its own (only what it does not see is looked up).
     let mut seen = SeenPaths::of(config);
@@ -210,6 +211,8 @@ fn globs_matching_nothing(
 /// not followed) arrive in the walk's order. The walk keeps at most 32,768 entries ahead of the
 /// check, and stops when the check no longer reads them.
 pub struct Walk {
+    /// The top of the work tree: what the config's paths are relative to.
+    root: PathBuf,
     entries: Box<dyn Iterator<Item = (String, Kind)>>,
 }
 
@@ -220,6 +223,11 @@ const BATCH: usize = 256;
 const BATCHES_AHEAD: usize = 128;
 
 impl Walk {
+    /// The walk of the work tree `workdir` is in (its repository's, else `workdir` itself).
+    pub fn of_work_tree(workdir: &Path) -> Walk {
+        Walk::start(repository_root(workdir))
+    }
+
     pub fn start(root: &Path) -> Walk {
         let (sender, receiver) =
             std::sync::mpsc::sync_channel::<Vec<(String, Kind)>>(BATCHES_AHEAD);
@@ -245,7 +253,10 @@ impl Walk {
             // No thread to be had: the check walks the tree itself.
             Err(_) => Box::new(work_tree_entries(root.to_path_buf())),
         };
-        Walk { entries }
+        Walk {
+            root: root.to_path_buf(),
+            entries,
+        }
     }
 }
 
