@@ -25,7 +25,7 @@ pub use check::{
     EVALUATE_JOB, Rebuild, batches, rebuild_shard_job_name, update_check_batch_job_name,
 };
 
-use template_vars::{JobVars, PlanVars, TemplateVars};
+use template_vars::{JobVars, PlanVars, RunVars, TemplateVars};
 
 pub const PLAN_JOB: &str = "gipgee:plan";
 
@@ -129,11 +129,7 @@ pub fn pipeline_spec<'a>(
     settings: &'a Settings,
     plan: &'a Plan,
 ) -> PipelineSpec<'a> {
-    let factory = JobFactory {
-        config,
-        settings,
-        run: plan.run(),
-    };
+    let factory = JobFactory::new(config, settings, plan.run());
     let (stages, jobs) = match plan {
         Plan::Build(plan) => {
             let jobs = factory.build_pipeline(plan);
@@ -163,11 +159,7 @@ pub fn check_pipeline_spec<'a>(
     rebuild: Rebuild,
     most_check_jobs: usize,
 ) -> Result<PipelineSpec<'a>, String> {
-    let factory = JobFactory {
-        config,
-        settings,
-        run: &plan.run,
-    };
+    let factory = JobFactory::new(config, settings, &plan.run);
     let jobs = factory.check_pipeline(
         plan,
         rebuild,
@@ -185,13 +177,21 @@ pub fn check_pipeline_spec<'a>(
 struct JobFactory<'a> {
     config: &'a Config,
     settings: &'a Settings,
-    run: &'a PipelineRun,
+    run_vars: RunVars<'a>,
 }
 
 impl<'a> JobFactory<'a> {
+    fn new(config: &'a Config, settings: &'a Settings, run: &PipelineRun) -> Self {
+        JobFactory {
+            config,
+            settings,
+            run_vars: RunVars::new(settings, run),
+        }
+    }
+
     /// What the `common` template receives.
     fn hidden(&self) -> TemplateVars<'a> {
-        TemplateVars::new(self.settings, self.run, JobVars::default())
+        TemplateVars::new(&self.run_vars, JobVars::default())
     }
 
     /// A job that starts automatically; its kind-specific variables are added by the caller.
@@ -205,8 +205,7 @@ impl<'a> JobFactory<'a> {
         JobSpec {
             kind,
             vars: Box::new(TemplateVars::new(
-                self.settings,
-                self.run,
+                &self.run_vars,
                 JobVars::new(&name, stage),
             )),
             name,

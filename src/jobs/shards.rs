@@ -279,11 +279,7 @@ pub fn split<'a>(
     layout: &[Shard],
     files: ShardFiles,
 ) -> ShardedSpecs<'a> {
-    let factory = JobFactory {
-        config,
-        settings,
-        run,
-    };
+    let factory = JobFactory::new(config, settings, run);
     let shard_of: BTreeMap<&str, usize> = layout
         .iter()
         .enumerate()

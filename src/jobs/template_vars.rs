@@ -6,6 +6,7 @@
 mod key;
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -22,8 +23,10 @@ use crate::results::{
 #[derive(Debug, Serialize)]
 pub struct TemplateVars<'a> {
     pub gipgee: GipgeeVars,
-    pub pipeline: PipelineVars,
-    pub settings: SettingsVars<'a>,
+    /// `pipeline` and `settings` are alike for every job of a pipeline: made once and shared
+    /// (see [`RunVars`]).
+    pub pipeline: Rc<PipelineVars>,
+    pub settings: Rc<SettingsVars<'a>>,
     pub job: JobVars,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageVars>,
@@ -53,28 +56,13 @@ pub struct TemplateVars<'a> {
 }
 
 impl<'a> TemplateVars<'a> {
-    pub(super) fn new(settings: &'a Settings, run: &PipelineRun, job: JobVars) -> Self {
+    pub(super) fn new(run: &RunVars<'a>, job: JobVars) -> Self {
         TemplateVars {
             gipgee: GipgeeVars {
                 version: env!("CARGO_PKG_VERSION"),
             },
-            pipeline: PipelineVars {
-                config: settings.config.display().to_string(),
-                commit_sha: run.commit_sha.clone(),
-                pipeline_id: run.pipeline_id.clone(),
-                run: run.describe(),
-                releases: run.releases(),
-            },
-            settings: SettingsVars {
-                images: &settings.job_images,
-                templates_dir: settings
-                    .templates_dir
-                    .as_ref()
-                    .map(|dir| dir.display().to_string())
-                    .unwrap_or_default(),
-                max_jobs: settings.limits.max_jobs,
-                max_yaml_bytes: settings.limits.max_yaml_bytes,
-            },
+            pipeline: Rc::clone(&run.pipeline),
+            settings: Rc::clone(&run.settings),
             job,
             image: None,
             build: None,
@@ -88,6 +76,38 @@ impl<'a> TemplateVars<'a> {
             check: None,
             trigger: None,
             batch: None,
+        }
+    }
+}
+
+/// The template variables of the pipeline run and of the settings, made once per pipeline:
+/// every job receives them alike, and a large pipeline has thousands of jobs.
+#[derive(Debug)]
+pub struct RunVars<'a> {
+    pipeline: Rc<PipelineVars>,
+    settings: Rc<SettingsVars<'a>>,
+}
+
+impl<'a> RunVars<'a> {
+    pub(super) fn new(settings: &'a Settings, run: &PipelineRun) -> Self {
+        RunVars {
+            pipeline: Rc::new(PipelineVars {
+                config: settings.config.display().to_string(),
+                commit_sha: run.commit_sha.clone(),
+                pipeline_id: run.pipeline_id.clone(),
+                run: run.describe(),
+                releases: run.releases(),
+            }),
+            settings: Rc::new(SettingsVars {
+                images: &settings.job_images,
+                templates_dir: settings
+                    .templates_dir
+                    .as_ref()
+                    .map(|dir| dir.display().to_string())
+                    .unwrap_or_default(),
+                max_jobs: settings.limits.max_jobs,
+                max_yaml_bytes: settings.limits.max_yaml_bytes,
+            }),
         }
     }
 }

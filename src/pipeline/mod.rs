@@ -7,6 +7,7 @@ pub mod scheduled;
 pub mod sharded;
 pub mod yaml;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde_yaml::{Mapping, Value};
@@ -173,9 +174,12 @@ fn write_image_values(
     variables: &[Variable],
     anchors: &mut HashSet<String>,
 ) {
-    let values: Vec<String> = variables
+    let values: Vec<Cow<str>> = variables
         .iter()
-        .map(|v| v.value.replace('$', "$$"))
+        .map(|v| match v.value.contains('$') {
+            true => Cow::Owned(v.value.replace('$', "$$")),
+            false => Cow::Borrowed(v.value.as_str()),
+        })
         .collect();
     let entries: Vec<yaml::AnchoredEntry> = variables
         .iter()

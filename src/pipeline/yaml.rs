@@ -53,7 +53,7 @@ pub fn anchored_mapping(
     mapping_key(out, key, indent);
     for entry in entries {
         push_indent(out, indent + INDENT);
-        out.push_str(&key_text(&Value::from(entry.key)));
+        write_key(out, entry.key);
         out.push_str(": ");
         match entry.anchor {
             Some(anchor) if defined.contains(anchor) => {
@@ -259,19 +259,21 @@ fn write_string(out: &mut String, text: &str, indent: usize) {
 
 /// Characters that may start an indicator or a YAML 1.1 value type (`:symbol` in Psych) at the
 /// start of a plain scalar.
-const INDICATORS: &[char] = &[
-    '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
-];
+const INDICATORS: &[u8] = b"-?:,[]{}#&*!|>'\"%@`";
 
 /// Whether `text` is read back as this same string when written plain, by YAML 1.1 and 1.2.
+/// Every job name and value of a pipeline goes through it: the ends are checked as bytes
+/// (every character they are compared with is ASCII).
 fn is_plain_safe(text: &str) -> bool {
-    !text.is_empty()
-        && has_no_break_nor_separator(text)
-        && !text.starts_with(INDICATORS)
-        && !text.starts_with(' ')
-        && !text.ends_with(' ')
-        && !text.ends_with(':')
+    let bytes = text.as_bytes();
+    let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    !INDICATORS.contains(first)
+        && *first != b' '
+        && !matches!(last, b' ' | b':')
         && !text.starts_with("...")
+        && has_no_break_nor_separator(text)
         && !gitlab::may_read_as_another_type(text)
 }
 

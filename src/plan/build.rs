@@ -121,17 +121,23 @@ impl<'c> BuildPlan<'c> {
             let _ = writeln!(out, "All images are selected: {why}.");
         }
         let width = super::id_width(self.images.iter().map(|i| i.image.id.as_str()));
+        // Written in place, one line per image: a large config's plan has thousands.
         for planned in &self.images {
+            let start = out.len();
             let id = &planned.image.id;
-            let line = match &planned.decision {
-                Decision::Build(reason) => format!(
-                    "build  {id:width$}  {}{}",
-                    describe_reason(reason),
-                    planned.suffix()
-                ),
-                Decision::Skip(why) => format!("skip   {id:width$}  {why}"),
-            };
-            let _ = writeln!(out, "  {}", line.trim_end());
+            match &planned.decision {
+                Decision::Build(reason) => {
+                    let _ = write!(out, "  build  {id:width$}  ");
+                    write_reason(&mut out, reason);
+                    planned.write_notes(&mut out);
+                }
+                Decision::Skip(why) => {
+                    let _ = write!(out, "  skip   {id:width$}  {why}");
+                }
+            }
+            let line_end = start + out[start..].trim_end().len();
+            out.truncate(line_end);
+            out.push('\n');
         }
         let built = self.built().count();
         let total = self.images.len();
@@ -147,29 +153,45 @@ impl<'c> BuildPlan<'c> {
 }
 
 impl PlannedImage<'_> {
-    fn suffix(&self) -> String {
-        let mut notes = Vec::new();
+    /// The notes after an image's reason, e.g. ` [FROM the parent's staging image, released]`.
+    fn write_notes(&self, out: &mut String) {
+        let mut notes = 0;
+        let mut note = |out: &mut String, text: std::fmt::Arguments| {
+            out.push_str(if notes == 0 { " [" } else { ", " });
+            let _ = out.write_fmt(text);
+            notes += 1;
+        };
         if self.parent_built {
-            notes.push("FROM the parent's staging image".to_string());
+            note(out, format_args!("FROM the parent's staging image"));
         } else if let Some(parent) = &self.parent {
-            notes.push(format!("FROM `{parent}`'s released image"));
+            note(out, format_args!("FROM `{parent}`'s released image"));
         }
         if self.release {
-            notes.push("released".to_string());
+            note(out, format_args!("released"));
         }
         if self.manual {
-            notes.push("starts manually".to_string());
+            note(out, format_args!("starts manually"));
         }
-        match notes.is_empty() {
-            true => String::new(),
-            false => format!(" [{}]", notes.join(", ")),
+        if notes > 0 {
+            out.push(']');
         }
     }
 }
 
+/// Why an image is built, as [`describe_reason`] says it; the reason every image of an "all
+/// images" run shares without making a string each.
+fn write_reason(out: &mut String, reason: &Reason) {
+    match reason {
+        Reason::AllImages(_) => out.push_str(ALL_IMAGES),
+        other => out.push_str(&describe_reason(other)),
+    }
+}
+
+const ALL_IMAGES: &str = "all images are selected";
+
 fn describe_reason(reason: &Reason) -> String {
     match reason {
-        Reason::AllImages(_) => "all images are selected".to_string(),
+        Reason::AllImages(_) => ALL_IMAGES.to_string(),
         Reason::Changed {
             file,
             glob,

@@ -69,20 +69,21 @@ impl<'c> CheckPlan<'c> {
         let mut out = String::new();
         let _ = writeln!(out, "gipgee plan: {}", self.run.describe());
         let width = super::id_width(self.images.iter().map(|i| i.image.id.as_str()));
+        // Written in place, one line per image: a large config's plan has thousands.
         for checked in &self.images {
             let image = &checked.image;
-            let layer = match image.layer_check {
-                true => format!("layer check against {}", image.base_image),
-                false => "no layer check".to_string(),
+            let _ = write!(out, "  check  {:width$}  ", image.id);
+            let _ = match image.layer_check {
+                true => write!(out, "layer check against {}; ", image.base_image),
+                false => write!(out, "no layer check; "),
             };
-            let update = match &checked.update_check {
+            let _ = match &checked.update_check {
                 Some(check) => match &check.command {
-                    None => format!("package check in {}", check.runs_in),
-                    Some(argv) => format!("`{}` in {}", argv.join(" "), check.runs_in),
+                    None => writeln!(out, "package check in {}", check.runs_in),
+                    Some(argv) => writeln!(out, "`{}` in {}", argv.join(" "), check.runs_in),
                 },
-                None => "no update check".to_string(),
+                None => writeln!(out, "no update check"),
             };
-            let _ = writeln!(out, "  check  {:width$}  {layer}; {update}", image.id);
         }
         let _ = writeln!(
             out,

@@ -17,7 +17,9 @@ pub struct Graph {
 
 impl Graph {
     pub fn new(config: &Config) -> Result<Graph, Error> {
-        let mut owner_of_target: BTreeMap<&Reference, &str> = BTreeMap::new();
+        // Hashed: comparing references field by field in a tree cost more than the rest of
+        // the graph in large configs.
+        let mut owner_of_target: HashMap<&Reference, &str> = HashMap::new();
         let mut problems = Vec::new();
         for image in config.images.values() {
             for (index, target) in image.target_locations.iter().enumerate() {
