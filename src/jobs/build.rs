@@ -149,14 +149,16 @@ impl<'a> JobFactory<'a> {
         for planned in plan.built() {
             let first = specs.len();
             specs.push(self.build_job(planned));
-            for test in test_jobs(planned.image) {
+            let tests = test_jobs(planned.image);
+            let after_tests = after_tests(planned, &tests);
+            for test in tests {
                 specs.push(self.test_job(planned, test));
             }
             if planned.image.scan {
-                specs.push(self.scan_job(planned, after_tests(planned)));
+                specs.push(self.scan_job(planned, after_tests.clone()));
             }
             if planned.release {
-                specs.push(self.release_job(&released, planned));
+                specs.push(self.release_job(&released, planned, after_tests));
                 if let Some(signing) = &planned.image.sign {
                     specs.push(self.sign_job(planned, signing));
                 }
@@ -227,13 +229,18 @@ impl<'a> JobFactory<'a> {
         spec
     }
 
-    fn release_job(&self, released: &BTreeSet<&str>, planned: &PlannedImage) -> JobSpec<'a> {
+    fn release_job(
+        &self,
+        released: &BTreeSet<&str>,
+        planned: &PlannedImage,
+        after_tests: Vec<String>,
+    ) -> JobSpec<'a> {
         let id = &planned.image.id;
         // A scan waits for the tests, so a release after the scan needs only the scan: at most
         // 49 tests and the parent's release stay within GitLab's 50 `needs`.
         let mut needs: Vec<String> = match planned.image.scan {
             true => vec![scan_job_name(id)],
-            false => after_tests(planned),
+            false => after_tests,
         };
         if let Some(parent) = planned
             .parent
@@ -269,15 +276,11 @@ impl<'a> JobFactory<'a> {
     }
 }
 
-/// The jobs that must pass before an image's scan or release: its tests, or its build when it
-/// has none.
-fn after_tests(planned: &PlannedImage) -> Vec<String> {
-    let id = &planned.image.id;
-    match planned.image.tests.is_empty() {
-        true => vec![build_job_name(id)],
-        false => test_jobs(planned.image)
-            .into_iter()
-            .map(|job| job.name)
-            .collect(),
+/// The jobs that must pass before an image's scan or release: its test jobs, or its build when
+/// it has none.
+fn after_tests(planned: &PlannedImage, tests: &[TestJob]) -> Vec<String> {
+    match tests.is_empty() {
+        true => vec![build_job_name(&planned.image.id)],
+        false => tests.iter().map(|job| job.name.clone()).collect(),
     }
 }

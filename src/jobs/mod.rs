@@ -13,6 +13,8 @@ pub mod scan_sign;
 pub mod shards;
 pub mod template_vars;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::config::Config;
@@ -25,7 +27,7 @@ pub use check::{
     EVALUATE_JOB, Rebuild, batches, rebuild_shard_job_name, update_check_batch_job_name,
 };
 
-use template_vars::{JobVars, PlanVars, RunVars, TemplateVars};
+use template_vars::{JobVars, Login, PlanVars, RunVars, TemplateVars};
 
 pub const PLAN_JOB: &str = "gipgee:plan";
 
@@ -178,6 +180,8 @@ struct JobFactory<'a> {
     config: &'a Config,
     settings: &'a Settings,
     run_vars: RunVars<'a>,
+    /// The registry login of each host a job needs, decided once (see `logins`).
+    logins_by_host: RefCell<HashMap<String, Option<Login>>>,
 }
 
 impl<'a> JobFactory<'a> {
@@ -186,6 +190,7 @@ impl<'a> JobFactory<'a> {
             config,
             settings,
             run_vars: RunVars::new(settings, run),
+            logins_by_host: RefCell::default(),
         }
     }
 
@@ -252,17 +257,19 @@ fn plan_job_lines(plan_text: &str) -> Vec<String> {
         .collect()
 }
 
+// Job names are concatenated rather than formatted: a large pipeline makes tens of thousands.
+
 /// The hidden job holding an image's values ([`ImageValues`]).
 pub fn image_values_job_name(id: &str) -> String {
-    format!(".image:{id}")
+    [".image:", id].concat()
 }
 
 pub fn build_job_name(id: &str) -> String {
-    format!("build:{id}")
+    ["build:", id].concat()
 }
 
 pub fn test_job_name(id: &str, test: &str) -> String {
-    format!("test:{id}:{test}")
+    ["test:", id, ":", test].concat()
 }
 
 /// The job of one test on one platform of a multi-platform image:
@@ -277,15 +284,15 @@ pub fn platform_test_job_name(id: &str, test: &str, platform: &Platform) -> Stri
 }
 
 pub fn release_job_name(id: &str) -> String {
-    format!("release:{id}")
+    ["release:", id].concat()
 }
 
 pub fn scan_job_name(id: &str) -> String {
-    format!("scan:{id}")
+    ["scan:", id].concat()
 }
 
 pub fn sign_job_name(id: &str) -> String {
-    format!("sign:{id}")
+    ["sign:", id].concat()
 }
 
 /// The stages of a build pipeline of these jobs: the scan and sign stages only when a job

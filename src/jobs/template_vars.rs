@@ -440,7 +440,19 @@ impl super::JobFactory<'_> {
         logins
     }
 
+    /// The login of `host`, decided once per host: every build and release job asks.
     fn login(&self, host: &str) -> Option<Login> {
+        if let Some(known) = self.logins_by_host.borrow().get(host) {
+            return known.clone();
+        }
+        let login = self.decide_login(host);
+        self.logins_by_host
+            .borrow_mut()
+            .insert(host.to_string(), login.clone());
+        login
+    }
+
+    fn decide_login(&self, host: &str) -> Option<Login> {
         let ci_registry = self.settings.ci_registry.as_deref();
         let (username_variable, password_variable) =
             credentials::login_variables(&self.config.registries, ci_registry, host)?;

@@ -282,6 +282,14 @@ fn is_plain_safe(text: &str) -> bool {
 /// (the pairs and ASCII control characters are found byte by byte, exact in UTF-8; any other
 /// character is checked as a character).
 fn has_no_break_nor_separator(text: &str) -> bool {
+    // Most names and values are printable ASCII without a space: checked without branching
+    // per byte (so the compiler can check many bytes at once), no pair can occur then.
+    let graphic_ascii = text
+        .bytes()
+        .fold(true, |all, byte| all & (b'!'..=b'~').contains(&byte));
+    if graphic_ascii {
+        return true;
+    }
     let mut previous = 0u8;
     let mut ascii = true;
     for &byte in text.as_bytes() {

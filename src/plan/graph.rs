@@ -19,7 +19,8 @@ impl Graph {
     pub fn new(config: &Config) -> Result<Graph, Error> {
         // Hashed: comparing references field by field in a tree cost more than the rest of
         // the graph in large configs.
-        let mut owner_of_target: HashMap<&Reference, &str> = HashMap::new();
+        let targets = config.images.values().map(|i| i.target_locations.len());
+        let mut owner_of_target: HashMap<&Reference, &str> = HashMap::with_capacity(targets.sum());
         let mut problems = Vec::new();
         for image in config.images.values() {
             for (index, target) in image.target_locations.iter().enumerate() {
@@ -97,12 +98,17 @@ impl Graph {
 fn platform_problems(config: &Config, parents: &BTreeMap<String, String>) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
     for (child_id, parent_id) in parents {
-        let (Some(child), Some(parent)) =
-            (config.images.get(child_id), config.images.get(parent_id))
-        else {
+        // Most images name no platforms: nothing to look up for them.
+        let Some(child) = config.images.get(child_id) else {
             continue;
         };
         let wanted = &child.platforms.list;
+        if wanted.is_empty() {
+            continue;
+        }
+        let Some(parent) = config.images.get(parent_id) else {
+            continue;
+        };
         let offered = &parent.platforms.list;
         let missing: Vec<String> = wanted
             .iter()

@@ -7,7 +7,8 @@ use serde::ser::{self, Serialize};
 
 /// The key text of `value`.
 pub(super) fn to_key<T: Serialize + ?Sized>(value: &T) -> String {
-    let mut writer = KeyWriter(String::new());
+    // Most keys are a few hundred bytes: one allocation instead of several growths.
+    let mut writer = KeyWriter(String::with_capacity(256));
     match value.serialize(&mut writer) {
         Ok(()) => writer.0,
         // Only a map with a non-string key fails, and template variables have none; an empty
@@ -46,10 +47,29 @@ impl KeyWriter {
         let _ = write!(self.0, "{tag}{number};");
     }
 
+    /// A string: its length, `;`, then its bytes.
     fn text(&mut self, text: &str) {
-        self.number('s', text.len());
+        self.0.push('s');
+        push_decimal(&mut self.0, text.len());
+        self.0.push(';');
         self.0.push_str(text);
     }
+}
+
+/// `number` in decimal digits, without `fmt`: a key is mostly strings, each with its length.
+fn push_decimal(out: &mut String, number: usize) {
+    let mut digits = [0u8; 20];
+    let mut rest = number;
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend(digits[start..].iter().map(|&digit| char::from(digit)));
 }
 
 type Done = Result<(), Unsupported>;
@@ -318,6 +338,14 @@ mod tests {
                 .collect(),
             flag: true,
             count: 2,
+        }
+    }
+
+    #[test]
+    fn a_string_is_its_length_in_decimal_then_its_bytes() {
+        for length in [0, 7, 10, 123, 4096] {
+            let text = "x".repeat(length);
+            assert_eq!(to_key(&text), format!("s{length};{text}"));
         }
     }
 
