@@ -133,11 +133,15 @@ impl Reference {
     }
 }
 
+/// Written piece by piece rather than with `write!`: a large pipeline writes thousands.
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.registry, self.repository)?;
+        f.write_str(&self.registry)?;
+        f.write_str("/")?;
+        f.write_str(&self.repository)?;
         if let Some(tag) = &self.tag {
-            write!(f, ":{tag}")?;
+            f.write_str(":")?;
+            f.write_str(tag)?;
         }
         if let Some(digest) = &self.digest {
             write!(f, "@{digest}")?;

@@ -259,7 +259,29 @@ fn write_string(out: &mut String, text: &str, indent: usize) {
 
 /// Characters that may start an indicator or a YAML 1.1 value type (`:symbol` in Psych) at the
 /// start of a plain scalar.
-const INDICATORS: &[u8] = b"-?:,[]{}#&*!|>'\"%@`";
+fn is_indicator(byte: u8) -> bool {
+    matches!(
+        byte,
+        b'-' | b'?'
+            | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    )
+}
 
 /// Whether `text` is read back as this same string when written plain, by YAML 1.1 and 1.2.
 /// Every job name and value of a pipeline goes through it: the ends are checked as bytes
@@ -269,7 +291,7 @@ fn is_plain_safe(text: &str) -> bool {
     let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
         return false;
     };
-    !INDICATORS.contains(first)
+    !is_indicator(*first)
         && *first != b' '
         && !matches!(last, b' ' | b':')
         && !text.starts_with("...")
