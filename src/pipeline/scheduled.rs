@@ -104,7 +104,7 @@ pub fn generate(
         if jobs > limits.max_jobs || check_jobs <= 1 {
             return Err(does_not_fit(&format!(
                 "the update-check pipeline: {}",
-                over_limits(jobs, text.len(), &limits)
+                over_limits(jobs, Some(text.len()), &limits)
             )));
         }
         most_check_jobs =
@@ -194,7 +194,7 @@ pub fn rebuild_pipelines(
             return Err(Error::User(format!(
                 "the rebuild pipeline of {} does not fit GitLab's limits: {}",
                 file.role,
-                over_limits(file.jobs, file.text.len(), &settings.limits)
+                over_limits(file.jobs, Some(file.text.len()), &settings.limits)
             )));
         }
         written.push((output.with_file_name(&file.path), file.text));

@@ -65,16 +65,22 @@ pub fn generate(
     let limits = settings.limits;
     let spec = jobs::pipeline_spec(config, settings, plan);
     let jobs = spec.jobs.len();
-    let text = super::write(&spec, templates, |_| {})?;
-    if limits.fit(jobs, text.len()) {
-        return Ok(vec![PipelineFile {
-            path: output.to_path_buf(),
-            text,
-            jobs,
-            role: String::new(),
-        }]);
+    // Over the job limit the pipeline is sharded whatever its size: writing it whole would only
+    // measure it, at the cost of writing every job twice.
+    let mut bytes = None;
+    if jobs <= limits.max_jobs {
+        let text = super::write(&spec, templates, |_| {})?;
+        if limits.fit(jobs, text.len()) {
+            return Ok(vec![PipelineFile {
+                path: output.to_path_buf(),
+                text,
+                jobs,
+                role: String::new(),
+            }]);
+        }
+        bytes = Some(text.len());
     }
-    let over = over_limits(jobs, text.len(), &limits);
+    let over = over_limits(jobs, bytes, &limits);
     let build = match plan {
         Plan::Build(build) if !matches!(build.run.kind, RunKind::Rebuild { .. }) => build,
         Plan::Build(_) => return Err(not_sharded("rebuild", &over)),
@@ -200,7 +206,7 @@ pub fn generate_single(
         true => Ok(text),
         false => Err(not_sharded(
             "rebuild",
-            &over_limits(spec.jobs.len(), text.len(), &settings.limits),
+            &over_limits(spec.jobs.len(), Some(text.len()), &settings.limits),
         )),
     }
 }
@@ -269,7 +275,8 @@ pub(super) fn artifact_name(path: &Path) -> String {
     }
 }
 
-pub(super) fn over_limits(jobs: usize, bytes: usize, limits: &PipelineLimits) -> String {
+/// Why a pipeline of `jobs` jobs and `bytes` bytes (when measured) does not fit `limits`.
+pub(super) fn over_limits(jobs: usize, bytes: Option<usize>, limits: &PipelineLimits) -> String {
     let mut over = Vec::new();
     if jobs > limits.max_jobs {
         over.push(format!(
@@ -277,7 +284,7 @@ pub(super) fn over_limits(jobs: usize, bytes: usize, limits: &PipelineLimits) ->
             limits.max_jobs
         ));
     }
-    if bytes > limits.max_yaml_bytes {
+    if let Some(bytes) = bytes.filter(|&bytes| bytes > limits.max_yaml_bytes) {
         over.push(format!(
             "{bytes} bytes, over the limit of {} bytes per file",
             limits.max_yaml_bytes
