@@ -3,6 +3,7 @@
 //! starts by hand. Everything the job templates need is decided here; rendering only formats
 //! it.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::graph::Graph;
@@ -128,7 +129,7 @@ impl<'c> BuildPlan<'c> {
             match &planned.decision {
                 Decision::Build(reason) => {
                     let _ = write!(out, "  build  {id:width$}  ");
-                    write_reason(&mut out, reason);
+                    out.push_str(&describe_reason(reason));
                     planned.write_notes(&mut out);
                 }
                 Decision::Skip(why) => {
@@ -178,20 +179,11 @@ impl PlannedImage<'_> {
     }
 }
 
-/// Why an image is built, as [`describe_reason`] says it; the reason every image of an "all
-/// images" run shares without making a string each.
-fn write_reason(out: &mut String, reason: &Reason) {
-    match reason {
-        Reason::AllImages(_) => out.push_str(ALL_IMAGES),
-        other => out.push_str(&describe_reason(other)),
-    }
-}
-
-const ALL_IMAGES: &str = "all images are selected";
-
-fn describe_reason(reason: &Reason) -> String {
-    match reason {
-        Reason::AllImages(_) => ALL_IMAGES.to_string(),
+/// Why an image is built, in words. Borrowed where the words are fixed: every image of an
+/// "all images" run has the same reason, and a large config has thousands.
+fn describe_reason(reason: &Reason) -> Cow<'static, str> {
+    Cow::Owned(match reason {
+        Reason::AllImages(_) => return Cow::Borrowed("all images are selected"),
         Reason::Changed {
             file,
             glob,
@@ -207,7 +199,7 @@ fn describe_reason(reason: &Reason) -> String {
             format!("its {} changed in {file}", fields.join(", "))
         }
         Reason::NewInConfig { file } => format!("new in {file}"),
-        Reason::NotReleased => "not released yet".to_string(),
+        Reason::NotReleased => return Cow::Borrowed("not released yet"),
         Reason::SinceRelease { revision, change } => format!(
             "{} since its released revision {}",
             describe_reason(change),
@@ -217,7 +209,7 @@ fn describe_reason(reason: &Reason) -> String {
             "the changes since its released revision {} are unknown ({why})",
             short(revision)
         ),
-    }
+    })
 }
 
 /// `<staging>:<id>-<short sha>-<pipeline id>`: unique per pipeline, so a runner's pull policy
