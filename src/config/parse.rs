@@ -11,6 +11,7 @@ mod platforms;
 use super::fields::{
     Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, SIGN_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS,
 };
+use super::worktree::watched_pattern;
 use super::yaml::{self, Node, Value};
 use super::{
     BUILDERS, Config, DEFAULT_STAGING, Image, ImagePositions, ImageTest, Metadata,
@@ -75,6 +76,9 @@ struct Walker {
     missing: MissingVariables,
     diagnostics: Vec<Diagnostic>,
 }
+
+/// The watched globs as written (normalised) and as parsed, in the same order.
+type WatchedGlobs = (Vec<String>, Vec<Option<Glob>>);
 
 /// The fields of one image before defaults are merged: raw nodes by key.
 type FieldNodes<'a> = BTreeMap<&'static str, &'a Node>;
@@ -387,9 +391,9 @@ impl Walker {
             Some(node) => self.path(node, "containerfile"),
             None => context.as_ref().map(|c| join_path(c, "Containerfile")),
         };
-        let watched_assets = fields
+        let watched = fields
             .get("watchedAssets")
-            .map_or(Some(Vec::new()), |n| self.globs(n));
+            .map_or(Some((Vec::new(), Vec::new())), |n| self.globs(n));
         let build_args = fields
             .get("buildArgs")
             .map_or(Some(BTreeMap::new()), |n| self.build_args(n));
@@ -418,6 +422,7 @@ impl Walker {
         };
         let position_of = |field: &str| fields.get(field).map(|n| n.position);
         let (target_locations, immutable_targets) = targets?;
+        let watched = watched?;
         let context_position = position_of("context").unwrap_or(key.position);
         Some(Image {
             id: id.to_string(),
@@ -435,7 +440,8 @@ impl Walker {
             target_locations,
             immutable_targets,
             staging: staging?,
-            watched_assets: watched_assets?,
+            watched_assets: watched.0,
+            watched_globs: watched.1,
             build_args: build_args?,
             metadata: Metadata::default(),
             tests: tests?,
@@ -590,7 +596,8 @@ impl Walker {
         Some(path)
     }
 
-    fn globs(&mut self, node: &Node) -> Option<Vec<String>> {
+    /// The watched globs, normalised, each with its parsed pattern.
+    fn globs(&mut self, node: &Node) -> Option<WatchedGlobs> {
         let Value::Sequence(items) = &node.value else {
             self.error(
                 node,
@@ -598,12 +605,22 @@ impl Walker {
             );
             return None;
         };
-        let mut globs = Vec::new();
+        let mut globs = Vec::with_capacity(items.len());
+        let mut patterns = Vec::with_capacity(items.len());
         let mut ok = true;
         for item in items {
             let Some(text) = self.expanded_string(item, "a glob", "watchedAssets") else {
                 ok = false;
                 continue;
+            };
+            let normalized = normalize_repo_path(&text);
+            // Parsed once, normalised, as the work-tree check matches it. The options do not
+            // change what parses: a glob written in normal form needs no second parse to be
+            // checked as written (and fails with the message of the glob as written).
+            let pattern = watched_pattern(&normalized);
+            let parses_as_written = match normalized == text {
+                true => pattern.is_some(),
+                false => Glob::new(&text).is_ok(),
             };
             if text.trim().is_empty() {
                 self.error(
@@ -617,13 +634,16 @@ impl Walker {
             } else if text.split('/').any(|part| part == "..") {
                 self.error(item, format!("invalid glob `{text}`: `..` leaves the repository (globs are relative to its root)"));
                 ok = false;
-            } else if let Err(err) = Glob::new(&text) {
+            } else if !parses_as_written
+                && let Err(err) = Glob::new(&text)
+            {
                 self.error(item, format!("invalid glob `{text}`: {}", err.kind()));
                 ok = false;
             }
-            globs.push(normalize_repo_path(&text));
+            globs.push(normalized);
+            patterns.push(pattern);
         }
-        ok.then_some(globs)
+        ok.then_some((globs, patterns))
     }
 
     fn build_args(&mut self, node: &Node) -> Option<BTreeMap<String, String>> {

@@ -28,7 +28,7 @@ pub fn watched_glob(glob: &str) -> Option<GlobMatcher> {
 
 /// The glob of [`watched_glob`], parsed but not compiled (a set of globs compiles them at
 /// once, far faster than one matcher each).
-fn watched_pattern(glob: &str) -> Option<Glob> {
+pub(super) fn watched_pattern(glob: &str) -> Option<Glob> {
     GlobBuilder::new(glob).literal_separator(true).build().ok()
 }
 
@@ -158,10 +158,19 @@ fn globs_matching_nothing(
     if globs.is_empty() {
         return Vec::new();
     }
+    // The patterns were parsed with the config; a set only takes them by value. One that did
+    // not parse normalised is in no set and so matches nothing: `set_index` maps a match back
+    // to its glob.
     let mut set = GlobSetBuilder::new();
-    for (glob, _) in &globs {
-        if let Some(pattern) = watched_pattern(glob) {
-            set.add(pattern);
+    let mut set_index = Vec::with_capacity(globs.len());
+    let patterns = config
+        .images
+        .values()
+        .flat_map(|image| image.watched_globs.iter());
+    for (index, pattern) in patterns.enumerate() {
+        if let Some(pattern) = pattern {
+            set.add(pattern.clone());
+            set_index.push(index);
         }
     }
     let Ok(set) = set.build() else {
@@ -178,7 +187,7 @@ fn globs_matching_nothing(
         }
         set.matches_into(path.as_str(), &mut indexes);
         for &index in &indexes {
-            if !std::mem::replace(&mut matched[index], true) {
+            if !std::mem::replace(&mut matched[set_index[index]], true) {
                 unmatched -= 1;
             }
         }
