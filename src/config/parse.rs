@@ -1,6 +1,7 @@
 //! Walks the positioned YAML tree of gipgee.yaml into the resolved [`Config`], collecting every
 //! problem as a [`Diagnostic`] instead of stopping at the first.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -475,8 +476,12 @@ impl Walker {
     }
 
     /// Expands variables; in tolerant mode an unset variable becomes a placeholder so that the
-    /// rest of the field can still be checked.
-    fn expand(&mut self, text: &str) -> Result<String, String> {
+    /// rest of the field can still be checked. Text without `$` is its own expansion (most
+    /// values): borrowed, not copied.
+    fn expand<'t>(&mut self, text: &'t str) -> Result<Cow<'t, str>, String> {
+        if !text.contains('$') {
+            return Ok(Cow::Borrowed(text));
+        }
         loop {
             let lookup = |name: &str| {
                 if self.credential_variables.contains(name) || SECRET_VARIABLES.contains(&name) {
@@ -488,7 +493,7 @@ impl Walker {
                     .ok_or_else(|| ExpandError::Missing(name.to_string()))
             };
             match expand_with(text, lookup) {
-                Ok(expanded) => return Ok(expanded),
+                Ok(expanded) => return Ok(Cow::Owned(expanded)),
                 Err(ExpandError::Missing(name)) if self.missing == MissingVariables::Tolerate => {
                     // Host-shaped, so it fits wherever the variable stands (a registry, a path).
                     let placeholder =
@@ -509,9 +514,14 @@ impl Walker {
     }
 
     fn string(&mut self, node: &Node, expected: &str) -> Option<String> {
+        self.text(node, expected).map(str::to_string)
+    }
+
+    /// A scalar's text, borrowed from the node.
+    fn text<'n>(&mut self, node: &'n Node, expected: &str) -> Option<&'n str> {
         match node.as_str() {
             Some(text) if !matches!(node.value, Value::Sequence(_) | Value::Mapping(_)) => {
-                Some(text.to_string())
+                Some(text)
             }
             _ => {
                 self.error(node, format!("expected {expected}, found {}", node.kind()));
@@ -520,9 +530,14 @@ impl Walker {
         }
     }
 
-    fn expanded_string(&mut self, node: &Node, expected: &str, field: &str) -> Option<String> {
-        let text = self.string(node, expected)?;
-        match self.expand(&text) {
+    fn expanded_string<'n>(
+        &mut self,
+        node: &'n Node,
+        expected: &str,
+        field: &str,
+    ) -> Option<Cow<'n, str>> {
+        let text = self.text(node, expected)?;
+        match self.expand(text) {
             Ok(expanded) => Some(expanded),
             Err(message) => {
                 self.error(
@@ -634,9 +649,7 @@ impl Walker {
             } else if text.split('/').any(|part| part == "..") {
                 self.error(item, format!("invalid glob `{text}`: `..` leaves the repository (globs are relative to its root)"));
                 ok = false;
-            } else if !parses_as_written
-                && let Err(err) = Glob::new(&text)
-            {
+            } else if !parses_as_written && let Err(err) = Glob::new(&text) {
                 self.error(item, format!("invalid glob `{text}`: {}", err.kind()));
                 ok = false;
             }
