@@ -12,7 +12,7 @@ mod platforms;
 use super::fields::{
     Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, SIGN_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS,
 };
-use super::worktree::watched_pattern;
+use super::worktree::{files_under, watched_pattern};
 use super::yaml::{self, Node, Value};
 use super::{
     BUILDERS, Config, DEFAULT_STAGING, Image, ImagePositions, ImageTest, Metadata,
@@ -632,9 +632,14 @@ impl Walker {
             // Parsed once, normalised, as the work-tree check matches it. The options do not
             // change what parses: a glob written in normal form needs no second parse to be
             // checked as written (and fails with the message of the glob as written).
-            let pattern = watched_pattern(&normalized);
-            let parses_as_written = match normalized == text {
-                true => pattern.is_some(),
+            let as_written = normalized == text;
+            let plain_directory = as_written && files_under(&normalized).is_some();
+            let pattern = match plain_directory {
+                true => None,
+                false => watched_pattern(&normalized),
+            };
+            let parses_as_written = match as_written {
+                true => plain_directory || pattern.is_some(),
                 false => Glob::new(&text).is_ok(),
             };
             if text.trim().is_empty() {
