@@ -78,6 +78,26 @@ struct Walker {
     diagnostics: Vec<Diagnostic>,
 }
 
+/// `defaults`: its fields, and the values of those most images inherit, resolved once.
+struct Defaults<'n> {
+    fields: FieldNodes<'n>,
+    base_image: Option<Reference>,
+    staging: Option<Repository>,
+    tests: Option<Vec<ImageTest>>,
+}
+
+impl Defaults<'_> {
+    /// `value`, the resolved `field` of `defaults`, if the image has it from `defaults` (an
+    /// image's own value, or one `defaults` has wrong, is resolved for the image).
+    fn inherited<T: Clone>(&self, image: &FieldNodes, field: &str, value: &Option<T>) -> Option<T> {
+        let from_defaults = match (image.get(field), self.fields.get(field)) {
+            (Some(own), Some(default)) => std::ptr::eq(*own, *default),
+            _ => false,
+        };
+        value.as_ref().filter(|_| from_defaults).cloned()
+    }
+}
+
 /// The watched globs as written (normalised) and as parsed, in the same order.
 type WatchedGlobs = (Vec<String>, Vec<Option<Glob>>);
 
@@ -124,7 +144,7 @@ impl Walker {
         }
         let mut version = None;
         let mut registries = BTreeMap::new();
-        let mut defaults: FieldNodes = BTreeMap::new();
+        let mut default_fields: FieldNodes = BTreeMap::new();
         let mut images_node = None;
         for (key, value) in entries {
             match self.known_key(key, TOP_LEVEL_FIELDS.iter().copied(), "top-level key") {
@@ -140,7 +160,7 @@ impl Walker {
                         .collect();
                 }
                 Some("defaults") => {
-                    defaults = self.image_fields(value, "`defaults`").unwrap_or_default()
+                    default_fields = self.image_fields(value, "`defaults`").unwrap_or_default()
                 }
                 Some("images") => images_node = Some(value),
                 _ => {}
@@ -148,7 +168,7 @@ impl Walker {
         }
         self.credential_variables
             .extend(signing_key_variables(entries));
-        self.check_defaults(&defaults);
+        let defaults = self.check_defaults(default_fields);
         match version {
             None => self.diagnostics.push(Diagnostic::at(
                 root.position,
@@ -175,7 +195,11 @@ impl Walker {
         })
     }
 
-    fn mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [(Node, Node)]> {
+    fn mapping<'n>(
+        &mut self,
+        node: &'n Node,
+        what: impl std::fmt::Display,
+    ) -> Option<&'n [(Node, Node)]> {
         match &node.value {
             Value::Mapping(entries) => Some(entries),
             _ => {
@@ -282,7 +306,11 @@ impl Walker {
         }
     }
 
-    fn image_fields<'n>(&mut self, node: &'n Node, what: &str) -> Option<FieldNodes<'n>> {
+    fn image_fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: impl std::fmt::Display,
+    ) -> Option<FieldNodes<'n>> {
         let entries = self.mapping(node, what)?;
         let mut fields = BTreeMap::new();
         for (key, value) in entries {
@@ -300,32 +328,54 @@ impl Walker {
     /// Checks every value in `defaults` as written, as the JSON Schema does: a value every
     /// image overrides is never merged, and would otherwise never be looked at. (An image
     /// that inherits it reports the same problem at the same place, shown once.)
-    fn check_defaults(&mut self, defaults: &FieldNodes) {
+    ///
+    /// The values most images inherit as they are are kept, resolved, for them.
+    fn check_defaults<'n>(&mut self, fields: FieldNodes<'n>) -> Defaults<'n> {
+        let mut defaults = Defaults {
+            fields,
+            base_image: None,
+            staging: None,
+            tests: None,
+        };
         for field in IMAGE_FIELDS {
-            let Some(node) = defaults.get(field.name) else {
+            let Some(node) = defaults.fields.get(field.name).copied() else {
                 continue;
             };
-            match field.kind {
-                FieldKind::Reference => drop(self.reference(node, field.name)),
-                FieldKind::Targets => drop(self.targets(node, false)),
-                FieldKind::Repository => drop(self.repository(node, field.name)),
-                FieldKind::Path => drop(self.path(node, field.name)),
-                FieldKind::Globs => drop(self.globs(node)),
-                FieldKind::BuildArgs => drop(self.build_args(node)),
-                FieldKind::Metadata => drop(self.metadata_map(node, field.name)),
-                FieldKind::Tests => drop(self.tests(node)),
-                FieldKind::UpdateCheck => drop(self.update_check(node)),
-                FieldKind::Bool => drop(self.bool(node)),
-                FieldKind::Builder => drop(self.builder(node)),
-                FieldKind::Sign => drop(self.sign(node)),
-                FieldKind::Platforms => drop(self.platforms(node)),
-                FieldKind::RunnerTags => drop(self.runner_tags(node)),
-                FieldKind::VariableName | FieldKind::Strings | FieldKind::Text => {}
+            match (field.name, field.kind) {
+                ("baseImage", FieldKind::Reference) => {
+                    defaults.base_image = self.reference(node, field.name)
+                }
+                ("staging", FieldKind::Repository) => {
+                    defaults.staging = self.repository(node, field.name)
+                }
+                ("tests", FieldKind::Tests) => defaults.tests = self.tests(node),
+                (_, kind) => self.check_default(node, field.name, kind),
             }
+        }
+        defaults
+    }
+
+    fn check_default(&mut self, node: &Node, name: &str, kind: FieldKind) {
+        match kind {
+            FieldKind::Reference => drop(self.reference(node, name)),
+            FieldKind::Targets => drop(self.targets(node, false)),
+            FieldKind::Repository => drop(self.repository(node, name)),
+            FieldKind::Path => drop(self.path(node, name)),
+            FieldKind::Globs => drop(self.globs(node)),
+            FieldKind::BuildArgs => drop(self.build_args(node)),
+            FieldKind::Metadata => drop(self.metadata_map(node, name)),
+            FieldKind::Tests => drop(self.tests(node)),
+            FieldKind::UpdateCheck => drop(self.update_check(node)),
+            FieldKind::Bool => drop(self.bool(node)),
+            FieldKind::Builder => drop(self.builder(node)),
+            FieldKind::Sign => drop(self.sign(node)),
+            FieldKind::Platforms => drop(self.platforms(node)),
+            FieldKind::RunnerTags => drop(self.runner_tags(node)),
+            FieldKind::VariableName | FieldKind::Strings | FieldKind::Text => {}
         }
     }
 
-    fn images(&mut self, node: &Node, defaults: &FieldNodes) -> BTreeMap<String, Image> {
+    fn images(&mut self, node: &Node, defaults: &Defaults) -> BTreeMap<String, Image> {
         let mut images = BTreeMap::new();
         let Some(entries) = self.mapping(node, "`images`") else {
             return images;
@@ -342,13 +392,14 @@ impl Walker {
                 self.error(key, format!("invalid image id `{id}`: {reason}"));
                 continue;
             }
-            let Some(own) = self.image_fields(value, &format!("image `{id}`")) else {
+            let Some(own) = self.image_fields(value, format_args!("image `{id}`")) else {
                 continue;
             };
-            let metadata = self.metadata(defaults, &own);
-            let mut merged = defaults.clone();
+            let metadata = self.metadata(&defaults.fields, &own);
+            let mut merged = defaults.fields.clone();
             merged.extend(own);
-            if let (Some(mut image), Some(metadata)) = (self.image(id, key, &merged), metadata) {
+            let image = self.image(id, key, &merged, defaults);
+            if let (Some(mut image), Some(metadata)) = (image, metadata) {
                 image.metadata = metadata;
                 images.insert(id.to_string(), image);
             }
@@ -356,10 +407,18 @@ impl Walker {
         images
     }
 
-    fn image(&mut self, id: &str, key: &Node, fields: &FieldNodes) -> Option<Image> {
+    fn image(
+        &mut self,
+        id: &str,
+        key: &Node,
+        fields: &FieldNodes,
+        defaults: &Defaults,
+    ) -> Option<Image> {
         let errors_before = self.diagnostics.len();
         let base_image = match fields.get("baseImage") {
-            Some(node) => self.reference(node, "baseImage"),
+            Some(node) => defaults
+                .inherited(fields, "baseImage", &defaults.base_image)
+                .or_else(|| self.reference(node, "baseImage")),
             None => {
                 self.error(
                     key,
@@ -381,7 +440,9 @@ impl Walker {
             }
         };
         let staging = match fields.get("staging") {
-            Some(node) => self.repository(node, "staging"),
+            Some(node) => defaults
+                .inherited(fields, "staging", &defaults.staging)
+                .or_else(|| self.repository(node, "staging")),
             None => self.default_staging(key, id),
         };
         let context = match fields.get("context") {
@@ -398,9 +459,11 @@ impl Walker {
         let build_args = fields
             .get("buildArgs")
             .map_or(Some(BTreeMap::new()), |n| self.build_args(n));
-        let tests = fields
-            .get("tests")
-            .map_or(Some(Vec::new()), |n| self.tests(n));
+        let tests = fields.get("tests").map_or(Some(Vec::new()), |n| {
+            defaults
+                .inherited(fields, "tests", &defaults.tests)
+                .or_else(|| self.tests(n))
+        });
         let update_check = fields
             .get("updateCheck")
             .map_or(Some(UpdateCheck::Auto), |n| self.update_check(n));
@@ -973,7 +1036,7 @@ fn normalize_repo_path(path: &str) -> String {
 pub(super) fn join_path(dir: &str, file: &str) -> String {
     match dir.trim_end_matches('/') {
         "" | "." => file.to_string(),
-        dir => format!("{dir}/{file}"),
+        dir => [dir, "/", file].concat(),
     }
 }
 

@@ -258,7 +258,8 @@ struct Parts {
 fn parse_parts(input: &str) -> Result<Parts, String> {
     check_characters(input)?;
 
-    let (rest, digest) = match input.split_once('@') {
+    let at = input.bytes().position(|b| b == b'@');
+    let (rest, digest) = match at.map(|at| (&input[..at], &input[at + 1..])) {
         Some((rest, digest)) => {
             if digest.is_empty() {
                 return Err(
@@ -471,20 +472,26 @@ fn check_domain(domain: &str) -> Result<(), String> {
 /// Whether `domain` is a host name with an optional port, in one pass over its bytes: what
 /// nearly every registry is. (An IPv6 address, and any problem, is left to [`explain_domain`].)
 fn is_plain_domain(domain: &[u8]) -> bool {
-    let (host, port) = match domain.iter().position(|&b| b == b':') {
-        Some(colon) => (&domain[..colon], Some(&domain[colon + 1..])),
-        None => (domain, None),
-    };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
-    port_ok
-        && host.split(|&b| b == b'.').all(|component| {
-            matches!(
-                (component.first(), component.last()),
-                (Some(first), Some(last)) if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric()
-            ) && component
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+    // The byte before, `.` at a component's start: a component is not empty and starts and
+    // ends with a letter or digit.
+    let mut before = b'.';
+    for (i, &b) in domain.iter().enumerate() {
+        match b {
+            b'.' if !before.is_ascii_alphanumeric() => return false,
+            b':' => {
+                let port = &domain[i + 1..];
+                return before.is_ascii_alphanumeric()
+                    && !port.is_empty()
+                    && port.iter().all(u8::is_ascii_digit);
+            }
+            b'-' if before == b'.' => return false,
+            b'.' | b'-' => {}
+            b if !b.is_ascii_alphanumeric() => return false,
+            _ => {}
+        }
+        before = b;
+    }
+    before.is_ascii_alphanumeric()
 }
 
 fn explain_domain(domain: &str) -> Result<(), String> {
