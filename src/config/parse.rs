@@ -258,7 +258,7 @@ impl Walker {
                 }
             };
             let mut registry = RegistryConfig::default();
-            let Some(fields) = self.mapping(value, &format!("registry `{host}`")) else {
+            let Some(fields) = self.mapping(value, format_args!("registry `{host}`")) else {
                 continue;
             };
             for (field_key, field_value) in fields {
