@@ -112,6 +112,11 @@ pub struct Image {
     pub staging: Repository,
     /// Globs, repo-relative. The containerfile is added by the selection, not here.
     pub watched_assets: Vec<String>,
+    /// `watched_assets` parsed once, as the work-tree check matches them (`*` does not cross
+    /// `/`), in the same order. `None` for the files of a plain directory (`images/a/**`,
+    /// [`worktree::files_under`]), which need no parse, and for one that parses only as
+    /// written, not normalised.
+    pub watched_globs: Vec<Option<globset::Glob>>,
     pub build_args: BTreeMap<String, String>,
     /// The user's labels and annotations (`defaults` merged key by key).
     pub metadata: Metadata,

@@ -1,6 +1,7 @@
 //! Walks the positioned YAML tree of gipgee.yaml into the resolved [`Config`], collecting every
 //! problem as a [`Diagnostic`] instead of stopping at the first.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ mod platforms;
 use super::fields::{
     Field, FieldKind, IMAGE_FIELDS, REGISTRY_FIELDS, SIGN_FIELDS, TEST_FIELDS, TOP_LEVEL_FIELDS,
 };
+use super::worktree::{files_under, watched_pattern};
 use super::yaml::{self, Node, Value};
 use super::{
     BUILDERS, Config, DEFAULT_STAGING, Image, ImagePositions, ImageTest, Metadata,
@@ -76,6 +78,29 @@ struct Walker {
     diagnostics: Vec<Diagnostic>,
 }
 
+/// `defaults`: its fields, and the values of those most images inherit, resolved once.
+struct Defaults<'n> {
+    fields: FieldNodes<'n>,
+    base_image: Option<Reference>,
+    staging: Option<Repository>,
+    tests: Option<Vec<ImageTest>>,
+}
+
+impl Defaults<'_> {
+    /// `value`, the resolved `field` of `defaults`, if the image has it from `defaults` (an
+    /// image's own value, or one `defaults` has wrong, is resolved for the image).
+    fn inherited<T: Clone>(&self, image: &FieldNodes, field: &str, value: &Option<T>) -> Option<T> {
+        let from_defaults = match (image.get(field), self.fields.get(field)) {
+            (Some(own), Some(default)) => std::ptr::eq(*own, *default),
+            _ => false,
+        };
+        value.as_ref().filter(|_| from_defaults).cloned()
+    }
+}
+
+/// The watched globs as written (normalised) and as parsed, in the same order.
+type WatchedGlobs = (Vec<String>, Vec<Option<Glob>>);
+
 /// The fields of one image before defaults are merged: raw nodes by key.
 type FieldNodes<'a> = BTreeMap<&'static str, &'a Node>;
 
@@ -119,7 +144,7 @@ impl Walker {
         }
         let mut version = None;
         let mut registries = BTreeMap::new();
-        let mut defaults: FieldNodes = BTreeMap::new();
+        let mut default_fields: FieldNodes = BTreeMap::new();
         let mut images_node = None;
         for (key, value) in entries {
             match self.known_key(key, TOP_LEVEL_FIELDS.iter().copied(), "top-level key") {
@@ -135,7 +160,7 @@ impl Walker {
                         .collect();
                 }
                 Some("defaults") => {
-                    defaults = self.image_fields(value, "`defaults`").unwrap_or_default()
+                    default_fields = self.image_fields(value, "`defaults`").unwrap_or_default()
                 }
                 Some("images") => images_node = Some(value),
                 _ => {}
@@ -143,7 +168,7 @@ impl Walker {
         }
         self.credential_variables
             .extend(signing_key_variables(entries));
-        self.check_defaults(&defaults);
+        let defaults = self.check_defaults(default_fields);
         match version {
             None => self.diagnostics.push(Diagnostic::at(
                 root.position,
@@ -170,7 +195,11 @@ impl Walker {
         })
     }
 
-    fn mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [(Node, Node)]> {
+    fn mapping<'n>(
+        &mut self,
+        node: &'n Node,
+        what: impl std::fmt::Display,
+    ) -> Option<&'n [(Node, Node)]> {
         match &node.value {
             Value::Mapping(entries) => Some(entries),
             _ => {
@@ -229,7 +258,7 @@ impl Walker {
                 }
             };
             let mut registry = RegistryConfig::default();
-            let Some(fields) = self.mapping(value, &format!("registry `{host}`")) else {
+            let Some(fields) = self.mapping(value, format_args!("registry `{host}`")) else {
                 continue;
             };
             for (field_key, field_value) in fields {
@@ -277,7 +306,11 @@ impl Walker {
         }
     }
 
-    fn image_fields<'n>(&mut self, node: &'n Node, what: &str) -> Option<FieldNodes<'n>> {
+    fn image_fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: impl std::fmt::Display,
+    ) -> Option<FieldNodes<'n>> {
         let entries = self.mapping(node, what)?;
         let mut fields = BTreeMap::new();
         for (key, value) in entries {
@@ -295,32 +328,54 @@ impl Walker {
     /// Checks every value in `defaults` as written, as the JSON Schema does: a value every
     /// image overrides is never merged, and would otherwise never be looked at. (An image
     /// that inherits it reports the same problem at the same place, shown once.)
-    fn check_defaults(&mut self, defaults: &FieldNodes) {
+    ///
+    /// The values most images inherit as they are are kept, resolved, for them.
+    fn check_defaults<'n>(&mut self, fields: FieldNodes<'n>) -> Defaults<'n> {
+        let mut defaults = Defaults {
+            fields,
+            base_image: None,
+            staging: None,
+            tests: None,
+        };
         for field in IMAGE_FIELDS {
-            let Some(node) = defaults.get(field.name) else {
+            let Some(node) = defaults.fields.get(field.name).copied() else {
                 continue;
             };
-            match field.kind {
-                FieldKind::Reference => drop(self.reference(node, field.name)),
-                FieldKind::Targets => drop(self.targets(node, false)),
-                FieldKind::Repository => drop(self.repository(node, field.name)),
-                FieldKind::Path => drop(self.path(node, field.name)),
-                FieldKind::Globs => drop(self.globs(node)),
-                FieldKind::BuildArgs => drop(self.build_args(node)),
-                FieldKind::Metadata => drop(self.metadata_map(node, field.name)),
-                FieldKind::Tests => drop(self.tests(node)),
-                FieldKind::UpdateCheck => drop(self.update_check(node)),
-                FieldKind::Bool => drop(self.bool(node)),
-                FieldKind::Builder => drop(self.builder(node)),
-                FieldKind::Sign => drop(self.sign(node)),
-                FieldKind::Platforms => drop(self.platforms(node)),
-                FieldKind::RunnerTags => drop(self.runner_tags(node)),
-                FieldKind::VariableName | FieldKind::Strings | FieldKind::Text => {}
+            match (field.name, field.kind) {
+                ("baseImage", FieldKind::Reference) => {
+                    defaults.base_image = self.reference(node, field.name)
+                }
+                ("staging", FieldKind::Repository) => {
+                    defaults.staging = self.repository(node, field.name)
+                }
+                ("tests", FieldKind::Tests) => defaults.tests = self.tests(node),
+                (_, kind) => self.check_default(node, field.name, kind),
             }
+        }
+        defaults
+    }
+
+    fn check_default(&mut self, node: &Node, name: &str, kind: FieldKind) {
+        match kind {
+            FieldKind::Reference => drop(self.reference(node, name)),
+            FieldKind::Targets => drop(self.targets(node, false)),
+            FieldKind::Repository => drop(self.repository(node, name)),
+            FieldKind::Path => drop(self.path(node, name)),
+            FieldKind::Globs => drop(self.globs(node)),
+            FieldKind::BuildArgs => drop(self.build_args(node)),
+            FieldKind::Metadata => drop(self.metadata_map(node, name)),
+            FieldKind::Tests => drop(self.tests(node)),
+            FieldKind::UpdateCheck => drop(self.update_check(node)),
+            FieldKind::Bool => drop(self.bool(node)),
+            FieldKind::Builder => drop(self.builder(node)),
+            FieldKind::Sign => drop(self.sign(node)),
+            FieldKind::Platforms => drop(self.platforms(node)),
+            FieldKind::RunnerTags => drop(self.runner_tags(node)),
+            FieldKind::VariableName | FieldKind::Strings | FieldKind::Text => {}
         }
     }
 
-    fn images(&mut self, node: &Node, defaults: &FieldNodes) -> BTreeMap<String, Image> {
+    fn images(&mut self, node: &Node, defaults: &Defaults) -> BTreeMap<String, Image> {
         let mut images = BTreeMap::new();
         let Some(entries) = self.mapping(node, "`images`") else {
             return images;
@@ -337,13 +392,14 @@ impl Walker {
                 self.error(key, format!("invalid image id `{id}`: {reason}"));
                 continue;
             }
-            let Some(own) = self.image_fields(value, &format!("image `{id}`")) else {
+            let Some(own) = self.image_fields(value, format_args!("image `{id}`")) else {
                 continue;
             };
-            let metadata = self.metadata(defaults, &own);
-            let mut merged = defaults.clone();
+            let metadata = self.metadata(&defaults.fields, &own);
+            let mut merged = defaults.fields.clone();
             merged.extend(own);
-            if let (Some(mut image), Some(metadata)) = (self.image(id, key, &merged), metadata) {
+            let image = self.image(id, key, &merged, defaults);
+            if let (Some(mut image), Some(metadata)) = (image, metadata) {
                 image.metadata = metadata;
                 images.insert(id.to_string(), image);
             }
@@ -351,10 +407,18 @@ impl Walker {
         images
     }
 
-    fn image(&mut self, id: &str, key: &Node, fields: &FieldNodes) -> Option<Image> {
+    fn image(
+        &mut self,
+        id: &str,
+        key: &Node,
+        fields: &FieldNodes,
+        defaults: &Defaults,
+    ) -> Option<Image> {
         let errors_before = self.diagnostics.len();
         let base_image = match fields.get("baseImage") {
-            Some(node) => self.reference(node, "baseImage"),
+            Some(node) => defaults
+                .inherited(fields, "baseImage", &defaults.base_image)
+                .or_else(|| self.reference(node, "baseImage")),
             None => {
                 self.error(
                     key,
@@ -376,7 +440,9 @@ impl Walker {
             }
         };
         let staging = match fields.get("staging") {
-            Some(node) => self.repository(node, "staging"),
+            Some(node) => defaults
+                .inherited(fields, "staging", &defaults.staging)
+                .or_else(|| self.repository(node, "staging")),
             None => self.default_staging(key, id),
         };
         let context = match fields.get("context") {
@@ -387,15 +453,17 @@ impl Walker {
             Some(node) => self.path(node, "containerfile"),
             None => context.as_ref().map(|c| join_path(c, "Containerfile")),
         };
-        let watched_assets = fields
+        let watched = fields
             .get("watchedAssets")
-            .map_or(Some(Vec::new()), |n| self.globs(n));
+            .map_or(Some((Vec::new(), Vec::new())), |n| self.globs(n));
         let build_args = fields
             .get("buildArgs")
             .map_or(Some(BTreeMap::new()), |n| self.build_args(n));
-        let tests = fields
-            .get("tests")
-            .map_or(Some(Vec::new()), |n| self.tests(n));
+        let tests = fields.get("tests").map_or(Some(Vec::new()), |n| {
+            defaults
+                .inherited(fields, "tests", &defaults.tests)
+                .or_else(|| self.tests(n))
+        });
         let update_check = fields
             .get("updateCheck")
             .map_or(Some(UpdateCheck::Auto), |n| self.update_check(n));
@@ -418,6 +486,7 @@ impl Walker {
         };
         let position_of = |field: &str| fields.get(field).map(|n| n.position);
         let (target_locations, immutable_targets) = targets?;
+        let watched = watched?;
         let context_position = position_of("context").unwrap_or(key.position);
         Some(Image {
             id: id.to_string(),
@@ -435,7 +504,8 @@ impl Walker {
             target_locations,
             immutable_targets,
             staging: staging?,
-            watched_assets: watched_assets?,
+            watched_assets: watched.0,
+            watched_globs: watched.1,
             build_args: build_args?,
             metadata: Metadata::default(),
             tests: tests?,
@@ -469,8 +539,12 @@ impl Walker {
     }
 
     /// Expands variables; in tolerant mode an unset variable becomes a placeholder so that the
-    /// rest of the field can still be checked.
-    fn expand(&mut self, text: &str) -> Result<String, String> {
+    /// rest of the field can still be checked. Text without `$` is its own expansion (most
+    /// values): borrowed, not copied.
+    fn expand<'t>(&mut self, text: &'t str) -> Result<Cow<'t, str>, String> {
+        if !text.contains('$') {
+            return Ok(Cow::Borrowed(text));
+        }
         loop {
             let lookup = |name: &str| {
                 if self.credential_variables.contains(name) || SECRET_VARIABLES.contains(&name) {
@@ -482,7 +556,7 @@ impl Walker {
                     .ok_or_else(|| ExpandError::Missing(name.to_string()))
             };
             match expand_with(text, lookup) {
-                Ok(expanded) => return Ok(expanded),
+                Ok(expanded) => return Ok(Cow::Owned(expanded)),
                 Err(ExpandError::Missing(name)) if self.missing == MissingVariables::Tolerate => {
                     // Host-shaped, so it fits wherever the variable stands (a registry, a path).
                     let placeholder =
@@ -503,9 +577,14 @@ impl Walker {
     }
 
     fn string(&mut self, node: &Node, expected: &str) -> Option<String> {
+        self.text(node, expected).map(str::to_string)
+    }
+
+    /// A scalar's text, borrowed from the node.
+    fn text<'n>(&mut self, node: &'n Node, expected: &str) -> Option<&'n str> {
         match node.as_str() {
             Some(text) if !matches!(node.value, Value::Sequence(_) | Value::Mapping(_)) => {
-                Some(text.to_string())
+                Some(text)
             }
             _ => {
                 self.error(node, format!("expected {expected}, found {}", node.kind()));
@@ -514,9 +593,14 @@ impl Walker {
         }
     }
 
-    fn expanded_string(&mut self, node: &Node, expected: &str, field: &str) -> Option<String> {
-        let text = self.string(node, expected)?;
-        match self.expand(&text) {
+    fn expanded_string<'n>(
+        &mut self,
+        node: &'n Node,
+        expected: &str,
+        field: &str,
+    ) -> Option<Cow<'n, str>> {
+        let text = self.text(node, expected)?;
+        match self.expand(text) {
             Ok(expanded) => Some(expanded),
             Err(message) => {
                 self.error(
@@ -590,7 +674,8 @@ impl Walker {
         Some(path)
     }
 
-    fn globs(&mut self, node: &Node) -> Option<Vec<String>> {
+    /// The watched globs, normalised, each with its parsed pattern.
+    fn globs(&mut self, node: &Node) -> Option<WatchedGlobs> {
         let Value::Sequence(items) = &node.value else {
             self.error(
                 node,
@@ -598,12 +683,27 @@ impl Walker {
             );
             return None;
         };
-        let mut globs = Vec::new();
+        let mut globs = Vec::with_capacity(items.len());
+        let mut patterns = Vec::with_capacity(items.len());
         let mut ok = true;
         for item in items {
             let Some(text) = self.expanded_string(item, "a glob", "watchedAssets") else {
                 ok = false;
                 continue;
+            };
+            let normalized = normalize_repo_path(&text);
+            // Parsed once, normalised, as the work-tree check matches it. The options do not
+            // change what parses: a glob written in normal form needs no second parse to be
+            // checked as written (and fails with the message of the glob as written).
+            let as_written = normalized == text;
+            let plain_directory = as_written && files_under(&normalized).is_some();
+            let pattern = match plain_directory {
+                true => None,
+                false => watched_pattern(&normalized),
+            };
+            let parses_as_written = match as_written {
+                true => plain_directory || pattern.is_some(),
+                false => Glob::new(&text).is_ok(),
             };
             if text.trim().is_empty() {
                 self.error(
@@ -617,13 +717,14 @@ impl Walker {
             } else if text.split('/').any(|part| part == "..") {
                 self.error(item, format!("invalid glob `{text}`: `..` leaves the repository (globs are relative to its root)"));
                 ok = false;
-            } else if let Err(err) = Glob::new(&text) {
+            } else if !parses_as_written && let Err(err) = Glob::new(&text) {
                 self.error(item, format!("invalid glob `{text}`: {}", err.kind()));
                 ok = false;
             }
-            globs.push(normalize_repo_path(&text));
+            globs.push(normalized);
+            patterns.push(pattern);
         }
-        ok.then_some(globs)
+        ok.then_some((globs, patterns))
     }
 
     fn build_args(&mut self, node: &Node) -> Option<BTreeMap<String, String>> {
@@ -935,7 +1036,7 @@ fn normalize_repo_path(path: &str) -> String {
 pub(super) fn join_path(dir: &str, file: &str) -> String {
     match dir.trim_end_matches('/') {
         "" | "." => file.to_string(),
-        dir => format!("{dir}/{file}"),
+        dir => [dir, "/", file].concat(),
     }
 }
 

@@ -464,3 +464,49 @@ fn an_image_without_platforms_is_single_platform_and_uncached() {
     let plain = &resolve(MERGED).images["plain"];
     assert_eq!(plain.platforms, Platforms::default());
 }
+
+#[test]
+fn values_resolved_once_in_defaults_reach_only_the_images_that_inherit_them() {
+    let source = "
+version: 1
+defaults:
+  baseImage: alpine:3.20
+  staging: registry.example.com/s
+  tests: [{name: smoke, script: ['true']}]
+images:
+  a: {targetLocations: [registry.example.com/a:1]}
+  b:
+    baseImage: registry.example.com/base:1
+    staging: registry.example.com/own
+    tests: [{name: own, command: [x]}]
+    targetLocations: [registry.example.com/b:1]
+";
+    let config = resolve(source);
+    let (a, b) = (&config.images["a"], &config.images["b"]);
+    assert_eq!(a.base_image.to_string(), "docker.io/library/alpine:3.20");
+    assert_eq!(a.staging.to_string(), "registry.example.com/s");
+    assert_eq!(a.tests[0].name, "smoke");
+    assert_eq!(b.base_image.to_string(), "registry.example.com/base:1");
+    assert_eq!(b.staging.to_string(), "registry.example.com/own");
+    assert_eq!(b.tests[0].name, "own");
+}
+
+#[test]
+fn a_wrong_value_in_defaults_fails_every_image_that_inherits_it_and_is_shown_once() {
+    let source = "
+version: 1
+defaults:
+  staging: registry.example.com/S
+  tests: [{name: smoke}]
+images:
+  a: {baseImage: alpine, targetLocations: [registry.example.com/a:1]}
+  b: {baseImage: alpine, targetLocations: [registry.example.com/b:1]}
+";
+    assert_eq!(
+        problems(source),
+        [
+            "invalid image reference \"registry.example.com/S\": repository name must be lowercase",
+            "a test needs a `script` (shell lines) or a `command` (argv)",
+        ]
+    );
+}

@@ -26,9 +26,19 @@ pub fn watched_glob(glob: &str) -> Option<GlobMatcher> {
     Some(watched_pattern(glob)?.compile_matcher())
 }
 
+/// The directory `dir` of a watched glob `dir/**` (normalised) whose `dir` is plain text:
+/// letters, digits, `.`, `_`, `-` and `/`, none of which a glob gives a meaning. It matches
+/// exactly the files under `dir` (their path starts with `dir/`), so it needs no parse to be
+/// checked and none to be matched.
+pub(super) fn files_under(glob: &str) -> Option<&str> {
+    let directory = glob.strip_suffix("/**")?;
+    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/');
+    (!directory.is_empty() && directory.bytes().all(plain)).then_some(directory)
+}
+
 /// The glob of [`watched_glob`], parsed but not compiled (a set of globs compiles them at
 /// once, far faster than one matcher each).
-fn watched_pattern(glob: &str) -> Option<Glob> {
+pub(super) fn watched_pattern(glob: &str) -> Option<Glob> {
     GlobBuilder::new(glob).literal_separator(true).build().ok()
 }
 
@@ -158,38 +168,57 @@ fn globs_matching_nothing(
     if globs.is_empty() {
         return Vec::new();
     }
+    // Most globs are a directory's files (`images/a/**`): a file under the directory matches
+    // them, looked up by each directory the file is in. The others were parsed with the config
+    // and go into a set (which takes them by value); one that did not parse normalised is in
+    // neither and so matches nothing. `set_index` maps a match in the set back to its glob.
+    let mut directories: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut set = GlobSetBuilder::new();
-    for (glob, _) in &globs {
-        if let Some(pattern) = watched_pattern(glob) {
-            set.add(pattern);
+    let mut set_index = Vec::new();
+    let patterns = config
+        .images
+        .values()
+        .flat_map(|image| image.watched_globs.iter());
+    for (index, ((glob, _), pattern)) in globs.iter().zip(patterns).enumerate() {
+        match (pattern, files_under(glob)) {
+            (Some(pattern), _) => {
+                set.add(pattern.clone());
+                set_index.push(index);
+            }
+            (None, Some(directory)) => directories.entry(directory).or_default().push(index),
+            (None, None) => {}
         }
     }
     let Ok(set) = set.build() else {
         return Vec::new();
     };
-    let mut matched = vec![false; globs.len()];
-    // Counted, not scanned per file: the walk stays linear in files + globs.
-    let mut unmatched = globs.len();
+    let mut matched = Matched::none_of(globs.len());
     let mut indexes = Vec::new();
     for (path, kind) in walk.entries {
         seen.saw(&path, kind);
         if kind == Kind::Dir {
             continue;
         }
-        set.matches_into(path.as_str(), &mut indexes);
-        for &index in &indexes {
-            if !std::mem::replace(&mut matched[index], true) {
-                unmatched -= 1;
+        let slashes = path.bytes().enumerate().filter(|&(_, b)| b == b'/');
+        for (slash, _) in slashes {
+            for &index in directories.get(&path[..slash]).into_iter().flatten() {
+                matched.mark(index);
+            }
+        }
+        if !set.is_empty() {
+            set.matches_into(path.as_str(), &mut indexes);
+            for &index in &indexes {
+                matched.mark(set_index[index]);
             }
         }
         // Not longer than the globs need: what the walk has not seen is looked up instead.
-        if unmatched == 0 {
+        if matched.unmatched == 0 {
             break;
         }
     }
     globs
         .iter()
-        .zip(matched)
+        .zip(matched.globs)
         .filter(|(_, matched)| !matched)
         .map(|((glob, position), _)| {
             let diagnostic = Diagnostic::at(
@@ -204,6 +233,28 @@ fn globs_matching_nothing(
             }
         })
         .collect()
+}
+
+/// Which globs matched a file so far.
+struct Matched {
+    globs: Vec<bool>,
+    /// Counted, not scanned per file: the walk stays linear in files + globs.
+    unmatched: usize,
+}
+
+impl Matched {
+    fn none_of(globs: usize) -> Self {
+        Matched {
+            globs: vec![false; globs],
+            unmatched: globs,
+        }
+    }
+
+    fn mark(&mut self, glob: usize) {
+        if !std::mem::replace(&mut self.globs[glob], true) {
+            self.unmatched -= 1;
+        }
+    }
 }
 
 /// A walk of the work tree on a thread of its own, so that it runs while the config loads: its
@@ -339,6 +390,76 @@ images:
     containerfile: images/b.Containerfile
     watchedAssets: ['images/b/*.sh', 'docs', 'common/**']
 ";
+
+    #[test]
+    fn a_plain_directory_glob_matches_what_its_parsed_glob_matches() {
+        let paths = [
+            "images/a",
+            "images/a/x",
+            "images/a/b/c",
+            "images/ab/x",
+            "images/a.b/x",
+            "Images/a/x",
+            "images/a-b_c/x",
+            "x/images/a/y",
+        ];
+        for glob in [
+            "images/a/**",
+            "images/a.b/**",
+            "images/a-b_c/**",
+            "images/**",
+        ] {
+            let directory = files_under(glob).unwrap();
+            let parsed = watched_glob(glob).unwrap();
+            for path in paths {
+                assert_eq!(
+                    path.starts_with(&format!("{directory}/")),
+                    parsed.is_match(path),
+                    "{glob} {path}"
+                );
+            }
+        }
+        for glob in [
+            "**",
+            "/**",
+            "images/*/**",
+            "images/[a]/**",
+            "images/{a,b}/**",
+            "a\\b/**",
+        ] {
+            assert_eq!(files_under(glob), None, "{glob}");
+        }
+    }
+
+    #[test]
+    fn plain_directory_globs_and_others_are_matched_together() {
+        let source = "
+version: 1
+images:
+  a:
+    baseImage: alpine
+    targetLocations: [registry.example.com/a:1]
+    context: images/a
+    watchedAssets: ['images/a/**', 'images/ab/**', 'images/a/*.sh', 'images/c/**']
+";
+        let files = [
+            "images/a/Containerfile",
+            "images/a/run.sh",
+            "images/abc/x",
+            "images/c",
+        ];
+        let found: Vec<String> = problems(source, &files)
+            .into_iter()
+            .map(|(_, message, _)| message)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "watched glob `images/ab/**` matches no file in the repository",
+                "watched glob `images/c/**` matches no file in the repository",
+            ]
+        );
+    }
 
     #[test]
     fn the_repository_root_is_where_git_is() {

@@ -233,9 +233,33 @@ struct Open {
     node: Node,
     anchor: usize,
     pending_key: Option<Node>,
-    /// The string keys of a mapping so far: a lookup per key keeps a mapping of thousands of
-    /// entries (`images`) linear to check for duplicates.
-    keys: HashSet<String>,
+    keys: Keys,
+}
+
+/// The string keys of a mapping so far, to find duplicates. A mapping of a few keys (nearly
+/// all) is searched; a larger one (`images`) keeps its keys in a set, so that a mapping of
+/// thousands of entries stays linear to check.
+#[derive(Default)]
+struct Keys {
+    set: Option<HashSet<String>>,
+}
+
+/// The most keys searched one by one.
+const KEYS_SEARCHED: usize = 16;
+
+impl Keys {
+    /// Adds `key`, a key of `entries` (the mapping's entries so far, without it); false if
+    /// it is there already.
+    fn insert(&mut self, key: &str, entries: &[(Node, Node)]) -> bool {
+        if self.set.is_none() && entries.len() >= KEYS_SEARCHED {
+            let keys = entries.iter().filter_map(|(k, _)| k.as_str());
+            self.set = Some(keys.map(str::to_string).collect());
+        }
+        match &mut self.set {
+            Some(set) => set.insert(key.to_string()),
+            None => !entries.iter().any(|(k, _)| k.as_str() == Some(key)),
+        }
+    }
 }
 
 impl Open {
@@ -244,7 +268,7 @@ impl Open {
             node: Node { position, value },
             anchor,
             pending_key: None,
-            keys: HashSet::new(),
+            keys: Keys::default(),
         }
     }
 }
@@ -265,7 +289,7 @@ impl TreeBuilder<'_> {
                 Some(key) => {
                     let duplicate = key
                         .as_str()
-                        .is_some_and(|text| !parent.keys.insert(text.to_string()));
+                        .is_some_and(|text| !parent.keys.insert(text, entries));
                     if duplicate {
                         self.duplicates.push(
                             Diagnostic::at(

@@ -6,6 +6,7 @@
 //! Docker Hub's other host names are folded into `docker.io` ([`canonical_host`]), and the
 //! tag defaults to `latest` only when neither a tag nor a digest is given.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -259,32 +260,10 @@ struct Parts {
 }
 
 fn parse_parts(input: &str) -> Result<Parts, String> {
-    if input.is_empty() {
-        return Err(
-            "reference is empty; expected something like \"alpine:3.20\" or \"registry.example.com/group/image:tag\""
-                .to_string(),
-        );
-    }
-    if input.contains('$') {
-        return Err(
-            "contains \"$\", which looks like an unexpanded variable; expected a literal image reference (is the variable defined?)"
-                .to_string(),
-        );
-    }
-    if input.chars().any(char::is_whitespace) {
-        return Err("must not contain whitespace".to_string());
-    }
-    if let Some(c) = input.chars().find(|c| c.is_control()) {
-        return Err(format!("must not contain control character {c:?}"));
-    }
-    if input.len() == 64 && input.bytes().all(is_lower_hex) {
-        return Err(
-            "a bare 64-character hex string looks like an image ID; expected a repository name"
-                .to_string(),
-        );
-    }
+    check_characters(input)?;
 
-    let (rest, digest) = match input.split_once('@') {
+    let at = input.bytes().position(|b| b == b'@');
+    let (rest, digest) = match at.map(|at| (&input[..at], &input[at + 1..])) {
         Some((rest, digest)) => {
             if digest.is_empty() {
                 return Err(
@@ -331,10 +310,10 @@ fn parse_parts(input: &str) -> Result<Parts, String> {
     check_path(path)?;
 
     // Host names are case-insensitive: one spelling, so equal references compare equal.
-    let registry = canonical_host(registry.unwrap_or(DEFAULT_REGISTRY));
-    let registry = registry.as_str();
+    let registry = canonical_host_of(registry.unwrap_or(DEFAULT_REGISTRY));
+    let registry = registry.as_ref();
     let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') {
-        format!("{OFFICIAL_REPO_PREFIX}{path}")
+        [OFFICIAL_REPO_PREFIX, path].concat()
     } else {
         path.to_string()
     };
@@ -354,16 +333,62 @@ fn parse_parts(input: &str) -> Result<Parts, String> {
     })
 }
 
+/// The checks of the reference as a whole. Most references are printable ASCII without `$`
+/// and are not an image ID: one pass over their bytes accepts them; anything else is looked at
+/// character by character, which also words the problem.
+fn check_characters(input: &str) -> Result<(), String> {
+    let printable = !input.is_empty() && input.bytes().all(|b| b.is_ascii_graphic() && b != b'$');
+    if printable && !(input.len() == 64 && input.bytes().all(is_lower_hex)) {
+        return Ok(());
+    }
+    explain_characters(input)
+}
+
+fn explain_characters(input: &str) -> Result<(), String> {
+    if input.is_empty() {
+        return Err(
+            "reference is empty; expected something like \"alpine:3.20\" or \"registry.example.com/group/image:tag\""
+                .to_string(),
+        );
+    }
+    if input.contains('$') {
+        return Err(
+            "contains \"$\", which looks like an unexpanded variable; expected a literal image reference (is the variable defined?)"
+                .to_string(),
+        );
+    }
+    if input.chars().any(char::is_whitespace) {
+        return Err("must not contain whitespace".to_string());
+    }
+    if let Some(c) = input.chars().find(|c| c.is_control()) {
+        return Err(format!("must not contain control character {c:?}"));
+    }
+    if input.len() == 64 && input.bytes().all(is_lower_hex) {
+        return Err(
+            "a bare 64-character hex string looks like an image ID; expected a repository name"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
 /// The one spelling of a registry host (`host[:port]`): lower case (host names are
 /// case-insensitive), Docker Hub's aliases ([`DOCKER_HUB_ALIASES`]) folded into `docker.io`.
 /// References, configuration keys and credential lookups all go through it, so a registry
 /// is the same registry wherever it is named.
 pub fn canonical_host(host: &str) -> String {
-    let host = host.to_ascii_lowercase();
-    if DOCKER_HUB_ALIASES.contains(&host.as_str()) {
-        DEFAULT_REGISTRY.to_string()
-    } else {
-        host
+    canonical_host_of(host).into_owned()
+}
+
+/// [`canonical_host`], borrowing `host` when it is already spelled so (most hosts).
+fn canonical_host_of(host: &str) -> Cow<'_, str> {
+    let host = match host.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => Cow::Owned(host.to_ascii_lowercase()),
+        false => Cow::Borrowed(host),
+    };
+    match DOCKER_HUB_ALIASES.contains(&host.as_ref()) {
+        true => Cow::Borrowed(DEFAULT_REGISTRY),
+        false => host,
     }
 }
 
@@ -385,11 +410,9 @@ pub fn normalize_registry_host(host: &str) -> Result<String, ReferenceError> {
 
 /// Splits `name[:tag]`: a ':' only starts a tag if it comes after the last '/'.
 fn split_tag(rest: &str) -> (&str, Option<&str>) {
-    let last_slash = rest.rfind('/');
-    match rest.rfind(':') {
-        Some(colon) if last_slash.is_none_or(|slash| colon > slash) => {
-            (&rest[..colon], Some(&rest[colon + 1..]))
-        }
+    // Both are ASCII: a byte search finds exactly the characters.
+    match rest.bytes().rposition(|b| b == b':' || b == b'/') {
+        Some(colon) if rest.as_bytes()[colon] == b':' => (&rest[..colon], Some(&rest[colon + 1..])),
         _ => (rest, None),
     }
 }
@@ -397,11 +420,13 @@ fn split_tag(rest: &str) -> (&str, Option<&str>) {
 /// Splits off the registry if the first path component looks like one
 /// (contains '.' or ':' or is "localhost").
 fn split_domain(name: &str) -> (Option<&str>, &str) {
-    match name.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
-            (Some(first), rest)
-        }
-        _ => (None, name),
+    let Some(slash) = name.bytes().position(|b| b == b'/') else {
+        return (None, name);
+    };
+    let first = &name[..slash];
+    match first.bytes().any(|b| b == b'.' || b == b':') || first == "localhost" {
+        true => (Some(first), &name[slash + 1..]),
+        false => (None, name),
     }
 }
 
@@ -442,6 +467,38 @@ fn check_tag(tag: &str) -> Result<(), String> {
 
 /// Domain: `host[:port]`, host being dot-joined domain components or a bracketed IPv6 literal.
 fn check_domain(domain: &str) -> Result<(), String> {
+    match is_plain_domain(domain.as_bytes()) {
+        true => Ok(()),
+        false => explain_domain(domain),
+    }
+}
+
+/// Whether `domain` is a host name with an optional port, in one pass over its bytes: what
+/// nearly every registry is. (An IPv6 address, and any problem, is left to [`explain_domain`].)
+fn is_plain_domain(domain: &[u8]) -> bool {
+    // The byte before, `.` at a component's start: a component is not empty and starts and
+    // ends with a letter or digit.
+    let mut before = b'.';
+    for (i, &b) in domain.iter().enumerate() {
+        match b {
+            b'.' if !before.is_ascii_alphanumeric() => return false,
+            b':' => {
+                let port = &domain[i + 1..];
+                return before.is_ascii_alphanumeric()
+                    && !port.is_empty()
+                    && port.iter().all(u8::is_ascii_digit);
+            }
+            b'-' if before == b'.' => return false,
+            b'.' | b'-' => {}
+            b if !b.is_ascii_alphanumeric() => return false,
+            _ => {}
+        }
+        before = b;
+    }
+    before.is_ascii_alphanumeric()
+}
+
+fn explain_domain(domain: &str) -> Result<(), String> {
     let port = if let Some(rest) = domain.strip_prefix('[') {
         let Some((address, after)) = rest.split_once(']') else {
             return Err(format!(
@@ -516,6 +573,49 @@ fn check_host(host: &str) -> Result<(), String> {
 
 /// Path: components `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` joined by '/'.
 fn check_path(path: &str) -> Result<(), String> {
+    match is_plain_path(path.as_bytes()) {
+        true => Ok(()),
+        false => explain_path(path),
+    }
+}
+
+/// Whether `path` is a valid repository path, in one pass over its bytes (any problem is left
+/// to [`explain_path`], which words it).
+fn is_plain_path(path: &[u8]) -> bool {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    // The separator run since the last letter or digit; `None` at a component's start.
+    let mut separator: Option<&[u8]> = None;
+    let mut run_start = 0;
+    for (i, &b) in path.iter().enumerate() {
+        if alnum(b) {
+            if let Some(run) = separator.filter(|run| !run.is_empty())
+                && !matches!(run, b"." | b"_" | b"__")
+                && !run.iter().all(|&c| c == b'-')
+            {
+                return false;
+            }
+            separator = Some(&[]);
+            run_start = i + 1;
+        } else if b == b'/' {
+            // A component ends on a letter or digit, and is not empty.
+            if separator != Some(&[]) {
+                return false;
+            }
+            separator = None;
+        } else if matches!(b, b'.' | b'_' | b'-') {
+            // Not at a component's start.
+            if separator.is_none() {
+                return false;
+            }
+            separator = Some(&path[run_start..=i]);
+        } else {
+            return false;
+        }
+    }
+    separator == Some(&[])
+}
+
+fn explain_path(path: &str) -> Result<(), String> {
     if path.is_empty() {
         return Err("repository path is missing after the registry".to_string());
     }
@@ -653,6 +753,60 @@ mod tests {
             v("a.b/c", "a.b/c:latest", "a.b", "c", Some("latest"), None),
             v(&format!("a:{long_tag}"), &format!("docker.io/library/a:{long_tag}"), "docker.io", "library/a", Some(&long_tag), None),
         ]
+    }
+
+    /// Every string of up to `len` characters of `alphabet`.
+    fn strings(alphabet: &str, len: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..len {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.chars().map(move |c| format!("{s}{c}")))
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    #[test]
+    fn the_one_pass_path_check_agrees_with_the_explained_one() {
+        for path in strings("a0._-/A", 6) {
+            assert_eq!(
+                is_plain_path(path.as_bytes()),
+                explain_path(&path).is_ok(),
+                "{path:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_one_pass_domain_check_agrees_with_the_explained_one() {
+        // Bracketed IPv6 addresses are always explained: only what has no `[` must agree.
+        for domain in strings("aZ0-.:[]", 6) {
+            let plain = is_plain_domain(domain.as_bytes());
+            let ok = explain_domain(&domain).is_ok();
+            match domain.starts_with('[') {
+                true => assert!(!plain, "{domain:?}"),
+                false => assert_eq!(plain, ok, "{domain:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_one_pass_character_check_accepts_only_what_the_explained_one_does() {
+        let hex = "0123456789abcdef".repeat(4);
+        let mut inputs = strings("a$ \t\u{7f}\u{e9}\u{a0}", 4);
+        inputs.extend([
+            hex.clone(),
+            hex.to_uppercase(),
+            format!("{hex}0"),
+            "\u{85}x".into(),
+        ]);
+        for input in inputs {
+            let checked = check_characters(&input);
+            assert_eq!(checked, explain_characters(&input), "{input:?}");
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl Walker {
         field: &str,
     ) -> Option<BTreeMap<String, String>> {
         let what = field.trim_end_matches('s');
-        let entries = self.mapping(node, &format!("`{field}`"))?;
+        let entries = self.mapping(node, format_args!("`{field}`"))?;
         let mut map = BTreeMap::new();
         let mut ok = true;
         for (key, value) in entries {
