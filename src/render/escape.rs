@@ -14,21 +14,32 @@ pub fn yaml_filter(value: Value) -> Result<String, minijinja::Error> {
             format!("cannot write value as YAML: {err}"),
         )
     })?;
-    Ok(escape_for_yaml(&json))
+    Ok(escape_for_yaml(json))
 }
 
 /// JSON leaves some characters raw that YAML forbids or reads as line breaks (DEL, the C1
 /// controls, NEL, LS, PS, BOM); written as `\uXXXX` inside the JSON strings they stay the
-/// same character. (Outside strings JSON has only ASCII punctuation, so this is safe.)
-fn escape_for_yaml(json: &str) -> String {
-    json.chars()
-        .map(|c| match c {
-            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' => {
-                format!("\\u{:04x}", u32::from(c))
-            }
-            c => c.to_string(),
-        })
-        .collect()
+/// same character. (Outside strings JSON has only ASCII punctuation, so this is safe.) Most
+/// values have none of them and are returned as they are.
+fn escape_for_yaml(json: String) -> String {
+    fn forbidden(c: char) -> bool {
+        matches!(
+            c,
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}'
+        )
+    }
+    if !json.chars().any(forbidden) {
+        return json;
+    }
+    let mut escaped = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if forbidden(c) {
+            escaped.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
 }
 
 /// `{{ value | sh }}`: one shell word, single-quoted, so no string can add words or commands.
