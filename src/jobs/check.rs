@@ -62,7 +62,7 @@ pub fn fixed_check_jobs(rebuild: &Rebuild) -> usize {
 
 /// The update checks of `checks` images grouped into batches when one job per check, with the
 /// `fixed` other jobs, would be more than `max_jobs`, or more than `most_check_jobs` jobs (a
-/// smaller pipeline file: each batch job carries the checking script): as many batches as fit,
+/// smaller pipeline file: each check job has lines of its own): as many batches as fit,
 /// their sizes differing by one at most, in plan order. `None`: one job per check fits. An
 /// error when not even one batch fits.
 pub fn batches(

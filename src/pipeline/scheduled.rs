@@ -94,8 +94,8 @@ pub fn generate(
         if limits.fit(jobs, text.len()) {
             break (text, jobs);
         }
-        // Over the YAML budget: each check job carries the checking script, so fewer batches
-        // (of more images each) make a smaller file.
+        // Over the YAML budget: each check job has lines of its own (its needs, its name), so
+        // fewer batches (of more images each) make a smaller file.
         let check_jobs = spec
             .jobs
             .iter()
