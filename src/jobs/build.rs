@@ -188,7 +188,7 @@ impl<'a> JobFactory<'a> {
         let mut spec = self.spec("build", name, Stage::Build, Some(needs));
         spec.manual = planned.manual;
         let platforms = &planned.image.platforms;
-        spec.vars.build = Some(BuildVars {
+        spec.vars.build = Some(Box::new(BuildVars {
             args: planned.image.build_args.clone(),
             labels: planned.image.metadata.labels.clone(),
             annotations: planned.image.metadata.annotations.clone(),
@@ -197,7 +197,7 @@ impl<'a> JobFactory<'a> {
             staging_insecure: self.insecure(planned.staging_image.registry()),
             platforms: platforms.list.iter().map(ToString::to_string).collect(),
             cache: platforms.cache,
-        });
+        }));
         spec.vars.logins = Some(self.logins([&planned.build_base, &planned.staging_image]));
         spec
     }
@@ -218,14 +218,14 @@ impl<'a> JobFactory<'a> {
                 .find(|(tagged, _)| tagged.serves(platform) && platform.serves(tagged))
                 .map(|(_, tags)| tags)
         });
-        spec.vars.test = Some(TestVars {
+        spec.vars.test = Some(Box::new(TestVars {
             name: test.name.clone(),
             junit_file: JUNIT_FILE,
             script,
             command,
             platform: job.platform.map(ToString::to_string),
             runner_tags: runner_tags.cloned().unwrap_or_default(),
-        });
+        }));
         spec
     }
 
@@ -252,7 +252,7 @@ impl<'a> JobFactory<'a> {
         let name = release_job_name(id);
         let mut spec = self.spec("release", name, Stage::Release, Some(needs));
         let targets = &planned.image.target_locations;
-        spec.vars.release = Some(ReleaseVars {
+        spec.vars.release = Some(Box::new(ReleaseVars {
             staging_insecure: self.insecure(planned.staging_image.registry()),
             targets: targets
                 .iter()
@@ -268,7 +268,7 @@ impl<'a> JobFactory<'a> {
                 .sign
                 .as_ref()
                 .map(|_| RELEASE_DIGEST_FILE.to_string()),
-        });
+        }));
         let references =
             std::iter::once(&planned.staging_image).chain(&planned.image.target_locations);
         spec.vars.logins = Some(self.logins(references));

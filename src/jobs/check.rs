@@ -184,10 +184,10 @@ impl<'a> JobFactory<'a> {
             .chain(after.iter().cloned())
             .collect();
         let mut spec = self.files_job("trigger", &name, Stage::Rebuild, Some(needs), rebuild);
-        spec.vars.trigger = Some(TriggerVars {
+        spec.vars.trigger = Some(Box::new(TriggerVars {
             artifact,
             job: EVALUATE_JOB.into(),
-        });
+        }));
         spec
     }
 
@@ -201,8 +201,10 @@ impl<'a> JobFactory<'a> {
         let needs = Some(vec![LAYER_CHECK_JOB.to_string()]);
         let name = update_check_job_name(id);
         let mut spec = self.files_job("update-check", &name, Stage::Check, needs, rebuild);
-        spec.vars.image = Some(self.image_vars(checked.image, checked.parent.as_deref()));
-        spec.vars.check = Some(self.check_vars(id, check));
+        spec.vars.image = Some(Box::new(
+            self.image_vars(checked.image, checked.parent.as_deref()),
+        ));
+        spec.vars.check = Some(Box::new(self.check_vars(id, check)));
         spec
     }
 
@@ -252,7 +254,7 @@ impl<'a> JobFactory<'a> {
         if let Rebuild::Sharded { layout_file, .. } = rebuild {
             files.shard_rebuild(layout_file);
         }
-        spec.vars.files = Some(files);
+        spec.vars.files = Some(Box::new(files));
         spec
     }
 }

@@ -226,10 +226,10 @@ impl<'a> JobFactory<'a> {
     /// blocked).
     fn plan_job(&self, plan_text: &str, built: usize) -> JobSpec<'a> {
         let mut spec = self.spec("plan", PLAN_JOB.to_string(), Stage::Plan, None);
-        spec.vars.plan = Some(PlanVars {
+        spec.vars.plan = Some(Box::new(PlanVars {
             lines: plan_job_lines(plan_text),
             built,
-        });
+        }));
         spec
     }
 }

@@ -30,11 +30,11 @@ impl<'a> JobFactory<'a> {
     pub(super) fn scan_job(&self, planned: &PlannedImage, after: Vec<String>) -> JobSpec<'a> {
         let name = scan_job_name(&planned.image.id);
         let mut spec = self.spec("scan", name, Stage::Scan, Some(after));
-        spec.vars.scan = Some(ScanVars {
+        spec.vars.scan = Some(Box::new(ScanVars {
             staging_insecure: self.insecure(planned.staging_image.registry()),
             report: SCAN_REPORT.into(),
             sbom: SBOM_FILE.into(),
-        });
+        }));
         spec.vars.logins = Some(self.logins([&planned.staging_image]));
         spec
     }
@@ -56,7 +56,7 @@ impl<'a> JobFactory<'a> {
                 password_variable,
             } => (Some(key_variable.clone()), password_variable.clone()),
         };
-        spec.vars.sign = Some(SignVars {
+        spec.vars.sign = Some(Box::new(SignVars {
             keyless: *signing == Signing::Keyless,
             key_variable,
             password_variable,
@@ -69,7 +69,7 @@ impl<'a> JobFactory<'a> {
                 })
                 .collect(),
             sbom: planned.image.scan.then(|| SBOM_FILE.to_string()),
-        });
+        }));
         spec.vars.logins = Some(self.logins(&planned.image.target_locations));
         spec
     }

@@ -336,11 +336,11 @@ pub fn split<'a>(
             .chain(shard.after.iter().map(|j| shard_job_name(j + 1)))
             .collect();
         let mut job = factory.spec("trigger", shard_job_name(i + 1), Stage::Shards, Some(needs));
-        job.vars.files = Some(Files::new());
-        job.vars.trigger = Some(TriggerVars {
+        job.vars.files = Some(Box::new(Files::new()));
+        job.vars.trigger = Some(Box::new(TriggerVars {
             artifact: file.clone(),
             job: SHARDS_JOB.into(),
-        });
+        }));
         dispatcher_jobs.push(job);
     }
     ShardedSpecs {

@@ -19,7 +19,8 @@ use crate::results::{
     RESULTS_DIR, SUMMARY_FILE,
 };
 
-/// The variables of one template.
+/// The variables of one template. The parts only some kinds of job have are boxed: a large
+/// pipeline holds thousands of these at once, each with one or two of them.
 #[derive(Debug, Serialize)]
 pub struct TemplateVars<'a> {
     pub gipgee: GipgeeVars,
@@ -29,27 +30,27 @@ pub struct TemplateVars<'a> {
     pub settings: Rc<SettingsVars<'a>>,
     pub job: JobVars,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<ImageVars>,
+    pub image: Option<Box<ImageVars>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub build: Option<BuildVars>,
+    pub build: Option<Box<BuildVars>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub test: Option<TestVars>,
+    pub test: Option<Box<TestVars>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub release: Option<ReleaseVars>,
+    pub release: Option<Box<ReleaseVars>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scan: Option<ScanVars>,
+    pub scan: Option<Box<ScanVars>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sign: Option<SignVars>,
+    pub sign: Option<Box<SignVars>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logins: Option<Vec<Login>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub plan: Option<PlanVars>,
+    pub plan: Option<Box<PlanVars>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub files: Option<Files>,
+    pub files: Option<Box<Files>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub check: Option<CheckVars>,
+    pub check: Option<Box<CheckVars>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub trigger: Option<TriggerVars>,
+    pub trigger: Option<Box<TriggerVars>>,
     /// The checks of an `update-check:batch:<k>` job, in order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<Vec<BatchCheck>>,
@@ -119,17 +120,17 @@ impl TemplateVars<'_> {
     pub fn shared_key(&self) -> String {
         #[derive(Serialize)]
         struct Key<'k> {
-            image: &'k Option<ImageVars>,
-            build: &'k Option<BuildVars>,
-            test: &'k Option<TestVars>,
-            release: &'k Option<ReleaseVars>,
-            scan: &'k Option<ScanVars>,
-            sign: &'k Option<SignVars>,
+            image: &'k Option<Box<ImageVars>>,
+            build: &'k Option<Box<BuildVars>>,
+            test: &'k Option<Box<TestVars>>,
+            release: &'k Option<Box<ReleaseVars>>,
+            scan: &'k Option<Box<ScanVars>>,
+            sign: &'k Option<Box<SignVars>>,
             logins: &'k Option<Vec<Login>>,
-            plan: &'k Option<PlanVars>,
-            files: &'k Option<Files>,
-            check: &'k Option<CheckVars>,
-            trigger: &'k Option<TriggerVars>,
+            plan: &'k Option<Box<PlanVars>>,
+            files: &'k Option<Box<Files>>,
+            check: &'k Option<Box<CheckVars>>,
+            trigger: &'k Option<Box<TriggerVars>>,
             batch: &'k Option<Vec<BatchCheck>>,
         }
         let key = Key {
