@@ -262,8 +262,7 @@ struct Parts {
 fn parse_parts(input: &str) -> Result<Parts, String> {
     check_characters(input)?;
 
-    let at = input.bytes().position(|b| b == b'@');
-    let (rest, digest) = match at.map(|at| (&input[..at], &input[at + 1..])) {
+    let (rest, digest) = match input.split_once('@') {
         Some((rest, digest)) => {
             if digest.is_empty() {
                 return Err(

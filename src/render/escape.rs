@@ -3,6 +3,8 @@
 //! items or comments), `{{ value | sh }}` makes one shell word (a string can never add words or
 //! commands). Hostile ids, tags, args and commands are data, never syntax.
 
+use std::fmt::Write as _;
+
 use minijinja::Value;
 
 /// `{{ value | yaml }}`: the value as a YAML flow node (JSON is valid YAML), so no string can
@@ -34,7 +36,7 @@ fn escape_for_yaml(json: String) -> String {
     let mut escaped = String::with_capacity(json.len() + 16);
     for c in json.chars() {
         if forbidden(c) {
-            escaped.push_str(&format!("\\u{:04x}", u32::from(c)));
+            let _ = write!(escaped, "\\u{:04x}", u32::from(c));
         } else {
             escaped.push(c);
         }
