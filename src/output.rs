@@ -59,7 +59,7 @@ pub fn write_file(path: &Path, text: &str) -> Result<(), Error> {
     };
     std::fs::create_dir_all(&dir).map_err(|err| Error::io("create", &dir, err))?;
     let (temp_path, file) = create_temp_beside(&target, &dir)?;
-    let written = write_and_sync(file, text).and_then(|()| std::fs::rename(&temp_path, &target));
+    let written = write_whole(file, text).and_then(|()| std::fs::rename(&temp_path, &target));
     written.map_err(|err| {
         // Best effort: the error that matters is the one about the write.
         let _ = std::fs::remove_file(&temp_path);
@@ -67,10 +67,12 @@ pub fn write_file(path: &Path, text: &str) -> Result<(), Error> {
     })
 }
 
-fn write_and_sync(mut file: File, text: &str) -> std::io::Result<()> {
-    file.write_all(text.as_bytes())?;
-    // On disk before the rename, so that the name never points to a file still in flight.
-    file.sync_all()
+/// Written whole before the rename, so a reader of the name sees the old file or the new one,
+/// never a part. No `fsync`: that would only guard against the machine crashing, which fails
+/// the CI job anyway (and the next run regenerates the file), and it cost as much as rendering
+/// a thousand jobs.
+fn write_whole(mut file: File, text: &str) -> std::io::Result<()> {
+    file.write_all(text.as_bytes())
 }
 
 /// A new file `.<name>.<pid>.<n>.tmp` in `dir`, created exclusively (never an existing file or
