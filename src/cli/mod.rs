@@ -109,7 +109,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             for (path, text) in &written {
                 write_file(path, text)?;
             }
-            say_raw!("{}", plan.to_text());
+            say_raw!("{}", plan.text());
             say_raw!("{}", generated.report(&settings));
             let names: Vec<String> = written
                 .iter()
@@ -126,7 +126,7 @@ fn run(command: Command, vars: &Vars) -> Result<(), Error> {
             let config = config::load(&settings.config, vars, MissingVariables::Tolerate)?;
             check_work_tree(&config, walk, Severity::Warning)?;
             let plan = make_plan(&config, &settings, &run, vars, MissingVariables::Tolerate)?;
-            say_raw!("{}", plan.to_text());
+            say_raw!("{}", plan.text());
             // The pipelines `generate` would write, with the built-in templates.
             let templates = Templates::new(None)?;
             let output = Path::new(DEFAULT_OUTPUT);

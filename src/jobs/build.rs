@@ -139,7 +139,7 @@ fn image_values(planned: &PlannedImage) -> ImageValues {
 
 impl<'a> JobFactory<'a> {
     pub(super) fn build_pipeline(&self, plan: &BuildPlan) -> Vec<JobSpec<'a>> {
-        let mut specs = vec![self.plan_job(&plan.to_text(), plan.built().count())];
+        let mut specs = vec![self.plan_job(plan.text(), plan.built().count())];
         // Looked up once: asking the plan per image costs quadratic time in large configs.
         let released: BTreeSet<&str> = plan
             .built()

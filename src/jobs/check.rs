@@ -102,7 +102,7 @@ impl<'a> JobFactory<'a> {
         most_check_jobs: usize,
     ) -> Result<Vec<JobSpec<'a>>, String> {
         let mut specs = vec![
-            self.plan_job(&plan.to_text(), 0),
+            self.plan_job(plan.text(), 0),
             self.files_job(
                 "layer-check",
                 LAYER_CHECK_JOB,

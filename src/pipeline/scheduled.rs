@@ -234,9 +234,9 @@ fn shard_pipelines(
         })
         .collect();
     let names: Vec<String> = (1..=kept.len()).map(rebuild_shard_pipeline).collect();
-    let plan_text = plan.to_text();
+    let plan_text = plan.text();
     let files = ShardFiles {
-        plan_text: &plan_text,
+        plan_text,
         files: &names,
         reason: "the rebuild of every image does not fit one pipeline",
     };

@@ -86,7 +86,7 @@ pub fn generate(
         Plan::Build(_) => return Err(not_sharded("rebuild", &over)),
         Plan::Check(_) => return Err(not_sharded("update-check", &over)),
     };
-    let plan_text = build.to_text();
+    let plan_text = build.text();
     let mut max_jobs = limits.max_jobs;
     // The first layout splits the specs made above; a smaller layout needs them again.
     let mut made = Some(spec);
@@ -121,7 +121,7 @@ pub fn generate(
         let paths: Vec<PathBuf> = (1..=layout.len()).map(|k| shard_path(output, k)).collect();
         let artifacts: Vec<String> = paths.iter().map(|p| artifact_name(p)).collect();
         let files = ShardFiles {
-            plan_text: &plan_text,
+            plan_text,
             files: &artifacts,
             reason: &over,
         };

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use super::graph::Graph;
 use super::selection::{Decision, Reason};
@@ -22,6 +23,9 @@ pub struct BuildPlan<'c> {
     pub notes: Vec<String>,
     /// Every image of the config, parents before children.
     pub images: Vec<PlannedImage<'c>>,
+    /// The plan for humans, written the first time it is asked for (the plan job, the job
+    /// log and the shards' dispatcher all print it); the plan is not changed after it is made.
+    text: OnceLock<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +97,7 @@ impl<'c> BuildPlan<'c> {
             warnings,
             notes: Vec::new(),
             images,
+            text: OnceLock::new(),
         })
     }
 
@@ -105,7 +110,11 @@ impl<'c> BuildPlan<'c> {
     }
 
     /// The plan for humans: one line per image, what was decided and why.
-    pub fn to_text(&self) -> String {
+    pub fn text(&self) -> &str {
+        self.text.get_or_init(|| self.write_text())
+    }
+
+    fn write_text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "gipgee plan: {}", self.run.describe());
         for warning in &self.warnings {

@@ -3,6 +3,7 @@
 //! What is stale is decided later, from the checks' results, by `evaluate`.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use super::graph::Graph;
 use crate::config::{Config, Image, UpdateCheck};
@@ -14,6 +15,9 @@ pub struct CheckPlan<'c> {
     pub run: PipelineRun,
     /// Every image of the config, parents before children.
     pub images: Vec<CheckedImage<'c>>,
+    /// The plan for humans, written the first time it is asked for (the plan job, the job
+    /// log and the shards' dispatcher all print it); the plan is not changed after it is made.
+    text: OnceLock<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +65,19 @@ impl<'c> CheckPlan<'c> {
                 update_check: PlannedUpdateCheck::of(image),
             })
             .collect();
-        CheckPlan { run, images }
+        CheckPlan {
+            run,
+            images,
+            text: OnceLock::new(),
+        }
     }
 
     /// The plan for humans: which checks run for which image.
-    pub fn to_text(&self) -> String {
+    pub fn text(&self) -> &str {
+        self.text.get_or_init(|| self.write_text())
+    }
+
+    fn write_text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "gipgee plan: {}", self.run.describe());
         let width = super::id_width(self.images.iter().map(|i| i.image.id.as_str()));

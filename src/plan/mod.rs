@@ -42,10 +42,10 @@ impl Plan<'_> {
     }
 
     /// The plan for humans, as the plan job and `gipgee plan` print it.
-    pub fn to_text(&self) -> String {
+    pub fn text(&self) -> &str {
         match self {
-            Plan::Build(plan) => plan.to_text(),
-            Plan::Check(plan) => plan.to_text(),
+            Plan::Build(plan) => plan.text(),
+            Plan::Check(plan) => plan.text(),
         }
     }
 }
