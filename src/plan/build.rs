@@ -48,12 +48,14 @@ pub struct PlannedImage<'c> {
 }
 
 impl<'c> BuildPlan<'c> {
+    /// The plan of `decisions`, complete with the warnings and notes for its text (which is
+    /// written once, the first time it is asked for).
     pub fn new(
         config: &'c Config,
         graph: &Graph,
         run: PipelineRun,
         decisions: &std::collections::BTreeMap<String, Decision>,
-        warnings: Vec<String>,
+        (warnings, notes): (Vec<String>, Vec<String>),
     ) -> Result<BuildPlan<'c>, Error> {
         let mut images: Vec<PlannedImage<'c>> = Vec::new();
         // Where each planned image is in `images`: a parent is found without a scan, which
@@ -95,7 +97,7 @@ impl<'c> BuildPlan<'c> {
         Ok(BuildPlan {
             run,
             warnings,
-            notes: Vec::new(),
+            notes,
             images,
             text: OnceLock::new(),
         })
@@ -300,7 +302,7 @@ images:
             &graph,
             PipelineRun::detect(&vars, mode).unwrap(),
             &decisions,
-            Vec::new(),
+            Default::default(),
         )
         .unwrap()
     }

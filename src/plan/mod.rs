@@ -120,8 +120,8 @@ pub fn make<'c>(
         }
     };
     let decisions = selection::select(config, &graph, &wanted);
-    let mut plan = BuildPlan::new(config, &graph, run.clone(), &decisions, planner.warnings)?;
-    plan.notes = planner.notes;
+    let remarks = (planner.warnings, planner.notes);
+    let plan = BuildPlan::new(config, &graph, run.clone(), &decisions, remarks)?;
     Ok(Plan::Build(plan))
 }
 
@@ -288,7 +288,7 @@ pub fn rebuild<'c>(
         false => Wanted::Selection(stale.clone()),
     };
     let decisions = selection::select(config, &graph, &wanted);
-    BuildPlan::new(config, &graph, run.clone(), &decisions, Vec::new())
+    BuildPlan::new(config, &graph, run.clone(), &decisions, Default::default())
 }
 
 /// The width of the id column in plan text.
