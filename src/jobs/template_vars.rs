@@ -118,6 +118,8 @@ impl TemplateVars<'_> {
     /// differ between jobs of one pipeline, except the job's own name and stage (a shared body
     /// is rendered as its hidden job). Text, so it can key a map.
     pub fn shared_key(&self) -> String {
+        // Its own list of the parts, not `TemplateVars` itself: there an absent part is skipped,
+        // and as the key names no field, `(Some(x), None)` and `(None, Some(x))` would be one.
         #[derive(Serialize)]
         struct Key<'k> {
             image: &'k Option<Box<ImageVars>>,

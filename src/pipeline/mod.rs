@@ -223,7 +223,7 @@ impl SharedBodies {
             return Ok(*index);
         }
         // The kind alone: a test's name may hold any text, a job name should not.
-        let base = format!(".gipgee-{}", job.kind);
+        let base = hoist::hidden_job_name(job.kind);
         let count = self.variants.entry(job.kind).or_default();
         *count += 1;
         let name = match *count {
